@@ -1,0 +1,35 @@
+PREFIX	?= /usr/local
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow \
+	   -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 \
+	   -Wimplicit-fallthrough -Wcast-qual -Wwrite-strings -Wundef
+SAN	 = -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
+
+all: dnsfwd
+
+dnsfwd: dnsfwd.c dnsfwd.h
+	$(CC) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ dnsfwd.c
+
+static:
+	musl-gcc $(WARN) -Os -static -s -o dnsfwd dnsfwd.c
+
+test/unit: test/unit.c dnsfwd.c dnsfwd.h
+	$(CC) $(WARN) -Werror $(SAN) -DDNSFWD_TEST -o $@ test/unit.c dnsfwd.c
+
+test/fakeup: test/fakeup.c
+	$(CC) $(WARN) -Werror $(SAN) -o $@ test/fakeup.c
+
+test: dnsfwd test/unit test/fakeup
+	bash test/run.sh
+
+bench: dnsfwd
+	bash test/bench.sh
+
+install: dnsfwd
+	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
+
+clean:
+	rm -f dnsfwd test/unit test/fakeup test/benchup test/relay
+
+.PHONY: all static test bench install clean

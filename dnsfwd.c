@@ -1,0 +1,3193 @@
+/*
+ * dnsfwd - a DNS forwarder that follows the host's resolv.conf live.
+ *
+ * One poll() loop, no library beyond libc.  It listens on UDP and TCP,
+ * forwards every query to the upstreams of its list in order, returns the
+ * first positive answer and falls back to the last negative one.  The list
+ * comes from -s options and from a resolv.conf that is followed with
+ * inotify, so a VPN coming up is seen within milliseconds.
+ *
+ * Build: `make` (system cc) or `make static` (musl-gcc).  Tests compile
+ * this file with -DDNSFWD_TEST, which removes main(), and call dnsfwd.h.
+ *
+ * Sections:
+ *    1. Includes                    9. Query table
+ *    2. Limits and tunables        10. Upstream I/O
+ *    3. Logging                    11. Listeners and TCP clients
+ *    4. Utilities                  12. File following
+ *    5. Command-line values [h]    13. Signals and counters
+ *    6. DNS wire format [h]        14. The event loop
+ *    7. resolv.conf [h]            15. usage() and main()
+ *    8. Policy [h]
+ *
+ * [h]: exported through dnsfwd.h, pure, unit-tested without sockets.
+ */
+
+/* ==== 1. Includes ======================================================== */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dnsfwd.h"
+
+/* ==== 2. Limits and tunables ============================================= */
+
+#define VERSION		"0.1.0"
+#define TIMEOUT_MS	1500	/* -t: one upstream's wait, as SPEC */
+#define HOLD_MS		5000	/* a stub resolver's usual first timeout */
+#define QUERY_MAX	4096	/* queries in flight (--max-queries) */
+#define TCP_MAX		64	/* TCP client connections (--max-tcp) */
+#define TCP_IDLE_MS	10000	/* RFC 7766 6.2.3: close idle clients */
+#define TCP_PIPELINE	32	/* queries in flight per TCP client */
+#define TCP_WBUF	(2 * (2 + DNS_MAX_TCP))	/* answers awaiting write */
+#define BATCH		32	/* datagrams per recvmmsg/sendmmsg */
+#define POOL		16	/* upstream UDP sockets per family (RFC 5452) */
+#define NEG_MAX		4096	/* a kept negative answer; larger is cut */
+#define RELOAD_MS	10	/* coalesce a burst of file events */
+#define POLL_MS		2000	/* file polling when inotify is unavailable */
+#define MAX_LISTEN	32	/* -l options */
+#define MAX_WATCH	16	/* inotify watches: parents and link targets */
+#define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
+
+/* ==== 3. Logging ========================================================= */
+/*
+ * Every message is one line: "dnsfwd: " + subject + ": " + reason.  Level
+ * 0 is an error (always shown), 1 information (not with -q), 2 the
+ * per-query log (-v).
+ */
+
+static int log_level = 1;
+
+static void logmsg(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static _Noreturn void die(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+vlogmsg(const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(2, "dnsfwd: ", 8);
+	(void)!write(2, line, (size_t)n);
+}
+
+static void
+logmsg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	vlogmsg(fmt, ap);
+	va_end(ap);
+}
+
+static void
+die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlogmsg(fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+/* ==== 4. Utilities ======================================================= */
+
+static uint64_t
+clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Random bits for query IDs and socket choice (RFC 5452 9.2).  getrandom()
+ * fills a buffer that is drawn from 16 bits at a time.
+ */
+struct rnd {
+	uint16_t	 v[256];
+	int		 left;
+};
+
+static uint16_t
+rnd16(struct rnd *r)
+{
+	ssize_t n;
+
+	if (r->left == 0) {
+		n = getrandom(r->v, sizeof(r->v), 0);
+		if (n != (ssize_t)sizeof(r->v))
+			die(1, "getrandom: %s", strerror(errno));
+		r->left = 256;
+	}
+	return r->v[--r->left];
+}
+
+static void
+put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint16_t
+get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* "127.0.0.1:53" or "[::1]:53"; sep is ':' or '#'. */
+static const char *
+addr_text(const struct addr *a, char sep, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+	char ifn[IF_NAMESIZE];
+	size_t hl;
+
+	if (a->ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s%c%u", host, sep, ntohs(sin->sin_port));
+		return buf;
+	}
+	inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+	if (sin6->sin6_scope_id != 0) {
+		hl = strlen(host);
+		if (if_indextoname(sin6->sin6_scope_id, ifn) == NULL)
+			snprintf(ifn, sizeof(ifn), "%u",
+			    (unsigned)sin6->sin6_scope_id);
+		snprintf(host + hl, sizeof(host) - hl, "%%%s", ifn);
+	}
+	if (sep == ':')
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	else
+		snprintf(buf, len, "%s#%u", host, ntohs(sin6->sin6_port));
+	return buf;
+}
+
+static bool
+addr_equal(const struct addr *a, const struct sockaddr *sa)
+{
+	const struct sockaddr_in *x, *y;
+	const struct sockaddr_in6 *x6, *y6;
+
+	if (a->ss.ss_family != sa->sa_family)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		x = (const struct sockaddr_in *)&a->ss;
+		y = (const struct sockaddr_in *)sa;
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	x6 = (const struct sockaddr_in6 *)&a->ss;
+	y6 = (const struct sockaddr_in6 *)sa;
+	return x6->sin6_port == y6->sin6_port &&
+	    memcmp(&x6->sin6_addr, &y6->sin6_addr, 16) == 0 &&
+	    (x6->sin6_scope_id == y6->sin6_scope_id ||
+	    y6->sin6_scope_id == 0 || x6->sin6_scope_id == 0);
+}
+
+static uint16_t
+addr_port(const struct addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+/* ==== 5. Command-line values ============================================= */
+/*
+ * Pure parsers for option values.  They fill err with the reason and leave
+ * the option's name to the caller.
+ */
+
+int
+cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
+    unsigned long *out)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (v > (ULONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parse a bare IPv4 or IPv6 (with optional %scope) host into out. */
+static int
+cfg_parse_host(const char *h, uint16_t port, struct addr *out)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	char *pct;
+	unsigned long scope;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(h) >= sizeof(buf))
+		return -1;
+	if (inet_pton(AF_INET, h, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		out->len = sizeof(*sin);
+		return 0;
+	}
+	strcpy(buf, h);
+	if ((pct = strchr(buf, '%')) != NULL)
+		*pct++ = '\0';
+	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)
+		return -1;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	out->len = sizeof(*sin6);
+	if (pct != NULL) {
+		if (cfg_parse_uint(pct, 1, UINT32_MAX, &scope) == 0)
+			sin6->sin6_scope_id = (uint32_t)scope;
+		else if ((sin6->sin6_scope_id = if_nametoindex(pct)) == 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+cfg_parse_addr(const char *s, char sep, uint16_t defport, struct addr *out,
+    char *err, size_t errlen)
+{
+	char host[128];
+	const char *p, *port = NULL;
+	size_t hl;
+	unsigned long pv;
+
+	if (s[0] == '[') {
+		if ((p = strchr(s, ']')) == NULL)
+			goto bad;
+		hl = (size_t)(p - s - 1);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, s + 1, hl);
+		host[hl] = '\0';
+		if (p[1] == sep)
+			port = p + 2;
+		else if (p[1] != '\0')
+			goto bad;
+	} else {
+		p = strrchr(s, sep);
+		/* "::1" has colons but no port when sep is ':' */
+		if (p != NULL && sep == ':' && strchr(s, ':') != p)
+			p = NULL;
+		hl = p != NULL ? (size_t)(p - s) : strlen(s);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		if (p != NULL)
+			port = p + 1;
+	}
+	if (port != NULL) {
+		if (cfg_parse_uint(port, 0, 65535, &pv) == -1) {
+			snprintf(err, errlen, "\"%s\" is not a port", port);
+			return -1;
+		}
+		defport = (uint16_t)pv;
+	}
+	if (cfg_parse_host(host, defport, out) == -1)
+		goto bad;
+	return 0;
+bad:
+	snprintf(err, errlen, "\"%s\" is not an address", s);
+	return -1;
+}
+
+int
+cfg_parse_listen(const char *s, struct listen_chain *out, char *err,
+    size_t errlen)
+{
+	char item[160];
+	const char *p, *comma;
+	size_t n;
+
+	out->n = 0;
+	for (p = s;; p = comma + 1) {
+		comma = strchr(p, ',');
+		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (n == 0 || n >= sizeof(item)) {
+			snprintf(err, errlen, "\"%s\" is not an address list", s);
+			return -1;
+		}
+		if (out->n == LISTEN_MAX_CHAIN) {
+			snprintf(err, errlen, "more than %d addresses",
+			    LISTEN_MAX_CHAIN);
+			return -1;
+		}
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (cfg_parse_addr(item, ':', 53, &out->a[out->n], err,
+		    errlen) == -1)
+			return -1;
+		out->n++;
+		if (comma == NULL)
+			return 0;
+	}
+}
+
+/* ==== 6. DNS wire format ================================================= */
+/*
+ * Readers take a struct dns_cursor and never look past c->len; the first
+ * error sticks, so a run of reads is checked once.  Writers take (buf,
+ * size) and return the length written, 0 when it does not fit.
+ */
+
+static void
+dns_fail(struct dns_cursor *c, const char *why)
+{
+	if (c->err == NULL)
+		c->err = why;
+}
+
+void
+dns_cursor_init(struct dns_cursor *c, const uint8_t *buf, size_t len)
+{
+	c->buf = buf;
+	c->len = len;
+	c->pos = 0;
+	c->err = NULL;
+}
+
+uint8_t
+dns_get_u8(struct dns_cursor *c)
+{
+	if (c->err != NULL)
+		return 0;
+	if (c->len - c->pos < 1) {
+		dns_fail(c, "truncated");
+		return 0;
+	}
+	return c->buf[c->pos++];
+}
+
+uint16_t
+dns_get_u16(struct dns_cursor *c)
+{
+	uint16_t v;
+
+	if (c->err != NULL)
+		return 0;
+	if (c->len - c->pos < 2) {
+		dns_fail(c, "truncated");
+		return 0;
+	}
+	v = get_u16(c->buf + c->pos);
+	c->pos += 2;
+	return v;
+}
+
+uint32_t
+dns_get_u32(struct dns_cursor *c)
+{
+	uint32_t v;
+
+	if (c->err != NULL)
+		return 0;
+	if (c->len - c->pos < 4) {
+		dns_fail(c, "truncated");
+		return 0;
+	}
+	v = (uint32_t)c->buf[c->pos] << 24 | (uint32_t)c->buf[c->pos + 1] << 16 |
+	    (uint32_t)c->buf[c->pos + 2] << 8 | c->buf[c->pos + 3];
+	c->pos += 4;
+	return v;
+}
+
+static void
+dns_skip(struct dns_cursor *c, size_t n)
+{
+	if (c->err != NULL)
+		return;
+	if (c->len - c->pos < n) {
+		dns_fail(c, "truncated");
+		return;
+	}
+	c->pos += n;
+}
+
+int
+dns_get_name(struct dns_cursor *c, uint8_t *out)
+{
+	size_t pos, run, end = 0, n = 0, to;
+	uint8_t l;
+
+	if (c->err != NULL)
+		return -1;
+	pos = run = c->pos;
+	for (;;) {
+		if (pos >= c->len)
+			goto truncated;
+		l = c->buf[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (c->len - pos < 2)
+				goto truncated;
+			to = (size_t)(l & 0x3f) << 8 | c->buf[pos + 1];
+			/* asr: only strictly backwards, so no loops */
+			if (to >= run || to < DNS_HDR) {
+				dns_fail(c, "bad compression pointer");
+				return -1;
+			}
+			if (end == 0)
+				end = pos + 2;
+			pos = run = to;
+			continue;
+		}
+		if (l & 0xc0) {
+			dns_fail(c, "bad label type");
+			return -1;
+		}
+		if (l == 0)
+			break;
+		if (n + l + 2 > DNS_MAX_NAME) {
+			dns_fail(c, "name too long");
+			return -1;
+		}
+		if (c->len - pos - 1 < l)
+			goto truncated;
+		out[n++] = l;
+		memcpy(out + n, c->buf + pos + 1, l);
+		n += l;
+		pos += 1 + (size_t)l;
+	}
+	out[n++] = 0;
+	c->pos = end != 0 ? end : pos + 1;
+	return (int)n;
+truncated:
+	dns_fail(c, "truncated name");
+	return -1;
+}
+
+void
+dns_name_lower(uint8_t *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (name[i] >= 'A' && name[i] <= 'Z')
+			name[i] = (uint8_t)(name[i] + 32);
+}
+
+void
+dns_name_text(const uint8_t *name, char *out, size_t outlen)
+{
+	size_t o = 0, i;
+	uint8_t l;
+
+	if (outlen == 0)
+		return;
+	if (name[0] == 0) {
+		snprintf(out, outlen, ".");
+		return;
+	}
+	while ((l = *name++) != 0) {
+		if (o != 0 && o + 1 < outlen)
+			out[o++] = '.';
+		for (i = 0; i < l; i++, name++) {
+			if (o + 5 >= outlen)
+				break;
+			if (*name > 32 && *name < 127 && *name != '.' &&
+			    *name != '\\')
+				out[o++] = (char)*name;
+			else
+				o += (size_t)snprintf(out + o, outlen - o,
+				    "\\%03u", *name);
+		}
+	}
+	out[o] = '\0';
+}
+
+const char *
+dns_type_name(uint16_t type, char *buf, size_t buflen)
+{
+	static const struct {
+		uint16_t	 type;
+		const char	*name;
+	} t[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" },
+		{ 12, "PTR" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" },
+		{ 33, "SRV" }, { 41, "OPT" }, { 43, "DS" }, { 46, "RRSIG" },
+		{ 48, "DNSKEY" }, { 64, "SVCB" }, { 65, "HTTPS" },
+		{ 255, "ANY" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i].type == type)
+			return t[i].name;
+	snprintf(buf, buflen, "TYPE%u", type);
+	return buf;
+}
+
+const char *
+dns_rcode_name(int rcode)
+{
+	static const char *const n[] = {
+		"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+		"REFUSED",
+	};
+
+	if (rcode >= 0 && rcode < 6)
+		return n[rcode];
+	return "RCODE?";
+}
+
+/* Skip one resource record; returns its TYPE (0 on error). */
+static uint16_t
+dns_skip_rr(struct dns_cursor *c, uint32_t *ttl, uint16_t *rdlen)
+{
+	uint8_t name[DNS_MAX_NAME];
+	uint16_t type;
+
+	dns_get_name(c, name);
+	type = dns_get_u16(c);
+	dns_get_u16(c);
+	*ttl = dns_get_u32(c);
+	*rdlen = dns_get_u16(c);
+	dns_skip(c, *rdlen);
+	return c->err != NULL ? 0 : type;
+}
+
+int
+dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
+{
+	struct dns_cursor c;
+	uint16_t qd, i, type, rdlen;
+	unsigned rest;
+	uint32_t ttl;
+	size_t at;
+	int n;
+
+	memset(q, 0, offsetof(struct dns_query, qname));
+	if (len < DNS_HDR)
+		return -1;
+	dns_cursor_init(&c, buf, len);
+	q->id = dns_get_u16(&c);
+	q->flags = dns_get_u16(&c);
+	if (q->flags & DNS_QR)
+		return -1;	/* never answer an answer: no reflection */
+	qd = dns_get_u16(&c);
+	rest = dns_get_u16(&c);
+	rest += dns_get_u16(&c);
+	i = dns_get_u16(&c);
+	if (qd != 1)
+		return RCODE_FORMERR;
+	n = dns_get_name(&c, q->qname);
+	q->qtype = dns_get_u16(&c);
+	q->qclass = dns_get_u16(&c);
+	if (c.err != NULL)
+		return RCODE_FORMERR;
+	q->qname_len = (uint8_t)n;
+	dns_name_lower(q->qname, (size_t)n);
+	q->qend = (uint16_t)c.pos;
+	q->udp_size = 512;
+	if (((q->flags >> 11) & 0xf) != 0)
+		return RCODE_NOTIMP;
+	/* answer and authority are not expected, but must be well formed */
+	while (rest-- > 0)
+		if (dns_skip_rr(&c, &ttl, &rdlen) == 0)
+			return RCODE_FORMERR;
+	for (; i > 0; i--) {
+		at = c.pos;
+		type = dns_skip_rr(&c, &ttl, &rdlen);
+		if (type == 0)
+			return RCODE_FORMERR;
+		if (type != TYPE_OPT)
+			continue;
+		/* RFC 6891 6.1.1: one OPT, owned by the root */
+		if (q->opt != 0 || buf[at] != 0)
+			return RCODE_FORMERR;
+		q->opt = (uint16_t)at;
+		q->udp_size = get_u16(buf + at + 3);
+		if (q->udp_size < 512)
+			q->udp_size = 512;
+		q->do_bit = (ttl & 0x8000) != 0;
+	}
+	return 0;
+}
+
+/* RFC 2308 5: a negative answer lives min(SOA TTL, SOA MINIMUM). */
+static int64_t
+dns_soa_ttl(struct dns_cursor *c, uint32_t ttl, uint16_t rdlen)
+{
+	uint8_t name[DNS_MAX_NAME];
+	size_t end = c->pos + rdlen;
+	uint32_t min;
+
+	dns_get_name(c, name);
+	dns_get_name(c, name);
+	dns_skip(c, 16);
+	min = dns_get_u32(c);
+	if (c->err != NULL || c->pos != end)
+		return -1;
+	return min < ttl ? min : ttl;
+}
+
+enum reply_class
+dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
+    struct dns_reply *r)
+{
+	uint8_t name[DNS_MAX_NAME];
+	struct dns_cursor c;
+	uint16_t qd, cnt[3], type, rdlen;
+	uint32_t ttl;
+	size_t at;
+	int n, s;
+
+	memset(r, 0, sizeof(*r));
+	r->neg_ttl = -1;
+	r->min_ttl = UINT32_MAX;
+	r->class = REPLY_FOREIGN;
+	if (len < DNS_HDR)
+		return r->class;
+	dns_cursor_init(&c, buf, len);
+	r->id = dns_get_u16(&c);
+	r->flags = dns_get_u16(&c);
+	r->rcode = r->flags & 0xf;
+	qd = dns_get_u16(&c);
+	cnt[0] = r->ancount = dns_get_u16(&c);
+	cnt[1] = dns_get_u16(&c);
+	cnt[2] = dns_get_u16(&c);
+	if (!(r->flags & DNS_QR))
+		return r->class;
+	if (qd == 0) {
+		/* some servers drop the question from an error */
+		if (r->rcode == RCODE_NOERROR || r->rcode == RCODE_NXDOMAIN)
+			return r->class;
+		return r->class = REPLY_FAILURE;
+	}
+	/* RFC 5452 9.1: the question must be ours, name in any case */
+	n = dns_get_name(&c, name);
+	if (qd != 1 || n != q->qname_len)
+		return r->class;
+	dns_name_lower(name, (size_t)n);
+	if (memcmp(name, q->qname, (size_t)n) != 0 ||
+	    dns_get_u16(&c) != q->qtype || dns_get_u16(&c) != q->qclass ||
+	    c.err != NULL)
+		return r->class;
+	r->qend = (uint16_t)c.pos;
+	for (s = 0; s < 3; s++) {
+		while (cnt[s]-- > 0) {
+			at = c.pos;
+			dns_get_name(&c, name);
+			type = dns_get_u16(&c);
+			dns_get_u16(&c);
+			ttl = dns_get_u32(&c);
+			rdlen = dns_get_u16(&c);
+			if (c.err != NULL || c.len - c.pos < rdlen)
+				goto malformed;
+			if (ttl > INT32_MAX)
+				ttl = 0;	/* RFC 2181 8 */
+			if (type == TYPE_OPT) {
+				if (s != 2 || r->opt != 0 || buf[at] != 0)
+					goto malformed;
+				r->opt = (uint16_t)at;
+				dns_skip(&c, rdlen);
+				continue;
+			}
+			if (ttl < r->min_ttl)
+				r->min_ttl = ttl;
+			if (s == 1 && type == TYPE_SOA)
+				r->neg_ttl = dns_soa_ttl(&c, ttl, rdlen);
+			else
+				dns_skip(&c, rdlen);
+		}
+	}
+	if (c.err != NULL)
+		goto malformed;
+	if (r->min_ttl == UINT32_MAX)
+		r->min_ttl = 0;
+	if (r->rcode == RCODE_NOERROR)
+		r->class = r->ancount > 0 || (r->flags & DNS_TC) ?
+		    REPLY_POSITIVE : REPLY_NEGATIVE;
+	else if (r->rcode == RCODE_NXDOMAIN)
+		r->class = (r->flags & DNS_TC) ? REPLY_POSITIVE :
+		    REPLY_NEGATIVE;
+	else
+		r->class = REPLY_FAILURE;
+	return r->class;
+malformed:
+	/* a server that cut its own answer mid-record still said TC */
+	r->opt = 0;
+	if ((r->flags & DNS_TC) && (r->rcode == RCODE_NOERROR ||
+	    r->rcode == RCODE_NXDOMAIN))
+		return r->class = REPLY_POSITIVE;
+	return r->class = REPLY_FAILURE;
+}
+
+size_t
+dns_truncate(uint8_t *buf, size_t len, size_t limit,
+    const struct dns_reply *r)
+{
+	size_t end, optlen;
+
+	if (len <= limit)
+		return len;
+	end = r->qend != 0 ? r->qend : DNS_HDR;
+	buf[2] |= DNS_TC >> 8;
+	memset(buf + 6, 0, 6);
+	if (r->opt != 0) {
+		optlen = 11 + (size_t)get_u16(buf + r->opt + 9);
+		if (end + optlen <= limit) {
+			memmove(buf + end, buf + r->opt, optlen);
+			end += optlen;
+			put_u16(buf + 10, 1);
+		}
+	}
+	return end;
+}
+
+/* Append an OPT RR advertising our size (RFC 6891 6.1.2); 0 if no room. */
+static size_t
+dns_put_opt(uint8_t *out, size_t size, bool do_bit)
+{
+	if (size < 11)
+		return 0;
+	memset(out, 0, 11);
+	put_u16(out + 1, TYPE_OPT);
+	put_u16(out + 3, EDNS_SIZE);
+	if (do_bit)
+		out[7] = 0x80;
+	return 11;
+}
+
+size_t
+dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
+    const struct dns_query *q, int rcode)
+{
+	size_t hl = q->qend != 0 ? q->qend : DNS_HDR, n;
+	uint16_t flags;
+
+	if (size < hl)
+		return 0;
+	memcpy(out, query, hl);
+	flags = (uint16_t)(DNS_QR | (q->flags & (0x7800 | DNS_RD | DNS_CD)) |
+	    DNS_RA | (rcode & 0xf));
+	put_u16(out + 2, flags);
+	put_u16(out + 4, q->qend != 0 ? 1 : 0);
+	memset(out + 6, 0, 6);
+	if (q->opt == 0)
+		return hl;
+	n = dns_put_opt(out + hl, size - hl, q->do_bit);
+	if (n != 0)
+		put_u16(out + 10, 1);
+	return hl + n;
+}
+
+/* ==== 7. resolv.conf ===================================================== */
+/*
+ * Read like musl and glibc do: the keyword starts the line and is followed
+ * by white space; the value ends at white space; lines longer than 255
+ * bytes are skipped whole.
+ */
+
+static bool
+is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' ||
+	    ch == '\v';
+}
+
+static void
+resolv_line(const char *line, size_t n, struct resolv_conf *out)
+{
+	struct ns_entry e;
+	char val[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	char *pct;
+	size_t i = 10, v = 0;
+	unsigned long scope;
+
+	if (n < 11 || memcmp(line, "nameserver", 10) != 0 ||
+	    !is_space(line[10]))
+		return;
+	while (i < n && is_space(line[i]))
+		i++;
+	while (i < n && !is_space(line[i]) && line[i] != '#' &&
+	    line[i] != ';') {
+		if (v + 1 >= sizeof(val)) {
+			out->bad++;
+			return;
+		}
+		val[v++] = line[i++];
+	}
+	val[v] = '\0';
+	memset(&e, 0, sizeof(e));
+	if ((pct = strchr(val, '%')) != NULL) {
+		*pct++ = '\0';
+		if (strlen(pct) == 0 || strlen(pct) >= IF_NAMESIZE) {
+			out->bad++;
+			return;
+		}
+	}
+	if (cfg_parse_host(val, 53, &e.addr) == -1 ||
+	    (pct != NULL && e.addr.ss.ss_family != AF_INET6)) {
+		out->bad++;
+		return;
+	}
+	if (pct != NULL) {
+		if (cfg_parse_uint(pct, 1, UINT32_MAX, &scope) == 0)
+			((struct sockaddr_in6 *)&e.addr.ss)->sin6_scope_id =
+			    (uint32_t)scope;
+		else
+			strcpy(e.ifname, pct);
+	}
+	if (out->n == RESOLV_MAX_NS) {
+		out->ignored++;
+		return;
+	}
+	out->ns[out->n++] = e;
+}
+
+int
+resolv_parse(const char *text, size_t len, struct resolv_conf *out)
+{
+	size_t i = 0, n;
+	const char *nl;
+
+	memset(out, 0, sizeof(*out));
+	while (i < len) {
+		nl = memchr(text + i, '\n', len - i);
+		n = nl != NULL ? (size_t)(nl - (text + i)) : len - i;
+		if (n <= 255)
+			resolv_line(text + i, n, out);
+		i += n + 1;
+	}
+	return out->n;
+}
+
+/* ==== 8. Policy ========================================================== */
+/*
+ * The sequential policy of SPEC "Choosing the answer", as pure decisions:
+ * the caller reports each reply or failure, the policy says what to do.
+ */
+
+int
+policy_order(const struct upstream *u, int n, uint64_t now, uint8_t *order)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (u[i].down_until <= now)
+			order[k++] = (uint8_t)i;
+	for (i = 0; i < n; i++)
+		if (u[i].down_until > now)
+			order[k++] = (uint8_t)i;
+	return n;
+}
+
+void
+policy_timeout(struct upstream *u, uint64_t now)
+{
+	if (u->backoff == 0)
+		u->backoff = BACKOFF_MIN;
+	else if (u->backoff < BACKOFF_MAX)
+		u->backoff = u->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX :
+		    u->backoff * 2;
+	u->down_until = now + u->backoff;
+	u->timeouts++;
+}
+
+void
+policy_alive(struct upstream *u)
+{
+	u->backoff = 0;
+	u->down_until = 0;
+}
+
+enum policy_act
+policy_start(struct policy *p, int n, bool parallel)
+{
+	p->n = (uint8_t)n;
+	p->next = 0;
+	p->neg = -1;
+	p->parallel = parallel;
+	p->pending = 0;
+	if (n <= 0)
+		return ACT_SERVFAIL;
+	if (parallel)
+		p->pending = n >= 32 ? UINT32_MAX : (1u << n) - 1;
+	return ACT_NEXT;
+}
+
+int
+policy_ask(struct policy *p)
+{
+	if (p->next >= p->n)
+		return -1;
+	if (!p->parallel)
+		p->pending |= 1u << p->next;
+	return p->next++;
+}
+
+enum policy_act
+policy_event(struct policy *p, int pos, enum reply_class c, bool *keep)
+{
+	*keep = false;
+	if (pos < 0 || pos >= p->n || !(p->pending & (1u << pos)))
+		return ACT_WAIT;
+	p->pending &= ~(1u << pos);
+	if (c == REPLY_POSITIVE)
+		return ACT_ANSWER;
+	if (c == REPLY_NEGATIVE) {
+		/* sequential: the last negative; parallel: the earliest */
+		if (!p->parallel || p->neg == -1 || pos < p->neg) {
+			p->neg = (int8_t)pos;
+			*keep = true;
+		}
+	}
+	if (p->parallel) {
+		if (p->pending != 0)
+			return ACT_WAIT;
+	} else if (p->next < p->n)
+		return ACT_NEXT;
+	return p->neg != -1 ? ACT_NEGATIVE : ACT_SERVFAIL;
+}
+
+static bool
+is_loopback(const struct addr *a)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+}
+
+static bool
+is_wildcard(const struct addr *a)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET)
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+bool
+policy_is_self(const struct addr *ns, const struct addr *self, int n)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ns->ss;
+	uint32_t a;
+	int i;
+
+	if (ns->ss.ss_family == AF_INET) {
+		a = ntohl(sin->sin_addr.s_addr);
+		if (a == 0x7f000035 || a == 0x7f000036)	/* systemd stubs */
+			return true;
+	}
+	for (i = 0; i < n; i++) {
+		if (addr_equal(&self[i], (const struct sockaddr *)&ns->ss))
+			return true;
+		if (self[i].ss.ss_family == ns->ss.ss_family &&
+		    is_wildcard(&self[i]) && is_loopback(ns) &&
+		    addr_port(&self[i]) == addr_port(ns))
+			return true;
+	}
+	return false;
+}
+
+/* ==== 9. Query table ===================================================== */
+/*
+ * Every query in flight lives in one preallocated slot; the slot index is
+ * its handle.  Free slots form a stack.  A slot waiting on a deadline sits
+ * on one FIFO: all attempts share one timeout and all held queries one
+ * hold time, so each FIFO is sorted by construction and its head is the
+ * next deadline.  A reply finds its slot through idmap[wire id].
+ */
+
+enum query_state {
+	Q_FREE,		/* on the free stack; nothing else valid */
+	Q_HELD,		/* no upstream known yet; on held, deadline = give up */
+	Q_UDP,		/* sent from pool[sock]; wire_id in idmap; on attempt */
+	Q_TCP_WRITE,	/* fd connecting or writing; done bytes of out sent */
+	Q_TCP_READ,	/* query written; done bytes of the reply in tbuf */
+};
+
+static const char *const query_state_name[] = {
+	"free", "held", "udp", "tcp-write", "tcp-read",
+};
+
+/* An upstream list, shared by the queries that started on it. */
+struct ulist {
+	int		 refs;		/* queries + 1 while current */
+	int		 n;
+	struct upstream	 u[MAX_UPSTREAMS];
+};
+
+union sockany {
+	struct sockaddr		 sa;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	struct sockaddr_storage	 ss;
+};
+
+/* Where an answer goes: a UDP client, or a TCP connection. */
+struct client {
+	bool		 tcp;
+	int		 origin;	/* listener (UDP) or conn (TCP) index */
+	uint32_t	 gen;		/* TCP: the conn's generation */
+	union sockany	 addr;		/* UDP: the client's address */
+	socklen_t	 addrlen;
+};
+
+struct query {
+	enum query_state state;
+	int32_t		 prev, next;	/* FIFO or free-stack links; -1 ends */
+	int8_t		 fifo;		/* FIFO it is on, -1 none */
+	uint8_t		 sock;		/* pool socket of a UDP attempt */
+	uint16_t	 wire_id;	/* RFC 5452: random, in idmap */
+	int		 cur;		/* sequential: position being asked */
+	int		 fd;		/* TCP upstream socket, -1 */
+	int		 pidx;		/* its pollfd index */
+	int		 tbuf;		/* TCP reply buffer index, -1 */
+	uint32_t	 done;		/* TCP bytes written or read */
+	uint64_t	 start;		/* ms; arrival, for the -v log */
+	uint64_t	 deadline;	/* ms; meaning depends on state */
+	struct client	 cl;
+	struct ulist	*list;		/* counted reference, NULL when held */
+	uint8_t		 order[MAX_UPSTREAMS];	/* ask order, after backoff */
+	struct policy	 pol;
+	struct dns_query dq;
+	uint16_t	 len;		/* query bytes after the prefix */
+	uint16_t	 neglen;	/* kept negative answer, 0 none */
+	uint8_t		 out[2 + DNS_MAX_QUERY];	/* TCP length + query */
+};
+
+struct fifo {
+	int32_t		 head, tail;	/* slot indices; -1 when empty */
+};
+
+enum { F_ATTEMPT, F_HELD, F_COUNT };
+
+struct listener {
+	struct addr	 addr;
+	const char	*netns;		/* NULL: our own namespace */
+	int		 udp, tcp;
+};
+
+/* A TCP client (RFC 7766): framed queries in, framed answers out. */
+struct conn {
+	int		 fd;		/* -1 when free */
+	int		 pidx;
+	int		 listener;
+	uint32_t	 gen;		/* bumped on close; queries compare */
+	int		 inflight;
+	bool		 eof;		/* client closed its sending side */
+	int32_t		 prev, next;	/* idle FIFO, or free stack */
+	uint64_t	 deadline;	/* ms; idle close */
+	uint32_t	 rlen;		/* bytes of rbuf filled */
+	uint32_t	 wpos, wlen;	/* wbuf[wpos..wlen) awaits write */
+	uint8_t		 rbuf[2 + DNS_MAX_QUERY];
+	uint8_t		*wbuf;		/* TCP_WBUF bytes */
+};
+
+/* Who owns a pollfd entry. */
+enum owner_kind { O_INOTIFY, O_POOL, O_UDP, O_TCP_LISTEN, O_CONN, O_QUERY };
+
+struct owner {
+	uint8_t		 kind;
+	int		 idx;
+};
+
+/* Datagrams queued for one sendmmsg. */
+struct batch {
+	int		 fd;
+	int		 n;
+	struct mmsghdr	 msg[BATCH];
+	struct iovec	 iov[BATCH];
+	union sockany	 to[BATCH];
+	int32_t		 slot[BATCH];	/* upstream batch: the query */
+	uint8_t		 pos[BATCH];	/* and the position asked */
+	uint8_t		(*buf)[DNS_MAX_UDP];	/* client batch: copies */
+};
+
+struct stats {
+	uint64_t	 queries;	/* from clients, well formed or not */
+	uint64_t	 tcp_queries;
+	uint64_t	 forwarded;	/* upstream attempts */
+	uint64_t	 answered;	/* answers sent from upstreams */
+	uint64_t	 servfail;	/* SERVFAIL sent */
+	uint64_t	 malformed;	/* dropped or FORMERR */
+	uint64_t	 full;		/* refused: in-flight table full */
+	uint64_t	 tcp_full;	/* refused: connection table full */
+	uint64_t	 unmatched;	/* replies that matched no query */
+	uint64_t	 held;		/* queries held for a first list */
+	uint64_t	 send_err;	/* datagrams the kernel refused */
+};
+
+/* Following the resolv file (section 12). */
+struct follow {
+	const char	*path[2];	/* candidates, preferred first */
+	int		 npath;
+	const char	*cur;		/* the one read last */
+	bool		 polling;
+	uint64_t	 poll_ms;
+	uint64_t	 next_poll;	/* ms */
+	uint64_t	 reload_at;	/* ms; 0 when none is due */
+	int		 ifd;		/* inotify, -1 */
+	int		 nw;
+	struct {
+		int	 wd;
+		char	 name[NAME_MAX + 1];
+	}		 w[MAX_WATCH];
+	char		*text;		/* last content read */
+	ssize_t		 textlen;	/* -1 when none */
+	struct addr	 good[RESOLV_MAX_NS];	/* the last good list */
+	int		 ngood;
+	bool		 warned;	/* "keeping previous" said once */
+};
+
+struct state {
+	uint64_t	 now;		/* ms, read once per loop pass */
+	/* configuration */
+	int		 timeout_ms;
+	bool		 parallel;
+	bool		 following;	/* a resolv file is followed */
+	int		 qmax, tcpmax;
+	struct addr	 statics[MAX_UPSTREAMS];	/* -s, in order */
+	int		 nstatic;
+	struct addr	 fallbacks[MAX_UPSTREAMS];	/* -f */
+	int		 nfallback;
+	struct listener	 lis[MAX_LISTEN];
+	int		 nlis;
+	struct addr	 self[MAX_LISTEN];	/* bound addresses, own netns */
+	int		 nself;
+	/* the default upstream list */
+	struct ulist	*deflist;
+	uint64_t	 generation;	/* bumped when the list changes */
+	/* upstream UDP sockets: [0, POOL) IPv4, [POOL, 2 POOL) IPv6 */
+	int		 pool[2 * POOL];
+	int		 cur4, cur6;	/* pool socket for this pass */
+	/* queries */
+	struct query	*q;
+	int32_t		 freeq;
+	int		 nq;
+	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
+	struct fifo	 fifo[F_COUNT];
+	uint16_t	*idmap;		/* wire id -> slot + 1; 0 free */
+	/* TCP */
+	struct conn	*conn;
+	int32_t		 freeconn;
+	struct fifo	 idle;
+	uint8_t		(*tbuf)[2 + DNS_MAX_TCP];	/* TCP replies */
+	int		*freetbuf;
+	int		 nfreetbuf;
+	/* poll */
+	struct pollfd	*pfd;
+	struct owner	*owner;
+	int		 npfd, nfixed, pool_at, lis_at;
+	/* batches */
+	struct batch	 up, cli;
+	bool		 flushing;
+	uint8_t		(*rbuf)[DNS_MAX_UDP];
+	struct mmsghdr	 rmsg[BATCH];
+	struct iovec	 riov[BATCH];
+	union sockany	 rname[BATCH];
+	uint8_t		 scratch[2 + DNS_MAX_TCP];
+	struct follow	 f;
+	struct stats	 stats;
+	struct rnd	 rnd;
+};
+
+static void query_ask(struct state *, struct query *);
+static void query_event(struct state *, struct query *, int,
+    enum reply_class, uint8_t *, size_t, const struct dns_reply *);
+static void conn_close(struct state *, struct conn *);
+static void client_send(struct state *, const struct client *, uint8_t *,
+    size_t, const struct dns_reply *, size_t);
+
+static int32_t
+slot_of(struct state *st, const struct query *q)
+{
+	return (int32_t)(q - st->q);
+}
+
+static void
+fifo_remove(struct state *st, struct query *q)
+{
+	struct fifo *f;
+
+	if (q->fifo < 0)
+		return;
+	f = &st->fifo[q->fifo];
+	if (q->prev >= 0)
+		st->q[q->prev].next = q->next;
+	else
+		f->head = q->next;
+	if (q->next >= 0)
+		st->q[q->next].prev = q->prev;
+	else
+		f->tail = q->prev;
+	q->fifo = -1;
+	q->prev = q->next = -1;
+}
+
+/* Put q at the tail of FIFO which with deadline; keeps FIFOs sorted. */
+static void
+fifo_push(struct state *st, struct query *q, int which, uint64_t deadline)
+{
+	struct fifo *f = &st->fifo[which];
+	int32_t s = slot_of(st, q);
+
+	fifo_remove(st, q);
+	q->deadline = deadline;
+	q->fifo = (int8_t)which;
+	q->prev = f->tail;
+	q->next = -1;
+	if (f->tail >= 0)
+		st->q[f->tail].next = s;
+	else
+		f->head = s;
+	f->tail = s;
+}
+
+static void
+ulist_unref(struct ulist *l)
+{
+	if (l != NULL && --l->refs == 0)
+		free(l);
+}
+
+static void
+query_set_state(struct state *st, struct query *q, enum query_state s)
+{
+	char name[DNS_MAX_NAME * 4 + 1];
+
+	if (log_level >= 3) {
+		dns_name_text(q->dq.qname, name, sizeof(name));
+		logmsg(3, "query %d %s: %s -> %s", (int)slot_of(st, q), name,
+		    query_state_name[q->state], query_state_name[s]);
+	}
+	q->state = s;
+}
+
+static struct query *
+query_alloc(struct state *st)
+{
+	struct query *q;
+
+	if (st->freeq < 0)
+		return NULL;
+	q = &st->q[st->freeq];
+	st->freeq = q->next;
+	q->prev = q->next = -1;
+	q->fifo = -1;
+	q->fd = q->pidx = q->tbuf = -1;
+	q->list = NULL;
+	q->neglen = 0;
+	q->wire_id = 0;
+	q->done = 0;
+	q->start = st->now;
+	st->nq++;
+	return q;
+}
+
+/* Draw a fresh wire ID that no query in flight uses (RFC 5452 9.2). */
+static void
+query_new_id(struct state *st, struct query *q)
+{
+	uint16_t id;
+	int tries;
+
+	if (st->idmap[q->wire_id] == slot_of(st, q) + 1)
+		st->idmap[q->wire_id] = 0;
+	for (tries = 0; tries < 64; tries++) {
+		id = rnd16(&st->rnd);
+		if (st->idmap[id] == 0)
+			break;
+	}
+	st->idmap[id] = (uint16_t)(slot_of(st, q) + 1);
+	q->wire_id = id;
+	put_u16(q->out + 2, id);
+}
+
+static void pfd_del(struct state *, int);
+
+static void
+query_close_tcp(struct state *st, struct query *q)
+{
+	if (q->fd >= 0) {
+		pfd_del(st, q->pidx);
+		close(q->fd);
+		q->fd = q->pidx = -1;
+	}
+	if (q->tbuf >= 0) {
+		st->freetbuf[st->nfreetbuf++] = q->tbuf;
+		q->tbuf = -1;
+	}
+}
+
+static void
+query_free(struct state *st, struct query *q)
+{
+	struct conn *c;
+
+	query_close_tcp(st, q);
+	if (st->idmap[q->wire_id] == slot_of(st, q) + 1)
+		st->idmap[q->wire_id] = 0;
+	fifo_remove(st, q);
+	ulist_unref(q->list);
+	q->list = NULL;
+	if (q->cl.tcp) {
+		c = &st->conn[q->cl.origin];
+		if (c->gen == q->cl.gen && c->fd >= 0) {
+			c->inflight--;
+			st->pfd[c->pidx].events |= POLLIN;
+			if (c->eof && c->inflight == 0 && c->wpos == c->wlen)
+				conn_close(st, c);
+		}
+	}
+	query_set_state(st, q, Q_FREE);
+	q->next = st->freeq;
+	st->freeq = slot_of(st, q);
+	st->nq--;
+}
+
+/* The -v line: client, name, type, how answered, RCODE, milliseconds. */
+static void
+query_log(struct state *st, const struct client *cl,
+    const struct dns_query *dq, const char *how, int rcode, uint64_t start)
+{
+	char who[80], name[DNS_MAX_NAME * 4 + 1], tb[16];
+	struct addr a;
+
+	if (log_level < 2)
+		return;
+	if (cl->tcp) {
+		snprintf(who, sizeof(who), "tcp#%d", cl->origin);
+	} else {
+		memcpy(&a.ss, &cl->addr.ss, sizeof(a.ss));
+		a.len = cl->addrlen;
+		addr_text(&a, '#', who, sizeof(who));
+	}
+	dns_name_text(dq->qname, name, sizeof(name));
+	logmsg(2, "%s %s %s: %s %s %llu ms", who, name,
+	    dns_type_name(dq->qtype, tb, sizeof(tb)), how,
+	    dns_rcode_name(rcode), (unsigned long long)(st->now - start));
+}
+
+/*
+ * Send buf as the answer to q: the client's ID and spelling of the name
+ * are restored, then q is freed.  r describes buf (for truncation).
+ */
+static void
+query_answer(struct state *st, struct query *q, uint8_t *buf, size_t len,
+    const struct dns_reply *r, const char *how)
+{
+	put_u16(buf, q->dq.id);
+	if (r->qend != 0)	/* 0x20: the client's own case */
+		memcpy(buf + DNS_HDR, q->out + 2 + DNS_HDR, q->dq.qname_len);
+	client_send(st, &q->cl, buf, len, r, q->dq.udp_size);
+	st->stats.answered++;
+	query_log(st, &q->cl, &q->dq, how, r->rcode, q->start);
+	query_free(st, q);
+}
+
+static void
+query_servfail(struct state *st, struct query *q, const char *how)
+{
+	struct dns_reply r;
+	size_t n;
+
+	n = dns_build_error(st->scratch, sizeof(st->scratch), q->out + 2,
+	    &q->dq, RCODE_SERVFAIL);
+	memset(&r, 0, sizeof(r));
+	r.qend = q->dq.qend;
+	client_send(st, &q->cl, st->scratch, n, &r, q->dq.udp_size);
+	st->stats.servfail++;
+	query_log(st, &q->cl, &q->dq, how, RCODE_SERVFAIL, q->start);
+	query_free(st, q);
+}
+
+static uint8_t *
+query_neg(struct state *st, struct query *q)
+{
+	return st->negbuf + (size_t)slot_of(st, q) * NEG_MAX;
+}
+
+static const char *
+upstream_text(const struct query *q, int pos, char *buf, size_t len)
+{
+	return addr_text(&q->list->u[q->order[pos]].addr, '#', buf, len);
+}
+
+static void
+query_event(struct state *st, struct query *q, int pos, enum reply_class c,
+    uint8_t *buf, size_t len, const struct dns_reply *r)
+{
+	char how[80];
+	struct dns_reply nr;
+	bool keep;
+
+	switch (policy_event(&q->pol, pos, c, &keep)) {
+	case ACT_WAIT:
+		break;
+	case ACT_ANSWER:
+		query_answer(st, q, buf, len, r, upstream_text(q, pos, how,
+		    sizeof(how)));
+		return;
+	case ACT_NEXT:
+		if (keep)
+			goto keep;
+		query_ask(st, q);
+		return;
+	case ACT_NEGATIVE:
+		if (keep) {
+			query_answer(st, q, buf, len, r, upstream_text(q, pos,
+			    how, sizeof(how)));
+			return;
+		}
+		dns_parse_reply(query_neg(st, q), q->neglen, &q->dq, &nr);
+		query_answer(st, q, query_neg(st, q), q->neglen, &nr,
+		    upstream_text(q, q->pol.neg, how, sizeof(how)));
+		return;
+	case ACT_SERVFAIL:
+		query_servfail(st, q, "all upstreams failed");
+		return;
+	}
+	if (!keep)
+		return;
+keep:
+	if (len > NEG_MAX)
+		len = dns_truncate(buf, len, NEG_MAX, r);
+	memcpy(query_neg(st, q), buf, len);
+	q->neglen = (uint16_t)len;
+	if (q->pol.parallel)
+		return;
+	query_ask(st, q);
+}
+
+/* ==== 10. Upstream I/O =================================================== */
+/*
+ * UDP goes out through a pool of sockets bound to random ports; one is
+ * drawn at random per loop pass, so a batch shares a port and IDs stay
+ * random per attempt (RFC 5452 9.2).  IP_RECVERR turns an ICMP error into
+ * an error-queue message that names the query, so a dead port costs no
+ * timeout.  Queries that came over TCP are forwarded over TCP, one
+ * connection per attempt.
+ */
+
+static int
+pool_open(int family)
+{
+	int fd, on = 1;
+
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (family == AF_INET)
+		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+	else
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+	return fd;
+}
+
+static void
+pool_pick(struct state *st)
+{
+	st->cur4 = rnd16(&st->rnd) % POOL;
+	st->cur6 = POOL + rnd16(&st->rnd) % POOL;
+}
+
+static void
+batch_add(struct batch *b, int fd, const struct sockaddr *to, socklen_t tolen,
+    void *data, size_t len)
+{
+	struct mmsghdr *m = &b->msg[b->n];
+
+	b->fd = fd;
+	memcpy(&b->to[b->n], to, tolen);
+	b->iov[b->n].iov_base = data;
+	b->iov[b->n].iov_len = len;
+	memset(m, 0, sizeof(*m));
+	m->msg_hdr.msg_name = &b->to[b->n];
+	m->msg_hdr.msg_namelen = tolen;
+	m->msg_hdr.msg_iov = &b->iov[b->n];
+	m->msg_hdr.msg_iovlen = 1;
+	b->n++;
+}
+
+/* A network error for q's attempt at pos: move on at once. */
+static void
+upstream_error(struct state *st, struct query *q, int pos, int err)
+{
+	char u[80];
+
+	q->list->u[q->order[pos]].errors++;
+	logmsg(2, "upstream %s: %s", upstream_text(q, pos, u, sizeof(u)),
+	    strerror(err));
+	query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
+}
+
+static void
+batch_flush_up(struct state *st)
+{
+	struct batch *b = &st->up;
+	struct query *q;
+	int i = 0, r, n = b->n;
+
+	st->flushing = true;
+	while (i < n) {
+		r = sendmmsg(b->fd, b->msg + i, (unsigned)(n - i), 0);
+		if (r > 0) {
+			i += r;
+			continue;
+		}
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && (errno == EAGAIN || errno == ENOBUFS)) {
+			st->stats.send_err += (uint64_t)(n - i);
+			break;	/* the rest time out like lost datagrams */
+		}
+		q = &st->q[b->slot[i]];
+		if (q->state == Q_UDP)
+			upstream_error(st, q, b->pos[i], errno);
+		st->stats.send_err++;
+		i++;
+	}
+	b->n = 0;
+	st->flushing = false;
+}
+
+static void
+batch_flush_cli(struct state *st)
+{
+	struct batch *b = &st->cli;
+	int i = 0, r;
+
+	while (i < b->n) {
+		r = sendmmsg(b->fd, b->msg + i, (unsigned)(b->n - i), 0);
+		if (r > 0) {
+			i += r;
+			continue;
+		}
+		if (r == -1 && errno == EINTR)
+			continue;
+		st->stats.send_err++;
+		if (r == -1 && errno == EAGAIN)
+			break;
+		i++;
+	}
+	b->n = 0;
+}
+
+static void
+upstream_send_udp(struct state *st, struct query *q, int pos)
+{
+	struct upstream *u = &q->list->u[q->order[pos]];
+	int s = u->addr.ss.ss_family == AF_INET ? st->cur4 : st->cur6;
+	int fd = st->pool[s];
+
+	if (fd == -1) {
+		errno = EAFNOSUPPORT;
+		goto fail;
+	}
+	q->sock = (uint8_t)s;
+	st->stats.forwarded++;
+	if (st->flushing) {
+		if (sendto(fd, q->out + 2, q->len, 0,
+		    (const struct sockaddr *)&u->addr.ss, u->addr.len) == -1 &&
+		    errno != EAGAIN)
+			goto fail;
+		return;
+	}
+	if (st->up.n == BATCH || (st->up.n > 0 && st->up.fd != fd))
+		batch_flush_up(st);
+	st->up.slot[st->up.n] = slot_of(st, q);
+	st->up.pos[st->up.n] = (uint8_t)pos;
+	batch_add(&st->up, fd, (const struct sockaddr *)&u->addr.ss,
+	    u->addr.len, q->out + 2, q->len);
+	return;
+fail:
+	upstream_error(st, q, pos, errno);
+}
+
+static int pfd_add(struct state *, int, short, enum owner_kind, int);
+
+static void
+upstream_send_tcp(struct state *st, struct query *q, int pos)
+{
+	struct upstream *u = &q->list->u[q->order[pos]];
+	int fd;
+
+	if (st->nfreetbuf == 0) {
+		errno = ENOBUFS;
+		goto fail;
+	}
+	fd = socket(u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (connect(fd, (const struct sockaddr *)&u->addr.ss, u->addr.len) ==
+	    -1 && errno != EINPROGRESS) {
+		close(fd);
+		goto fail;
+	}
+	st->stats.forwarded++;
+	q->fd = fd;
+	q->tbuf = st->freetbuf[--st->nfreetbuf];
+	q->done = 0;
+	q->pidx = pfd_add(st, fd, POLLOUT, O_QUERY, slot_of(st, q));
+	query_set_state(st, q, Q_TCP_WRITE);
+	return;
+fail:
+	upstream_error(st, q, pos, errno);
+}
+
+/*
+ * Ask the next upstream (sequential) or all of them (parallel).  The
+ * attempt deadline is set before sending: a send can fail at once and
+ * move the query on.
+ */
+static void
+query_ask(struct state *st, struct query *q)
+{
+	int pos;
+
+	query_close_tcp(st, q);
+	query_new_id(st, q);
+	fifo_push(st, q, F_ATTEMPT, st->now + (uint64_t)st->timeout_ms);
+	while ((pos = policy_ask(&q->pol)) >= 0) {
+		q->cur = pos;
+		if (q->cl.tcp) {
+			upstream_send_tcp(st, q, pos);
+		} else {
+			query_set_state(st, q, Q_UDP);
+			upstream_send_udp(st, q, pos);
+		}
+		if (!q->pol.parallel || q->state == Q_FREE)
+			break;
+	}
+}
+
+/* Start forwarding q on the default list, or hold it for one. */
+static void
+query_start(struct state *st, struct query *q)
+{
+	struct ulist *l = st->deflist;
+
+	if (l == NULL || l->n == 0) {
+		if (st->following && q->state != Q_HELD) {
+			query_set_state(st, q, Q_HELD);
+			st->stats.held++;
+			fifo_push(st, q, F_HELD, st->now + HOLD_MS);
+			return;
+		}
+		query_servfail(st, q, "no upstream");
+		return;
+	}
+	fifo_remove(st, q);
+	q->list = l;
+	l->refs++;
+	policy_order(l->u, l->n, st->now, q->order);
+	/* TCP clients are forwarded one connection at a time */
+	policy_start(&q->pol, l->n, st->parallel && !q->cl.tcp);
+	query_ask(st, q);
+}
+
+/* Find the position of q's pending attempt that was sent to from. */
+static int
+query_match_source(const struct query *q, const struct sockaddr *from)
+{
+	int pos;
+
+	for (pos = 0; pos < q->pol.n; pos++)
+		if ((q->pol.pending & (1u << pos)) &&
+		    addr_equal(&q->list->u[q->order[pos]].addr, from))
+			return pos;
+	return -1;
+}
+
+/* One datagram from an upstream, on pool socket s. */
+static void
+upstream_reply(struct state *st, int s, const struct sockaddr *from,
+    uint8_t *buf, size_t len)
+{
+	struct dns_reply r;
+	struct query *q;
+	struct upstream *u;
+	uint16_t slot;
+	int pos;
+
+	if (len < DNS_HDR || (slot = st->idmap[get_u16(buf)]) == 0)
+		goto unmatched;
+	q = &st->q[slot - 1];
+	/* RFC 5452 9.1: our socket, our ID, the address we asked */
+	if (q->state != Q_UDP || q->sock != s)
+		goto unmatched;
+	if ((pos = query_match_source(q, from)) < 0)
+		goto unmatched;
+	if (dns_parse_reply(buf, len, &q->dq, &r) == REPLY_FOREIGN)
+		goto unmatched;
+	u = &q->list->u[q->order[pos]];
+	u->answers++;
+	policy_alive(u);
+	query_event(st, q, pos, r.class, buf, len, &r);
+	return;
+unmatched:
+	st->stats.unmatched++;
+}
+
+/* ICMP errors queued by IP_RECVERR: the payload is our query. */
+static void
+upstream_errqueue(struct state *st, int s)
+{
+	uint8_t data[64], ctl[512];
+	union sockany to;
+	struct iovec iov = { data, sizeof(data) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct sock_extended_err *ee;
+	struct query *q;
+	uint16_t slot;
+	int pos, err, n;
+
+	for (n = 0; n < BATCH; n++) {
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_name = &to;
+		mh.msg_namelen = sizeof(to);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl;
+		mh.msg_controllen = sizeof(ctl);
+		if (recvmsg(st->pool[s], &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 2)
+			return;
+		err = ECONNREFUSED;
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&mh, cm)) {
+			if ((cm->cmsg_level == IPPROTO_IP &&
+			    cm->cmsg_type == IP_RECVERR) ||
+			    (cm->cmsg_level == IPPROTO_IPV6 &&
+			    cm->cmsg_type == IPV6_RECVERR)) {
+				ee = (struct sock_extended_err *)
+				    (void *)CMSG_DATA(cm);
+				err = (int)ee->ee_errno;
+			}
+		}
+		if ((slot = st->idmap[get_u16(data)]) == 0)
+			continue;
+		q = &st->q[slot - 1];
+		if (q->state != Q_UDP || q->sock != s)
+			continue;
+		if ((pos = query_match_source(q, &to.sa)) >= 0)
+			upstream_error(st, q, pos, err);
+	}
+}
+
+static void
+upstream_read(struct state *st, int s, short revents)
+{
+	int i, n, round;
+
+	if (revents & POLLERR)
+		upstream_errqueue(st, s);
+	if (!(revents & POLLIN))
+		return;
+	for (round = 0; round < 4; round++) {
+		for (i = 0; i < BATCH; i++) {
+			st->rmsg[i].msg_hdr.msg_namelen = sizeof(st->rname[i]);
+			st->riov[i].iov_len = DNS_MAX_UDP;
+		}
+		n = recvmmsg(st->pool[s], st->rmsg, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (st->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				st->stats.unmatched++;
+				continue;
+			}
+			upstream_reply(st, s, &st->rname[i].sa, st->rbuf[i],
+			    st->rmsg[i].msg_len);
+		}
+		batch_flush_cli(st);
+		batch_flush_up(st);
+		if (n < BATCH)
+			break;
+	}
+}
+
+/* A TCP attempt is writable (connected) or readable. */
+static void
+upstream_tcp_io(struct state *st, struct query *q, short revents)
+{
+	struct dns_reply r;
+	uint8_t *b = st->tbuf[q->tbuf];
+	size_t need;
+	ssize_t n;
+	int err = 0;
+	socklen_t el = sizeof(err);
+
+	if (q->state == Q_TCP_WRITE) {
+		if (revents & (POLLERR | POLLHUP)) {
+			getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+			goto fail;
+		}
+		n = write(q->fd, q->out + q->done, 2u + q->len - q->done);
+		if (n == -1) {
+			err = errno;
+			if (err == EAGAIN)
+				return;
+			goto fail;
+		}
+		q->done += (uint32_t)n;
+		if (q->done < 2u + q->len)
+			return;
+		q->done = 0;
+		query_set_state(st, q, Q_TCP_READ);
+		st->pfd[q->pidx].events = POLLIN;
+		return;
+	}
+	need = q->done < 2 ? 2 : 2 + (size_t)get_u16(b);
+	n = read(q->fd, b + q->done, need - q->done);
+	if (n == 0 || (n == -1 && errno != EAGAIN)) {
+		err = n == 0 ? ECONNRESET : errno;
+		goto fail;
+	}
+	if (n == -1)
+		return;
+	q->done += (uint32_t)n;
+	if (q->done == 2 && get_u16(b) < DNS_HDR) {
+		err = EPROTO;
+		goto fail;
+	}
+	if (q->done < 2 || q->done < 2 + (size_t)get_u16(b))
+		return;
+	dns_parse_reply(b + 2, q->done - 2, &q->dq, &r);
+	if (r.class == REPLY_FOREIGN || r.id != q->wire_id) {
+		err = EPROTO;
+		goto fail;
+	}
+	policy_alive(&q->list->u[q->order[q->cur]]);
+	q->list->u[q->order[q->cur]].answers++;
+	/* the buffer outlives the socket until the query moves on */
+	pfd_del(st, q->pidx);
+	close(q->fd);
+	q->fd = q->pidx = -1;
+	query_event(st, q, q->cur, r.class, b + 2, q->done - 2, &r);
+	return;
+fail:
+	upstream_error(st, q, q->cur, err != 0 ? err : ECONNRESET);
+}
+
+/* ==== 11. Listeners and TCP clients ====================================== */
+/*
+ * A listener is a UDP and a TCP socket on one address.  UDP queries come
+ * in recvmmsg batches and answers leave in sendmmsg batches.  A TCP client
+ * may pipeline up to TCP_PIPELINE queries; answers are written in the
+ * order they complete (RFC 7766 6.2.1.1).
+ */
+
+static int
+pfd_add(struct state *st, int fd, short events, enum owner_kind kind, int idx)
+{
+	int i = st->npfd++;
+
+	st->pfd[i].fd = fd;
+	st->pfd[i].events = events;
+	st->pfd[i].revents = 0;
+	st->owner[i].kind = (uint8_t)kind;
+	st->owner[i].idx = idx;
+	return i;
+}
+
+/* Remove entry i by moving the last one into its place. */
+static void
+pfd_del(struct state *st, int i)
+{
+	int last = --st->npfd;
+	struct owner *o;
+
+	if (i == last)
+		return;
+	st->pfd[i] = st->pfd[last];
+	st->owner[i] = st->owner[last];
+	o = &st->owner[i];
+	if (o->kind == O_CONN)
+		st->conn[o->idx].pidx = i;
+	else if (o->kind == O_QUERY)
+		st->q[o->idx].pidx = i;
+}
+
+static void
+conn_fifo_remove(struct state *st, struct conn *c)
+{
+	if (c->prev >= 0)
+		st->conn[c->prev].next = c->next;
+	else
+		st->idle.head = c->next;
+	if (c->next >= 0)
+		st->conn[c->next].prev = c->prev;
+	else
+		st->idle.tail = c->prev;
+	c->prev = c->next = -1;
+}
+
+/* Activity on c: it moves to the tail of the idle FIFO. */
+static void
+conn_touch(struct state *st, struct conn *c)
+{
+	int32_t i = (int32_t)(c - st->conn);
+
+	conn_fifo_remove(st, c);
+	c->deadline = st->now + TCP_IDLE_MS;
+	c->prev = st->idle.tail;
+	if (st->idle.tail >= 0)
+		st->conn[st->idle.tail].next = i;
+	else
+		st->idle.head = i;
+	st->idle.tail = i;
+}
+
+static void
+conn_close(struct state *st, struct conn *c)
+{
+	conn_fifo_remove(st, c);
+	pfd_del(st, c->pidx);
+	close(c->fd);
+	c->fd = -1;
+	c->gen++;		/* its queries in flight now answer nobody */
+	c->next = st->freeconn;
+	st->freeconn = (int32_t)(c - st->conn);
+}
+
+static void
+conn_write(struct state *st, struct conn *c)
+{
+	ssize_t n;
+
+	while (c->wpos < c->wlen) {
+		n = write(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			conn_close(st, c);
+			return;
+		}
+		c->wpos += (uint32_t)n;
+	}
+	if (c->wpos == c->wlen) {
+		c->wpos = c->wlen = 0;
+		st->pfd[c->pidx].events &= ~POLLOUT;
+		if (c->eof && c->inflight == 0)
+			conn_close(st, c);
+	} else {
+		st->pfd[c->pidx].events |= POLLOUT;
+	}
+}
+
+/* Queue one framed answer on c; a client that reads nothing is closed. */
+static void
+conn_send(struct state *st, struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (c->wpos > 0 && c->wlen + 2 + len > TCP_WBUF) {
+		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+		c->wlen -= c->wpos;
+		c->wpos = 0;
+	}
+	if (c->wlen + 2 + len > TCP_WBUF) {
+		st->stats.send_err++;
+		conn_close(st, c);
+		return;
+	}
+	put_u16(c->wbuf + c->wlen, (uint16_t)len);
+	memcpy(c->wbuf + c->wlen + 2, buf, len);
+	c->wlen += 2 + (uint32_t)len;
+	conn_touch(st, c);
+	conn_write(st, c);
+}
+
+/*
+ * Send an answer to a client.  Over UDP it is cut to what the client can
+ * take (limit, from its EDNS size) with TC set; r describes buf.
+ */
+static void
+client_send(struct state *st, const struct client *cl, uint8_t *buf,
+    size_t len, const struct dns_reply *r, size_t limit)
+{
+	struct conn *c;
+	int fd;
+
+	if (cl->tcp) {
+		c = &st->conn[cl->origin];
+		if (c->fd >= 0 && c->gen == cl->gen)
+			conn_send(st, c, buf, len);
+		return;
+	}
+	if (limit > DNS_MAX_UDP)
+		limit = DNS_MAX_UDP;
+	if (len > limit)
+		len = dns_truncate(buf, len, limit, r);
+	fd = st->lis[cl->origin].udp;
+	if (st->cli.n == BATCH || (st->cli.n > 0 && st->cli.fd != fd))
+		batch_flush_cli(st);
+	memcpy(st->cli.buf[st->cli.n], buf, len);
+	batch_add(&st->cli, fd, &cl->addr.sa, cl->addrlen,
+	    st->cli.buf[st->cli.n], len);
+}
+
+/* A query from a client, UDP or TCP: check it, then forward or hold. */
+static void
+query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
+    size_t len)
+{
+	struct dns_query dq;
+	struct dns_reply r;
+	struct query *q;
+	size_t n;
+	int rc;
+
+	st->stats.queries++;
+	if (cl->tcp)
+		st->stats.tcp_queries++;
+	rc = dns_parse_query(buf, len, &dq);
+	if (rc != 0) {
+		st->stats.malformed++;
+		if (rc < 0)
+			return;
+		n = dns_build_error(st->scratch, sizeof(st->scratch), buf,
+		    &dq, rc);
+		memset(&r, 0, sizeof(r));
+		r.qend = dq.qend;
+		client_send(st, cl, st->scratch, n, &r, dq.udp_size);
+		query_log(st, cl, &dq, "malformed", rc, st->now);
+		return;
+	}
+	if ((q = query_alloc(st)) == NULL) {
+		st->stats.full++;
+		n = dns_build_error(st->scratch, sizeof(st->scratch), buf,
+		    &dq, RCODE_SERVFAIL);
+		memset(&r, 0, sizeof(r));
+		r.qend = dq.qend;
+		client_send(st, cl, st->scratch, n, &r, dq.udp_size);
+		st->stats.servfail++;
+		query_log(st, cl, &dq, "in-flight table full", RCODE_SERVFAIL,
+		    st->now);
+		return;
+	}
+	q->cl = *cl;
+	q->dq = dq;
+	q->len = (uint16_t)len;
+	put_u16(q->out, (uint16_t)len);
+	memcpy(q->out + 2, buf, len);
+	if (dq.opt != 0 && dq.udp_size > DNS_MAX_UDP)
+		put_u16(q->out + 2 + dq.opt + 3, DNS_MAX_UDP);
+	if (cl->tcp)
+		st->conn[cl->origin].inflight++;
+	query_start(st, q);
+}
+
+static void
+udp_read(struct state *st, int li)
+{
+	struct client cl;
+	int i, n;
+
+	for (i = 0; i < BATCH; i++) {
+		st->rmsg[i].msg_hdr.msg_namelen = sizeof(st->rname[i]);
+		st->riov[i].iov_len = DNS_MAX_UDP;
+	}
+	n = recvmmsg(st->lis[li].udp, st->rmsg, BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	memset(&cl, 0, sizeof(cl));
+	cl.origin = li;
+	for (i = 0; i < n; i++) {
+		if (st->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			st->stats.queries++;
+			st->stats.malformed++;
+			continue;
+		}
+		cl.addrlen = st->rmsg[i].msg_hdr.msg_namelen;
+		memcpy(&cl.addr, &st->rname[i], cl.addrlen);
+		query_from_client(st, &cl, st->rbuf[i], st->rmsg[i].msg_len);
+	}
+	batch_flush_up(st);
+	batch_flush_cli(st);
+}
+
+static void
+tcp_accept(struct state *st, int li)
+{
+	struct conn *c;
+	int fd, n;
+
+	for (n = 0; n < 16; n++) {
+		fd = accept4(st->lis[li].tcp, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1)
+			return;
+		if (st->freeconn < 0) {
+			st->stats.tcp_full++;
+			close(fd);
+			continue;
+		}
+		c = &st->conn[st->freeconn];
+		st->freeconn = c->next;
+		c->fd = fd;
+		c->listener = li;
+		c->inflight = 0;
+		c->eof = false;
+		c->rlen = c->wpos = c->wlen = 0;
+		c->prev = c->next = -1;
+		c->pidx = pfd_add(st, fd, POLLIN, O_CONN, (int)(c - st->conn));
+		conn_touch(st, c);
+	}
+}
+
+static void
+conn_read(struct state *st, struct conn *c)
+{
+	struct client cl;
+	uint32_t gen = c->gen;
+	size_t need;
+	ssize_t n;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.tcp = true;
+	cl.origin = (int)(c - st->conn);
+	cl.gen = gen;
+	conn_touch(st, c);
+	while (c->fd >= 0 && c->gen == gen && !c->eof) {
+		if (c->inflight >= TCP_PIPELINE) {
+			st->pfd[c->pidx].events &= ~POLLIN;
+			return;
+		}
+		need = c->rlen < 2 ? 2 : 2 + (size_t)get_u16(c->rbuf);
+		if (need == 2 && c->rlen == 2) {
+			st->stats.malformed++;	/* a zero-length message */
+			conn_close(st, c);
+			return;
+		}
+		if (need - 2 > DNS_MAX_QUERY) {
+			st->stats.malformed++;
+			conn_close(st, c);
+			return;
+		}
+		if (c->rlen < need) {
+			n = read(c->fd, c->rbuf + c->rlen, need - c->rlen);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				return;
+			if (n == -1) {
+				conn_close(st, c);
+				return;
+			}
+			if (n == 0) {
+				c->eof = true;
+				st->pfd[c->pidx].events &= ~POLLIN;
+				if (c->inflight == 0 && c->wpos == c->wlen)
+					conn_close(st, c);
+				return;
+			}
+			c->rlen += (uint32_t)n;
+			continue;
+		}
+		c->rlen = 0;
+		query_from_client(st, &cl, c->rbuf + 2, need - 2);
+	}
+}
+
+static void
+conn_io(struct state *st, struct conn *c, short revents)
+{
+	uint32_t gen = c->gen;
+
+	if (revents & POLLOUT)
+		conn_write(st, c);
+	if (c->fd >= 0 && c->gen == gen && (revents & (POLLIN | POLLHUP |
+	    POLLERR)))
+		conn_read(st, c);
+	batch_flush_up(st);
+}
+
+/* ==== 12. File following ================================================= */
+/*
+ * The resolv file is watched through its parent directory (and the
+ * directory of a symlink's target), so edits in place, atomic renames and
+ * delete + create are all seen.  Any event of interest schedules one
+ * reload RELOAD_MS later, which re-arms every watch and reads the file.
+ * An empty or server-less file keeps the last good list.
+ */
+
+static void deflist_rebuild(struct state *);
+
+static void
+watch_add(struct state *st, const char *dir, const char *name)
+{
+	struct follow *f = &st->f;
+	int wd;
+
+	if (f->nw == MAX_WATCH)
+		return;
+	wd = inotify_add_watch(f->ifd, dir, IN_CREATE | IN_DELETE |
+	    IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY |
+	    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+	if (wd == -1)
+		return;
+	f->w[f->nw].wd = wd;
+	snprintf(f->w[f->nw].name, sizeof(f->w[f->nw].name), "%s", name);
+	f->nw++;
+}
+
+/*
+ * Watch path: its directory for its name, or, when directories are
+ * missing, the deepest one that exists for the next name on the way.
+ * A symlink's target is watched the same way.
+ */
+static void
+watch_path(struct state *st, const char *path, int depth)
+{
+	char dir[PATH_MAX], target[PATH_MAX], link[PATH_MAX];
+	char *slash;
+	struct stat sb;
+	ssize_t n;
+	int nw = st->f.nw;
+
+	if (depth > 8 || strlen(path) >= sizeof(dir) || path[0] != '/')
+		return;
+	strcpy(dir, path);
+	while ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		watch_add(st, dir[0] != '\0' ? dir : "/", slash + 1);
+		if (st->f.nw > nw)
+			break;
+	}
+	if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+	    (n = readlink(path, link, sizeof(link) - 1)) > 0) {
+		link[n] = '\0';
+		strcpy(dir, path);
+		*strrchr(dir, '/') = '\0';
+		if (link[0] == '/')
+			snprintf(target, sizeof(target), "%s", link);
+		else if (snprintf(target, sizeof(target), "%s/%s", dir, link) >=
+		    (int)sizeof(target))
+			return;
+		watch_path(st, target, depth + 1);
+	}
+}
+
+static void
+watch_arm(struct state *st)
+{
+	struct follow *f = &st->f;
+	int i;
+
+	if (f->ifd < 0)
+		return;
+	for (i = 0; i < f->nw; i++)
+		inotify_rm_watch(f->ifd, f->w[i].wd);
+	f->nw = 0;
+	for (i = 0; i < f->npath; i++)
+		watch_path(st, f->path[i], 0);
+}
+
+static void
+follow_schedule(struct state *st)
+{
+	if (st->f.reload_at == 0)
+		st->f.reload_at = st->now + RELOAD_MS;
+}
+
+static void
+watch_read(struct state *st)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	const struct inotify_event *ev;
+	ssize_t n, i;
+	int k;
+
+	while ((n = read(st->f.ifd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i += (ssize_t)sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(void *)(buf + i);
+			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED |
+			    IN_DELETE_SELF | IN_MOVE_SELF)) {
+				follow_schedule(st);
+				continue;
+			}
+			for (k = 0; k < st->f.nw; k++)
+				if (st->f.w[k].wd == ev->wd && ev->len > 0 &&
+				    strcmp(st->f.w[k].name, ev->name) == 0)
+					follow_schedule(st);
+		}
+	}
+}
+
+/* Read the file into f->text; -1 when it cannot be read. */
+static ssize_t
+follow_read(struct state *st, const char *path)
+{
+	char *buf = st->f.text + RESOLV_MAX_FILE + 1;
+	ssize_t n, got = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while (got <= RESOLV_MAX_FILE) {
+		n = read(fd, buf + got, (size_t)(RESOLV_MAX_FILE + 1 - got));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	if (got > RESOLV_MAX_FILE) {
+		errno = EFBIG;
+		return -1;
+	}
+	return got;
+}
+
+/*
+ * Re-read the followed file; with force, even when its bytes did not
+ * change.  A file that gives no usable server keeps the last good list.
+ */
+static void
+follow_reload(struct state *st, bool force)
+{
+	struct follow *f = &st->f;
+	struct resolv_conf rc;
+	struct sockaddr_in6 *sin6;
+	char *text = f->text + RESOLV_MAX_FILE + 1, a[80];
+	const char *path = NULL;
+	struct stat sb;
+	ssize_t len = -1;
+	int i, n = 0;
+
+	watch_arm(st);
+	for (i = 0; i < f->npath && path == NULL; i++)
+		if (stat(f->path[i], &sb) == 0)
+			path = f->path[i];
+	if (path != NULL)
+		len = follow_read(st, path);
+	if (len == -1) {
+		if (!f->warned)
+			logmsg(1, "%s: %s; keeping %d previous upstreams",
+			    path != NULL ? path : f->path[0], path != NULL ?
+			    strerror(errno) : "no such file", f->ngood);
+		f->warned = true;
+		f->textlen = -1;
+		return;
+	}
+	if (!force && path == f->cur && len == f->textlen &&
+	    memcmp(text, f->text, (size_t)len) == 0)
+		return;
+	memcpy(f->text, text, (size_t)len);
+	f->textlen = len;
+	f->cur = path;
+	resolv_parse(text, (size_t)len, &rc);
+	for (i = 0; i < rc.n; i++) {
+		sin6 = (struct sockaddr_in6 *)&rc.ns[i].addr.ss;
+		if (rc.ns[i].ifname[0] != '\0' &&
+		    (sin6->sin6_scope_id = if_nametoindex(rc.ns[i].ifname)) ==
+		    0) {
+			logmsg(1, "%s: nameserver %%%s: no such interface",
+			    path, rc.ns[i].ifname);
+			continue;
+		}
+		/* SPEC: a nameserver that is dnsfwd itself would loop */
+		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
+			logmsg(1, "%s: skipping nameserver %s: it points back "
+			    "at dnsfwd", path, addr_text(&rc.ns[i].addr, '#', a,
+			    sizeof(a)));
+			continue;
+		}
+		rc.ns[n++] = rc.ns[i];
+	}
+	if (rc.ignored > 0)
+		logmsg(1, "%s: %d nameservers beyond %d ignored", path,
+		    rc.ignored, RESOLV_MAX_NS);
+	if (n == 0) {
+		if (!f->warned)
+			logmsg(1, "%s: no usable nameserver; keeping %d previous "
+			    "upstreams", path, f->ngood);
+		f->warned = true;
+		return;
+	}
+	f->warned = false;
+	for (i = 0; i < n; i++)
+		f->good[i] = rc.ns[i].addr;
+	f->ngood = n;
+	deflist_rebuild(st);
+}
+
+/* Release queries held for a first upstream list. */
+static void
+follow_release(struct state *st)
+{
+	struct query *q;
+
+	while (st->deflist != NULL && st->deflist->n > 0 &&
+	    st->fifo[F_HELD].head >= 0) {
+		q = &st->q[st->fifo[F_HELD].head];
+		fifo_remove(st, q);
+		query_start(st, q);
+	}
+	batch_flush_up(st);
+	batch_flush_cli(st);
+}
+
+static bool
+ulist_has(const struct addr *a, int n, const struct addr *x)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (addr_equal(&a[i], (const struct sockaddr *)&x->ss))
+			return true;
+	return false;
+}
+
+/*
+ * The default list: -s servers, then the file's; -f servers only when
+ * both are empty.  Health and counters carry over for the same address.
+ */
+static void
+deflist_rebuild(struct state *st)
+{
+	struct addr want[MAX_UPSTREAMS];
+	struct ulist *l, *old = st->deflist;
+	char text[MAX_UPSTREAMS * 50], a[80];
+	int i, k, n = 0;
+	size_t o = 0;
+
+	for (i = 0; i < st->nstatic && n < MAX_UPSTREAMS; i++)
+		if (!ulist_has(want, n, &st->statics[i]))
+			want[n++] = st->statics[i];
+	for (i = 0; i < st->f.ngood && n < MAX_UPSTREAMS; i++)
+		if (!ulist_has(want, n, &st->f.good[i]))
+			want[n++] = st->f.good[i];
+	for (i = 0; i < st->nfallback && n == 0; i++)
+		want[n++] = st->fallbacks[i];
+	if (old != NULL && old->n == n) {
+		for (i = 0; i < n; i++)
+			if (!addr_equal(&old->u[i].addr,
+			    (const struct sockaddr *)&want[i].ss))
+				break;
+		if (i == n)
+			return;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		logmsg(0, "upstream list: %s; keeping the previous one",
+		    strerror(errno));
+		return;
+	}
+	l->refs = 1;
+	l->n = n;
+	text[0] = '\0';
+	for (i = 0; i < n; i++) {
+		l->u[i].addr = want[i];
+		for (k = 0; old != NULL && k < old->n; k++)
+			if (addr_equal(&old->u[k].addr,
+			    (const struct sockaddr *)&want[i].ss)) {
+				l->u[i] = old->u[k];
+				break;
+			}
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s",
+		    i > 0 ? " " : "", addr_text(&want[i], '#', a, sizeof(a)));
+	}
+	st->deflist = l;
+	ulist_unref(old);
+	st->generation++;
+	logmsg(1, "upstreams: %s", n > 0 ? text : "none");
+	follow_release(st);
+}
+
+/* ==== 13. Signals and counters =========================================== */
+/*
+ * Handlers only set flags; the signals are blocked except inside ppoll(),
+ * so a flag is always seen before the next wait.
+ */
+
+static volatile sig_atomic_t sig_exit, sig_hup, sig_usr1;
+
+static void
+sig_handler(int sig)
+{
+	if (sig == SIGHUP)
+		sig_hup = 1;
+	else if (sig == SIGUSR1)
+		sig_usr1 = 1;
+	else
+		sig_exit = 1;
+}
+
+static void
+stats_print(struct state *st)
+{
+	const struct stats *s = &st->stats;
+	const struct ulist *l = st->deflist;
+	char a[80];
+	int i;
+
+	logmsg(0, "counters: queries %llu (tcp %llu), forwarded %llu, "
+	    "answered %llu, servfail %llu, malformed %llu, in flight %d, "
+	    "refused (table full) %llu, refused (tcp full) %llu, "
+	    "unmatched replies %llu, held %llu, send errors %llu",
+	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
+	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
+	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
+	    st->nq, (unsigned long long)s->full,
+	    (unsigned long long)s->tcp_full, (unsigned long long)s->unmatched,
+	    (unsigned long long)s->held, (unsigned long long)s->send_err);
+	for (i = 0; l != NULL && i < l->n; i++)
+		logmsg(0, "upstream %s: answers %u, timeouts %u, errors %u%s",
+		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
+		    l->u[i].answers, l->u[i].timeouts, l->u[i].errors,
+		    l->u[i].down_until > st->now ? ", down" : "");
+}
+
+/* ==== 14. The event loop ================================================= */
+/*
+ * One pass: expire what is due (attempts move on, held queries fail, idle
+ * TCP clients close, a scheduled reload runs), then wait in ppoll() until
+ * the nearest deadline, then dispatch: file watch, upstream replies, TCP,
+ * and listeners last, so work in progress finishes before new work.
+ */
+
+static void
+expire_attempt(struct state *st, struct query *q)
+{
+	struct upstream *u;
+	char a[80];
+	int pos;
+
+	query_close_tcp(st, q);
+	while (q->state != Q_FREE && q->pol.pending != 0) {
+		for (pos = 0; !(q->pol.pending & (1u << pos)); pos++)
+			;
+		u = &q->list->u[q->order[pos]];
+		if (u->down_until <= st->now)
+			logmsg(2, "upstream %s: timed out; down for %u ms",
+			    addr_text(&u->addr, '#', a, sizeof(a)),
+			    u->backoff == 0 ? BACKOFF_MIN : u->backoff * 2 >
+			    BACKOFF_MAX ? BACKOFF_MAX : u->backoff * 2);
+		policy_timeout(u, st->now);
+		query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
+	}
+}
+
+/* Run what is due; return the ms until the next deadline, -1 for none. */
+static int
+loop_timers(struct state *st)
+{
+	struct query *q;
+	struct conn *c;
+	uint64_t next = UINT64_MAX;
+
+	while (st->fifo[F_ATTEMPT].head >= 0 &&
+	    (q = &st->q[st->fifo[F_ATTEMPT].head])->deadline <= st->now)
+		expire_attempt(st, q);
+	while (st->fifo[F_HELD].head >= 0 &&
+	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now)
+		query_servfail(st, q, "no upstream yet");
+	while (st->idle.head >= 0 &&
+	    (c = &st->conn[st->idle.head])->deadline <= st->now) {
+		if (c->inflight > 0 || c->wpos < c->wlen)
+			conn_touch(st, c);
+		else
+			conn_close(st, c);
+	}
+	if (st->f.reload_at != 0 && st->f.reload_at <= st->now) {
+		st->f.reload_at = 0;
+		follow_reload(st, false);
+	}
+	if (st->f.polling && st->f.next_poll <= st->now) {
+		st->f.next_poll = st->now + st->f.poll_ms;
+		follow_reload(st, false);
+	}
+	batch_flush_up(st);
+	batch_flush_cli(st);
+	if (st->fifo[F_ATTEMPT].head >= 0)
+		next = st->q[st->fifo[F_ATTEMPT].head].deadline;
+	if (st->fifo[F_HELD].head >= 0 &&
+	    st->q[st->fifo[F_HELD].head].deadline < next)
+		next = st->q[st->fifo[F_HELD].head].deadline;
+	if (st->idle.head >= 0 && st->conn[st->idle.head].deadline < next)
+		next = st->conn[st->idle.head].deadline;
+	if (st->f.reload_at != 0 && st->f.reload_at < next)
+		next = st->f.reload_at;
+	if (st->f.polling && st->f.next_poll < next)
+		next = st->f.next_poll;
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= st->now ? 0 : (int)(next - st->now + 1);
+}
+
+static void
+loop_dispatch(struct state *st)
+{
+	struct pollfd *p;
+	struct owner *o;
+	int i;
+
+	if (st->f.ifd >= 0 && st->pfd[0].revents)
+		watch_read(st);
+	for (i = st->pool_at; i < st->lis_at; i++)
+		if (st->pfd[i].revents)
+			upstream_read(st, st->owner[i].idx, st->pfd[i].revents);
+	for (i = st->npfd - 1; i >= st->nfixed; i--) {
+		p = &st->pfd[i];
+		if (p->revents == 0)
+			continue;
+		o = &st->owner[i];
+		if (o->kind == O_CONN)
+			conn_io(st, &st->conn[o->idx], p->revents);
+		else
+			upstream_tcp_io(st, &st->q[o->idx], p->revents);
+		p->revents = 0;
+	}
+	for (i = st->lis_at; i < st->nfixed; i++) {
+		if (st->pfd[i].revents == 0)
+			continue;
+		if (st->owner[i].kind == O_UDP)
+			udp_read(st, st->owner[i].idx);
+		else
+			tcp_accept(st, st->owner[i].idx);
+	}
+}
+
+static void
+loop_run(struct state *st)
+{
+	struct timespec ts;
+	sigset_t none;
+	int timeout, ready;
+
+	sigemptyset(&none);
+	for (;;) {
+		st->now = clock_ms();
+		pool_pick(st);
+		timeout = loop_timers(st);
+		ts.tv_sec = timeout / 1000;
+		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+		ready = ppoll(st->pfd, (nfds_t)st->npfd, timeout < 0 ? NULL :
+		    &ts, &none);
+		if (ready == -1 && errno != EINTR)
+			die(1, "poll: %s", strerror(errno));
+		st->now = clock_ms();
+		if (sig_exit)
+			return;
+		if (sig_usr1) {
+			sig_usr1 = 0;
+			stats_print(st);
+		}
+		if (sig_hup) {
+			sig_hup = 0;
+			logmsg(1, "SIGHUP: re-reading files");
+			if (st->following)
+				follow_reload(st, true);
+		}
+		if (ready > 0)
+			loop_dispatch(st);
+	}
+}
+
+/* ==== 15. usage() and main() ============================================= */
+
+#ifndef DNSFWD_TEST
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+"usage: dnsfwd [OPTION]...\n"
+"Forward DNS queries to the upstreams of resolv.conf, followed live.\n"
+"\n"
+"  -l, --listen ADDR[:PORT][,ADDR[:PORT]...]  listen on UDP and TCP; a comma\n"
+"                         list is a fallback chain (default 127.0.0.1:53)\n"
+"  -N, --netns PATH       open the next listeners in network namespace PATH\n"
+"                         ('-' for dnsfwd's own)\n"
+"  -r, --resolv FILE      follow FILE for upstreams (default\n"
+"                         /run/systemd/resolve/resolv.conf, else\n"
+"                         /etc/resolv.conf)\n"
+"  -R, --no-resolv        follow no file; use only -s servers\n"
+"  -s, --server ADDR[#PORT]  a static upstream, ahead of the file's\n"
+"  -f, --fallback ADDR[#PORT]  used while the list would be empty\n"
+"      --poll SECONDS     poll the file instead of using inotify\n"
+"  -t, --timeout MS       wait for one upstream (default 1500)\n"
+"      --parallel         ask all upstreams at once\n"
+"      --max-queries N    queries in flight (default 4096)\n"
+"      --max-tcp N        TCP client connections (default 64)\n"
+"  -u, --user USER|UID:GID  drop privileges after binding\n"
+"  -v, --verbose          log every query\n"
+"  -q, --quiet            errors only\n"
+"  -h, --help             this text\n"
+"  -V, --version          print the version\n");
+}
+
+static _Noreturn void usage_error(const char *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+usage_error(const char *opt, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	die(1, "%s: %s", opt, why);
+}
+
+/* Bind one listener at a; 0, or -1 with errno. */
+static int
+listen_bind(struct listener *l, const struct addr *a)
+{
+	int on = 1, err;
+	struct addr b = *a;
+
+	l->udp = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	l->tcp = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (l->udp == -1 || l->tcp == -1)
+		goto fail;
+	if (a->ss.ss_family == AF_INET6) {
+		setsockopt(l->udp, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+		setsockopt(l->tcp, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	}
+	setsockopt(l->tcp, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (bind(l->udp, (const struct sockaddr *)&b.ss, b.len) == -1)
+		goto fail;
+	/* port 0: the TCP socket takes the port UDP was given */
+	if (getsockname(l->udp, (struct sockaddr *)&b.ss, &b.len) == -1 ||
+	    bind(l->tcp, (const struct sockaddr *)&b.ss, b.len) == -1 ||
+	    listen(l->tcp, 128) == -1)
+		goto fail;
+	l->addr = b;
+	return 0;
+fail:
+	err = errno;
+	if (l->udp != -1)
+		close(l->udp);
+	if (l->tcp != -1)
+		close(l->tcp);
+	l->udp = l->tcp = -1;
+	errno = err;
+	return -1;
+}
+
+/* Bind the first address of a chain that works; exit 2 if none does. */
+static void
+listen_chain(struct state *st, const struct listen_chain *ch,
+    const char *netns)
+{
+	struct listener *l = &st->lis[st->nlis];
+	char a[80];
+	int i, tries, own = -1, ns = -1, err = 0;
+
+	if (netns != NULL) {
+		if ((own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) ==
+		    -1)
+			die(2, "/proc/self/ns/net: %s", strerror(errno));
+		if ((ns = open(netns, O_RDONLY | O_CLOEXEC)) == -1)
+			die(2, "--netns %s: %s", netns, strerror(errno));
+		if (setns(ns, CLONE_NEWNET) == -1)
+			die(2, "--netns %s: %s", netns, errno == EINVAL ?
+			    "not a network namespace" : strerror(errno));
+	}
+	for (i = 0; i < ch->n; i++) {
+		/* with port 0 the TCP bind can lose a race; retry it */
+		for (tries = 0; tries < 8; tries++) {
+			if (listen_bind(l, &ch->a[i]) == 0)
+				break;
+			err = errno;
+			if (err != EADDRINUSE || addr_port(&ch->a[i]) != 0)
+				break;
+		}
+		if (l->udp != -1)
+			break;
+		if (i + 1 < ch->n)
+			logmsg(1, "cannot listen on %s: %s; trying the next",
+			    addr_text(&ch->a[i], ':', a, sizeof(a)),
+			    strerror(err));
+	}
+	if (netns != NULL) {
+		if (setns(own, CLONE_NEWNET) == -1)
+			die(2, "setns back: %s", strerror(errno));
+		close(own);
+		close(ns);
+	}
+	if (l->udp == -1)
+		die(2, "cannot listen on %s%s%s: %s",
+		    addr_text(&ch->a[ch->n - 1], ':', a, sizeof(a)),
+		    netns ? " in " : "", netns ? netns : "", strerror(err));
+	l->netns = netns;
+	if (netns == NULL)
+		st->self[st->nself++] = l->addr;
+	logmsg(0, "listening on %s (udp+tcp)%s%s", addr_text(&l->addr, ':',
+	    a, sizeof(a)), netns ? " in " : "", netns ? netns : "");
+	st->nlis++;
+}
+
+static void
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+	unsigned long uid, gid;
+	const char *colon = strchr(user, ':');
+	char num[32];
+
+	if (colon != NULL && (size_t)(colon - user) < sizeof(num)) {
+		memcpy(num, user, (size_t)(colon - user));
+		num[colon - user] = '\0';
+		if (cfg_parse_uint(num, 0, UINT32_MAX - 1, &uid) == -1 ||
+		    cfg_parse_uint(colon + 1, 0, UINT32_MAX - 1, &gid) == -1)
+			die(1, "-u: \"%s\" is not UID:GID", user);
+	} else {
+		if ((pw = getpwnam(user)) == NULL)
+			die(1, "-u: no user \"%s\"", user);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (setgroups(0, NULL) == -1 || setgid((gid_t)gid) == -1 ||
+	    setuid((uid_t)uid) == -1)
+		die(1, "-u %s: %s", user, strerror(errno));
+}
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL)
+		die(1, "out of memory");
+	return p;
+}
+
+/* Preallocate every table; nothing is allocated per query after this. */
+static void
+state_alloc(struct state *st)
+{
+	int i;
+
+	st->q = xcalloc((size_t)st->qmax, sizeof(*st->q));
+	st->negbuf = xcalloc((size_t)st->qmax, NEG_MAX);
+	st->idmap = xcalloc(65536, sizeof(*st->idmap));
+	for (i = 0; i < st->qmax; i++) {
+		st->q[i].next = i + 1 < st->qmax ? i + 1 : -1;
+		st->q[i].fifo = -1;
+		st->q[i].fd = -1;
+	}
+	st->freeq = 0;
+	for (i = 0; i < F_COUNT; i++)
+		st->fifo[i].head = st->fifo[i].tail = -1;
+	st->conn = xcalloc((size_t)st->tcpmax, sizeof(*st->conn));
+	for (i = 0; i < st->tcpmax; i++) {
+		st->conn[i].fd = -1;
+		st->conn[i].wbuf = xcalloc(1, TCP_WBUF);
+		st->conn[i].next = i + 1 < st->tcpmax ? i + 1 : -1;
+	}
+	st->freeconn = 0;
+	st->idle.head = st->idle.tail = -1;
+	st->tbuf = xcalloc((size_t)st->tcpmax, sizeof(*st->tbuf));
+	st->freetbuf = xcalloc((size_t)st->tcpmax, sizeof(int));
+	for (i = 0; i < st->tcpmax; i++)
+		st->freetbuf[st->nfreetbuf++] = i;
+	st->rbuf = xcalloc(BATCH, DNS_MAX_UDP);
+	st->cli.buf = xcalloc(BATCH, DNS_MAX_UDP);
+	for (i = 0; i < BATCH; i++) {
+		st->riov[i].iov_base = st->rbuf[i];
+		st->rmsg[i].msg_hdr.msg_iov = &st->riov[i];
+		st->rmsg[i].msg_hdr.msg_iovlen = 1;
+		st->rmsg[i].msg_hdr.msg_name = &st->rname[i];
+	}
+	st->f.text = xcalloc(2, RESOLV_MAX_FILE + 1);
+	st->f.textlen = -1;
+	i = 1 + 2 * POOL + 2 * st->nlis + st->tcpmax * 2;
+	st->pfd = xcalloc((size_t)i, sizeof(*st->pfd));
+	st->owner = xcalloc((size_t)i, sizeof(*st->owner));
+}
+
+/* Fixed pollfd entries: inotify, the pool, the listeners. */
+static void
+state_fds(struct state *st)
+{
+	int i;
+
+	pfd_add(st, st->f.ifd, POLLIN, O_INOTIFY, 0);
+	st->pool_at = st->npfd;
+	for (i = 0; i < 2 * POOL; i++) {
+		st->pool[i] = pool_open(i < POOL ? AF_INET : AF_INET6);
+		if (st->pool[i] == -1 && i < POOL)
+			die(1, "upstream socket: %s", strerror(errno));
+		pfd_add(st, st->pool[i], POLLIN, O_POOL, i);
+	}
+	st->lis_at = st->npfd;
+	for (i = 0; i < st->nlis; i++) {
+		pfd_add(st, st->lis[i].udp, POLLIN, O_UDP, i);
+		pfd_add(st, st->lis[i].tcp, POLLIN, O_TCP_LISTEN, i);
+	}
+	st->nfixed = st->npfd;
+}
+
+/* Decide what to follow and how, then read it once. */
+static void
+follow_start(struct state *st, const char *file, long poll_s)
+{
+	static const char sysd[] = "/run/systemd/resolve/resolv.conf";
+	static const char etc[] = "/etc/resolv.conf";
+	struct follow *f = &st->f;
+	struct stat sb;
+
+	f->ifd = -1;
+	if (!st->following)
+		return;
+	if (file != NULL) {
+		f->path[f->npath++] = file;
+	} else if (stat(sysd, &sb) == 0) {
+		f->path[f->npath++] = sysd;
+	} else if (stat(etc, &sb) == 0) {
+		f->path[f->npath++] = etc;
+	} else {
+		f->path[f->npath++] = sysd;
+		f->path[f->npath++] = etc;
+	}
+	f->poll_ms = poll_s > 0 ? (uint64_t)poll_s * 1000 : POLL_MS;
+	if (poll_s == 0) {
+		f->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (f->ifd != -1) {
+			watch_arm(st);
+			if (f->nw == 0) {
+				close(f->ifd);
+				f->ifd = -1;
+			}
+		}
+		if (f->ifd == -1)
+			logmsg(0, "inotify unavailable (%s); polling %s every "
+			    "%llu s", f->nw == 0 && errno == 0 ? "no watch" :
+			    strerror(errno), f->path[0],
+			    (unsigned long long)(f->poll_ms / 1000));
+	}
+	f->polling = f->ifd == -1;
+	follow_reload(st, true);
+	if (f->ngood == 0)
+		logmsg(1, "%s: no upstream yet; holding queries until one "
+		    "appears", f->path[0]);
+}
+
+enum {
+	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP,
+};
+
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "netns", required_argument, NULL, 'N' },
+	{ "resolv", required_argument, NULL, 'r' },
+	{ "no-resolv", no_argument, NULL, 'R' },
+	{ "server", required_argument, NULL, 's' },
+	{ "fallback", required_argument, NULL, 'f' },
+	{ "poll", required_argument, NULL, OPT_POLL },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "parallel", no_argument, NULL, OPT_PARALLEL },
+	{ "max-queries", required_argument, NULL, OPT_MAXQ },
+	{ "max-tcp", required_argument, NULL, OPT_MAXTCP },
+	{ "user", required_argument, NULL, 'u' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int
+main(int argc, char **argv)
+{
+	static struct state st;
+	static struct listen_chain chains[MAX_LISTEN];
+	const char *netns[MAX_LISTEN], *cur_ns = NULL, *file = NULL;
+	const char *user = NULL;
+	struct sigaction sa;
+	sigset_t block;
+	char err[128];
+	unsigned long v;
+	long poll_s = 0;
+	int ch, nchain = 0, i;
+
+	st.timeout_ms = TIMEOUT_MS;
+	st.qmax = QUERY_MAX;
+	st.tcpmax = TCP_MAX;
+	st.following = true;
+	while ((ch = getopt_long(argc, argv, "l:N:r:Rs:f:t:u:vqhV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			if (nchain == MAX_LISTEN)
+				usage_error("-l", "more than %s listeners",
+				    "32");
+			if (cfg_parse_listen(optarg, &chains[nchain], err,
+			    sizeof(err)) == -1)
+				usage_error("-l", "%s", err);
+			netns[nchain++] = cur_ns;
+			break;
+		case 'N':
+			cur_ns = strcmp(optarg, "-") == 0 ? NULL : optarg;
+			break;
+		case 'r':
+			file = optarg;
+			break;
+		case 'R':
+			st.following = false;
+			break;
+		case 's':
+		case 'f':
+			if (optarg[0] == '/')
+				usage_error(ch == 's' ? "-s" : "-f",
+				    "\"%s\": domain rules are not supported",
+				    optarg);
+			if ((ch == 's' ? st.nstatic : st.nfallback) ==
+			    MAX_UPSTREAMS)
+				usage_error(ch == 's' ? "-s" : "-f",
+				    "more than %s servers", "16");
+			if (cfg_parse_addr(optarg, '#', 53, ch == 's' ?
+			    &st.statics[st.nstatic++] :
+			    &st.fallbacks[st.nfallback++], err,
+			    sizeof(err)) == -1)
+				usage_error(ch == 's' ? "-s" : "-f", "%s", err);
+			break;
+		case OPT_POLL:
+			if (cfg_parse_uint(optarg, 1, 3600, &v) == -1)
+				usage_error("--poll", "\"%s\" is not a number "
+				    "of seconds (1-3600)", optarg);
+			poll_s = (long)v;
+			break;
+		case 't':
+			if (cfg_parse_uint(optarg, 1, 60000, &v) == -1)
+				usage_error("-t", "\"%s\" is not a number of "
+				    "milliseconds (1-60000)", optarg);
+			st.timeout_ms = (int)v;
+			break;
+		case OPT_PARALLEL:
+			st.parallel = true;
+			break;
+		case OPT_MAXQ:
+			if (cfg_parse_uint(optarg, 1, 65535, &v) == -1)
+				usage_error("--max-queries", "\"%s\" is not a "
+				    "number (1-65535)", optarg);
+			st.qmax = (int)v;
+			break;
+		case OPT_MAXTCP:
+			if (cfg_parse_uint(optarg, 1, 4096, &v) == -1)
+				usage_error("--max-tcp", "\"%s\" is not a "
+				    "number (1-4096)", optarg);
+			st.tcpmax = (int)v;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'v':
+			log_level = log_level >= 2 ? 3 : 2;
+			break;
+		case 'q':
+			log_level = 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("dnsfwd %s\n", VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc)
+		usage_error(argv[optind], "%s", "unexpected argument");
+	if (file != NULL && !st.following)
+		usage_error("-r", "%s", "cannot be combined with -R");
+	if (nchain == 0) {
+		cfg_parse_listen("127.0.0.1:53", &chains[0], err, sizeof(err));
+		netns[nchain++] = NULL;
+	}
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sig_handler;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	for (i = 0; i < nchain; i++)
+		listen_chain(&st, &chains[i], netns[i]);
+	st.now = clock_ms();
+	state_alloc(&st);
+	follow_start(&st, file, poll_s);
+	if (!st.following)
+		deflist_rebuild(&st);
+	state_fds(&st);
+	if (!st.following && st.nstatic == 0 && st.nfallback == 0)
+		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
+	if (user != NULL)
+		drop_privileges(user);
+	loop_run(&st);
+	logmsg(1, "exiting");
+	return 0;
+}
+
+#endif /* DNSFWD_TEST */

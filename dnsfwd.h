@@ -1,0 +1,290 @@
+/*
+ * dnsfwd.h - the tested contract of dnsfwd.
+ *
+ * Everything declared here is pure: no file descriptors, signals, clocks or
+ * globals.  Time comes in as `now`, monotonic milliseconds.  The unit tests
+ * compile dnsfwd.c with -DDNSFWD_TEST (which removes main) and call these.
+ */
+#ifndef DNSFWD_H
+#define DNSFWD_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define DNS_MAX_NAME	255	/* RFC 1035 2.3.4: octets of a wire name */
+#define DNS_MAX_QUERY	4096	/* largest query accepted, UDP or TCP */
+#define DNS_MAX_UDP	4096	/* largest UDP answer relayed (EDNS ceiling) */
+#define DNS_MAX_TCP	65535	/* RFC 1035 4.2.2: 16-bit length prefix */
+#define DNS_HDR		12
+#define MAX_UPSTREAMS	16	/* servers in one list; one bit each */
+#define RESOLV_MAX_NS	8	/* nameservers taken from one resolv.conf */
+#define RESOLV_MAX_FILE	65536	/* larger resolv/hosts files are refused */
+
+/* RCODEs (RFC 1035 4.1.1) */
+#define RCODE_NOERROR	0
+#define RCODE_FORMERR	1
+#define RCODE_SERVFAIL	2
+#define RCODE_NXDOMAIN	3
+#define RCODE_NOTIMP	4
+#define RCODE_REFUSED	5
+
+/* TYPEs and CLASS */
+#define TYPE_A		1
+#define TYPE_NS		2
+#define TYPE_CNAME	5
+#define TYPE_SOA	6
+#define TYPE_PTR	12
+#define TYPE_AAAA	28
+#define TYPE_OPT	41
+#define CLASS_IN	1
+
+/* Header flag bits (second 16-bit word) */
+#define DNS_QR		0x8000
+#define DNS_AA		0x0400
+#define DNS_TC		0x0200
+#define DNS_RD		0x0100
+#define DNS_RA		0x0080
+#define DNS_AD		0x0020
+#define DNS_CD		0x0010
+
+/* ==== 5. Command-line values ============================================ */
+
+/* A socket address with its length; IPv6 scope ids are resolved. */
+struct addr {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+};
+
+#define LISTEN_MAX_CHAIN 8	/* addresses in one -l fallback chain */
+
+struct listen_chain {
+	struct addr	 a[LISTEN_MAX_CHAIN];
+	int		 n;
+};
+
+/*
+ * Parse "ADDR[<sep>PORT]" where ADDR is IPv4, or IPv6 (in brackets when
+ * sep is ':'; "fe80::1%eth0" scopes allowed).  sep is ':' for -l and '#'
+ * for -s/-f.  Returns 0 and fills *out, or -1 with err filled.
+ */
+int	cfg_parse_addr(const char *s, char sep, uint16_t defport,
+	    struct addr *out, char *err, size_t errlen);
+
+/* Parse a -l value: a comma-separated fallback chain.  0 or -1 as above. */
+int	cfg_parse_listen(const char *s, struct listen_chain *out, char *err,
+	    size_t errlen);
+
+/*
+ * Parse an unsigned decimal that must fill s entirely and lie in
+ * [min, max].  Returns 0 and fills *out, or -1.
+ */
+int	cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
+	    unsigned long *out);
+
+/* ==== 6. DNS wire format ================================================ */
+
+/* A read cursor over untrusted bytes; the first error sticks in err. */
+struct dns_cursor {
+	const uint8_t	*buf;
+	size_t		 len;
+	size_t		 pos;
+	const char	*err;	/* first error seen; NULL while all is well */
+};
+
+void	dns_cursor_init(struct dns_cursor *c, const uint8_t *buf, size_t len);
+uint8_t	dns_get_u8(struct dns_cursor *c);
+uint16_t dns_get_u16(struct dns_cursor *c);
+uint32_t dns_get_u32(struct dns_cursor *c);
+
+/*
+ * Read the (possibly compressed) name at the cursor into out, which must
+ * hold DNS_MAX_NAME bytes, uncompressed, in wire form, case preserved.
+ * A pointer must point strictly before the start of the run it ends, so
+ * loops cannot exist.  Returns the wire length (1 for the root), or -1
+ * with c->err set.  The cursor moves past the name as it appears in place.
+ */
+int	dns_get_name(struct dns_cursor *c, uint8_t *out);
+
+/* Lower-case the ASCII letters of a wire name of length len, in place. */
+void	dns_name_lower(uint8_t *name, size_t len);
+
+/* Write wire name as dotted text ("example.test", "." for the root). */
+void	dns_name_text(const uint8_t *name, char *out, size_t outlen);
+
+/* Mnemonic of a TYPE ("A", "AAAA", ...; "TYPE65" otherwise); static. */
+const char *dns_type_name(uint16_t type, char *buf, size_t buflen);
+const char *dns_rcode_name(int rcode);
+
+/* A query from a client, as checked by dns_parse_query(). */
+struct dns_query {
+	uint16_t	 id;
+	uint16_t	 flags;
+	uint16_t	 qtype;
+	uint16_t	 qclass;
+	uint16_t	 qend;		/* offset just past the question */
+	uint16_t	 opt;		/* offset of the OPT RR, 0 without EDNS */
+	uint16_t	 udp_size;	/* what the client takes; 512 w/o EDNS */
+	bool		 do_bit;	/* EDNS DO (RFC 3225) */
+	uint8_t		 qname_len;
+	uint8_t		 qname[DNS_MAX_NAME];	/* wire form, lower case */
+};
+
+/*
+ * Check a client query.  Returns 0 when it may be answered or forwarded
+ * (q filled); -1 when it must be dropped silently (short, QR set); or an
+ * RCODE (FORMERR, NOTIMP) to answer with.  When an RCODE is returned and
+ * q->qend is non-zero, the question was readable and may be echoed.
+ */
+int	dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q);
+
+/* Reply classes for the sequential policy (SPEC "Choosing the answer"). */
+enum reply_class {
+	REPLY_POSITIVE,	/* NOERROR with answers, or TC: returned at once */
+	REPLY_NEGATIVE,	/* NXDOMAIN or NODATA: kept, the next is asked */
+	REPLY_FAILURE,	/* bad RCODE, malformed, timeout, network error */
+	REPLY_FOREIGN,	/* not an answer to this question: ignored */
+};
+
+/* What a reply says, from dns_parse_reply(). */
+struct dns_reply {
+	uint16_t	 id;
+	uint16_t	 flags;
+	int		 rcode;
+	uint16_t	 ancount;
+	uint16_t	 qend;		/* offset past the question, 0 if none */
+	uint16_t	 opt;		/* offset of the OPT RR, 0 if none */
+	uint32_t	 min_ttl;	/* smallest TTL over all RRs but OPT */
+	int64_t		 neg_ttl;	/* RFC 2308: min(SOA TTL, MINIMUM); -1 */
+	enum reply_class class;
+};
+
+/*
+ * Classify an upstream reply to the query q (whose name is compared
+ * case-insensitively, with type and class).  Returns the class and fills
+ * *r.  The ID is not checked here; the caller matched it.
+ */
+enum reply_class dns_parse_reply(const uint8_t *buf, size_t len,
+	    const struct dns_query *q, struct dns_reply *r);
+
+/*
+ * Cut a reply of len bytes that does not fit in limit bytes down to its
+ * header, question and OPT record, with TC set and counts adjusted
+ * (RFC 2181 9, RFC 6891 7).  Returns the new length (len when it fits).
+ * r must come from dns_parse_reply() on the same bytes.
+ */
+size_t	dns_truncate(uint8_t *buf, size_t len, size_t limit,
+	    const struct dns_reply *r);
+
+/*
+ * Build an answer to query (len bytes, checked into q) with rcode, no
+ * records but an OPT when the query had one.  With q->qend zero, only the
+ * header is echoed.  Returns the length written to out (size bytes), or 0
+ * when it does not fit.
+ */
+size_t	dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
+	    const struct dns_query *q, int rcode);
+
+/* ==== 7. resolv.conf ==================================================== */
+
+struct ns_entry {
+	struct addr	 addr;
+	char		 ifname[IF_NAMESIZE];	/* "%iface" of a link-local */
+};
+
+struct resolv_conf {
+	struct ns_entry	 ns[RESOLV_MAX_NS];
+	int		 n;
+	int		 ignored;	/* usable nameservers past the cap */
+	int		 bad;		/* nameserver lines not understood */
+};
+
+/*
+ * Parse resolv.conf text the way libc stub resolvers do: "nameserver"
+ * followed by white space and an IPv4 or IPv6 address (with "%iface" on
+ * link-local ones); comments from '#' or ';'; lines longer than 255 bytes
+ * skipped; other keywords ignored.  Port 53 always.  The scope of a
+ * "%iface" is left in ifname for the caller to resolve (scope_id 0 here,
+ * or the number when numeric).  Returns the number of servers; never
+ * fails.
+ */
+int	resolv_parse(const char *text, size_t len, struct resolv_conf *out);
+
+/* ==== 8. Policy ========================================================= */
+
+/* One upstream server and its health; the health survives reloads. */
+struct upstream {
+	struct addr	 addr;
+	uint64_t	 down_until;	/* ms; 0 while healthy */
+	uint32_t	 backoff;	/* ms; 0, then doubles 1000..60000 */
+	uint32_t	 answers;	/* counters for SIGUSR1 */
+	uint32_t	 timeouts;
+	uint32_t	 errors;
+};
+
+#define BACKOFF_MIN	1000
+#define BACKOFF_MAX	60000
+
+/*
+ * Fill order[] with the positions 0..n-1 of u[]: those up (down_until <=
+ * now) first, then those down, each group in list order.  Returns n.
+ */
+int	policy_order(const struct upstream *u, int n, uint64_t now,
+	    uint8_t *order);
+
+/* An upstream timed out at now: mark it down, backoff doubling. */
+void	policy_timeout(struct upstream *u, uint64_t now);
+
+/* An upstream answered: it is up again. */
+void	policy_alive(struct upstream *u);
+
+/* The per-query decision state; positions index the query's order[]. */
+struct policy {
+	uint8_t		 n;		/* upstreams in the order */
+	uint8_t		 next;		/* sequential: next position to ask */
+	int8_t		 neg;		/* position of the kept negative, -1 */
+	bool		 parallel;
+	uint32_t	 pending;	/* bit per position awaiting a reply */
+};
+
+enum policy_act {
+	ACT_WAIT,	/* parallel: others are still pending */
+	ACT_ANSWER,	/* send this reply to the client */
+	ACT_NEXT,	/* ask the position policy_ask() gives */
+	ACT_NEGATIVE,	/* send the kept negative answer */
+	ACT_SERVFAIL,	/* nothing usable: SERVFAIL */
+};
+
+/*
+ * Start a decision over n upstreams.  Returns ACT_NEXT when there is one
+ * to ask (parallel: every pending bit set), else ACT_SERVFAIL.
+ */
+enum policy_act policy_start(struct policy *p, int n, bool parallel);
+
+/*
+ * The next position to ask: sequential, marks it pending and returns it
+ * once; parallel, returns 0..n-1 in turn (all pending from the start).
+ * Returns -1 when there is none left.
+ */
+int	policy_ask(struct policy *p);
+
+/*
+ * The upstream at position pos gave a reply of class c (REPLY_FAILURE for
+ * a timeout or network error).  *keep is set when this reply must be kept
+ * as the negative answer (replacing the previous one).  Returns what to do.
+ * An event for a position that is not pending returns ACT_WAIT.
+ */
+enum policy_act policy_event(struct policy *p, int pos, enum reply_class c,
+	    bool *keep);
+
+/*
+ * Whether a nameserver would send queries back to dnsfwd: one of the
+ * listening addresses self[0..n-1] (a wildcard listener counts for every
+ * loopback address on its port), or the systemd stubs 127.0.0.53/54.
+ */
+bool	policy_is_self(const struct addr *ns, const struct addr *self, int n);
+
+#endif /* DNSFWD_H */
