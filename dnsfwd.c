@@ -70,8 +70,12 @@
 #define RELOAD_MS	10	/* coalesce a burst of file events */
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
 #define MAX_LISTEN	32	/* -l options */
-#define MAX_WATCH	16	/* inotify watches: parents and link targets */
+#define MAX_WATCH	32	/* inotify watches: parents and link targets */
+#define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
+#define LOCAL_TTL	0	/* local answers, as dnsmasq's --local-ttl */
+
+#ifndef DNSFWD_TEST	/* the pure sections neither log nor read clocks */
 
 /* ==== 3. Logging ========================================================= */
 /*
@@ -160,6 +164,8 @@ rnd16(struct rnd *r)
 	return r->v[--r->left];
 }
 
+#endif /* !DNSFWD_TEST */
+
 static void
 put_u16(uint8_t *p, uint16_t v)
 {
@@ -173,8 +179,7 @@ get_u16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-/* "127.0.0.1:53" or "[::1]:53"; sep is ':' or '#'. */
-static const char *
+const char *
 addr_text(const struct addr *a, char sep, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
@@ -231,6 +236,17 @@ addr_port(const struct addr *a)
 	if (a->ss.ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+/* FNV-1a over a wire name; the tables of sections 7 and 8 probe with it. */
+static uint32_t
+name_hash(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n-- > 0)
+		h = (h ^ *p++) * 16777619u;
+	return h;
 }
 
 /* ==== 5. Command-line values ============================================= */
@@ -376,6 +392,32 @@ cfg_parse_listen(const char *s, struct listen_chain *out, char *err,
 		if (comma == NULL)
 			return 0;
 	}
+}
+
+int
+cfg_parse_domain(const char *s, size_t len, uint8_t *out)
+{
+	size_t i, n = 0, l;
+	const char *dot;
+
+	if (len == 1 && s[0] == '#') {
+		out[0] = 0;
+		return 1;
+	}
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	for (i = 0; i < len; i += l + 1) {
+		dot = memchr(s + i, '.', len - i);
+		l = dot != NULL ? (size_t)(dot - (s + i)) : len - i;
+		if (l == 0 || l > 63 || n + l + 2 > DNS_MAX_NAME)
+			return -1;
+		out[n++] = (uint8_t)l;
+		memcpy(out + n, s + i, l);
+		n += l;
+	}
+	out[n++] = 0;
+	dns_name_lower(out, n);
+	return (int)n;
 }
 
 /* ==== 6. DNS wire format ================================================= */
@@ -536,8 +578,10 @@ dns_name_text(const uint8_t *name, char *out, size_t outlen)
 		if (o != 0 && o + 1 < outlen)
 			out[o++] = '.';
 		for (i = 0; i < l; i++, name++) {
-			if (o + 5 >= outlen)
-				break;
+			if (o + 5 >= outlen) {
+				out[o] = '\0';
+				return;
+			}
 			if (*name > 32 && *name < 127 && *name != '.' &&
 			    *name != '\\')
 				out[o++] = (char)*name;
@@ -670,7 +714,9 @@ dns_soa_ttl(struct dns_cursor *c, uint32_t ttl, uint16_t rdlen)
 	dns_get_name(c, name);
 	dns_skip(c, 16);
 	min = dns_get_u32(c);
-	if (c->err != NULL || c->pos != end)
+	if (c->err == NULL && c->pos != end)
+		dns_fail(c, "bad SOA length");
+	if (c->err != NULL)
 		return -1;
 	return min < ttl ? min : ttl;
 }
@@ -826,7 +872,39 @@ dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
 	return hl + n;
 }
 
-/* ==== 7. resolv.conf ===================================================== */
+size_t
+dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
+    const struct dns_query *q, const struct local_answer *a, uint32_t ttl)
+{
+	size_t n, k;
+	int i;
+
+	if ((n = dns_build_error(out, size, query, q, a->rcode)) == 0)
+		return 0;
+	n = q->qend;		/* records go before the OPT */
+	out[2] |= DNS_AA >> 8;
+	for (i = 0; i < a->n; i++) {
+		if (size - n < 12u + a->rr[i].len)
+			return 0;
+		put_u16(out + n, 0xc000 | DNS_HDR);	/* the question name */
+		put_u16(out + n + 2, a->rr[i].type);
+		put_u16(out + n + 4, CLASS_IN);
+		put_u16(out + n + 6, (uint16_t)(ttl >> 16));
+		put_u16(out + n + 8, (uint16_t)ttl);
+		put_u16(out + n + 10, a->rr[i].len);
+		memcpy(out + n + 12, a->rr[i].data, a->rr[i].len);
+		n += 12u + a->rr[i].len;
+	}
+	put_u16(out + 6, (uint16_t)a->n);
+	if (q->opt != 0) {
+		if ((k = dns_put_opt(out + n, size - n, q->do_bit)) == 0)
+			return 0;
+		n += k;
+	}
+	return n;
+}
+
+/* ==== 7. resolv.conf and hosts =========================================== */
 /*
  * Read like musl and glibc do: the keyword starts the line and is followed
  * by white space; the value ends at white space; lines longer than 255
@@ -905,6 +983,200 @@ resolv_parse(const char *text, size_t len, struct resolv_conf *out)
 		i += n + 1;
 	}
 	return out->n;
+}
+
+/* The reverse-lookup name of an address (RFC 1035 3.5, RFC 3596 2.5). */
+static size_t
+hosts_reverse(int family, const uint8_t *addr, uint8_t *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	int i;
+
+	if (family == AF_INET) {
+		for (i = 3; i >= 0; i--) {
+			n++;
+			out[n - 1] = (uint8_t)snprintf((char *)out + n, 4, "%u",
+			    addr[i]);
+			n += out[n - 1];
+		}
+		memcpy(out + n, "\7in-addr\4arpa", 14);
+		return n + 14;
+	}
+	for (i = 15; i >= 0; i--) {
+		out[n++] = 1;
+		out[n++] = (uint8_t)hex[addr[i] & 0xf];
+		out[n++] = 1;
+		out[n++] = (uint8_t)hex[addr[i] >> 4];
+	}
+	memcpy(out + n, "\3ip6\4arpa", 10);
+	return n + 10;
+}
+
+static int
+hash_find(const uint32_t *slot, uint32_t mask, const uint8_t *names,
+    const struct hosts_rec *rec, bool rev, const uint8_t *key, size_t len)
+{
+	uint32_t i = name_hash(key, len) & mask;
+	const struct hosts_rec *r;
+
+	for (; slot[i] != 0; i = (i + 1) & mask) {
+		r = &rec[slot[i] - 1];
+		if ((rev ? r->rname_len : r->name_len) == len &&
+		    memcmp(names + (rev ? r->rname : r->name), key, len) == 0)
+			return (int)slot[i] - 1;
+	}
+	return -(int)i - 1;	/* the free slot, encoded */
+}
+
+/* Add one "ADDR NAME..." line. */
+static void
+hosts_line(const char *line, size_t n, struct hosts *h, size_t *used)
+{
+	char tok[256];
+	struct addr a;
+	struct hosts_rec *r;
+	size_t i = 0, t;
+	int k, first = h->n, wl;
+
+	for (k = 0;; k++) {
+		while (i < n && is_space(line[i]))
+			i++;
+		for (t = 0; i < n && !is_space(line[i]); i++)
+			if (t + 1 < sizeof(tok))
+				tok[t++] = line[i];
+		tok[t] = '\0';
+		if (t == 0)
+			break;
+		if (k == 0) {
+			if (cfg_parse_host(tok, 0, &a) == -1) {
+				h->bad++;
+				return;
+			}
+			continue;
+		}
+		r = &h->rec[h->n];
+		r->family = (uint8_t)a.ss.ss_family;
+		if (r->family == AF_INET)
+			memcpy(r->addr, &((struct sockaddr_in *)&a.ss)->sin_addr,
+			    4);
+		else
+			memcpy(r->addr,
+			    &((struct sockaddr_in6 *)&a.ss)->sin6_addr, 16);
+		if ((wl = cfg_parse_domain(tok, t, h->names + *used)) < 0) {
+			h->bad++;
+			continue;
+		}
+		r->name = (uint32_t)*used;
+		r->name_len = (uint8_t)wl;
+		*used += (size_t)wl;
+		r->rname = (uint32_t)*used;
+		r->rname_len = (uint8_t)hosts_reverse(r->family, r->addr,
+		    h->names + *used);
+		*used += r->rname_len;
+		r->next = -1;
+		h->n++;
+	}
+	(void)first;
+}
+
+int
+hosts_parse(const char *text, size_t len, struct hosts *h)
+{
+	size_t i, n, words = 0, used = 0;
+	const char *nl, *hash;
+	struct hosts_rec *r;
+	uint32_t size = 16;
+	int k, f;
+
+	memset(h, 0, sizeof(*h));
+	for (i = 0; i < len; i++)	/* an upper bound on the names */
+		if (!is_space(text[i]) && (i == 0 || is_space(text[i - 1]) ||
+		    text[i - 1] == '\n'))
+			words++;
+	while (size < 2 * words)
+		size *= 2;
+	h->rec = calloc(words + 1, sizeof(*h->rec));
+	h->names = malloc(len + 2 * words + 80 * words + 1);
+	h->byname = calloc(size, sizeof(*h->byname));
+	h->byaddr = calloc(size, sizeof(*h->byaddr));
+	h->mask = size - 1;
+	if (h->rec == NULL || h->names == NULL || h->byname == NULL ||
+	    h->byaddr == NULL) {
+		hosts_free(h);
+		return -1;
+	}
+	for (i = 0; i < len; i += n + 1) {
+		nl = memchr(text + i, '\n', len - i);
+		n = nl != NULL ? (size_t)(nl - (text + i)) : len - i;
+		hash = memchr(text + i, '#', n);
+		hosts_line(text + i, hash != NULL ? (size_t)(hash - (text + i)) :
+		    n, h, &used);
+	}
+	for (k = 0; k < h->n; k++) {
+		r = &h->rec[k];
+		f = hash_find(h->byname, h->mask, h->names, h->rec, false,
+		    h->names + r->name, r->name_len);
+		if (f >= 0) {	/* chain to the end: file order kept */
+			while (h->rec[f].next >= 0)
+				f = h->rec[f].next;
+			h->rec[f].next = k;
+		} else {
+			h->byname[-f - 1] = (uint32_t)k + 1;
+		}
+		f = hash_find(h->byaddr, h->mask, h->names, h->rec, true,
+		    h->names + r->rname, r->rname_len);
+		if (f < 0)	/* the first name of an address is its PTR */
+			h->byaddr[-f - 1] = (uint32_t)k + 1;
+	}
+	return h->n;
+}
+
+void
+hosts_free(struct hosts *h)
+{
+	free(h->rec);
+	free(h->names);
+	free(h->byname);
+	free(h->byaddr);
+	memset(h, 0, sizeof(*h));
+}
+
+bool
+hosts_lookup(const struct hosts *h, const struct dns_query *q,
+    struct local_answer *a)
+{
+	const struct hosts_rec *r;
+	int k;
+
+	if (h->n == 0)
+		return false;
+	a->rcode = RCODE_NOERROR;
+	a->n = 0;
+	if (q->qtype == TYPE_PTR && (k = hash_find(h->byaddr, h->mask,
+	    h->names, h->rec, true, q->qname, q->qname_len)) >= 0) {
+		r = &h->rec[k];
+		a->rr[0].type = TYPE_PTR;
+		a->rr[0].len = r->name_len;
+		memcpy(a->rr[0].data, h->names + r->name, r->name_len);
+		a->n = 1;
+		return true;
+	}
+	k = hash_find(h->byname, h->mask, h->names, h->rec, false, q->qname,
+	    q->qname_len);
+	if (k < 0)
+		return false;
+	for (; k >= 0 && a->n < LOCAL_MAX_RR; k = h->rec[k].next) {
+		r = &h->rec[k];
+		if ((q->qtype == TYPE_A && r->family == AF_INET) ||
+		    (q->qtype == TYPE_AAAA && r->family == AF_INET6)) {
+			a->rr[a->n].type = q->qtype;
+			a->rr[a->n].len = r->family == AF_INET ? 4 : 16;
+			memcpy(a->rr[a->n].data, r->addr, a->rr[a->n].len);
+			a->n++;
+		}
+	}
+	return true;
 }
 
 /* ==== 8. Policy ========================================================== */
@@ -1040,6 +1312,211 @@ policy_is_self(const struct addr *ns, const struct addr *self, int n)
 	return false;
 }
 
+/* Probe for name; the rule index, or -(free slot) - 1. */
+static int
+route_find(const struct routes *t, const uint8_t *name, size_t len)
+{
+	uint32_t i = name_hash(name, len) & t->mask;
+	const struct rule *r;
+
+	for (; t->slot[i] != 0; i = (i + 1) & t->mask) {
+		r = &t->r[t->slot[i] - 1];
+		if (r->name_len == len && memcmp(r->name, name, len) == 0)
+			return (int)t->slot[i] - 1;
+	}
+	return -(int)i - 1;
+}
+
+/* Keep the hash at most half full: double it and re-insert. */
+static int
+route_grow(struct routes *t)
+{
+	uint32_t size = t->slot == NULL ? 64 : 2 * (t->mask + 1), *old;
+	struct rule *r;
+	int i;
+
+	if (t->slot != NULL && (uint32_t)t->n * 2 < t->mask + 1)
+		goto rules;
+	old = t->slot;
+	if ((t->slot = calloc(size, sizeof(*t->slot))) == NULL) {
+		t->slot = old;
+		return -1;
+	}
+	free(old);
+	t->mask = size - 1;
+	for (i = 0; i < t->n; i++)
+		t->slot[-route_find(t, t->r[i].name, t->r[i].name_len) - 1] =
+		    (uint32_t)i + 1;
+rules:
+	if (t->n < t->cap)
+		return 0;
+	r = realloc(t->r, (size_t)(t->cap ? 2 * t->cap : 64) * sizeof(*r));
+	if (r == NULL)
+		return -1;
+	t->r = r;
+	t->cap = t->cap ? 2 * t->cap : 64;
+	return 0;
+}
+
+/* Apply VALUE to the rule r. */
+static int
+route_value(struct rule *r, const char *v, bool local, char *err,
+    size_t errlen)
+{
+	struct addr a;
+	struct addr *srv;
+
+	if (*v == '\0') {
+		if (r->kind != RULE_LOCAL)
+			r->kind = RULE_LOCAL;
+		return 0;
+	}
+	if (!local && strcmp(v, "#") == 0) {
+		if (r->kind == RULE_FORWARD && r->nsrv == 0)
+			r->kind = RULE_DEFAULT;
+		return 0;
+	}
+	if (local) {
+		if (cfg_parse_host(v, 0, &a) == -1) {
+			snprintf(err, errlen, "\"%s\" is not an address", v);
+			return -1;
+		}
+		r->kind = RULE_LOCAL;
+		if (a.ss.ss_family == AF_INET) {
+			memcpy(r->a4, &((struct sockaddr_in *)&a.ss)->sin_addr, 4);
+			r->has4 = true;
+		} else {
+			memcpy(r->a6,
+			    &((struct sockaddr_in6 *)&a.ss)->sin6_addr, 16);
+			r->has6 = true;
+		}
+		return 0;
+	}
+	if (cfg_parse_addr(v, '#', 53, &a, err, errlen) == -1)
+		return -1;
+	if (r->nsrv == MAX_UPSTREAMS) {
+		snprintf(err, errlen, "more than %d servers for one domain",
+		    MAX_UPSTREAMS);
+		return -1;
+	}
+	if ((srv = realloc(r->srv, (size_t)(r->nsrv + 1) * sizeof(*srv))) ==
+	    NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	r->srv = srv;
+	r->srv[r->nsrv++] = a;
+	if (r->kind == RULE_DEFAULT)
+		r->kind = RULE_FORWARD;
+	return 0;
+}
+
+int
+route_add(struct routes *t, const char *spec, bool local, char *err,
+    size_t errlen)
+{
+	uint8_t name[DNS_MAX_NAME];
+	const char *p, *end, *slash;
+	struct rule *r;
+	int wl, f;
+
+	if (spec[0] != '/' || (end = strrchr(spec, '/')) == spec) {
+		snprintf(err, errlen, "\"%s\" is not /DOMAIN/VALUE", spec);
+		return -1;
+	}
+	for (p = spec + 1; p < end; p = slash + 1) {
+		slash = memchr(p, '/', (size_t)(end - p + 1));
+		wl = cfg_parse_domain(p, (size_t)(slash - p), name);
+		if (wl < 0) {
+			snprintf(err, errlen, "\"%.*s\" is not a domain",
+			    (int)(slash - p), p);
+			return -1;
+		}
+		if (route_grow(t) == -1) {
+			snprintf(err, errlen, "%s", strerror(errno));
+			return -1;
+		}
+		if ((f = route_find(t, name, (size_t)wl)) < 0) {
+			r = &t->r[t->n];
+			memset(r, 0, sizeof(*r));
+			if ((r->name = malloc((size_t)wl)) == NULL) {
+				snprintf(err, errlen, "%s", strerror(errno));
+				return -1;
+			}
+			memcpy(r->name, name, (size_t)wl);
+			r->name_len = (uint8_t)wl;
+			r->kind = RULE_FORWARD;
+			t->slot[-f - 1] = (uint32_t)++t->n;
+		} else {
+			r = &t->r[f];
+		}
+		if (route_value(r, end + 1, local, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+route_match(const struct routes *t, const uint8_t *qname)
+{
+	const uint8_t *p = qname;
+	size_t len;
+	int f;
+
+	if (t->n == 0)
+		return -1;
+	for (len = 0; p[len] != 0; len += (size_t)p[len] + 1)
+		;
+	len++;
+	for (;;) {	/* longest suffix first, one probe per label */
+		if ((f = route_find(t, p, len)) >= 0)
+			return f;
+		if (*p == 0)
+			return -1;
+		len -= (size_t)*p + 1;
+		p += *p + 1;
+	}
+}
+
+void
+route_local(const struct rule *r, const struct dns_query *q,
+    struct local_answer *a)
+{
+	a->n = 0;
+	a->rcode = r->has4 || r->has6 ? RCODE_NOERROR : RCODE_NXDOMAIN;
+	if (q->qtype == TYPE_A && r->has4) {
+		a->rr[0].type = TYPE_A;
+		a->rr[0].len = 4;
+		memcpy(a->rr[0].data, r->a4, 4);
+		a->n = 1;
+	} else if (q->qtype == TYPE_AAAA && r->has6) {
+		a->rr[0].type = TYPE_AAAA;
+		a->rr[0].len = 16;
+		memcpy(a->rr[0].data, r->a6, 16);
+		a->n = 1;
+	}
+}
+
+void
+routes_free(struct routes *t)
+{
+	int i;
+
+	for (i = 0; i < t->n; i++) {
+		free(t->r[i].name);
+		free(t->r[i].srv);
+	}
+	free(t->r);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * Sections 9 to 15 do the I/O.  The unit tests and fuzz targets build with
+ * -DDNSFWD_TEST and see only the pure code above.
+ */
+#ifndef DNSFWD_TEST
+
 /* ==== 9. Query table ===================================================== */
 /*
  * Every query in flight lives in one preallocated slot; the slot index is
@@ -1091,6 +1568,7 @@ struct query {
 	uint8_t		 sock;		/* pool socket of a UDP attempt */
 	uint16_t	 wire_id;	/* RFC 5452: random, in idmap */
 	int		 cur;		/* sequential: position being asked */
+	int		 route;		/* rule index, -1 for the default list */
 	int		 fd;		/* TCP upstream socket, -1 */
 	int		 pidx;		/* its pollfd index */
 	int		 tbuf;		/* TCP reply buffer index, -1 */
@@ -1166,14 +1644,26 @@ struct stats {
 	uint64_t	 tcp_full;	/* refused: connection table full */
 	uint64_t	 unmatched;	/* replies that matched no query */
 	uint64_t	 held;		/* queries held for a first list */
+	uint64_t	 local;		/* answered from -a and -H */
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* Following the resolv file (section 12). */
-struct follow {
+/* A followed file: the resolv file or a hosts file (section 12). */
+struct followed {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
 	const char	*cur;		/* the one read last */
+	int		 hosts;		/* -H: index in st->hosts; -1 resolv */
+	bool		 warned;	/* "keeping previous" said once */
+	char		*text;		/* last content read */
+	ssize_t		 textlen;	/* -1 when none */
+};
+
+#define MAX_FOLLOW	(1 + MAX_HOSTS)
+
+struct follow {
+	struct followed	 file[MAX_FOLLOW];
+	int		 nfile;
 	bool		 polling;
 	uint64_t	 poll_ms;
 	uint64_t	 next_poll;	/* ms */
@@ -1184,11 +1674,9 @@ struct follow {
 		int	 wd;
 		char	 name[NAME_MAX + 1];
 	}		 w[MAX_WATCH];
-	char		*text;		/* last content read */
-	ssize_t		 textlen;	/* -1 when none */
+	char		*buf;		/* a file being read */
 	struct addr	 good[RESOLV_MAX_NS];	/* the last good list */
 	int		 ngood;
-	bool		 warned;	/* "keeping previous" said once */
 };
 
 struct state {
@@ -1239,6 +1727,9 @@ struct state {
 	union sockany	 rname[BATCH];
 	uint8_t		 scratch[2 + DNS_MAX_TCP];
 	struct follow	 f;
+	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
+	struct routes	 routes;		/* -s /D/ and -a rules */
+	struct ulist	**rlist;		/* per rule, RULE_FORWARD */
 	struct stats	 stats;
 	struct rnd	 rnd;
 };
@@ -1714,11 +2205,14 @@ query_ask(struct state *st, struct query *q)
 	}
 }
 
-/* Start forwarding q on the default list, or hold it for one. */
+/* Start forwarding q on its rule's list or the default one (or hold). */
 static void
 query_start(struct state *st, struct query *q)
 {
 	struct ulist *l = st->deflist;
+
+	if (q->route >= 0 && st->rlist[q->route] != NULL)
+		l = st->rlist[q->route];
 
 	if (l == NULL || l->n == 0) {
 		if (st->following && q->state != Q_HELD) {
@@ -2081,6 +2575,43 @@ client_send(struct state *st, const struct client *cl, uint8_t *buf,
 	    st->cli.buf[st->cli.n], len);
 }
 
+/*
+ * Answer dq from a -H file or a local rule (they win over forwarding).
+ * Otherwise set *route to the rule that routes it (-1: default list).
+ */
+static bool
+query_local(struct state *st, const struct client *cl, const uint8_t *buf,
+    const struct dns_query *dq, int *route)
+{
+	struct local_answer a;
+	struct dns_reply r;
+	const char *how = "hosts";
+	size_t n;
+	int i;
+
+	*route = -1;
+	for (i = 0; i < MAX_HOSTS; i++)
+		if (hosts_lookup(&st->hosts[i], dq, &a))
+			goto answer;
+	*route = route_match(&st->routes, dq->qname);
+	if (*route < 0 || st->routes.r[*route].kind != RULE_LOCAL)
+		return false;
+	route_local(&st->routes.r[*route], dq, &a);
+	how = "local";
+answer:
+	n = dns_build_answer(st->scratch, sizeof(st->scratch), buf, dq, &a,
+	    LOCAL_TTL);
+	if (n == 0)
+		n = dns_build_error(st->scratch, sizeof(st->scratch), buf, dq,
+		    a.rcode = RCODE_SERVFAIL);
+	memset(&r, 0, sizeof(r));
+	r.qend = dq->qend;
+	client_send(st, cl, st->scratch, n, &r, dq->udp_size);
+	st->stats.local++;
+	query_log(st, cl, dq, how, a.rcode, st->now);
+	return true;
+}
+
 /* A query from a client, UDP or TCP: check it, then forward or hold. */
 static void
 query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
@@ -2090,7 +2621,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	struct dns_reply r;
 	struct query *q;
 	size_t n;
-	int rc;
+	int rc, route;
 
 	st->stats.queries++;
 	if (cl->tcp)
@@ -2108,6 +2639,8 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 		query_log(st, cl, &dq, "malformed", rc, st->now);
 		return;
 	}
+	if (query_local(st, cl, buf, &dq, &route))
+		return;
 	if ((q = query_alloc(st)) == NULL) {
 		st->stats.full++;
 		n = dns_build_error(st->scratch, sizeof(st->scratch), buf,
@@ -2122,6 +2655,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	}
 	q->cl = *cl;
 	q->dq = dq;
+	q->route = route;
 	q->len = (uint16_t)len;
 	put_u16(q->out, (uint16_t)len);
 	memcpy(q->out + 2, buf, len);
@@ -2325,15 +2859,16 @@ static void
 watch_arm(struct state *st)
 {
 	struct follow *f = &st->f;
-	int i;
+	int i, k;
 
 	if (f->ifd < 0)
 		return;
 	for (i = 0; i < f->nw; i++)
 		inotify_rm_watch(f->ifd, f->w[i].wd);
 	f->nw = 0;
-	for (i = 0; i < f->npath; i++)
-		watch_path(st, f->path[i], 0);
+	for (i = 0; i < f->nfile; i++)
+		for (k = 0; k < f->file[i].npath; k++)
+			watch_path(st, f->file[i].path[k], 0);
 }
 
 static void
@@ -2367,11 +2902,11 @@ watch_read(struct state *st)
 	}
 }
 
-/* Read the file into f->text; -1 when it cannot be read. */
+/* Read path into f->buf; its length, or -1 when it cannot be read. */
 static ssize_t
 follow_read(struct state *st, const char *path)
 {
-	char *buf = st->f.text + RESOLV_MAX_FILE + 1;
+	char *buf = st->f.buf;
 	ssize_t n, got = 0;
 	int fd;
 
@@ -2393,77 +2928,118 @@ follow_read(struct state *st, const char *path)
 	return got;
 }
 
-/*
- * Re-read the followed file; with force, even when its bytes did not
- * change.  A file that gives no usable server keeps the last good list.
- */
+/* A new resolv file: its usable servers become the last good list. */
 static void
-follow_reload(struct state *st, bool force)
+resolv_apply(struct state *st, struct followed *ff, const char *text,
+    size_t len)
 {
 	struct follow *f = &st->f;
 	struct resolv_conf rc;
 	struct sockaddr_in6 *sin6;
-	char *text = f->text + RESOLV_MAX_FILE + 1, a[80];
-	const char *path = NULL;
-	struct stat sb;
-	ssize_t len = -1;
+	char a[80];
 	int i, n = 0;
 
-	watch_arm(st);
-	for (i = 0; i < f->npath && path == NULL; i++)
-		if (stat(f->path[i], &sb) == 0)
-			path = f->path[i];
-	if (path != NULL)
-		len = follow_read(st, path);
-	if (len == -1) {
-		if (!f->warned)
-			logmsg(1, "%s: %s; keeping %d previous upstreams",
-			    path != NULL ? path : f->path[0], path != NULL ?
-			    strerror(errno) : "no such file", f->ngood);
-		f->warned = true;
-		f->textlen = -1;
-		return;
-	}
-	if (!force && path == f->cur && len == f->textlen &&
-	    memcmp(text, f->text, (size_t)len) == 0)
-		return;
-	memcpy(f->text, text, (size_t)len);
-	f->textlen = len;
-	f->cur = path;
-	resolv_parse(text, (size_t)len, &rc);
+	resolv_parse(text, len, &rc);
 	for (i = 0; i < rc.n; i++) {
 		sin6 = (struct sockaddr_in6 *)&rc.ns[i].addr.ss;
 		if (rc.ns[i].ifname[0] != '\0' &&
 		    (sin6->sin6_scope_id = if_nametoindex(rc.ns[i].ifname)) ==
 		    0) {
 			logmsg(1, "%s: nameserver %%%s: no such interface",
-			    path, rc.ns[i].ifname);
+			    ff->cur, rc.ns[i].ifname);
 			continue;
 		}
 		/* SPEC: a nameserver that is dnsfwd itself would loop */
 		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
 			logmsg(1, "%s: skipping nameserver %s: it points back "
-			    "at dnsfwd", path, addr_text(&rc.ns[i].addr, '#', a,
-			    sizeof(a)));
+			    "at dnsfwd", ff->cur, addr_text(&rc.ns[i].addr, '#',
+			    a, sizeof(a)));
 			continue;
 		}
 		rc.ns[n++] = rc.ns[i];
 	}
 	if (rc.ignored > 0)
-		logmsg(1, "%s: %d nameservers beyond %d ignored", path,
+		logmsg(1, "%s: %d nameservers beyond %d ignored", ff->cur,
 		    rc.ignored, RESOLV_MAX_NS);
 	if (n == 0) {
-		if (!f->warned)
+		if (!ff->warned)
 			logmsg(1, "%s: no usable nameserver; keeping %d previous "
-			    "upstreams", path, f->ngood);
-		f->warned = true;
+			    "upstreams", ff->cur, f->ngood);
+		ff->warned = true;
 		return;
 	}
-	f->warned = false;
+	ff->warned = false;
 	for (i = 0; i < n; i++)
 		f->good[i] = rc.ns[i].addr;
 	f->ngood = n;
 	deflist_rebuild(st);
+}
+
+/* A new hosts file replaces the table; the old one is kept on error. */
+static void
+hosts_apply(struct state *st, struct followed *ff, const char *text,
+    size_t len)
+{
+	struct hosts h;
+
+	if (hosts_parse(text, len, &h) == -1) {
+		logmsg(0, "%s: out of memory; keeping the previous names",
+		    ff->cur);
+		return;
+	}
+	if (h.bad > 0)
+		logmsg(1, "%s: %d lines not understood", ff->cur, h.bad);
+	hosts_free(&st->hosts[ff->hosts]);
+	st->hosts[ff->hosts] = h;
+	logmsg(1, "%s: %d names", ff->cur, h.n);
+}
+
+/*
+ * Re-read one followed file; with force, even when its bytes did not
+ * change.  A file that is missing or unreadable keeps what it gave last.
+ */
+static void
+follow_file(struct state *st, struct followed *ff, bool force)
+{
+	const char *path = NULL;
+	struct stat sb;
+	ssize_t len = -1;
+	int i;
+
+	for (i = 0; i < ff->npath && path == NULL; i++)
+		if (stat(ff->path[i], &sb) == 0)
+			path = ff->path[i];
+	if (path != NULL)
+		len = follow_read(st, path);
+	if (len == -1) {
+		if (!ff->warned)
+			logmsg(1, "%s: %s; keeping what it gave before",
+			    path != NULL ? path : ff->path[0], path != NULL ?
+			    strerror(errno) : "no such file");
+		ff->warned = true;
+		ff->textlen = -1;
+		return;
+	}
+	if (!force && path == ff->cur && len == ff->textlen &&
+	    memcmp(st->f.buf, ff->text, (size_t)len) == 0)
+		return;
+	memcpy(ff->text, st->f.buf, (size_t)len);
+	ff->textlen = len;
+	ff->cur = path;
+	if (ff->hosts >= 0)
+		hosts_apply(st, ff, ff->text, (size_t)len);
+	else
+		resolv_apply(st, ff, ff->text, (size_t)len);
+}
+
+static void
+follow_reload(struct state *st, bool force)
+{
+	int i;
+
+	watch_arm(st);
+	for (i = 0; i < st->f.nfile; i++)
+		follow_file(st, &st->f.file[i], force);
 }
 
 /* Release queries held for a first upstream list. */
@@ -2578,13 +3154,14 @@ stats_print(struct state *st)
 	logmsg(0, "counters: queries %llu (tcp %llu), forwarded %llu, "
 	    "answered %llu, servfail %llu, malformed %llu, in flight %d, "
 	    "refused (table full) %llu, refused (tcp full) %llu, "
-	    "unmatched replies %llu, held %llu, send errors %llu",
+	    "unmatched replies %llu, held %llu, send errors %llu, local %llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
 	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
 	    st->nq, (unsigned long long)s->full,
 	    (unsigned long long)s->tcp_full, (unsigned long long)s->unmatched,
-	    (unsigned long long)s->held, (unsigned long long)s->send_err);
+	    (unsigned long long)s->held, (unsigned long long)s->send_err,
+	    (unsigned long long)s->local);
 	for (i = 0; l != NULL && i < l->n; i++)
 		logmsg(0, "upstream %s: answers %u, timeouts %u, errors %u%s",
 		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
@@ -2730,8 +3307,7 @@ loop_run(struct state *st)
 		if (sig_hup) {
 			sig_hup = 0;
 			logmsg(1, "SIGHUP: re-reading files");
-			if (st->following)
-				follow_reload(st, true);
+			follow_reload(st, true);
 		}
 		if (ready > 0)
 			loop_dispatch(st);
@@ -2739,8 +3315,6 @@ loop_run(struct state *st)
 }
 
 /* ==== 15. usage() and main() ============================================= */
-
-#ifndef DNSFWD_TEST
 
 static void
 usage(FILE *fp)
@@ -2758,7 +3332,12 @@ usage(FILE *fp)
 "                         /etc/resolv.conf)\n"
 "  -R, --no-resolv        follow no file; use only -s servers\n"
 "  -s, --server ADDR[#PORT]  a static upstream, ahead of the file's\n"
+"  -s, --server /DOMAIN/[DOMAIN/...]ADDR[#PORT]|#  upstream for DOMAIN\n"
+"                         and its subdomains ('#': the default list)\n"
 "  -f, --fallback ADDR[#PORT]  used while the list would be empty\n"
+"  -a, --address /DOMAIN/[DOMAIN/...][IP]  answer DOMAIN here: with IP,\n"
+"                         or NXDOMAIN; /#/ matches every name\n"
+"  -H, --hosts FILE       answer A, AAAA and PTR from FILE, followed live\n"
 "      --poll SECONDS     poll the file instead of using inotify\n"
 "  -t, --timeout MS       wait for one upstream (default 1500)\n"
 "      --parallel         ask all upstreams at once\n"
@@ -2949,8 +3528,9 @@ state_alloc(struct state *st)
 		st->rmsg[i].msg_hdr.msg_iovlen = 1;
 		st->rmsg[i].msg_hdr.msg_name = &st->rname[i];
 	}
-	st->f.text = xcalloc(2, RESOLV_MAX_FILE + 1);
-	st->f.textlen = -1;
+	st->f.buf = xcalloc(1, RESOLV_MAX_FILE + 1);
+	for (i = 0; i < st->f.nfile; i++)
+		st->f.file[i].text = xcalloc(1, RESOLV_MAX_FILE + 1);
 	i = 1 + 2 * POOL + 2 * st->nlis + st->tcpmax * 2;
 	st->pfd = xcalloc((size_t)i, sizeof(*st->pfd));
 	st->owner = xcalloc((size_t)i, sizeof(*st->owner));
@@ -2978,30 +3558,52 @@ state_fds(struct state *st)
 	st->nfixed = st->npfd;
 }
 
-/* Decide what to follow and how, then read it once. */
+/* Name the files to follow: the resolv file (or candidates) and -H. */
 static void
-follow_start(struct state *st, const char *file, long poll_s)
+follow_paths(struct state *st, const char *file, const char **hosts,
+    int nhosts)
 {
 	static const char sysd[] = "/run/systemd/resolve/resolv.conf";
 	static const char etc[] = "/etc/resolv.conf";
-	struct follow *f = &st->f;
+	struct followed *ff;
 	struct stat sb;
+	int i;
+
+	if (st->following) {
+		ff = &st->f.file[st->f.nfile++];
+		ff->hosts = -1;
+		if (file != NULL) {
+			ff->path[ff->npath++] = file;
+		} else if (stat(sysd, &sb) == 0) {
+			ff->path[ff->npath++] = sysd;
+		} else if (stat(etc, &sb) == 0) {
+			ff->path[ff->npath++] = etc;
+		} else {	/* both watched; the systemd one preferred */
+			ff->path[ff->npath++] = sysd;
+			ff->path[ff->npath++] = etc;
+		}
+	}
+	for (i = 0; i < nhosts; i++) {
+		ff = &st->f.file[st->f.nfile++];
+		ff->path[ff->npath++] = hosts[i];
+		ff->hosts = i;
+	}
+	for (i = 0; i < st->f.nfile; i++)
+		st->f.file[i].textlen = -1;
+}
+
+/* Start watching (or polling) the followed files, and read them once. */
+static void
+follow_start(struct state *st, long poll_s)
+{
+	struct follow *f = &st->f;
 
 	f->ifd = -1;
-	if (!st->following)
+	if (f->nfile == 0)
 		return;
-	if (file != NULL) {
-		f->path[f->npath++] = file;
-	} else if (stat(sysd, &sb) == 0) {
-		f->path[f->npath++] = sysd;
-	} else if (stat(etc, &sb) == 0) {
-		f->path[f->npath++] = etc;
-	} else {
-		f->path[f->npath++] = sysd;
-		f->path[f->npath++] = etc;
-	}
 	f->poll_ms = poll_s > 0 ? (uint64_t)poll_s * 1000 : POLL_MS;
 	if (poll_s == 0) {
+		errno = 0;
 		f->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (f->ifd != -1) {
 			watch_arm(st);
@@ -3012,15 +3614,38 @@ follow_start(struct state *st, const char *file, long poll_s)
 		}
 		if (f->ifd == -1)
 			logmsg(0, "inotify unavailable (%s); polling %s every "
-			    "%llu s", f->nw == 0 && errno == 0 ? "no watch" :
-			    strerror(errno), f->path[0],
+			    "%llu s", errno == 0 ? "no watch could be set" :
+			    strerror(errno), f->file[0].path[0],
 			    (unsigned long long)(f->poll_ms / 1000));
 	}
 	f->polling = f->ifd == -1;
+	f->next_poll = st->now + f->poll_ms;
 	follow_reload(st, true);
-	if (f->ngood == 0)
+	if (st->following && f->ngood == 0 && st->nstatic == 0 &&
+	    st->nfallback == 0)
 		logmsg(1, "%s: no upstream yet; holding queries until one "
-		    "appears", f->path[0]);
+		    "appears", f->file[0].path[0]);
+}
+
+/* Give every forwarding rule its upstream list. */
+static void
+routes_lists(struct state *st)
+{
+	struct rule *r;
+	struct ulist *l;
+	int i, k;
+
+	st->rlist = xcalloc((size_t)st->routes.n + 1, sizeof(*st->rlist));
+	for (i = 0; i < st->routes.n; i++) {
+		r = &st->routes.r[i];
+		if (r->kind != RULE_FORWARD)
+			continue;
+		l = st->rlist[i] = xcalloc(1, sizeof(*l));
+		l->refs = 1;
+		l->n = r->nsrv;
+		for (k = 0; k < r->nsrv; k++)
+			l->u[k].addr = r->srv[k];
+	}
 }
 
 enum {
@@ -3034,6 +3659,8 @@ static const struct option longopts[] = {
 	{ "no-resolv", no_argument, NULL, 'R' },
 	{ "server", required_argument, NULL, 's' },
 	{ "fallback", required_argument, NULL, 'f' },
+	{ "address", required_argument, NULL, 'a' },
+	{ "hosts", required_argument, NULL, 'H' },
 	{ "poll", required_argument, NULL, OPT_POLL },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "parallel", no_argument, NULL, OPT_PARALLEL },
@@ -3053,19 +3680,19 @@ main(int argc, char **argv)
 	static struct state st;
 	static struct listen_chain chains[MAX_LISTEN];
 	const char *netns[MAX_LISTEN], *cur_ns = NULL, *file = NULL;
-	const char *user = NULL;
+	const char *user = NULL, *hosts[MAX_HOSTS];
 	struct sigaction sa;
 	sigset_t block;
 	char err[128];
 	unsigned long v;
 	long poll_s = 0;
-	int ch, nchain = 0, i;
+	int ch, nchain = 0, nhosts = 0, i;
 
 	st.timeout_ms = TIMEOUT_MS;
 	st.qmax = QUERY_MAX;
 	st.tcpmax = TCP_MAX;
 	st.following = true;
-	while ((ch = getopt_long(argc, argv, "l:N:r:Rs:f:t:u:vqhV", longopts,
+	while ((ch = getopt_long(argc, argv, "l:N:r:Rs:f:a:H:t:u:vqhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'l':
@@ -3086,12 +3713,17 @@ main(int argc, char **argv)
 		case 'R':
 			st.following = false;
 			break;
+		case 'a':
 		case 's':
+			if (optarg[0] == '/' || ch == 'a') {
+				if (route_add(&st.routes, optarg, ch == 'a',
+				    err, sizeof(err)) == -1)
+					usage_error(ch == 'a' ? "-a" : "-s",
+					    "%s", err);
+				break;
+			}
+			/* FALLTHROUGH */
 		case 'f':
-			if (optarg[0] == '/')
-				usage_error(ch == 's' ? "-s" : "-f",
-				    "\"%s\": domain rules are not supported",
-				    optarg);
 			if ((ch == 's' ? st.nstatic : st.nfallback) ==
 			    MAX_UPSTREAMS)
 				usage_error(ch == 's' ? "-s" : "-f",
@@ -3101,6 +3733,12 @@ main(int argc, char **argv)
 			    &st.fallbacks[st.nfallback++], err,
 			    sizeof(err)) == -1)
 				usage_error(ch == 's' ? "-s" : "-f", "%s", err);
+			break;
+		case 'H':
+			if (nhosts == MAX_HOSTS)
+				usage_error("-H", "more than %d files",
+				    MAX_HOSTS);
+			hosts[nhosts++] = optarg;
 			break;
 		case OPT_POLL:
 			if (cfg_parse_uint(optarg, 1, 3600, &v) == -1)
@@ -3176,12 +3814,15 @@ main(int argc, char **argv)
 	for (i = 0; i < nchain; i++)
 		listen_chain(&st, &chains[i], netns[i]);
 	st.now = clock_ms();
+	follow_paths(&st, file, hosts, nhosts);
 	state_alloc(&st);
-	follow_start(&st, file, poll_s);
+	routes_lists(&st);
+	follow_start(&st, poll_s);
 	if (!st.following)
 		deflist_rebuild(&st);
 	state_fds(&st);
-	if (!st.following && st.nstatic == 0 && st.nfallback == 0)
+	if (!st.following && st.nstatic == 0 && st.nfallback == 0 &&
+	    st.routes.n == 0)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
 	if (user != NULL)
 		drop_privileges(user);
@@ -3190,4 +3831,4 @@ main(int argc, char **argv)
 	return 0;
 }
 
-#endif /* DNSFWD_TEST */
+#endif /* !DNSFWD_TEST */

@@ -79,11 +79,26 @@ int	cfg_parse_listen(const char *s, struct listen_chain *out, char *err,
 	    size_t errlen);
 
 /*
+ * Format a as "127.0.0.1:53" and "[::1]:53" (sep ':') or "127.0.0.1#53"
+ * and "::1#53" (sep '#'), with "%iface" for a scope.  Returns buf.
+ */
+const char *addr_text(const struct addr *a, char sep, char *buf,
+	    size_t len);
+
+/*
  * Parse an unsigned decimal that must fill s entirely and lie in
  * [min, max].  Returns 0 and fills *out, or -1.
  */
 int	cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
 	    unsigned long *out);
+
+/*
+ * Convert a domain in text ("Corp.Example", "corp.example.", "#" for every
+ * name) to lower-case wire form in out (DNS_MAX_NAME bytes).  Returns the
+ * wire length, or -1 for an empty label, a label over 63 or a name over
+ * 255 octets.
+ */
+int	cfg_parse_domain(const char *s, size_t len, uint8_t *out);
 
 /* ==== 6. DNS wire format ================================================ */
 
@@ -188,7 +203,30 @@ size_t	dns_truncate(uint8_t *buf, size_t len, size_t limit,
 size_t	dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
 	    const struct dns_query *q, int rcode);
 
-/* ==== 7. resolv.conf ==================================================== */
+/* A locally made answer: -a rules and hosts files. */
+#define LOCAL_MAX_RR	8
+
+struct local_answer {
+	int		 rcode;
+	int		 n;
+	struct {
+		uint16_t type;
+		uint8_t	 len;
+		uint8_t	 data[DNS_MAX_NAME];
+	}		 rr[LOCAL_MAX_RR];
+};
+
+/*
+ * Build the answer a to query (checked into q): question echoed, QR, AA
+ * and RA set, RD and CD copied, one record per a->rr owned by the
+ * question name, TTL ttl, an OPT when the query had one.  Returns the
+ * length written to out (size bytes), or 0 when it does not fit.
+ */
+size_t	dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
+	    const struct dns_query *q, const struct local_answer *a,
+	    uint32_t ttl);
+
+/* ==== 7. resolv.conf and hosts ========================================== */
 
 struct ns_entry {
 	struct addr	 addr;
@@ -213,7 +251,88 @@ struct resolv_conf {
  */
 int	resolv_parse(const char *text, size_t len, struct resolv_conf *out);
 
+/* One name of a hosts file. */
+struct hosts_rec {
+	uint32_t	 name;		/* offset of the wire name in names */
+	uint32_t	 rname;		/* offset of the reverse name */
+	uint8_t		 name_len, rname_len;
+	uint8_t		 family;	/* AF_INET or AF_INET6 */
+	uint8_t		 addr[16];
+	int32_t		 next;		/* next record of the same name, -1 */
+};
+
+struct hosts {
+	struct hosts_rec *rec;
+	int		 n;
+	uint8_t		*names;		/* wire names, lower case */
+	uint32_t	*byname;	/* hash: record + 1; 0 empty */
+	uint32_t	*byaddr;	/* hash on the reverse name */
+	uint32_t	 mask;
+	int		 bad;		/* lines not understood */
+};
+
+/*
+ * Parse hosts(5) text: an address, then names; '#' starts a comment.
+ * Allocates out's tables (free them with hosts_free()).  Returns the
+ * number of names, or -1 when memory runs out.
+ */
+int	hosts_parse(const char *text, size_t len, struct hosts *out);
+void	hosts_free(struct hosts *h);
+
+/*
+ * Answer q from h: A and AAAA for a name in the file (NODATA for the
+ * other types), PTR for an address in it.  Returns true with a filled,
+ * or false when the file does not know the name.
+ */
+bool	hosts_lookup(const struct hosts *h, const struct dns_query *q,
+	    struct local_answer *a);
+
 /* ==== 8. Policy ========================================================= */
+
+/* A domain rule from -s /DOMAIN/... or -a /DOMAIN/... */
+enum rule_kind {
+	RULE_FORWARD,	/* to srv[0..nsrv-1], sequential policy */
+	RULE_DEFAULT,	/* to the default list ("-s /d/#") */
+	RULE_LOCAL,	/* answered here: has4/has6, else NXDOMAIN */
+};
+
+struct rule {
+	uint8_t		*name;		/* wire, lower case */
+	uint8_t		 name_len;
+	uint8_t		 kind;
+	bool		 has4, has6;
+	uint8_t		 a4[4], a6[16];
+	int		 nsrv;
+	struct addr	*srv;
+};
+
+/* All rules, hashed by name so matching costs one probe per label. */
+struct routes {
+	struct rule	*r;
+	int		 n, cap;
+	uint32_t	*slot;		/* rule + 1; 0 empty */
+	uint32_t	 mask;
+};
+
+/*
+ * Add the rules of one option value "/D1/D2/.../VALUE": for -s (local
+ * false) VALUE is ADDR[#PORT], "#" for the default list, or empty for a
+ * local-only domain; for -a (local true) VALUE is an IPv4 or IPv6
+ * address, or empty for NXDOMAIN.  A domain named again gains servers or
+ * addresses; a local rule wins over forwarding.  Allocates; returns 0, or
+ * -1 with err filled.
+ */
+int	route_add(struct routes *t, const char *spec, bool local, char *err,
+	    size_t errlen);
+
+/* The rule with the longest suffix of qname (wire, lower), or -1. */
+int	route_match(const struct routes *t, const uint8_t *qname);
+
+/* Fill a for q from a RULE_LOCAL rule. */
+void	route_local(const struct rule *r, const struct dns_query *q,
+	    struct local_answer *a);
+
+void	routes_free(struct routes *t);
 
 /* One upstream server and its health; the health survives reloads. */
 struct upstream {

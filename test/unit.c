@@ -1,0 +1,2081 @@
+/*
+ * test/unit.c - unit tests of the pure functions declared in dnsfwd.h.
+ *
+ * Every assertion prints one line, "ok - DESC" or "not ok - DESC", with
+ * "#   " diagnostics under a failure; main returns 1 if any failed.  Every
+ * parser input is copied so that it ends where a PROT_NONE page begins
+ * (picohttpparser), and the build uses ASan and UBSan, so one byte read
+ * too far is a crash, not a silent pass.
+ *
+ * Packets are written as specs (see enc()): hex bytes, "n:NAME" wire names
+ * and "( ... )" for an RDLENGTH, so a table row reads like a hex dump.
+ *
+ * `test/unit --resolv FILE` prints what resolv_parse() makes of FILE, one
+ * line each: "nameserver ADDR[%IFNAME|%N]", then "ignored N" and "bad N";
+ * test/run.sh diffs that against the golden files in test/resolv/.
+ */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../dnsfwd.h"
+
+#define DC		(-1)	/* table value: not checked */
+#define AT_MARK		(-2)	/* table value: the offset of the first '@' */
+#define NEG_DC		(-2)	/* table neg_ttl: not checked */
+#define PKT_MAX		8192	/* largest packet a spec may build */
+#define FUZZ_ROUNDS	20000	/* mutations per fuzzed parser */
+
+static int n_run, n_failed;
+
+/* ---- output ----------------------------------------------------------- */
+
+static bool ok_(bool cond, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static bool
+ok_(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	n_run++;
+	if (!cond)
+		n_failed++;
+	fputs(cond ? "ok - " : "not ok - ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	return cond;
+}
+
+#define ok(cond, ...)	ok_((cond) != 0, __VA_ARGS__)
+
+static void
+diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("#   ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* A mistake in a test itself: stop, and let run.sh count it. */
+static _Noreturn void
+bail(const char *what, const char *spec)
+{
+	printf("not ok - test error: %s: \"%s\"\n", what, spec);
+	exit(1);
+}
+
+/* ---- guard page ------------------------------------------------------- */
+
+static uint8_t *guard_end;	/* first byte of the PROT_NONE page */
+static size_t guard_room;	/* writable bytes before it */
+
+static void
+guard_init(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), room;
+	uint8_t *p;
+
+	/* room for the largest resolv.conf and one byte more */
+	room = (RESOLV_MAX_FILE + page) / page * page;
+	p = mmap(NULL, room + page, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || mprotect(p + room, page, PROT_NONE) == -1) {
+		printf("not ok - guard page: cannot map\n");
+		exit(1);
+	}
+	guard_end = p + room;
+	guard_room = room;
+}
+
+/* Copy len bytes so that they end just before the guard page. */
+static uint8_t *
+at_guard(const void *src, size_t len)
+{
+	uint8_t *d;
+
+	if (len > guard_room)
+		bail("input larger than the guard area", "");
+	d = guard_end - len;
+	if (len > 0)
+		memmove(d, src, len);
+	return d;
+}
+
+/* The guard is armed: reading its first byte kills a child. */
+static void
+test_guard(void)
+{
+	volatile const uint8_t *p = guard_end;
+	pid_t pid;
+	int st = 0, fd;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		if ((fd = open("/dev/null", O_WRONLY)) != -1)
+			dup2(fd, 2);
+		_exit(p[0] == 0x55 ? 3 : 0);
+	}
+	waitpid(pid, &st, 0);
+	ok(pid > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0),
+	    "guard page: a read past the input faults");
+}
+
+/* ---- packet specs ----------------------------------------------------- */
+
+struct pkt {
+	uint8_t		 b[PKT_MAX];
+	size_t		 len;
+	size_t		 mark[4];	/* offsets of the '@'s */
+	int		 nmark;
+};
+
+static void
+put(struct pkt *p, unsigned v, const char *spec)
+{
+	if (p->len >= sizeof(p->b))
+		bail("spec too long", spec);
+	p->b[p->len++] = (uint8_t)v;
+}
+
+static int
+hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* "www.example.test" (or ".") as a wire name. */
+static void
+put_name(struct pkt *p, const char *s, size_t n, const char *spec)
+{
+	size_t i = 0, l;
+
+	if (n == 1 && s[0] == '.') {
+		put(p, 0, spec);
+		return;
+	}
+	while (i < n) {
+		for (l = 0; i + l < n && s[i + l] != '.'; l++)
+			;
+		if (l == 0 || l > 63)
+			bail("bad name", spec);
+		put(p, (unsigned)l, spec);
+		for (; l > 0; l--)
+			put(p, (unsigned char)s[i++], spec);
+		i++;
+	}
+	put(p, 0, spec);
+}
+
+/*
+ * Assemble a packet from space-separated tokens:
+ *   0100 c00c     hex bytes, in the order written
+ *   n:www.test    a wire name; "n:." is the root
+ *   l:N           a label of N 'a's with its length byte (N may be 64)
+ *   x:N:HEX       N copies of the bytes HEX ("x:3:0161" is 01 61 01 61 01 61)
+ *   @             remember this offset in p->mark[]
+ *   ( ... )       a big-endian 16-bit length of what is inside (RDLENGTH)
+ */
+static void
+enc(struct pkt *p, const char *spec)
+{
+	size_t open[8], n, i;
+	const char *s = spec;
+	unsigned long a, b;
+	char *end;
+	int depth = 0, h1, h2;
+
+	p->len = 0;
+	p->nmark = 0;
+	for (;;) {
+		while (*s == ' ')
+			s++;
+		if (*s == '\0')
+			break;
+		if (*s == '(') {
+			if (depth == 8)
+				bail("too deep", spec);
+			open[depth++] = p->len;
+			put(p, 0, spec);
+			put(p, 0, spec);
+			s++;
+			continue;
+		}
+		if (*s == ')') {
+			if (depth == 0)
+				bail("unbalanced )", spec);
+			n = p->len - open[--depth] - 2;
+			p->b[open[depth]] = (uint8_t)(n >> 8);
+			p->b[open[depth] + 1] = (uint8_t)n;
+			s++;
+			continue;
+		}
+		n = strcspn(s, " ()");
+		if (s[0] == '@') {
+			if (p->nmark == 4)
+				bail("too many marks", spec);
+			p->mark[p->nmark++] = p->len;
+		} else if (strncmp(s, "n:", 2) == 0) {
+			put_name(p, s + 2, n - 2, spec);
+		} else if (strncmp(s, "l:", 2) == 0) {
+			a = strtoul(s + 2, &end, 10);
+			put(p, (unsigned)a, spec);
+			for (i = 0; i < a; i++)
+				put(p, 'a', spec);
+		} else if (strncmp(s, "x:", 2) == 0) {
+			a = strtoul(s + 2, &end, 10);
+			if (*end != ':')
+				bail("bad x:", spec);
+			b = (unsigned long)(s + n - (end + 1));
+			if (b == 0 || b % 2 != 0)
+				bail("bad x:", spec);
+			for (i = 0; i < a * b; i += 2) {
+				h1 = hexval(end[1 + i % b]);
+				h2 = hexval(end[2 + i % b]);
+				if (h1 < 0 || h2 < 0)
+					bail("bad hex in x:", spec);
+				put(p, (unsigned)(h1 << 4 | h2), spec);
+			}
+		} else {
+			if (n % 2 != 0)
+				bail("odd hex", spec);
+			for (i = 0; i < n; i += 2) {
+				h1 = hexval(s[i]);
+				h2 = hexval(s[i + 1]);
+				if (h1 < 0 || h2 < 0)
+					bail("bad hex", spec);
+				put(p, (unsigned)(h1 << 4 | h2), spec);
+			}
+		}
+		s += n;
+	}
+	if (depth != 0)
+		bail("unbalanced (", spec);
+}
+
+static uint16_t
+u16_at(const uint8_t *b, size_t off)
+{
+	return (uint16_t)(b[off] << 8 | b[off + 1]);
+}
+
+/* Common pieces of specs. */
+#define QH		"1234 0100 0001 0000 0000 0000"	/* RD, one question */
+#define QH_AR1		"1234 0100 0001 0000 0000 0001"
+#define QWWW		"n:www.example.test 0001 0001"	/* 22 bytes; qend 34 */
+#define OPT_DO		"@ 00 0029 1000 00008000 0000"	/* 4096, DO */
+#define OPT_PLAIN	"@ 00 0029 04d0 00000000 0000"	/* 1232 */
+#define A300		"c00c 0001 0001 0000012c (c0000201)"
+#define A3600		"c00c 0001 0001 00000e10 (c0000202)"
+/* SOA for example.test, TTL 3600, MINIMUM 60, names compressed */
+#define SOA_3600_60	"c010 0006 0001 00000e10 (c010 " \
+			"0a686f73746d6173746572c010 00000001 00001c20 " \
+			"00000e10 00093a80 0000003c)"
+/* the same, TTL 30, MINIMUM 600, names in full */
+#define SOA_30_600	"c010 0006 0001 0000001e (n:ns.example.test " \
+			"n:hostmaster.example.test 00000001 00001c20 " \
+			"00000e10 00093a80 00000258)"
+
+/* The query every reply test answers: www.example.test A IN, EDNS. */
+static struct dns_query the_query;
+
+static void
+init_query(void)
+{
+	struct pkt p;
+
+	enc(&p, QH_AR1 " " QWWW " " OPT_DO);
+	if (dns_parse_query(p.b, p.len, &the_query) != 0)
+		bail("the reference query does not parse", QWWW);
+}
+
+/* ---- cursor and names ------------------------------------------------- */
+
+static void
+test_cursor(void)
+{
+	static const uint8_t bytes[] = { 1, 2, 3, 4, 5, 6, 7 };
+	struct dns_cursor c;
+	uint32_t v32;
+	uint16_t v16, t16;
+	uint8_t v8;
+
+	dns_cursor_init(&c, at_guard(bytes, sizeof(bytes)), sizeof(bytes));
+	v32 = dns_get_u32(&c);
+	v16 = dns_get_u16(&c);
+	ok(v32 == 0x01020304 && v16 == 0x0506 && c.err == NULL && c.pos == 6,
+	    "cursor: u32 and u16 read big-endian");
+	t16 = dns_get_u16(&c);
+	ok(t16 == 0 && c.err != NULL && c.pos == 6,
+	    "cursor: u16 with one byte left fails and does not move");
+	v8 = dns_get_u8(&c);
+	ok(v8 == 0 && c.pos == 6, "cursor: the error sticks (u8 after it)");
+	dns_cursor_init(&c, at_guard(bytes, 3), 3);
+	v32 = dns_get_u32(&c);
+	ok(v32 == 0 && c.err != NULL, "cursor: u32 from 3 bytes fails");
+	dns_cursor_init(&c, at_guard(bytes, 0), 0);
+	v8 = dns_get_u8(&c);
+	ok(v8 == 0 && c.err != NULL, "cursor: u8 from 0 bytes fails");
+}
+
+struct name_case {
+	const char	*desc;
+	const char	*spec;
+	size_t		 start;		/* cursor position to read from */
+	int		 want;		/* return value */
+	size_t		 pos;		/* cursor after it, when want > 0 */
+	const char	*name;		/* spec of the wire name read */
+};
+
+static const struct name_case name_cases[] = {
+	{ "plain name", "x:12:00 n:www.example.test", 12, 18, 30,
+	    "n:www.example.test" },
+	{ "root", "x:12:00 00", 12, 1, 13, "00" },
+	{ "backward pointer", "x:12:00 n:example.test 03777777 c00c", 26, 18,
+	    32, "n:www.example.test" },
+	{ "chain of two backward pointers",
+	    "x:12:00 n:test 076578616d706c65 c00c 03777777 c012", 28, 18, 34,
+	    "n:www.example.test" },
+	{ "bare pointer", "x:12:00 n:example.test c00c", 26, 14, 28,
+	    "n:example.test" },
+	{ "pointer with a 14-bit offset",
+	    "x:12:00 x:300:00 n:foo.test 03777777 c138", 322, 14, 328,
+	    "n:www.foo.test" },
+	{ "pointer to itself", "x:12:00 c00c", 12, -1, 0, NULL },
+	{ "forward pointer", "x:12:00 c00e 00", 12, -1, 0, NULL },
+	{ "pointer loop of two", "x:12:00 c00e c00c", 14, -1, 0, NULL },
+	{ "pointer back into its own run", "x:12:00 03666f6f c00c", 12, -1, 0,
+	    NULL },
+	{ "pointer into the header (5)", "x:12:00 03777777 c005", 12, -1, 0,
+	    NULL },
+	{ "pointer into the header (0)", "x:12:00 00 c000", 13, -1, 0, NULL },
+	{ "pointer into the header (11)", "x:12:00 c00b", 12, -1, 0, NULL },
+	{ "label type 0x40", "x:12:00 4161 00", 12, -1, 0, NULL },
+	{ "label type 0x80", "x:12:00 8161 00", 12, -1, 0, NULL },
+	{ "label type 0x40 after a label", "x:12:00 03777777 7f 00", 12, -1, 0,
+	    NULL },
+	{ "label of 63", "x:12:00 l:63 00", 12, 65, 77, "l:63 00" },
+	{ "label of 64", "x:12:00 l:64 00", 12, -1, 0, NULL },
+	{ "name of exactly 255 octets", "x:12:00 l:63 l:63 l:63 l:61 00", 12,
+	    255, 267, "l:63 l:63 l:63 l:61 00" },
+	{ "name of 256 octets", "x:12:00 l:63 l:63 l:63 l:62 00", 12, -1, 0,
+	    NULL },
+	{ "255 octets across a pointer",
+	    "x:12:00 l:63 l:63 00 l:63 l:61 c00c", 141, 255, 269,
+	    "l:63 l:61 l:63 l:63 00" },
+	{ "256 octets across a pointer",
+	    "x:12:00 l:63 l:63 00 l:63 l:62 c00c", 141, -1, 0, NULL },
+	{ "255 octets in 127 one-byte labels", "x:12:00 x:127:0161 00", 12,
+	    255, 267, "x:127:0161 00" },
+	{ "257 octets in 128 one-byte labels", "x:12:00 x:128:0161 00", 12,
+	    -1, 0, NULL },
+	{ "label runs past the end", "x:12:00 03777777", 12, -1, 0, NULL },
+	{ "label cut short", "x:12:00 037777", 12, -1, 0, NULL },
+	{ "pointer cut after one byte", "x:12:00 00 03777777 c0", 13, -1, 0,
+	    NULL },
+	{ "nothing left at the cursor", "x:12:00", 12, -1, 0, NULL },
+	{ "case preserved", "x:12:00 03575757 00", 12, 5, 17, "03575757 00" },
+	{ "label bytes are opaque", "x:12:00 032e00ff 00", 12, 5, 17,
+	    "032e00ff 00" },
+};
+
+static void
+test_get_name(void)
+{
+	const struct name_case *t;
+	struct dns_cursor c;
+	struct pkt p, w;
+	uint8_t out[DNS_MAX_NAME];
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(name_cases) / sizeof(name_cases[0]); i++) {
+		t = &name_cases[i];
+		enc(&p, t->spec);
+		dns_cursor_init(&c, at_guard(p.b, p.len), p.len);
+		c.pos = t->start;
+		memset(out, 0xee, sizeof(out));
+		n = dns_get_name(&c, out);
+		if (t->want < 0) {
+			if (!ok(n == -1 && c.err != NULL,
+			    "dns_get_name: %s: rejected", t->desc))
+				diag("got %d, err %s", n,
+				    c.err != NULL ? c.err : "NULL");
+			continue;
+		}
+		enc(&w, t->name);
+		if (!ok(n == t->want && c.err == NULL && c.pos == t->pos &&
+		    (size_t)n == w.len && memcmp(out, w.b, w.len) == 0,
+		    "dns_get_name: %s: %d octets, cursor at %zu", t->desc,
+		    t->want, t->pos))
+			diag("got %d, cursor at %zu, err %s", n, c.pos,
+			    c.err != NULL ? c.err : "NULL");
+	}
+
+	/* an error already set is kept, and nothing is read */
+	enc(&p, "x:12:00 n:www.example.test");
+	dns_cursor_init(&c, at_guard(p.b, p.len), p.len);
+	c.pos = 12;
+	c.err = "earlier";
+	n = dns_get_name(&c, out);
+	ok(n == -1 && c.pos == 12 && strcmp(c.err, "earlier") == 0,
+	    "dns_get_name: a sticky error is kept");
+}
+
+static void
+test_name_helpers(void)
+{
+	static const struct {
+		const char	*spec;
+		const char	*text;
+	} texts[] = {
+		{ "n:www.example.test", "www.example.test" },
+		{ "00", "." },
+		{ "n:a", "a" },
+		{ "032e4141 00", "\\046AA" },
+		{ "0320415c 00", "\\032A\\092" },
+		{ "0200ff 00", "\\000\\255" },
+	};
+	char text[DNS_MAX_NAME * 4 + 1], tb[16];
+	struct pkt p, w;
+	size_t i;
+	int cut;
+	bool good;
+
+	enc(&p, "03576057 07457841 6d506c45 04544553 74 5b 00");
+	enc(&w, "03776077 07657861 6d706c65 04746573 74 5b 00");
+	dns_name_lower(p.b, p.len);
+	ok(memcmp(p.b, w.b, p.len) == 0,
+	    "dns_name_lower: A-Z only ('`', '[', length bytes untouched)");
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		enc(&p, texts[i].spec);
+		dns_name_text(p.b, text, sizeof(text));
+		if (!ok(strcmp(text, texts[i].text) == 0,
+		    "dns_name_text: \"%s\"", texts[i].text))
+			diag("got \"%s\"", text);
+	}
+	/* a short buffer holds a NUL-terminated prefix of the text */
+	enc(&p, "n:www.example.test");
+	good = true;
+	for (cut = 1; cut <= 17; cut++) {
+		memset(text, 'Z', sizeof(text));
+		dns_name_text(p.b, text, (size_t)cut);
+		if (memchr(text, '\0', (size_t)cut) == NULL ||
+		    strncmp(text, "www.example.test", strlen(text)) != 0 ||
+		    text[cut] != 'Z') {
+			if (good)
+				diag("outlen %d: got \"%.*s\"", cut, cut, text);
+			good = false;
+		}
+	}
+	ok(good, "dns_name_text: a short buffer gets a prefix of the name");
+
+	ok(strcmp(dns_type_name(TYPE_A, tb, sizeof(tb)), "A") == 0 &&
+	    strcmp(dns_type_name(TYPE_AAAA, tb, sizeof(tb)), "AAAA") == 0 &&
+	    strcmp(dns_type_name(65, tb, sizeof(tb)), "HTTPS") == 0,
+	    "dns_type_name: mnemonics");
+	ok(strcmp(dns_type_name(99, tb, sizeof(tb)), "TYPE99") == 0 &&
+	    strcmp(dns_type_name(65535, tb, sizeof(tb)), "TYPE65535") == 0,
+	    "dns_type_name: TYPEnn for unknown types");
+	ok(strcmp(dns_rcode_name(RCODE_NXDOMAIN), "NXDOMAIN") == 0 &&
+	    strcmp(dns_rcode_name(RCODE_REFUSED), "REFUSED") == 0 &&
+	    strcmp(dns_rcode_name(9), "RCODE?") == 0 &&
+	    strcmp(dns_rcode_name(-1), "RCODE?") == 0,
+	    "dns_rcode_name: names, and RCODE? outside 0..5");
+}
+
+/* ---- dns_parse_query -------------------------------------------------- */
+
+struct query_case {
+	const char	*desc;
+	const char	*spec;
+	int		 rc;
+	int		 qend;		/* DC: not checked */
+	int		 opt;		/* offset, AT_MARK or DC */
+	int		 udp;		/* DC: not checked */
+	int		 do_bit;	/* DC: not checked */
+};
+
+static const struct query_case query_cases[] = {
+	{ "A query, no EDNS", QH " " QWWW, 0, 34, 0, 512, 0 },
+	{ "root NS query", QH " n:. 0002 0001", 0, 17, 0, 512, 0 },
+	{ "EDNS 4096 with DO", QH_AR1 " " QWWW " " OPT_DO, 0, 34, AT_MARK,
+	    4096, 1 },
+	{ "EDNS 1232 without DO", QH_AR1 " " QWWW " " OPT_PLAIN, 0, 34,
+	    AT_MARK, 1232, 0 },
+	{ "EDNS size 100 is taken as 512",
+	    QH_AR1 " " QWWW " @ 00 0029 0064 00000000 0000", 0, 34, AT_MARK,
+	    512, 0 },
+	{ "EDNS size 0 is taken as 512",
+	    QH_AR1 " " QWWW " @ 00 0029 0000 00000000 0000", 0, 34, AT_MARK,
+	    512, DC },
+	{ "EDNS size 512 kept",
+	    QH_AR1 " " QWWW " @ 00 0029 0200 00000000 0000", 0, 34, AT_MARK,
+	    512, DC },
+	{ "EDNS with a cookie option",
+	    QH_AR1 " " QWWW " @ 00 0029 1000 00008000 (000a 0008 "
+	    "0102030405060708)", 0, 34, AT_MARK, 4096, 1 },
+	{ "OPT after another additional record",
+	    "1234 0100 0001 0000 0000 0002 " QWWW
+	    " c00c 0001 0001 00000000 (01020304) " OPT_PLAIN, 0, 34, AT_MARK,
+	    1232, DC },
+	{ "a well-formed answer record in a query",
+	    "1234 0100 0001 0001 0000 0000 " QWWW " " A300, 0, 34, 0, 512, DC },
+	{ "two OPT records: FORMERR",
+	    "1234 0100 0001 0000 0000 0002 " QWWW " " OPT_PLAIN " " OPT_DO,
+	    RCODE_FORMERR, 34, DC, DC, DC },
+	{ "OPT owned by a name: FORMERR",
+	    QH_AR1 " " QWWW " c00c 0029 1000 00000000 0000", RCODE_FORMERR, 34,
+	    DC, DC, DC },
+	{ "OPT RDLENGTH past the end: FORMERR",
+	    QH_AR1 " " QWWW " 00 0029 1000 00000000 0004 0000",
+	    RCODE_FORMERR, 34, DC, DC, DC },
+	{ "QR set: dropped", "1234 8100 0001 0000 0000 0000 " QWWW, -1, DC,
+	    DC, DC, DC },
+	{ "QR set, no question: dropped", "1234 8000 0000 0000 0000 0000", -1,
+	    DC, DC, DC, DC },
+	{ "QR set, opcode 5: dropped", "1234 a800 0001 0000 0000 0000 " QWWW,
+	    -1, DC, DC, DC, DC },
+	{ "qdcount 0: FORMERR", "1234 0100 0000 0000 0000 0000", RCODE_FORMERR,
+	    0, DC, DC, DC },
+	{ "qdcount 0 with a question after the header: FORMERR",
+	    "1234 0100 0000 0000 0000 0000 " QWWW, RCODE_FORMERR, 0, DC, DC,
+	    DC },
+	{ "qdcount 2: FORMERR", "1234 0100 0002 0000 0000 0000 " QWWW " " QWWW,
+	    RCODE_FORMERR, 0, DC, DC, DC },
+	{ "qdcount 1 but only a header: FORMERR", QH, RCODE_FORMERR, 0, DC,
+	    DC, DC },
+	{ "opcode 1 (IQUERY): NOTIMP, question kept",
+	    "1234 0900 0001 0000 0000 0000 " QWWW, RCODE_NOTIMP, 34, DC, DC,
+	    DC },
+	{ "opcode 2 (STATUS): NOTIMP", "1234 1100 0001 0000 0000 0000 " QWWW,
+	    RCODE_NOTIMP, 34, DC, DC, DC },
+	{ "opcode 4 (NOTIFY): NOTIMP", "1234 2000 0001 0000 0000 0000 " QWWW,
+	    RCODE_NOTIMP, 34, DC, DC, DC },
+	{ "opcode 5 (UPDATE): NOTIMP", "1234 2800 0001 0000 0000 0000 " QWWW,
+	    RCODE_NOTIMP, 34, DC, DC, DC },
+	{ "opcode 15 with EDNS: NOTIMP",
+	    "1234 7900 0001 0000 0000 0001 " QWWW " " OPT_DO, RCODE_NOTIMP, 34,
+	    DC, DC, DC },
+	{ "ancount 1, no record: FORMERR",
+	    "1234 0100 0001 0001 0000 0000 " QWWW, RCODE_FORMERR, 34, DC, DC,
+	    DC },
+	{ "nscount 65535: FORMERR", "1234 0100 0001 0000 ffff 0000 " QWWW,
+	    RCODE_FORMERR, 34, DC, DC, DC },
+	{ "arcount 1, no record: FORMERR", QH_AR1 " " QWWW, RCODE_FORMERR, 34,
+	    DC, DC, DC },
+	{ "arcount 2, one OPT: FORMERR",
+	    "1234 0100 0001 0000 0000 0002 " QWWW " " OPT_DO, RCODE_FORMERR,
+	    34, DC, DC, DC },
+	{ "counts 65535 everywhere: FORMERR",
+	    "1234 0100 0001 ffff ffff ffff " QWWW, RCODE_FORMERR, 34, DC, DC,
+	    DC },
+	{ "question without type and class: FORMERR",
+	    QH " n:www.example.test", RCODE_FORMERR, 0, DC, DC, DC },
+	{ "question without class: FORMERR", QH " n:www.example.test 0001",
+	    RCODE_FORMERR, 0, DC, DC, DC },
+	{ "question name cut: FORMERR", QH " 03777777", RCODE_FORMERR, 0, DC,
+	    DC, DC },
+	{ "question label type 0x40: FORMERR", QH " 4161 00 0001 0001",
+	    RCODE_FORMERR, 0, DC, DC, DC },
+	{ "question label type 0x80: FORMERR", QH " 8161 00 0001 0001",
+	    RCODE_FORMERR, 0, DC, DC, DC },
+	{ "question pointer into the header: FORMERR", QH " c004 0001 0001",
+	    RCODE_FORMERR, 0, DC, DC, DC },
+	{ "question pointer to itself: FORMERR", QH " c00c 0001 0001",
+	    RCODE_FORMERR, 0, DC, DC, DC },
+	{ "question name of 255 octets", QH " l:63 l:63 l:63 l:61 00 0001 0001",
+	    0, 271, 0, 512, DC },
+	{ "question name of 256 octets: FORMERR",
+	    QH " l:63 l:63 l:63 l:62 00 0001 0001", RCODE_FORMERR, 0, DC, DC,
+	    DC },
+	{ "question label of 64: FORMERR", QH " l:64 00 0001 0001",
+	    RCODE_FORMERR, 0, DC, DC, DC },
+};
+
+static void
+test_parse_query(void)
+{
+	const struct query_case *t;
+	struct dns_query q;
+	struct pkt p, w;
+	const uint8_t *b;
+	size_t i, l;
+	int rc, opt;
+
+	for (i = 0; i < sizeof(query_cases) / sizeof(query_cases[0]); i++) {
+		t = &query_cases[i];
+		enc(&p, t->spec);
+		memset(&q, 0xa5, sizeof(q));
+		rc = dns_parse_query(at_guard(p.b, p.len), p.len, &q);
+		opt = t->opt == AT_MARK ? (int)p.mark[0] : t->opt;
+		if (!ok(rc == t->rc &&
+		    (t->qend == DC || q.qend == t->qend) &&
+		    (opt == DC || q.opt == opt) &&
+		    (t->udp == DC || q.udp_size == t->udp) &&
+		    (t->do_bit == DC || q.do_bit == (t->do_bit == 1)),
+		    "dns_parse_query: %s", t->desc))
+			diag("got rc %d qend %u opt %u udp %u do %d", rc,
+			    q.qend, q.opt, q.udp_size, (int)q.do_bit);
+	}
+
+	enc(&p, "beef 0110 0001 0000 0000 0000 n:WwW.ExAmple.TEST 001c 0001");
+	rc = dns_parse_query(at_guard(p.b, p.len), p.len, &q);
+	enc(&w, "n:www.example.test");
+	ok(rc == 0 && q.id == 0xbeef && q.flags == 0x0110 &&
+	    q.qtype == TYPE_AAAA && q.qclass == CLASS_IN,
+	    "dns_parse_query: id, flags (RD, CD), type and class");
+	ok(rc == 0 && q.qname_len == w.len &&
+	    memcmp(q.qname, w.b, w.len) == 0,
+	    "dns_parse_query: qname is lower-cased");
+
+	enc(&p, QH " " QWWW);
+	for (l = 0; l < DNS_HDR; l++) {
+		b = at_guard(p.b, l);
+		rc = dns_parse_query(b, l, &q);
+		ok(rc == -1, "dns_parse_query: %zu-byte packet dropped", l);
+	}
+}
+
+/* ---- dns_parse_reply -------------------------------------------------- */
+
+struct reply_case {
+	const char	*desc;
+	const char	*spec;
+	enum reply_class class;
+	int		 rcode;		/* DC: not checked */
+	long		 min_ttl;	/* DC: not checked */
+	long long	 neg_ttl;	/* NEG_DC: not checked */
+	int		 opt;		/* offset, AT_MARK or DC */
+};
+
+static const struct reply_case reply_cases[] = {
+	/* the four classes */
+	{ "NOERROR with 2 answers: POSITIVE",
+	    "1234 8180 0001 0002 0000 0001 " QWWW " " A300 " " A3600 " "
+	    OPT_DO, REPLY_POSITIVE, 0, 300, -1, AT_MARK },
+	{ "NODATA with SOA: NEGATIVE",
+	    "1234 8180 0001 0000 0001 0001 " QWWW " " SOA_3600_60 " "
+	    OPT_DO, REPLY_NEGATIVE, 0, 3600, 60, AT_MARK },
+	{ "NODATA without records: NEGATIVE",
+	    "1234 8180 0001 0000 0000 0000 " QWWW, REPLY_NEGATIVE, 0, 0, -1,
+	    0 },
+	{ "NXDOMAIN with SOA: NEGATIVE",
+	    "1234 8183 0001 0000 0001 0000 " QWWW " " SOA_3600_60,
+	    REPLY_NEGATIVE, RCODE_NXDOMAIN, 3600, 60, 0 },
+	{ "NXDOMAIN without SOA: NEGATIVE",
+	    "1234 8183 0001 0000 0000 0000 " QWWW, REPLY_NEGATIVE,
+	    RCODE_NXDOMAIN, 0, -1, 0 },
+	{ "SERVFAIL: FAILURE", "1234 8182 0001 0000 0000 0000 " QWWW,
+	    REPLY_FAILURE, RCODE_SERVFAIL, DC, NEG_DC, DC },
+	{ "REFUSED: FAILURE", "1234 8105 0001 0000 0000 0000 " QWWW,
+	    REPLY_FAILURE, RCODE_REFUSED, DC, NEG_DC, DC },
+	{ "FORMERR: FAILURE", "1234 8181 0001 0000 0000 0000 " QWWW,
+	    REPLY_FAILURE, RCODE_FORMERR, DC, NEG_DC, DC },
+	{ "NOTIMP: FAILURE", "1234 8184 0001 0000 0000 0000 " QWWW,
+	    REPLY_FAILURE, RCODE_NOTIMP, DC, NEG_DC, DC },
+	{ "RCODE 6 (YXDOMAIN): FAILURE", "1234 8186 0001 0000 0000 0000 " QWWW,
+	    REPLY_FAILURE, 6, DC, NEG_DC, DC },
+	{ "SERVFAIL with an answer and EDNS: FAILURE",
+	    "1234 8182 0001 0001 0000 0001 " QWWW " " A300 " " OPT_DO,
+	    REPLY_FAILURE, RCODE_SERVFAIL, DC, NEG_DC, AT_MARK },
+	/* malformed after a good question */
+	{ "answer RDLENGTH past the end: FAILURE",
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " c00c 0001 0001 0000012c 0004 c000", REPLY_FAILURE, 0, DC, NEG_DC,
+	    0 },
+	{ "ancount 2, one answer: FAILURE",
+	    "1234 8180 0001 0002 0000 0000 " QWWW " " A300, REPLY_FAILURE, 0,
+	    DC, NEG_DC, 0 },
+	{ "arcount 65535: FAILURE",
+	    "1234 8180 0001 0001 0000 ffff " QWWW " " A300, REPLY_FAILURE, 0,
+	    DC, NEG_DC, 0 },
+	{ "answer owner with label type 0x40: FAILURE",
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " 4161 00 0001 0001 0000012c (c0000201)", REPLY_FAILURE, 0, DC,
+	    NEG_DC, 0 },
+	{ "answer owner with a forward pointer: FAILURE",
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " c0ff 0001 0001 0000012c (c0000201)", REPLY_FAILURE, 0, DC,
+	    NEG_DC, 0 },
+	{ "answer owner pointing to itself: FAILURE",
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " c022 0001 0001 0000012c (c0000201)", REPLY_FAILURE, 0, DC,
+	    NEG_DC, 0 },
+	{ "answer cut inside its header: FAILURE",
+	    "1234 8180 0001 0001 0000 0000 " QWWW " c00c 0001 0001 0000",
+	    REPLY_FAILURE, 0, DC, NEG_DC, 0 },
+	{ "OPT in the answer section: FAILURE",
+	    "1234 8180 0001 0002 0000 0000 " QWWW " " A300 " " OPT_DO,
+	    REPLY_FAILURE, 0, DC, NEG_DC, 0 },
+	{ "two OPT records: FAILURE",
+	    "1234 8180 0001 0001 0000 0002 " QWWW " " A300 " " OPT_DO " "
+	    OPT_PLAIN, REPLY_FAILURE, 0, DC, NEG_DC, 0 },
+	{ "OPT owned by a name: FAILURE",
+	    "1234 8180 0001 0001 0000 0001 " QWWW " " A300
+	    " c00c 0029 1000 00000000 0000", REPLY_FAILURE, 0, DC, NEG_DC, 0 },
+	{ "NXDOMAIN with a cut SOA: FAILURE",
+	    "1234 8183 0001 0000 0001 0000 " QWWW
+	    " c010 0006 0001 00000e10 0040 c010", REPLY_FAILURE,
+	    RCODE_NXDOMAIN, DC, NEG_DC, 0 },
+	/* not an answer to this question */
+	{ "QR clear: FOREIGN",
+	    "1234 0180 0001 0002 0000 0000 " QWWW " " A300 " " A3600,
+	    REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "other name: FOREIGN",
+	    "1234 8180 0001 0001 0000 0000 n:wwx.example.test 0001 0001 "
+	    A300, REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "shorter name: FOREIGN",
+	    "1234 8180 0001 0001 0000 0000 n:example.test 0001 0001 "
+	    A300, REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "longer name: FOREIGN",
+	    "1234 8180 0001 0001 0000 0000 n:www.example.test.x 0001 0001 "
+	    A300, REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "other type: FOREIGN",
+	    "1234 8180 0001 0001 0000 0000 n:www.example.test 001c 0001 "
+	    A300, REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "other class: FOREIGN",
+	    "1234 8180 0001 0001 0000 0000 n:www.example.test 0001 0003 "
+	    A300, REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "qdcount 2: FOREIGN",
+	    "1234 8180 0002 0001 0000 0000 " QWWW " " QWWW " " A300,
+	    REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "question cut: FOREIGN",
+	    "1234 8180 0001 0000 0000 0000 n:www.example.test 0001",
+	    REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "question pointer into the header: FOREIGN",
+	    "1234 8180 0001 0000 0000 0000 " "c004 0001 0001", REPLY_FOREIGN,
+	    DC, DC, NEG_DC, DC },
+	{ "header only, qdcount 1: FOREIGN", "1234 8180 0001 0000 0000 0000 " ,
+	    REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "11 bytes: FOREIGN", "1234 8180 0001 0000 0000 00", REPLY_FOREIGN,
+	    DC, DC, NEG_DC, DC },
+	{ "question in another case: accepted",
+	    "1234 8180 0001 0001 0000 0000 n:WWW.Example.TEST 0001 0001 "
+	    A300, REPLY_POSITIVE, 0, 300, -1, 0 },
+	/* qdcount 0 */
+	{ "qdcount 0, SERVFAIL: FAILURE", "1234 8182 0000 0000 0000 0000",
+	    REPLY_FAILURE, RCODE_SERVFAIL, DC, NEG_DC, DC },
+	{ "qdcount 0, REFUSED: FAILURE", "1234 8185 0000 0000 0000 0000",
+	    REPLY_FAILURE, RCODE_REFUSED, DC, NEG_DC, DC },
+	{ "qdcount 0, FORMERR: FAILURE", "1234 8181 0000 0000 0000 0000",
+	    REPLY_FAILURE, RCODE_FORMERR, DC, NEG_DC, DC },
+	{ "qdcount 0, NOERROR: FOREIGN", "1234 8180 0000 0000 0000 0000",
+	    REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "qdcount 0, NXDOMAIN: FOREIGN", "1234 8183 0000 0000 0000 0000",
+	    REPLY_FOREIGN, DC, DC, NEG_DC, DC },
+	{ "qdcount 0, QR clear, SERVFAIL: FOREIGN",
+	    "1234 0182 0000 0000 0000 0000", REPLY_FOREIGN, DC, DC, NEG_DC,
+	    DC },
+	/* truncated by the server */
+	{ "TC, NOERROR, no answers: POSITIVE",
+	    "1234 8380 0001 0000 0000 0000 " QWWW, REPLY_POSITIVE, 0, DC,
+	    NEG_DC, DC },
+	{ "TC, NXDOMAIN: POSITIVE", "1234 8383 0001 0000 0000 0000 " QWWW,
+	    REPLY_POSITIVE, RCODE_NXDOMAIN, DC, NEG_DC, DC },
+	{ "TC, cut inside the second answer: POSITIVE",
+	    "1234 8380 0001 0002 0000 0000 " QWWW " " A300 " c00c 0001",
+	    REPLY_POSITIVE, 0, DC, NEG_DC, 0 },
+	{ "TC, SERVFAIL: FAILURE", "1234 8382 0001 0000 0000 0000 " QWWW,
+	    REPLY_FAILURE, RCODE_SERVFAIL, DC, NEG_DC, DC },
+	/* TTLs */
+	{ "min_ttl over all sections",
+	    "1234 8180 0001 0001 0001 0001 " QWWW " " A300
+	    " c010 0002 0001 00000064 (026e73c010)"
+	    " 026e73c010 0001 0001 00000032 (c0000203)",
+	    REPLY_POSITIVE, 0, 50, -1, 0 },
+	{ "min_ttl skips the OPT's TTL field",
+	    "1234 8180 0001 0001 0000 0001 " QWWW " " A300
+	    " @ 00 0029 1000 00000001 0000", REPLY_POSITIVE, 0, 300, -1,
+	    AT_MARK },
+	{ "TTL above 2^31-1 counts as 0 (RFC 2181 8)",
+	    "1234 8180 0001 0002 0000 0000 " QWWW " " A300
+	    " c00c 0001 0001 80000000 (c0000203)", REPLY_POSITIVE, 0, 0, -1,
+	    0 },
+	{ "neg_ttl is the SOA TTL when below MINIMUM",
+	    "1234 8183 0001 0000 0001 0000 " QWWW " " SOA_30_600,
+	    REPLY_NEGATIVE, RCODE_NXDOMAIN, 30, 30, 0 },
+	{ "neg_ttl is MINIMUM when below the SOA TTL",
+	    "1234 8180 0001 0000 0001 0000 " QWWW " " SOA_3600_60,
+	    REPLY_NEGATIVE, 0, 3600, 60, 0 },
+	{ "an SOA in the answer section is no neg_ttl",
+	    "1234 8180 0001 0001 0000 0000 " QWWW " " SOA_3600_60,
+	    REPLY_POSITIVE, 0, 3600, -1, 0 },
+	{ "OPT after authority and glue is found",
+	    "1234 8180 0001 0001 0001 0002 " QWWW " " A300
+	    " c010 0002 0001 00000064 (026e73c010)"
+	    " 026e73c010 0001 0001 00000032 (c0000203) " OPT_DO,
+	    REPLY_POSITIVE, 0, 50, -1, AT_MARK },
+};
+
+static void
+test_parse_reply(void)
+{
+	const struct reply_case *t;
+	struct dns_reply r;
+	struct pkt p;
+	enum reply_class c;
+	size_t i;
+	int opt;
+
+	for (i = 0; i < sizeof(reply_cases) / sizeof(reply_cases[0]); i++) {
+		t = &reply_cases[i];
+		enc(&p, t->spec);
+		c = dns_parse_reply(at_guard(p.b, p.len), p.len, &the_query,
+		    &r);
+		opt = t->opt == AT_MARK ? (int)p.mark[0] : t->opt;
+		if (!ok(c == t->class && r.class == t->class &&
+		    (t->rcode == DC || r.rcode == t->rcode) &&
+		    (t->min_ttl == DC || r.min_ttl == (uint32_t)t->min_ttl) &&
+		    (t->neg_ttl == NEG_DC || r.neg_ttl == t->neg_ttl) &&
+		    (opt == DC || r.opt == opt),
+		    "dns_parse_reply: %s", t->desc))
+			diag("got class %d rcode %d min_ttl %u neg_ttl %lld "
+			    "opt %u (want opt %d)", (int)c, r.rcode, r.min_ttl,
+			    (long long)r.neg_ttl, r.opt, opt);
+	}
+
+	enc(&p, "1234 8180 0001 0002 0000 0001 " QWWW " " A300 " " A3600 " "
+	    OPT_DO);
+	dns_parse_reply(at_guard(p.b, p.len), p.len, &the_query, &r);
+	ok(r.id == 0x1234 && r.flags == 0x8180 && r.ancount == 2 &&
+	    r.qend == 34, "dns_parse_reply: id, flags, ancount, qend");
+
+	/*
+	 * An SOA whose RDATA is 10 bytes longer than its fields, followed
+	 * by an OPT.  RDLENGTH frames the record, so the OPT is still at
+	 * its offset: either the reply is malformed (FAILURE), or it is a
+	 * NEGATIVE whose OPT is found and whose min_ttl is the SOA's 3600.
+	 * A reader that resumes after the SOA's fields instead of at the
+	 * end of its RDATA reads the padding as a record.
+	 */
+	enc(&p, "1234 8183 0001 0000 0001 0001 " QWWW
+	    " c010 0006 0001 00000e10 (c010 c010 00000001 00001c20 00000e10"
+	    " 00093a80 0000003c 00 0000 2910 00000000 00) " OPT_DO);
+	c = dns_parse_reply(at_guard(p.b, p.len), p.len, &the_query, &r);
+	if (!ok(c == REPLY_FAILURE || (c == REPLY_NEGATIVE &&
+	    r.opt == p.mark[0] && r.min_ttl == 3600),
+	    "dns_parse_reply: the record after an SOA with extra RDATA is "
+	    "read at the end of that RDATA"))
+		diag("got class %d opt %u (OPT is at %zu) min_ttl %u neg_ttl "
+		    "%lld", (int)c, r.opt, p.mark[0], r.min_ttl,
+		    (long long)r.neg_ttl);
+}
+
+/* ---- truncation at every byte ----------------------------------------- */
+
+static const char *const prefix_queries[] = {
+	QH " " QWWW,
+	QH_AR1 " " QWWW " " OPT_DO,
+	"1234 0100 0001 0000 0000 0002 " QWWW
+	    " c00c 0001 0001 00000000 (01020304) @ 00 0029 1000 00008000 "
+	    "(000a 0008 0102030405060708)",
+	QH " l:63 l:63 l:63 l:61 00 0001 0001",
+};
+
+static const struct {
+	const char		*spec;
+	enum reply_class	 class;
+} prefix_replies[] = {
+	{ "1234 8180 0001 0002 0000 0001 " QWWW " " A300 " " A3600 " "
+	    OPT_DO, REPLY_POSITIVE },
+	{ "1234 8183 0001 0000 0001 0001 " QWWW " " SOA_3600_60 " " OPT_DO,
+	    REPLY_NEGATIVE },
+	{ "1234 8180 0001 0000 0001 0000 " QWWW " " SOA_30_600,
+	    REPLY_NEGATIVE },
+	{ "1234 8180 0001 0002 0001 0002 " QWWW
+	    " c00c 0005 0001 0000012c (03776562c010)"
+	    " c02e 0001 0001 0000012c (c0000201)"
+	    " c010 0002 0001 00000064 (026e73c010)"
+	    " 026e73c010 0001 0001 00000032 (c0000203) " OPT_DO,
+	    REPLY_POSITIVE },
+	{ "1234 8182 0001 0000 0000 0001 " QWWW " " OPT_DO, REPLY_FAILURE },
+};
+
+/* Every name in b[0..len) at every offset: bounded, never past len. */
+static bool
+names_everywhere(const uint8_t *b, size_t len)
+{
+	uint8_t name[DNS_MAX_NAME];
+	struct dns_cursor c;
+	size_t pos;
+	int n;
+
+	for (pos = 0; pos <= len; pos++) {
+		dns_cursor_init(&c, b, len);
+		c.pos = pos;
+		n = dns_get_name(&c, name);
+		if (n == 0 || n > DNS_MAX_NAME || c.pos > len ||
+		    (n < 0 && c.err == NULL) || (n > 0 && c.err != NULL))
+			return false;
+	}
+	return true;
+}
+
+static void
+test_prefixes(void)
+{
+	struct dns_query q;
+	struct dns_reply r;
+	struct pkt p;
+	uint8_t out[1024], *b;
+	enum reply_class c;
+	size_t i, l, n;
+	int rc, bad;
+
+	for (i = 0; i < sizeof(prefix_queries) / sizeof(prefix_queries[0]);
+	    i++) {
+		enc(&p, prefix_queries[i]);
+		bad = 0;
+		for (l = 0; l <= p.len; l++) {
+			b = at_guard(p.b, l);
+			rc = dns_parse_query(b, l, &q);
+			if ((l == p.len && rc != 0) || (l < p.len && rc == 0) ||
+			    (l < DNS_HDR && rc != -1) || q.qend > l ||
+			    (q.opt != 0 && q.opt >= l)) {
+				if (bad++ == 0)
+					diag("%zu of %zu bytes: rc %d qend %u",
+					    l, p.len, rc, q.qend);
+			}
+			if (rc > 0) {
+				n = dns_build_error(out, sizeof(out), b, &q,
+				    rc);
+				if (n < DNS_HDR || (out[2] & 0x80) == 0)
+					bad++;
+			}
+			if (!names_everywhere(b, l))
+				bad++;
+		}
+		ok(bad == 0, "truncation: query %zu (%zu bytes) at every "
+		    "length 0..%zu: only the whole is accepted", i, p.len,
+		    p.len);
+	}
+
+	for (i = 0; i < sizeof(prefix_replies) / sizeof(prefix_replies[0]);
+	    i++) {
+		enc(&p, prefix_replies[i].spec);
+		bad = 0;
+		for (l = 0; l <= p.len; l++) {
+			b = at_guard(p.b, l);
+			c = dns_parse_reply(b, l, &the_query, &r);
+			if ((l == p.len && c != prefix_replies[i].class) ||
+			    (l < p.len && (c == REPLY_POSITIVE ||
+			    c == REPLY_NEGATIVE)) || r.qend > l ||
+			    (r.opt != 0 && (size_t)r.opt + 11 > l)) {
+				if (bad++ == 0)
+					diag("%zu of %zu bytes: class %d qend "
+					    "%u opt %u", l, p.len, (int)c,
+					    r.qend, r.opt);
+			}
+			if (!names_everywhere(b, l))
+				bad++;
+			/* and cut what was read, in place at the guard */
+			if (c != REPLY_FOREIGN && l > 40 &&
+			    dns_truncate(b, l, 40, &r) > l)
+				bad++;
+		}
+		ok(bad == 0, "truncation: reply %zu (%zu bytes) at every "
+		    "length 0..%zu: no prefix passes as complete", i, p.len,
+		    p.len);
+	}
+}
+
+/* ---- a small mutation fuzzer ------------------------------------------ */
+
+static uint32_t
+rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Change 1..4 bytes of p (or cut it) in ways parsers find hard. */
+static size_t
+mutate(uint8_t *b, size_t len, uint32_t *s)
+{
+	int k, n = 1 + (int)(rnd(s) % 4);
+	size_t at;
+
+	for (k = 0; k < n && len > 0; k++) {
+		at = rnd(s) % len;
+		switch (rnd(s) % 6) {
+		case 0:
+			b[at] = (uint8_t)rnd(s);
+			break;
+		case 1:
+			b[at] ^= (uint8_t)(1u << (rnd(s) % 8));
+			break;
+		case 2:
+			b[at] = 0xc0;
+			break;
+		case 3:
+			b[at] = (uint8_t)(rnd(s) % 64);
+			break;
+		case 4:
+			b[4 + rnd(s) % 8] = (uint8_t)rnd(s);
+			break;
+		default:
+			len = at;
+			break;
+		}
+	}
+	return len;
+}
+
+static void
+test_fuzz(void)
+{
+	uint8_t buf[PKT_MAX], out[PKT_MAX], *b;
+	struct dns_query q;
+	struct dns_reply r;
+	struct pkt p;
+	uint32_t s = 0x2545f491;
+	size_t len, n, k;
+	int i, rc, bad = 0;
+
+	for (i = 0; i < FUZZ_ROUNDS; i++) {
+		k = rnd(&s) % (sizeof(prefix_queries) /
+		    sizeof(prefix_queries[0]));
+		enc(&p, prefix_queries[k]);
+		memcpy(buf, p.b, p.len);
+		len = mutate(buf, p.len, &s);
+		b = at_guard(buf, len);
+		rc = dns_parse_query(b, len, &q);
+		if (q.qend > len || (q.opt != 0 && (size_t)q.opt + 11 > len) ||
+		    (rc == 0 && (q.udp_size < 512 || q.qname_len == 0)))
+			bad++;
+		if (rc > 0) {
+			n = dns_build_error(out, sizeof(out), b, &q, rc);
+			if (n < DNS_HDR || n > (size_t)q.qend + 11 + DNS_HDR)
+				bad++;
+		}
+	}
+	ok(bad == 0, "fuzz: %d mutated queries parsed at the guard page",
+	    FUZZ_ROUNDS);
+
+	bad = 0;
+	for (i = 0; i < FUZZ_ROUNDS; i++) {
+		k = rnd(&s) % (sizeof(prefix_replies) /
+		    sizeof(prefix_replies[0]));
+		enc(&p, prefix_replies[k].spec);
+		memcpy(buf, p.b, p.len);
+		len = mutate(buf, p.len, &s);
+		b = at_guard(buf, len);
+		dns_parse_reply(b, len, &the_query, &r);
+		if (r.qend > len || (r.opt != 0 && (size_t)r.opt + 11 > len))
+			bad++;
+		if (r.class != REPLY_FOREIGN && len > 30 &&
+		    dns_truncate(b, len, 30, &r) > len)
+			bad++;
+	}
+	ok(bad == 0, "fuzz: %d mutated replies parsed and cut at the guard "
+	    "page", FUZZ_ROUNDS);
+}
+
+/* ---- dns_truncate and dns_build_error --------------------------------- */
+
+/* A reply to the_query with nan A records, then spec tail. */
+static void
+big_reply(struct pkt *p, int nan, bool opt, const char *tail)
+{
+	char spec[PKT_MAX];
+	int i;
+
+	snprintf(spec, sizeof(spec), "1234 8180 0001 %04x 0000 %04x " QWWW,
+	    (unsigned)nan, opt ? 1u : 0u);
+	for (i = 0; i < nan; i++)
+		strcat(spec, " c00c 0001 0001 0000012c (0a000001)");
+	if (opt)
+		strcat(spec, tail);
+	enc(p, spec);
+}
+
+static void
+test_truncate(void)
+{
+	struct dns_reply r, r2;
+	struct pkt p;
+	uint8_t *b;
+	size_t n, optat;
+
+	big_reply(&p, 40, true, " " OPT_DO);
+	b = at_guard(p.b, p.len);
+	dns_parse_reply(b, p.len, &the_query, &r);
+	optat = r.opt;
+	ok(r.class == REPLY_POSITIVE && p.len > 512 && optat == p.mark[0],
+	    "dns_truncate: the %zu-byte reply parses, OPT at %zu", p.len,
+	    optat);
+	n = dns_truncate(b, p.len, 512, &r);
+	ok(n == 34 + 11, "dns_truncate: cut to 512 keeps header, question "
+	    "and OPT (%zu bytes)", n);
+	ok((b[2] & 0x02) != 0 && (u16_at(b, 2) & ~DNS_TC) == 0x8180,
+	    "dns_truncate: TC set, other flags kept");
+	ok(u16_at(b, 0) == 0x1234 && u16_at(b, 4) == 1 && u16_at(b, 6) == 0 &&
+	    u16_at(b, 8) == 0 && u16_at(b, 10) == 1,
+	    "dns_truncate: id kept, qd 1, an 0, ns 0, ar 1");
+	ok(memcmp(b + 12, p.b + 12, 22) == 0 &&
+	    memcmp(b + 34, p.b + optat, 11) == 0,
+	    "dns_truncate: question and OPT bytes as they were");
+	ok(dns_parse_reply(b, n, &the_query, &r2) == REPLY_POSITIVE &&
+	    r2.opt == 34 && r2.ancount == 0,
+	    "dns_truncate: the cut reply parses: TC, OPT at 34");
+
+	big_reply(&p, 40, false, "");
+	b = at_guard(p.b, p.len);
+	dns_parse_reply(b, p.len, &the_query, &r);
+	n = dns_truncate(b, p.len, 512, &r);
+	ok(n == 34 && (b[2] & 0x02) && u16_at(b, 6) == 0 &&
+	    u16_at(b, 10) == 0, "dns_truncate: no OPT: header and question, "
+	    "ar 0");
+
+	big_reply(&p, 40, true, " @ 00 0029 1000 00000000 (000a 0008 "
+	    "0102030405060708)");
+	b = at_guard(p.b, p.len);
+	dns_parse_reply(b, p.len, &the_query, &r);
+	n = dns_truncate(b, p.len, 512, &r);
+	ok(n == 34 + 23 && u16_at(b, 10) == 1 && u16_at(b, 34 + 9) == 12 &&
+	    memcmp(b + 34, p.b + p.mark[0], 23) == 0,
+	    "dns_truncate: an OPT with options is kept whole");
+
+	big_reply(&p, 40, true, " " OPT_DO);
+	b = at_guard(p.b, p.len);
+	dns_parse_reply(b, p.len, &the_query, &r);
+	n = dns_truncate(b, p.len, 40, &r);
+	ok(n == 34 && u16_at(b, 10) == 0 && (b[2] & 0x02),
+	    "dns_truncate: an OPT that does not fit in the limit is dropped");
+
+	big_reply(&p, 2, true, " " OPT_DO);
+	b = at_guard(p.b, p.len);
+	dns_parse_reply(b, p.len, &the_query, &r);
+	n = dns_truncate(b, p.len, p.len, &r);
+	ok(n == p.len && memcmp(b, p.b, p.len) == 0,
+	    "dns_truncate: a reply of exactly the limit is untouched");
+	n = dns_truncate(b, p.len, 512, &r);
+	ok(n == p.len && memcmp(b, p.b, p.len) == 0,
+	    "dns_truncate: a reply below the limit is untouched");
+
+	enc(&p, "1234 8182 0000 0000 0000 0000 x:600:00");
+	b = at_guard(p.b, p.len);
+	dns_parse_reply(b, p.len, &the_query, &r);
+	n = dns_truncate(b, p.len, 512, &r);
+	ok(r.class == REPLY_FAILURE && n == DNS_HDR && (b[2] & 0x02),
+	    "dns_truncate: no question: header only, TC set");
+}
+
+static void
+test_build_error(void)
+{
+	struct dns_query q;
+	struct dns_reply r;
+	struct pkt p;
+	uint8_t out[512];
+	const uint8_t *b;
+	size_t n;
+	int rc;
+
+	enc(&p, "abcd 0100 0001 0000 0000 0000 n:WWW.example.test 0001 0001");
+	b = at_guard(p.b, p.len);
+	dns_parse_query(b, p.len, &q);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL);
+	ok(n == 34 && u16_at(out, 0) == 0xabcd,
+	    "dns_build_error: SERVFAIL is header and question, id echoed");
+	ok(u16_at(out, 2) == (DNS_QR | DNS_RD | DNS_RA | RCODE_SERVFAIL),
+	    "dns_build_error: QR, RD copied, RA, RCODE 2");
+	ok(u16_at(out, 4) == 1 && u16_at(out, 6) == 0 && u16_at(out, 8) == 0 &&
+	    u16_at(out, 10) == 0, "dns_build_error: counts 1 0 0 0");
+	ok(memcmp(out + 12, p.b + 12, 22) == 0,
+	    "dns_build_error: question echoed in the client's case");
+	ok(dns_parse_reply(out, n, &the_query, &r) == REPLY_FAILURE &&
+	    r.rcode == RCODE_SERVFAIL,
+	    "dns_build_error: the answer parses as a SERVFAIL");
+
+	enc(&p, "abcd 0010 0001 0000 0000 0000 " QWWW);
+	b = at_guard(p.b, p.len);
+	dns_parse_query(b, p.len, &q);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_REFUSED);
+	ok(n == 34 && u16_at(out, 2) == (DNS_QR | DNS_CD | DNS_RA |
+	    RCODE_REFUSED), "dns_build_error: RD clear stays clear, CD copied");
+
+	enc(&p, QH_AR1 " " QWWW " " OPT_DO);
+	b = at_guard(p.b, p.len);
+	dns_parse_query(b, p.len, &q);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL);
+	ok(n == 34 + 11 && u16_at(out, 10) == 1 && out[34] == 0 &&
+	    u16_at(out, 35) == TYPE_OPT && u16_at(out, 37) >= 512 &&
+	    (out[41] & 0x80) != 0 && u16_at(out, 43) == 0,
+	    "dns_build_error: an EDNS query gets an OPT with DO");
+	ok(dns_parse_reply(out, n, &the_query, &r) == REPLY_FAILURE &&
+	    r.opt == 34, "dns_build_error: that OPT parses");
+	n = dns_build_error(out, 34, b, &q, RCODE_SERVFAIL);
+	ok(n == 34 && u16_at(out, 10) == 0,
+	    "dns_build_error: no room for the OPT: none, ar 0");
+	n = dns_build_error(out, 33, b, &q, RCODE_SERVFAIL);
+	ok(n == 0, "dns_build_error: no room for the question: 0");
+
+	enc(&p, QH_AR1 " " QWWW " " OPT_PLAIN);
+	b = at_guard(p.b, p.len);
+	dns_parse_query(b, p.len, &q);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL);
+	ok(n == 45 && (out[41] & 0x80) == 0,
+	    "dns_build_error: no DO in the query, none in the OPT");
+
+	enc(&p, "abcd 1100 0001 0000 0000 0000 " QWWW);
+	b = at_guard(p.b, p.len);
+	rc = dns_parse_query(b, p.len, &q);
+	n = dns_build_error(out, sizeof(out), b, &q, rc);
+	ok(rc == RCODE_NOTIMP && n == 34 && u16_at(out, 2) == (DNS_QR |
+	    0x1000 | DNS_RD | DNS_RA | RCODE_NOTIMP) && u16_at(out, 4) == 1,
+	    "dns_build_error: NOTIMP echoes opcode 2 and the question");
+
+	enc(&p, "abcd 0100 0002 0000 0000 0000 " QWWW " " QWWW);
+	b = at_guard(p.b, p.len);
+	rc = dns_parse_query(b, p.len, &q);
+	n = dns_build_error(out, sizeof(out), b, &q, rc);
+	ok(rc == RCODE_FORMERR && n == DNS_HDR && u16_at(out, 0) == 0xabcd &&
+	    u16_at(out, 2) == (DNS_QR | DNS_RD | DNS_RA | RCODE_FORMERR) &&
+	    u16_at(out, 4) == 0 && u16_at(out, 10) == 0,
+	    "dns_build_error: FORMERR with qend 0 is the header alone, qd 0");
+	n = dns_build_error(out, 11, b, &q, rc);
+	ok(n == 0, "dns_build_error: no room for a header: 0");
+}
+
+/* ---- policy ----------------------------------------------------------- */
+
+struct policy_case {
+	const char		*desc;
+	int			 n;
+	bool			 parallel;
+	enum policy_act		 start;
+	const char		*steps;	/* "ask=N" and "POS:CLASS>ACT[+]" */
+	int			 neg;	/* p.neg at the end */
+};
+
+/*
+ * Steps: "ask=N" expects policy_ask() to return N; "P:C>A" reports class
+ * C (pos, neg, fail) for position P and expects action A; a '+' after A
+ * expects *keep.
+ */
+static const struct policy_case policy_cases[] = {
+	{ "sequential: positive first", 3, false, ACT_NEXT,
+	    "ask=0 0:pos>answer", -1 },
+	{ "sequential: neg, neg, fail: the last negative", 3, false, ACT_NEXT,
+	    "ask=0 0:neg>next+ ask=1 1:neg>next+ ask=2 2:fail>negative "
+	    "ask=-1", 1 },
+	{ "sequential: neg, fail, neg: the last negative", 3, false, ACT_NEXT,
+	    "ask=0 0:neg>next+ ask=1 1:fail>next ask=2 2:neg>negative+", 2 },
+	{ "sequential: all fail: SERVFAIL", 3, false, ACT_NEXT,
+	    "ask=0 0:fail>next ask=1 1:fail>next ask=2 2:fail>servfail "
+	    "ask=-1", -1 },
+	{ "sequential: fail then positive", 3, false, ACT_NEXT,
+	    "ask=0 0:fail>next ask=1 1:pos>answer", -1 },
+	{ "sequential: negative then positive", 2, false, ACT_NEXT,
+	    "ask=0 0:neg>next+ ask=1 1:pos>answer", 0 },
+	{ "sequential: one upstream, negative", 1, false, ACT_NEXT,
+	    "ask=0 0:neg>negative+ ask=-1", 0 },
+	{ "sequential: events for positions not pending", 3, false, ACT_NEXT,
+	    "1:pos>wait ask=0 2:neg>wait 0:fail>next 0:pos>wait ask=1 "
+	    "5:pos>wait -1:pos>wait 1:pos>answer", -1 },
+	{ "sequential: no upstreams", 0, false, ACT_SERVFAIL, "ask=-1", -1 },
+	{ "parallel: every position asked once", 3, true, ACT_NEXT,
+	    "ask=0 ask=1 ask=2 ask=-1", -1 },
+	{ "parallel: positive after a negative", 3, true, ACT_NEXT,
+	    "ask=0 ask=1 ask=2 1:neg>wait+ 2:pos>answer", 1 },
+	{ "parallel: negatives at 2 then 0, failure at 1: the earliest", 3,
+	    true, ACT_NEXT,
+	    "ask=0 ask=1 ask=2 2:neg>wait+ 0:neg>wait+ 1:fail>negative", 0 },
+	{ "parallel: negatives at 0 then 2: 2 is not kept", 3, true, ACT_NEXT,
+	    "ask=0 ask=1 ask=2 0:neg>wait+ 2:neg>wait 1:fail>negative", 0 },
+	{ "parallel: the last to arrive is the negative", 2, true, ACT_NEXT,
+	    "ask=0 ask=1 0:fail>wait 1:neg>negative+", 1 },
+	{ "parallel: all failures: SERVFAIL", 3, true, ACT_NEXT,
+	    "ask=0 ask=1 ask=2 1:fail>wait 0:fail>wait 2:fail>servfail", -1 },
+	{ "parallel: WAIT while pending, a repeat is ignored", 3, true,
+	    ACT_NEXT, "ask=0 ask=1 ask=2 0:fail>wait 0:pos>wait 1:fail>wait "
+	    "1:neg>wait 7:pos>wait 2:pos>answer", -1 },
+	{ "parallel: 16 upstreams", 16, true, ACT_NEXT,
+	    "15:neg>wait+ 3:neg>wait+ 0:fail>wait 1:fail>wait 2:fail>wait "
+	    "4:fail>wait 5:fail>wait 6:fail>wait 7:fail>wait 8:fail>wait "
+	    "9:fail>wait 10:fail>wait 11:fail>wait 12:fail>wait 13:fail>wait "
+	    "14:fail>negative", 3 },
+	{ "parallel: no upstreams", 0, true, ACT_SERVFAIL, "ask=-1", -1 },
+};
+
+static int
+act_of(const char *s)
+{
+	static const char *const names[] = {
+		"wait", "answer", "next", "negative", "servfail",
+	};
+	int i;
+
+	for (i = 0; i < 5; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static bool
+run_policy(const struct policy_case *t)
+{
+	char tok[32], cls[16], act[16], plus[2];
+	const char *s = t->steps;
+	enum reply_class c;
+	struct policy p;
+	size_t n;
+	int v, pos, got, k;
+	bool keep;
+
+	got = (int)policy_start(&p, t->n, t->parallel);
+	if (got != (int)t->start) {
+		diag("policy_start gave %d", got);
+		return false;
+	}
+	while (*s != '\0') {
+		n = strcspn(s, " ");
+		if (n >= sizeof(tok))
+			bail("step too long", t->steps);
+		memcpy(tok, s, n);
+		tok[n] = '\0';
+		s += n + (s[n] == ' ');
+		if (sscanf(tok, "ask=%d", &v) == 1) {
+			if ((got = policy_ask(&p)) != v) {
+				diag("%s: policy_ask gave %d", tok, got);
+				return false;
+			}
+			continue;
+		}
+		plus[0] = '\0';
+		k = sscanf(tok, "%d:%15[a-z]>%15[a-z]%1[+]", &pos, cls, act,
+		    plus);
+		if (k < 3 || act_of(act) < 0)
+			bail("bad step", tok);
+		c = strcmp(cls, "pos") == 0 ? REPLY_POSITIVE :
+		    strcmp(cls, "neg") == 0 ? REPLY_NEGATIVE : REPLY_FAILURE;
+		keep = !(plus[0] == '+');
+		got = (int)policy_event(&p, pos, c, &keep);
+		if (got != act_of(act) || keep != (plus[0] == '+')) {
+			diag("%s: got action %d keep %d", tok, got, (int)keep);
+			return false;
+		}
+	}
+	if (p.neg != t->neg) {
+		diag("neg is %d", p.neg);
+		return false;
+	}
+	return true;
+}
+
+static void
+test_policy_events(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(policy_cases) / sizeof(policy_cases[0]); i++)
+		ok(run_policy(&policy_cases[i]), "policy: %s (neg %d)",
+		    policy_cases[i].desc, policy_cases[i].neg);
+}
+
+static void
+test_policy_health(void)
+{
+	static const struct {
+		const char	*desc;
+		int		 n;
+		uint64_t	 down[6];	/* down_until of each */
+		uint64_t	 now;
+		const char	*order;
+	} cases[] = {
+		{ "all up: list order", 3, { 0, 0, 0 }, 5000, "0 1 2" },
+		{ "down ones last, list order kept", 4,
+		    { 6000, 0, 9000, 4000 }, 5000, "1 3 0 2" },
+		{ "down_until == now is up", 3, { 5000, 5001, 0 }, 5000,
+		    "0 2 1" },
+		{ "all down: list order", 3, { 9000, 6000, 7000 }, 5000,
+		    "0 1 2" },
+		{ "first down, the rest up", 6, { 9000, 0, 0, 0, 0, 0 }, 5000,
+		    "1 2 3 4 5 0" },
+		{ "one upstream down", 1, { 9000 }, 5000, "0" },
+	};
+	static const uint32_t backoff[] = {
+		1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000,
+	};
+	struct upstream u[6];
+	uint8_t order[MAX_UPSTREAMS];
+	char got[64];
+	size_t i, o;
+	int n, k;
+	bool good;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(u, 0, sizeof(u));
+		for (k = 0; k < cases[i].n; k++)
+			u[k].down_until = cases[i].down[k];
+		n = policy_order(u, cases[i].n, cases[i].now, order);
+		o = 0;
+		got[0] = '\0';
+		for (k = 0; k < n && o < sizeof(got); k++)
+			o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%u",
+			    k ? " " : "", order[k]);
+		if (!ok(n == cases[i].n && strcmp(got, cases[i].order) == 0,
+		    "policy_order: %s: %s", cases[i].desc, cases[i].order))
+			diag("got %d: %s", n, got);
+	}
+
+	memset(u, 0, sizeof(u));
+	good = true;
+	for (i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++) {
+		policy_timeout(&u[0], 100000 + i);
+		if (u[0].backoff != backoff[i] ||
+		    u[0].down_until != 100000 + i + backoff[i] ||
+		    u[0].timeouts != i + 1) {
+			diag("timeout %zu: backoff %u down_until %llu", i + 1,
+			    u[0].backoff, (unsigned long long)u[0].down_until);
+			good = false;
+		}
+	}
+	ok(good, "policy_timeout: backoff 1000, 2000, 4000 ... 60000 capped, "
+	    "down_until = now + backoff");
+
+	policy_alive(&u[0]);
+	ok(u[0].backoff == 0 && u[0].down_until == 0,
+	    "policy_alive: backoff and down_until reset");
+	policy_timeout(&u[0], 7000);
+	ok(u[0].backoff == 1000 && u[0].down_until == 8000,
+	    "policy_timeout: after policy_alive, backoff starts at 1000");
+
+	memset(u, 0, sizeof(u));
+	policy_timeout(&u[0], 7000);
+	policy_order(u, 3, 7999, order);
+	ok(order[0] == 1 && order[1] == 2 && order[2] == 0,
+	    "policy_order: timed out at 7000, still last at 7999");
+	policy_order(u, 3, 8000, order);
+	ok(order[0] == 0 && order[1] == 1 && order[2] == 2,
+	    "policy_order: first again at 8000 (backoff over)");
+}
+
+static void
+test_policy_self(void)
+{
+	static const struct {
+		const char	*ns;	/* ADDR#PORT */
+		const char	*self;	/* -l chain, "" for none */
+		bool		 want;
+	} cases[] = {
+		{ "127.0.0.1", "127.0.0.1:53", true },
+		{ "127.0.0.1#5353", "127.0.0.1:5353", true },
+		{ "127.0.0.1", "127.0.0.1:5353", false },
+		{ "127.0.0.1#5353", "127.0.0.1:53", false },
+		{ "127.0.0.2", "127.0.0.1:53", false },
+		{ "10.0.0.1", "127.0.0.1:53,10.0.0.1:53", true },
+		{ "10.0.0.1", "10.0.0.1:5353", false },
+		{ "127.0.0.1", "0.0.0.0:53", true },
+		{ "127.1.2.3", "0.0.0.0:53", true },
+		{ "127.0.0.1", "0.0.0.0:5353", false },
+		{ "192.168.1.1", "0.0.0.0:53", false },
+		{ "127.0.0.53", "", true },
+		{ "127.0.0.54", "", true },
+		{ "127.0.0.53#5353", "", true },
+		{ "127.0.0.55", "", false },
+		{ "127.0.0.1", "", false },
+		{ "8.8.8.8", "127.0.0.1:53", false },
+		{ "::1", "[::1]:53", true },
+		{ "::1#5353", "[::1]:53", false },
+		{ "::1", "[::]:53", true },
+		{ "::1", "[::]:5353", false },
+		{ "::1", "0.0.0.0:53", false },
+		{ "127.0.0.1", "[::]:53", false },
+		{ "fe80::1", "[::]:53", false },
+		{ "2001:db8::1", "[2001:db8::1]:53", true },
+		{ "2001:db8::1", "[2001:db8::2]:53", false },
+	};
+	struct listen_chain self;
+	struct addr ns;
+	char err[128];
+	size_t i;
+	bool got;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		self.n = 0;
+		if (cfg_parse_addr(cases[i].ns, '#', 53, &ns, err,
+		    sizeof(err)) == -1 || (cases[i].self[0] != '\0' &&
+		    cfg_parse_listen(cases[i].self, &self, err,
+		    sizeof(err)) == -1))
+			bail("bad address in a policy_is_self case",
+			    cases[i].ns);
+		got = policy_is_self(&ns, self.a, self.n);
+		ok(got == cases[i].want, "policy_is_self: %s with listeners "
+		    "\"%s\": %s", cases[i].ns, cases[i].self,
+		    cases[i].want ? "true" : "false");
+	}
+}
+
+/* ---- command-line values ---------------------------------------------- */
+
+/* "ADDR port P[ scope S]" for an addr, as the tables spell it. */
+static void
+addr_show(const struct addr *a, char *buf, size_t len)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+	char host[INET6_ADDRSTRLEN];
+
+	if (a->ss.ss_family == AF_INET && a->len == sizeof(*sin)) {
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s port %u", host, ntohs(sin->sin_port));
+	} else if (a->ss.ss_family == AF_INET6 && a->len == sizeof(*sin6)) {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		if (sin6->sin6_scope_id != 0)
+			snprintf(buf, len, "%s port %u scope %u", host,
+			    ntohs(sin6->sin6_port),
+			    (unsigned)sin6->sin6_scope_id);
+		else
+			snprintf(buf, len, "%s port %u", host,
+			    ntohs(sin6->sin6_port));
+	} else {
+		snprintf(buf, len, "family %d len %u", a->ss.ss_family,
+		    (unsigned)a->len);
+	}
+}
+
+static void
+test_cfg_addr(void)
+{
+	static const struct {
+		const char	*s;
+		char		 sep;
+		uint16_t	 defport;
+		const char	*want;	/* addr_show(), or NULL: rejected */
+	} cases[] = {
+		{ "127.0.0.1", ':', 53, "127.0.0.1 port 53" },
+		{ "127.0.0.1:5353", ':', 53, "127.0.0.1 port 5353" },
+		{ "127.0.0.1:0", ':', 53, "127.0.0.1 port 0" },
+		{ "127.0.0.1:65535", ':', 53, "127.0.0.1 port 65535" },
+		{ "0.0.0.0:53", ':', 53, "0.0.0.0 port 53" },
+		{ "[::1]:53", ':', 53, "::1 port 53" },
+		{ "[::1]:5300", ':', 53, "::1 port 5300" },
+		{ "[::1]", ':', 53, "::1 port 53" },
+		{ "::1", ':', 53, "::1 port 53" },
+		{ "::1", ':', 5353, "::1 port 5353" },
+		{ "2001:db8::1", ':', 53, "2001:db8::1 port 53" },
+		{ "[2001:db8::1]:853", ':', 53, "2001:db8::1 port 853" },
+		{ "1.2.3.4", '#', 53, "1.2.3.4 port 53" },
+		{ "1.2.3.4#5353", '#', 53, "1.2.3.4 port 5353" },
+		{ "::1#5353", '#', 53, "::1 port 5353" },
+		{ "2001:db8::53", '#', 53, "2001:db8::53 port 53" },
+		{ "fe80::1%2", '#', 53, "fe80::1 port 53 scope 2" },
+		{ "fe80::1%2#5353", '#', 53, "fe80::1 port 5353 scope 2" },
+		/* bad ports */
+		{ "127.0.0.1:65536", ':', 53, NULL },
+		{ "127.0.0.1:", ':', 53, NULL },
+		{ "127.0.0.1:5x", ':', 53, NULL },
+		{ "127.0.0.1:-1", ':', 53, NULL },
+		{ "127.0.0.1: 53", ':', 53, NULL },
+		{ "127.0.0.1:+53", ':', 53, NULL },
+		{ "127.0.0.1:99999999999999999999999", ':', 53, NULL },
+		{ "[::1]:", ':', 53, NULL },
+		{ "[::1]:65536", ':', 53, NULL },
+		{ "1.2.3.4#", '#', 53, NULL },
+		{ "1.2.3.4#x", '#', 53, NULL },
+		/* bad addresses */
+		{ "", ':', 53, NULL },
+		{ "localhost", ':', 53, NULL },
+		{ "1.2.3", ':', 53, NULL },
+		{ "1.2.3.256", ':', 53, NULL },
+		{ "1.2.3.4.5", ':', 53, NULL },
+		{ " 1.2.3.4", ':', 53, NULL },
+		{ "[::1", ':', 53, NULL },
+		{ "[::1]x", ':', 53, NULL },
+		{ "[::1]#53", ':', 53, NULL },
+		{ "[]:53", ':', 53, NULL },
+		{ "::g", ':', 53, NULL },
+		{ ":::1", ':', 53, NULL },
+		{ "1.2.3.4:53", '#', 53, NULL },
+		{ "1.2.3.4%lo", '#', 53, NULL },
+		{ "fe80::1%", '#', 53, NULL },
+		{ "fe80::1%0", '#', 53, NULL },
+		{ "fe80::1%no-such-if9", '#', 53, NULL },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		    ':', 53, NULL },
+	};
+	struct addr a;
+	char err[256], got[128], want[128];
+	unsigned lo;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		rc = cfg_parse_addr(cases[i].s, cases[i].sep, cases[i].defport,
+		    &a, err, sizeof(err));
+		if (cases[i].want == NULL) {
+			if (!ok(rc == -1 && err[0] != '\0',
+			    "cfg_parse_addr: \"%s\" (sep '%c') rejected",
+			    cases[i].s, cases[i].sep)) {
+				addr_show(&a, got, sizeof(got));
+				diag("got %d: %s", rc, got);
+			}
+			continue;
+		}
+		addr_show(&a, got, sizeof(got));
+		if (!ok(rc == 0 && strcmp(got, cases[i].want) == 0,
+		    "cfg_parse_addr: \"%s\" (sep '%c'): %s", cases[i].s,
+		    cases[i].sep, cases[i].want))
+			diag("got %d: %s (%s)", rc, got, err);
+	}
+
+	/* interface names need a real interface: the loopback */
+	lo = if_nametoindex("lo");
+	if (lo != 0) {
+		rc = cfg_parse_addr("fe80::1%lo#53", '#', 53, &a, err,
+		    sizeof(err));
+		addr_show(&a, got, sizeof(got));
+		snprintf(want, sizeof(want), "fe80::1 port 53 scope %u", lo);
+		ok(rc == 0 && strcmp(got, want) == 0,
+		    "cfg_parse_addr: \"fe80::1%%lo#53\" (sep '#'): %s", want);
+		rc = cfg_parse_addr("[fe80::1%lo]:5353", ':', 53, &a, err,
+		    sizeof(err));
+		addr_show(&a, got, sizeof(got));
+		snprintf(want, sizeof(want), "fe80::1 port 5353 scope %u", lo);
+		ok(rc == 0 && strcmp(got, want) == 0,
+		    "cfg_parse_addr: \"[fe80::1%%lo]:5353\": %s", want);
+		rc = cfg_parse_addr("fe80::1%lo", ':', 53, &a, err,
+		    sizeof(err));
+		addr_show(&a, got, sizeof(got));
+		snprintf(want, sizeof(want), "fe80::1 port 53 scope %u", lo);
+		ok(rc == 0 && strcmp(got, want) == 0,
+		    "cfg_parse_addr: \"fe80::1%%lo\" (sep ':'): %s", want);
+	} else {
+		printf("skip - cfg_parse_addr: %%lo scopes (no interface lo)"
+		    "\n");
+	}
+
+	rc = cfg_parse_addr("127.0.0.1:65536", ':', 53, &a, err, sizeof(err));
+	ok(rc == -1 && strcmp(err, "\"65536\" is not a port") == 0,
+	    "cfg_parse_addr: the message names the bad port");
+	rc = cfg_parse_addr("1.2.3", ':', 53, &a, err, sizeof(err));
+	ok(rc == -1 && strcmp(err, "\"1.2.3\" is not an address") == 0,
+	    "cfg_parse_addr: the message names the bad address");
+}
+
+static void
+test_cfg_listen(void)
+{
+	static const struct {
+		const char	*s;
+		const char	*want;	/* addr_show() joined by ", " */
+	} cases[] = {
+		{ "127.0.0.1", "127.0.0.1 port 53" },
+		{ "127.0.0.1:53,127.0.0.153:53,[::1]:5353",
+		    "127.0.0.1 port 53, 127.0.0.153 port 53, ::1 port 5353" },
+		{ "[::1],0.0.0.0:0", "::1 port 53, 0.0.0.0 port 0" },
+		{ "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,"
+		    "1.1.1.8", "1.1.1.1 port 53, 1.1.1.2 port 53, "
+		    "1.1.1.3 port 53, 1.1.1.4 port 53, 1.1.1.5 port 53, "
+		    "1.1.1.6 port 53, 1.1.1.7 port 53, 1.1.1.8 port 53" },
+		{ "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,"
+		    "1.1.1.8,1.1.1.9", NULL },
+		{ "127.0.0.1:53,,[::1]:53", NULL },
+		{ ",127.0.0.1", NULL },
+		{ "127.0.0.1,", NULL },
+		{ "", NULL },
+		{ ",", NULL },
+		{ "127.0.0.1,127.0.0.1:99999", NULL },
+		{ "127.0.0.1,bogus", NULL },
+		{ "127.0.0.1 ,127.0.0.2", NULL },
+	};
+	struct listen_chain lc;
+	char err[256], got[1024];
+	size_t i, o;
+	int rc, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		rc = cfg_parse_listen(cases[i].s, &lc, err, sizeof(err));
+		if (cases[i].want == NULL) {
+			if (!ok(rc == -1 && err[0] != '\0',
+			    "cfg_parse_listen: \"%s\" rejected", cases[i].s))
+				diag("got %d, %d addresses", rc, lc.n);
+			continue;
+		}
+		o = 0;
+		got[0] = '\0';
+		for (k = 0; rc == 0 && k < lc.n; k++) {
+			if (k > 0)
+				o += (size_t)snprintf(got + o, sizeof(got) - o,
+				    ", ");
+			addr_show(&lc.a[k], got + o, sizeof(got) - o);
+			o = strlen(got);
+		}
+		if (!ok(rc == 0 && strcmp(got, cases[i].want) == 0,
+		    "cfg_parse_listen: \"%s\": %d address%s", cases[i].s,
+		    lc.n, lc.n == 1 ? "" : "es"))
+			diag("got %d: %s (%s)", rc, got, err);
+	}
+}
+
+static void
+test_cfg_uint(void)
+{
+	static const struct {
+		const char	*s;
+		unsigned long	 min, max;
+		int		 rc;
+		unsigned long	 want;
+	} cases[] = {
+		{ "0", 0, 10, 0, 0 },
+		{ "10", 0, 10, 0, 10 },
+		{ "11", 0, 10, -1, 0 },
+		{ "0", 1, 10, -1, 0 },
+		{ "007", 0, 10, 0, 7 },
+		{ "1500", 1, 60000, 0, 1500 },
+		{ "4294967295", 0, 4294967295UL, 0, 4294967295UL },
+		{ "4294967296", 0, 4294967295UL, -1, 0 },
+		{ "99999999999999999999999", 0, 4294967295UL, -1, 0 },
+		{ "", 0, 10, -1, 0 },
+		{ "5x", 0, 10, -1, 0 },
+		{ "x5", 0, 10, -1, 0 },
+		{ "-1", 0, 10, -1, 0 },
+		{ "+1", 0, 10, -1, 0 },
+		{ " 1", 0, 10, -1, 0 },
+		{ "1 ", 0, 10, -1, 0 },
+		{ "0x10", 0, 100, -1, 0 },
+		{ "1.5", 0, 10, -1, 0 },
+	};
+	unsigned long v;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 12345;
+		rc = cfg_parse_uint(cases[i].s, cases[i].min, cases[i].max, &v);
+		ok(rc == cases[i].rc && (rc != 0 || v == cases[i].want) &&
+		    (rc == 0 || v == 12345),
+		    "cfg_parse_uint: \"%s\" in [%lu, %lu]: %s", cases[i].s,
+		    cases[i].min, cases[i].max, cases[i].rc == 0 ? "ok" :
+		    "rejected, *out untouched");
+	}
+	ok(cfg_parse_uint(NULL, 0, 10, &v) == -1, "cfg_parse_uint: NULL");
+}
+
+/* ---- resolv.conf ------------------------------------------------------ */
+
+/* "ADDR", "ADDR%IFNAME" or "ADDR%N" for a parsed nameserver. */
+static void
+ns_show(const struct ns_entry *e, char *buf, size_t len)
+{
+	const struct sockaddr_in *sin =
+	    (const struct sockaddr_in *)&e->addr.ss;
+	const struct sockaddr_in6 *sin6 =
+	    (const struct sockaddr_in6 *)&e->addr.ss;
+	char host[INET6_ADDRSTRLEN];
+
+	if (e->addr.ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s", host);
+		return;
+	}
+	inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+	if (e->ifname[0] != '\0')
+		snprintf(buf, len, "%s%%%.*s", host, IF_NAMESIZE, e->ifname);
+	else if (sin6->sin6_scope_id != 0)
+		snprintf(buf, len, "%s%%%u", host,
+		    (unsigned)sin6->sin6_scope_id);
+	else
+		snprintf(buf, len, "%s", host);
+}
+
+/* The servers of rc joined by spaces; false if one is not port 53. */
+static bool
+ns_list(const struct resolv_conf *rc, char *buf, size_t len)
+{
+	char one[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	bool port53 = true;
+	size_t o = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < rc->n && i < RESOLV_MAX_NS; i++) {
+		ns_show(&rc->ns[i], one, sizeof(one));
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? " " : "",
+		    one);
+		if (o >= len)
+			break;
+		if (rc->ns[i].addr.ss.ss_family == AF_INET6 ?
+		    ((const struct sockaddr_in6 *)&rc->ns[i].addr.ss)->sin6_port
+		    != htons(53) :
+		    ((const struct sockaddr_in *)&rc->ns[i].addr.ss)->sin_port
+		    != htons(53))
+			port53 = false;
+	}
+	return port53;
+}
+
+struct resolv_case {
+	const char	*desc;
+	const char	*text;
+	int		 n, ignored, bad;
+	const char	*servers;
+};
+
+static const struct resolv_case resolv_cases[] = {
+	{ "empty text", "", 0, 0, 0, "" },
+	{ "one server", "nameserver 1.2.3.4\n", 1, 0, 0, "1.2.3.4" },
+	{ "no newline at the end", "nameserver 1.2.3.4", 1, 0, 0, "1.2.3.4" },
+	{ "comments with # and ;",
+	    "# comment\n; comment\n#nameserver 9.9.9.9\n;nameserver 9.9.9.8\n"
+	    "nameserver 1.2.3.4\n", 1, 0, 0, "1.2.3.4" },
+	{ "comment after the address",
+	    "nameserver 1.2.3.4 # one\nnameserver 1.2.3.5#two\n"
+	    "nameserver 1.2.3.6;three\nnameserver 1.2.3.7 ; four\n", 4, 0, 0,
+	    "1.2.3.4 1.2.3.5 1.2.3.6 1.2.3.7" },
+	{ "tab after the keyword", "nameserver\t1.2.3.4\n", 1, 0, 0,
+	    "1.2.3.4" },
+	{ "mixed white space, trailing spaces and tabs",
+	    "nameserver \t  1.2.3.4 \t \nnameserver\t\t2.3.4.5\t\n", 2, 0, 0,
+	    "1.2.3.4 2.3.4.5" },
+	{ "CRLF line ends",
+	    "# crlf\r\nnameserver 1.2.3.4\r\nnameserver ::1\r\n", 2, 0, 0,
+	    "1.2.3.4 ::1" },
+	{ "blank and white lines", "\n\n   \n\t\nnameserver 1.2.3.4\n\n", 1, 0,
+	    0, "1.2.3.4" },
+	{ "text after the address is ignored",
+	    "nameserver 1.2.3.4 5.6.7.8\n", 1, 0, 0, "1.2.3.4" },
+	{ "\"nameserver1.2.3.4\" is not a nameserver line",
+	    "nameserver1.2.3.4\n", 0, 0, 0, "" },
+	{ "\"nameservers 1.2.3.4\" is not a nameserver line",
+	    "nameservers 1.2.3.4\n", 0, 0, 0, "" },
+	{ "keyword is case-sensitive", "NAMESERVER 1.2.3.4\n", 0, 0, 0, "" },
+	{ "leading space before the keyword: ignored, as libc does",
+	    " nameserver 1.2.3.4\n", 0, 0, 0, "" },
+	{ "leading tab before the keyword: ignored, as libc does",
+	    "\tnameserver 1.2.3.4\n", 0, 0, 0, "" },
+	{ "\"nameserver\" with white space and no value: bad",
+	    "nameserver   \n", 0, 0, 1, "" },
+	{ "\"nameserver\" with only a comment: bad",
+	    "nameserver # none\n", 0, 0, 1, "" },
+	{ "IPv6", "nameserver 2001:db8::53\nnameserver ::1\n", 2, 0, 0,
+	    "2001:db8::53 ::1" },
+	{ "link-local with %ifname", "nameserver fe80::1%eth0\n", 1, 0, 0,
+	    "fe80::1%eth0" },
+	{ "link-local with a numeric scope", "nameserver fe80::1%2\n", 1, 0,
+	    0, "fe80::1%2" },
+	{ "ifname of 15 bytes", "nameserver fe80::1%abcdefghijklmno\n", 1, 0,
+	    0, "fe80::1%abcdefghijklmno" },
+	{ "ifname of 16 bytes: bad", "nameserver fe80::1%abcdefghijklmnop\n",
+	    0, 0, 1, "" },
+	{ "empty scope: bad", "nameserver fe80::1%\n", 0, 0, 1, "" },
+	{ "IPv4 with a scope: bad", "nameserver 1.2.3.4%eth0\n", 0, 0, 1, "" },
+	{ "garbage values counted in bad",
+	    "nameserver foo\nnameserver 1.2.3\nnameserver 1.2.3.4.5\n"
+	    "nameserver 300.1.1.1\nnameserver ::g\nnameserver 1.2.3.4\n"
+	    "nameserver [::1]\nnameserver 1.2.3.4:53\n", 1, 0, 7, "1.2.3.4" },
+	{ "a value too long for any address: bad",
+	    "nameserver 1111111111111111111111111111111111111111111111111111111"
+	    "1111111111111111111111111111\n", 0, 0, 1, "" },
+	{ "options, search and domain lines ignored",
+	    "options edns0 trust-ad ndots:5\nsearch a.example b.example\n"
+	    "domain example\nsortlist 10.0.0.0/8\nnameserver 1.2.3.4\n", 1, 0,
+	    0, "1.2.3.4" },
+	{ "more than RESOLV_MAX_NS servers: the rest ignored",
+	    "nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\n"
+	    "nameserver 10.0.0.4\nnameserver 10.0.0.5\nnameserver 10.0.0.6\n"
+	    "nameserver 10.0.0.7\nnameserver 10.0.0.8\nnameserver 10.0.0.9\n"
+	    "nameserver 10.0.0.10\n", 8, 2, 0,
+	    "10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6 10.0.0.7 "
+	    "10.0.0.8" },
+	{ "bad lines past the cap are bad, not ignored",
+	    "nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\n"
+	    "nameserver 10.0.0.4\nnameserver 10.0.0.5\nnameserver 10.0.0.6\n"
+	    "nameserver 10.0.0.7\nnameserver 10.0.0.8\nnameserver x\n"
+	    "nameserver 10.0.0.9\n", 8, 1, 1,
+	    "10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6 10.0.0.7 "
+	    "10.0.0.8" },
+	{ "duplicates are kept", "nameserver 1.2.3.4\nnameserver 1.2.3.4\n",
+	    2, 0, 0, "1.2.3.4 1.2.3.4" },
+};
+
+static void
+check_resolv(const char *desc, const char *text, size_t len, int n,
+    int ignored, int bad, const char *servers)
+{
+	struct resolv_conf rc;
+	char got[1024];
+	bool port53;
+	int ret;
+
+	memset(&rc, 0xa5, sizeof(rc));
+	ret = resolv_parse((const char *)at_guard(text, len), len, &rc);
+	port53 = ns_list(&rc, got, sizeof(got));
+	if (!ok(ret == n && rc.n == n && rc.ignored == ignored &&
+	    rc.bad == bad && strcmp(got, servers) == 0 && port53,
+	    "resolv_parse: %s", desc))
+		diag("got %d servers \"%s\", ignored %d, bad %d%s", ret, got,
+		    rc.ignored, rc.bad, port53 ? "" : ", not port 53");
+}
+
+static void
+test_resolv(void)
+{
+	static const char nul[] = "nameserver 1.2.3.4\n\0\xff\xfe\n"
+	    "nameserver 5.6.7.8\n";
+	static const char scoped[] = "nameserver fe80::1%eth0\n"
+	    "nameserver fe80::2%2\n";
+	const struct resolv_case *t;
+	struct resolv_conf rc;
+	char text[2048];
+	size_t i, l;
+	int bad;
+
+	for (i = 0; i < sizeof(resolv_cases) / sizeof(resolv_cases[0]); i++) {
+		t = &resolv_cases[i];
+		check_resolv(t->desc, t->text, strlen(t->text), t->n,
+		    t->ignored, t->bad, t->servers);
+	}
+
+	/* a line of 255 bytes is read, one of 256 is skipped (musl) */
+	snprintf(text, sizeof(text), "nameserver 1.2.3.4%*s\n"
+	    "nameserver 5.6.7.8%*s\nnameserver 9.9.9.9\n", 255 - 18, "",
+	    256 - 18, "");
+	check_resolv("line of 255 bytes read, line of 256 skipped", text,
+	    strlen(text), 2, 0, 0, "1.2.3.4 9.9.9.9");
+	snprintf(text, sizeof(text), "# %600s\nnameserver 1.2.3.4 %400s\n"
+	    "nameserver 5.6.7.8", "x", "y");
+	check_resolv("over-long lines skipped", text, strlen(text), 1, 0, 0,
+	    "5.6.7.8");
+	snprintf(text, sizeof(text), "nameserver 1.2.3.4%*s", 300, "");
+	check_resolv("over-long last line without a newline skipped", text,
+	    strlen(text), 0, 0, 0, "");
+	check_resolv("NUL and binary bytes on a line of their own", nul,
+	    sizeof(nul) - 1, 2, 0, 0, "1.2.3.4 5.6.7.8");
+
+	/* the scope is left to the caller: a name in ifname, or a number */
+	resolv_parse(scoped, sizeof(scoped) - 1, &rc);
+	ok(rc.n == 2 && rc.ns[0].addr.ss.ss_family == AF_INET6 &&
+	    strcmp(rc.ns[0].ifname, "eth0") == 0 &&
+	    ((struct sockaddr_in6 *)&rc.ns[0].addr.ss)->sin6_scope_id == 0 &&
+	    rc.ns[0].addr.len == sizeof(struct sockaddr_in6),
+	    "resolv_parse: \"%%eth0\" kept in ifname, scope_id 0");
+	ok(rc.n == 2 && rc.ns[1].ifname[0] == '\0' &&
+	    ((struct sockaddr_in6 *)&rc.ns[1].addr.ss)->sin6_scope_id == 2,
+	    "resolv_parse: \"%%2\" is scope_id 2, no ifname");
+
+	/* every prefix of a realistic file, ending at the guard page */
+	snprintf(text, sizeof(text), "# Generated by NetworkManager\r\n"
+	    "search example.com\nnameserver 192.168.0.1\n"
+	    "nameserver fe80::1%%eth0\nnameserver\t2001:db8::1 ; x\n"
+	    "nameserver fe80::2%%3\n nameserver 1.1.1.1\nnameserver 300.0.0.1"
+	    "\n");
+	bad = 0;
+	for (l = 0; l <= strlen(text); l++) {
+		resolv_parse((const char *)at_guard(text, l), l, &rc);
+		if (rc.n < 0 || rc.n > RESOLV_MAX_NS || rc.bad < 0)
+			bad++;
+	}
+	resolv_parse(text, strlen(text), &rc);
+	ok(bad == 0 && rc.n == 4 && rc.bad == 1,
+	    "resolv_parse: every prefix of a file, at the guard page");
+}
+
+/* ---- test/unit --resolv FILE ------------------------------------------ */
+
+static int
+resolv_file(const char *path)
+{
+	char one[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	struct resolv_conf rc;
+	uint8_t *buf = guard_end - guard_room;
+	size_t len = 0;
+	ssize_t n;
+	int fd, i;
+
+	if ((fd = open(path, O_RDONLY)) == -1) {
+		perror(path);
+		return 2;
+	}
+	while (len <= RESOLV_MAX_FILE) {
+		n = read(fd, buf + len, guard_room - len);
+		if (n == -1) {
+			perror(path);
+			close(fd);
+			return 2;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == guard_room)
+			break;
+	}
+	close(fd);
+	if (len > RESOLV_MAX_FILE) {
+		fprintf(stderr, "%s: larger than %d bytes\n", path,
+		    RESOLV_MAX_FILE);
+		return 2;
+	}
+	resolv_parse((const char *)at_guard(buf, len), len, &rc);
+	for (i = 0; i < rc.n; i++) {
+		ns_show(&rc.ns[i], one, sizeof(one));
+		printf("nameserver %s\n", one);
+	}
+	printf("ignored %d\nbad %d\n", rc.ignored, rc.bad);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	guard_init();
+	if (argc == 3 && strcmp(argv[1], "--resolv") == 0)
+		return resolv_file(argv[2]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: test/unit [--resolv FILE]\n");
+		return 2;
+	}
+	init_query();
+	test_guard();
+	test_cursor();
+	test_get_name();
+	test_name_helpers();
+	test_parse_query();
+	test_parse_reply();
+	test_prefixes();
+	test_fuzz();
+	test_truncate();
+	test_build_error();
+	test_policy_events();
+	test_policy_health();
+	test_policy_self();
+	test_cfg_addr();
+	test_cfg_listen();
+	test_cfg_uint();
+	test_resolv();
+	printf("# %d tests, %d failed\n", n_run, n_failed);
+	return n_failed != 0;
+}
