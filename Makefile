@@ -20,7 +20,10 @@ test/unit: test/unit.c dnsfwd.c dnsfwd.h
 test/fakeup: test/fakeup.c
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/fakeup.c
 
-test: dnsfwd test/unit test/fakeup
+test/dnsq: test/dnsq.c
+	$(CC) $(WARN) -Werror $(SAN) -o $@ test/dnsq.c
+
+test: dnsfwd test/unit test/fakeup test/dnsq
 	bash test/run.sh
 
 bench: dnsfwd
@@ -30,6 +33,6 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd test/unit test/fakeup test/benchup test/relay
+	rm -f dnsfwd test/unit test/fakeup test/dnsq test/benchup test/relay
 
 .PHONY: all static test bench install clean

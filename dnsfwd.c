@@ -11,14 +11,14 @@
  * this file with -DDNSFWD_TEST, which removes main(), and call dnsfwd.h.
  *
  * Sections:
- *    1. Includes                    9. Query table
- *    2. Limits and tunables        10. Upstream I/O
- *    3. Logging                    11. Listeners and TCP clients
- *    4. Utilities                  12. File following
- *    5. Command-line values [h]    13. Signals and counters
- *    6. DNS wire format [h]        14. The event loop
- *    7. resolv.conf [h]            15. usage() and main()
- *    8. Policy [h]
+ *    1. Includes                    9. Cache [h]
+ *    2. Limits and tunables        10. Query table
+ *    3. Logging                    11. Upstream I/O
+ *    4. Utilities                  12. Listeners and TCP clients
+ *    5. Command-line values [h]    13. File following
+ *    6. DNS wire format [h]        14. Signals and counters
+ *    7. resolv.conf and hosts [h]  15. The event loop
+ *    8. Policy and routing [h]     16. usage() and main()
  *
  * [h]: exported through dnsfwd.h, pure, unit-tested without sockets.
  */
@@ -74,6 +74,7 @@
 #define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
 #define LOCAL_TTL	0	/* local answers, as dnsmasq's --local-ttl */
+#define CACHE_SIZE	1000	/* -c: answers kept */
 
 #ifndef DNSFWD_TEST	/* the pure sections neither log nor read clocks */
 
@@ -1179,7 +1180,7 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	return true;
 }
 
-/* ==== 8. Policy ========================================================== */
+/* ==== 8. Policy and routing ============================================== */
 /*
  * The sequential policy of SPEC "Choosing the answer", as pure decisions:
  * the caller reports each reply or failure, the policy says what to do.
@@ -1511,13 +1512,276 @@ routes_free(struct routes *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* ==== 9. Cache =========================================================== */
 /*
- * Sections 9 to 15 do the I/O.  The unit tests and fuzz targets build with
+ * A fixed table of answers, allocated at start: a hash on the question
+ * (name in lower case, type, class, and the EDNS, DO and CD bits) chains
+ * entries; a doubly linked list keeps them in use order, so lookup,
+ * insert and eviction are O(1).  The answer is kept as received; serving
+ * it lowers every TTL by the time it spent here.
+ */
+
+int
+cache_init(struct cache *c, int size)
+{
+	uint32_t b = 16;
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	c->head = c->tail = c->free = -1;
+	if (size <= 0)
+		return 0;
+	while (b < (uint32_t)size && b < (1u << 30))
+		b *= 2;
+	c->e = calloc((size_t)size, sizeof(*c->e));
+	c->bucket = malloc(b * sizeof(*c->bucket));
+	if (c->e == NULL || c->bucket == NULL) {
+		cache_free(c);
+		return -1;
+	}
+	c->size = size;
+	c->mask = b - 1;
+	for (i = 0; i < size; i++)
+		c->e[i].next = i + 1 < size ? i + 1 : -1;
+	c->free = 0;
+	for (i = 0; i <= (int)c->mask; i++)
+		c->bucket[i] = -1;
+	return 0;
+}
+
+void
+cache_free(struct cache *c)
+{
+	free(c->e);
+	free(c->bucket);
+	memset(c, 0, sizeof(*c));
+	c->head = c->tail = c->free = -1;
+}
+
+void
+cache_flush(struct cache *c)
+{
+	uint64_t h = c->hits, m = c->misses, ev = c->evictions;
+	uint64_t in = c->inserts;
+	struct cache_entry *e = c->e;
+	int32_t *bucket = c->bucket;
+	int size = c->size, i;
+
+	if (size == 0)
+		return;
+	c->n = 0;
+	c->head = c->tail = -1;
+	for (i = 0; i < size; i++)
+		e[i].next = i + 1 < size ? i + 1 : -1;
+	c->free = 0;
+	for (i = 0; i <= (int)c->mask; i++)
+		bucket[i] = -1;
+	c->hits = h;
+	c->misses = m;
+	c->evictions = ev;
+	c->inserts = in;
+}
+
+static uint8_t
+cache_key(const struct dns_query *q)
+{
+	return (uint8_t)((q->opt != 0 ? 1 : 0) | (q->do_bit ? 2 : 0) |
+	    ((q->flags & DNS_CD) ? 4 : 0));
+}
+
+static uint32_t
+cache_hash(const struct dns_query *q)
+{
+	return name_hash(q->qname, q->qname_len) ^
+	    ((uint32_t)q->qtype << 8) ^ cache_key(q) ^
+	    ((uint32_t)q->qclass << 20);
+}
+
+static void
+cache_unlink(struct cache *c, int32_t i)
+{
+	struct cache_entry *e = &c->e[i];
+
+	if (e->prev >= 0)
+		c->e[e->prev].next = e->next;
+	else
+		c->head = e->next;
+	if (e->next >= 0)
+		c->e[e->next].prev = e->prev;
+	else
+		c->tail = e->prev;
+}
+
+static void
+cache_link_head(struct cache *c, int32_t i)
+{
+	struct cache_entry *e = &c->e[i];
+
+	e->prev = -1;
+	e->next = c->head;
+	if (c->head >= 0)
+		c->e[c->head].prev = i;
+	else
+		c->tail = i;
+	c->head = i;
+}
+
+/* Take entry i out of its hash chain and the LRU list; free it. */
+static void
+cache_drop(struct cache *c, int32_t i)
+{
+	int32_t *p = &c->bucket[c->e[i].hash & c->mask];
+
+	while (*p != i)
+		p = &c->e[*p].hnext;
+	*p = c->e[i].hnext;
+	cache_unlink(c, i);
+	c->e[i].next = c->free;
+	c->free = i;
+	c->n--;
+}
+
+/* The entry for q, or -1.  The stored name is compared in any case. */
+static int32_t
+cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
+{
+	const struct cache_entry *e;
+	uint8_t name[DNS_MAX_NAME];
+	int32_t i;
+
+	for (i = c->bucket[h & c->mask]; i >= 0; i = e->hnext) {
+		e = &c->e[i];
+		if (e->hash != h || e->qtype != q->qtype ||
+		    e->qclass != q->qclass || e->key != cache_key(q) ||
+		    e->qname_len != q->qname_len)
+			continue;
+		memcpy(name, e->data + DNS_HDR, e->qname_len);
+		dns_name_lower(name, e->qname_len);
+		if (memcmp(name, q->qname, q->qname_len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+bool
+cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
+    size_t len, const struct dns_reply *r, uint64_t now)
+{
+	struct cache_entry *e;
+	uint32_t h, ttl;
+	int32_t i;
+
+	if (c->size == 0 || len > CACHE_DATA || (r->flags & DNS_TC) ||
+	    r->qend != DNS_HDR + q->qname_len + 4)
+		return false;
+	if (r->class == REPLY_POSITIVE)
+		ttl = r->min_ttl < CACHE_MAX_TTL ? r->min_ttl : CACHE_MAX_TTL;
+	else if (r->class == REPLY_NEGATIVE && r->neg_ttl >= 0)
+		ttl = r->neg_ttl < CACHE_MAX_NEG ? (uint32_t)r->neg_ttl :
+		    CACHE_MAX_NEG;
+	else
+		return false;
+	if (ttl == 0)
+		return false;
+	h = cache_hash(q);
+	if ((i = cache_find(c, q, h)) >= 0)
+		cache_drop(c, i);
+	if (c->free < 0) {	/* evict the least recently used */
+		cache_drop(c, c->tail);
+		c->evictions++;
+	}
+	i = c->free;
+	e = &c->e[i];
+	c->free = e->next;
+	e->hash = h;
+	e->stored = now;
+	e->expires = now + (uint64_t)ttl * 1000;
+	e->qtype = q->qtype;
+	e->qclass = q->qclass;
+	e->key = cache_key(q);
+	e->qname_len = q->qname_len;
+	e->len = (uint16_t)len;
+	memcpy(e->data, ans, len);
+	e->hnext = c->bucket[h & c->mask];
+	c->bucket[h & c->mask] = i;
+	cache_link_head(c, i);
+	c->n++;
+	c->inserts++;
+	return true;
+}
+
+/* Lower every TTL of the answer in buf by age seconds (not the OPT's). */
+static void
+cache_age(uint8_t *buf, size_t len, uint32_t age)
+{
+	uint8_t name[DNS_MAX_NAME];
+	struct dns_cursor c;
+	unsigned n;
+	uint32_t ttl;
+	uint16_t type, rdlen;
+
+	dns_cursor_init(&c, buf, len);
+	c.pos = 6;
+	n = dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	dns_get_name(&c, name);
+	dns_skip(&c, 4);
+	while (n-- > 0 && c.err == NULL) {
+		dns_get_name(&c, name);
+		type = dns_get_u16(&c);
+		dns_skip(&c, 2);
+		ttl = dns_get_u32(&c);
+		rdlen = dns_get_u16(&c);
+		if (c.err != NULL)
+			return;
+		if (type != TYPE_OPT) {
+			ttl = ttl > INT32_MAX ? 0 : ttl;
+			ttl = ttl > age ? ttl - age : 0;
+			put_u16(buf + c.pos - 6, (uint16_t)(ttl >> 16));
+			put_u16(buf + c.pos - 4, (uint16_t)ttl);
+		}
+		dns_skip(&c, rdlen);
+	}
+}
+
+size_t
+cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
+    uint8_t *out, size_t size, uint64_t now, struct dns_reply *r)
+{
+	struct cache_entry *e;
+	int32_t i;
+
+	if (c->size == 0)
+		return 0;
+	if ((i = cache_find(c, q, cache_hash(q))) < 0) {
+		c->misses++;
+		return 0;
+	}
+	e = &c->e[i];
+	if (now >= e->expires || e->len > size) {
+		cache_drop(c, i);
+		c->misses++;
+		return 0;
+	}
+	cache_unlink(c, i);
+	cache_link_head(c, i);
+	c->hits++;
+	memcpy(out, e->data, e->len);
+	memcpy(out, query, 2);			/* the client's ID */
+	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
+	cache_age(out, e->len, (uint32_t)((now - e->stored) / 1000));
+	dns_parse_reply(out, e->len, q, r);
+	return e->len;
+}
+
+/*
+ * Sections 10 to 16 do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
 
-/* ==== 9. Query table ===================================================== */
+/* ==== 10. Query table ===================================================== */
 /*
  * Every query in flight lives in one preallocated slot; the slot index is
  * its handle.  Free slots form a stack.  A slot waiting on a deadline sits
@@ -1582,6 +1846,7 @@ struct query {
 	struct dns_query dq;
 	uint16_t	 len;		/* query bytes after the prefix */
 	uint16_t	 neglen;	/* kept negative answer, 0 none */
+	bool		 failed;	/* an attempt failed: negatives uncached */
 	uint8_t		 out[2 + DNS_MAX_QUERY];	/* TCP length + query */
 };
 
@@ -1729,6 +1994,7 @@ struct state {
 	struct follow	 f;
 	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
 	struct routes	 routes;		/* -s /D/ and -a rules */
+	struct cache	 cache;
 	struct ulist	**rlist;		/* per rule, RULE_FORWARD */
 	struct stats	 stats;
 	struct rnd	 rnd;
@@ -1820,6 +2086,7 @@ query_alloc(struct state *st)
 	q->fd = q->pidx = q->tbuf = -1;
 	q->list = NULL;
 	q->neglen = 0;
+	q->failed = false;
 	q->wire_id = 0;
 	q->done = 0;
 	q->start = st->now;
@@ -1919,6 +2186,9 @@ static void
 query_answer(struct state *st, struct query *q, uint8_t *buf, size_t len,
     const struct dns_reply *r, const char *how)
 {
+	/* RFC 2308: a negative is kept only when no upstream failed */
+	if (r->class == REPLY_POSITIVE || !q->failed)
+		cache_put(&st->cache, &q->dq, buf, len, r, st->now);
 	put_u16(buf, q->dq.id);
 	if (r->qend != 0)	/* 0x20: the client's own case */
 		memcpy(buf + DNS_HDR, q->out + 2 + DNS_HDR, q->dq.qname_len);
@@ -1964,6 +2234,8 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 	struct dns_reply nr;
 	bool keep;
 
+	if (c == REPLY_FAILURE)
+		q->failed = true;
 	switch (policy_event(&q->pol, pos, c, &keep)) {
 	case ACT_WAIT:
 		break;
@@ -2002,7 +2274,7 @@ keep:
 	query_ask(st, q);
 }
 
-/* ==== 10. Upstream I/O =================================================== */
+/* ==== 11. Upstream I/O =================================================== */
 /*
  * UDP goes out through a pool of sockets bound to random ports; one is
  * drawn at random per loop pass, so a batch shares a port and IDs stay
@@ -2417,7 +2689,7 @@ fail:
 	upstream_error(st, q, q->cur, err != 0 ? err : ECONNRESET);
 }
 
-/* ==== 11. Listeners and TCP clients ====================================== */
+/* ==== 12. Listeners and TCP clients ====================================== */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches and answers leave in sendmmsg batches.  A TCP client
@@ -2641,6 +2913,12 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	}
 	if (query_local(st, cl, buf, &dq, &route))
 		return;
+	if ((n = cache_get(&st->cache, &dq, buf, st->scratch,
+	    sizeof(st->scratch), st->now, &r)) != 0) {
+		client_send(st, cl, st->scratch, n, &r, dq.udp_size);
+		query_log(st, cl, &dq, "cache", r.rcode, st->now);
+		return;
+	}
 	if ((q = query_alloc(st)) == NULL) {
 		st->stats.full++;
 		n = dns_build_error(st->scratch, sizeof(st->scratch), buf,
@@ -2789,7 +3067,7 @@ conn_io(struct state *st, struct conn *c, short revents)
 	batch_flush_up(st);
 }
 
-/* ==== 12. File following ================================================= */
+/* ==== 13. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -3120,11 +3398,12 @@ deflist_rebuild(struct state *st)
 	st->deflist = l;
 	ulist_unref(old);
 	st->generation++;
+	cache_flush(&st->cache);	/* a VPN coming up is seen at once */
 	logmsg(1, "upstreams: %s", n > 0 ? text : "none");
 	follow_release(st);
 }
 
-/* ==== 13. Signals and counters =========================================== */
+/* ==== 14. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -3162,6 +3441,12 @@ stats_print(struct state *st)
 	    (unsigned long long)s->tcp_full, (unsigned long long)s->unmatched,
 	    (unsigned long long)s->held, (unsigned long long)s->send_err,
 	    (unsigned long long)s->local);
+	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
+	    "%llu, inserts %llu", st->cache.n, st->cache.size,
+	    (unsigned long long)st->cache.hits,
+	    (unsigned long long)st->cache.misses,
+	    (unsigned long long)st->cache.evictions,
+	    (unsigned long long)st->cache.inserts);
 	for (i = 0; l != NULL && i < l->n; i++)
 		logmsg(0, "upstream %s: answers %u, timeouts %u, errors %u%s",
 		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
@@ -3169,7 +3454,7 @@ stats_print(struct state *st)
 		    l->u[i].down_until > st->now ? ", down" : "");
 }
 
-/* ==== 14. The event loop ================================================= */
+/* ==== 15. The event loop ================================================= */
 /*
  * One pass: expire what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
@@ -3306,7 +3591,8 @@ loop_run(struct state *st)
 		}
 		if (sig_hup) {
 			sig_hup = 0;
-			logmsg(1, "SIGHUP: re-reading files");
+			logmsg(1, "SIGHUP: re-reading files, flushing the cache");
+			cache_flush(&st->cache);
 			follow_reload(st, true);
 		}
 		if (ready > 0)
@@ -3314,7 +3600,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 15. usage() and main() ============================================= */
+/* ==== 16. usage() and main() ============================================= */
 
 static void
 usage(FILE *fp)
@@ -3338,6 +3624,7 @@ usage(FILE *fp)
 "  -a, --address /DOMAIN/[DOMAIN/...][IP]  answer DOMAIN here: with IP,\n"
 "                         or NXDOMAIN; /#/ matches every name\n"
 "  -H, --hosts FILE       answer A, AAAA and PTR from FILE, followed live\n"
+"  -c, --cache-size N     keep up to N answers (default 1000; 0: off)\n"
 "      --poll SECONDS     poll the file instead of using inotify\n"
 "  -t, --timeout MS       wait for one upstream (default 1500)\n"
 "      --parallel         ask all upstreams at once\n"
@@ -3661,6 +3948,7 @@ static const struct option longopts[] = {
 	{ "fallback", required_argument, NULL, 'f' },
 	{ "address", required_argument, NULL, 'a' },
 	{ "hosts", required_argument, NULL, 'H' },
+	{ "cache-size", required_argument, NULL, 'c' },
 	{ "poll", required_argument, NULL, OPT_POLL },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "parallel", no_argument, NULL, OPT_PARALLEL },
@@ -3686,13 +3974,13 @@ main(int argc, char **argv)
 	char err[128];
 	unsigned long v;
 	long poll_s = 0;
-	int ch, nchain = 0, nhosts = 0, i;
+	int ch, nchain = 0, nhosts = 0, i, cache_n = CACHE_SIZE;
 
 	st.timeout_ms = TIMEOUT_MS;
 	st.qmax = QUERY_MAX;
 	st.tcpmax = TCP_MAX;
 	st.following = true;
-	while ((ch = getopt_long(argc, argv, "l:N:r:Rs:f:a:H:t:u:vqhV", longopts,
+	while ((ch = getopt_long(argc, argv, "l:N:r:Rs:f:a:H:c:t:u:vqhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'l':
@@ -3739,6 +4027,12 @@ main(int argc, char **argv)
 				usage_error("-H", "more than %d files",
 				    MAX_HOSTS);
 			hosts[nhosts++] = optarg;
+			break;
+		case 'c':
+			if (cfg_parse_uint(optarg, 0, 1000000, &v) == -1)
+				usage_error("-c", "\"%s\" is not a number of "
+				    "entries (0-1000000)", optarg);
+			cache_n = (int)v;
 			break;
 		case OPT_POLL:
 			if (cfg_parse_uint(optarg, 1, 3600, &v) == -1)
@@ -3816,6 +4110,8 @@ main(int argc, char **argv)
 	st.now = clock_ms();
 	follow_paths(&st, file, hosts, nhosts);
 	state_alloc(&st);
+	if (cache_init(&st.cache, cache_n) == -1)
+		die(1, "-c %d: out of memory", cache_n);
 	routes_lists(&st);
 	follow_start(&st, poll_s);
 	if (!st.following)

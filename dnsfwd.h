@@ -406,4 +406,62 @@ enum policy_act policy_event(struct policy *p, int pos, enum reply_class c,
  */
 bool	policy_is_self(const struct addr *ns, const struct addr *self, int n);
 
+/* ==== 9. Cache ========================================================== */
+
+#define CACHE_DATA	1232	/* larger answers are not cached */
+#define CACHE_MAX_TTL	86400	/* seconds, as unbound's cache-max-ttl */
+#define CACHE_MAX_NEG	10800	/* RFC 2308 5: three hours at most */
+
+struct cache_entry {
+	uint32_t	 hash;
+	int32_t		 hnext;		/* hash chain; -1 ends */
+	int32_t		 prev, next;	/* LRU list, or free list */
+	uint64_t	 stored;	/* ms */
+	uint64_t	 expires;	/* ms */
+	uint16_t	 qtype, qclass;
+	uint8_t		 key;		/* EDNS, DO and CD bits of the query */
+	uint8_t		 qname_len;
+	uint16_t	 len;
+	uint8_t		 data[CACHE_DATA];	/* the answer as received */
+};
+
+struct cache {
+	struct cache_entry *e;
+	int		 size;		/* entries; 0: off */
+	int		 n;		/* in use */
+	int32_t		*bucket;	/* hash -> first entry, -1 */
+	uint32_t	 mask;
+	int32_t		 head, tail;	/* LRU: head most recent */
+	int32_t		 free;
+	uint64_t	 hits, misses, evictions, inserts;
+};
+
+/* Allocate a cache of size entries (0: off).  0, or -1 without memory. */
+int	cache_init(struct cache *c, int size);
+void	cache_free(struct cache *c);
+
+/* Drop every entry (the upstream list changed). */
+void	cache_flush(struct cache *c);
+
+/*
+ * Store ans (len bytes, described by r) as the answer to q at now.  Only
+ * positive answers (for their smallest TTL) and negative ones with an SOA
+ * (RFC 2308: min(SOA TTL, MINIMUM)) are kept; TC, failures, TTL 0 and
+ * answers over CACHE_DATA bytes are not.  The least recently used entry
+ * is evicted when full.  Returns true when stored.
+ */
+bool	cache_put(struct cache *c, const struct dns_query *q,
+	    const uint8_t *ans, size_t len, const struct dns_reply *r,
+	    uint64_t now);
+
+/*
+ * Look up q (its query bytes in query) at now.  On a hit, write the
+ * answer to out (size bytes) with the query's ID and spelling of the
+ * name and every TTL lowered by the whole seconds spent in the cache,
+ * fill *r for dns_truncate(), and return its length; 0 on a miss.
+ */
+size_t	cache_get(struct cache *c, const struct dns_query *q,
+	    const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
+	    struct dns_reply *r);
+
 #endif /* DNSFWD_H */
