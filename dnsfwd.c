@@ -31,7 +31,6 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
-#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -1541,9 +1540,6 @@ cache_init(struct cache *c, int size)
 	}
 	c->size = size;
 	c->mask = b - 1;
-	for (i = 0; i < size; i++)
-		c->e[i].next = i + 1 < size ? i + 1 : -1;
-	c->free = 0;
 	for (i = 0; i <= (int)c->mask; i++)
 		c->bucket[i] = -1;
 	return 0;
@@ -1569,11 +1565,9 @@ cache_flush(struct cache *c)
 
 	if (size == 0)
 		return;
-	c->n = 0;
-	c->head = c->tail = -1;
-	for (i = 0; i < size; i++)
-		e[i].next = i + 1 < size ? i + 1 : -1;
-	c->free = 0;
+	c->n = c->high = 0;
+	c->head = c->tail = c->free = -1;
+	(void)e;
 	for (i = 0; i <= (int)c->mask; i++)
 		bucket[i] = -1;
 	c->hits = h;
@@ -1686,13 +1680,17 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	h = cache_hash(q);
 	if ((i = cache_find(c, q, h)) >= 0)
 		cache_drop(c, i);
-	if (c->free < 0) {	/* evict the least recently used */
+	if (c->free < 0 && c->high == c->size) {	/* evict the LRU */
 		cache_drop(c, c->tail);
 		c->evictions++;
 	}
-	i = c->free;
+	if (c->free >= 0) {
+		i = c->free;
+		c->free = c->e[i].next;
+	} else {
+		i = c->high++;	/* never touched before: RSS grows with use */
+	}
 	e = &c->e[i];
-	c->free = e->next;
 	e->hash = h;
 	e->stored = now;
 	e->expires = now + (uint64_t)ttl * 1000;
@@ -1967,14 +1965,17 @@ struct state {
 	int		 cur4, cur6;	/* pool socket for this pass */
 	/* queries */
 	struct query	*q;
-	int32_t		 freeq;
+	int32_t		 freeq;		/* free stack; then q[qhigh..qmax) */
+	int		 qhigh;
 	int		 nq;
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct fifo	 fifo[F_COUNT];
 	uint16_t	*idmap;		/* wire id -> slot + 1; 0 free */
 	/* TCP */
 	struct conn	*conn;
-	int32_t		 freeconn;
+	int32_t		 freeconn;	/* free stack; then conn[chigh..) */
+	int		 chigh;
+	uint8_t		*wbuf;		/* TCP_WBUF bytes per connection */
 	struct fifo	 idle;
 	uint8_t		(*tbuf)[2 + DNS_MAX_TCP];	/* TCP replies */
 	int		*freetbuf;
@@ -2077,10 +2078,14 @@ query_alloc(struct state *st)
 {
 	struct query *q;
 
-	if (st->freeq < 0)
+	if (st->freeq >= 0) {
+		q = &st->q[st->freeq];
+		st->freeq = q->next;
+	} else if (st->qhigh < st->qmax) {
+		q = &st->q[st->qhigh++];	/* first use of this slot */
+	} else {
 		return NULL;
-	q = &st->q[st->freeq];
-	st->freeq = q->next;
+	}
 	q->prev = q->next = -1;
 	q->fifo = -1;
 	q->fd = q->pidx = q->tbuf = -1;
@@ -2548,6 +2553,13 @@ unmatched:
 	st->stats.unmatched++;
 }
 
+/* The kernel's struct sock_extended_err (linux/errqueue.h; not in musl). */
+struct ext_err {
+	uint32_t	 ee_errno;
+	uint8_t		 ee_origin, ee_type, ee_code, ee_pad;
+	uint32_t	 ee_info, ee_data;
+};
+
 /* ICMP errors queued by IP_RECVERR: the payload is our query. */
 static void
 upstream_errqueue(struct state *st, int s)
@@ -2557,7 +2569,7 @@ upstream_errqueue(struct state *st, int s)
 	struct iovec iov = { data, sizeof(data) };
 	struct msghdr mh;
 	struct cmsghdr *cm;
-	struct sock_extended_err *ee;
+	struct ext_err ee;
 	struct query *q;
 	uint16_t slot;
 	int pos, err, n;
@@ -2579,9 +2591,8 @@ upstream_errqueue(struct state *st, int s)
 			    cm->cmsg_type == IP_RECVERR) ||
 			    (cm->cmsg_level == IPPROTO_IPV6 &&
 			    cm->cmsg_type == IPV6_RECVERR)) {
-				ee = (struct sock_extended_err *)
-				    (void *)CMSG_DATA(cm);
-				err = (int)ee->ee_errno;
+				memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+				err = (int)ee.ee_errno;
 			}
 		}
 		if ((slot = st->idmap[get_u16(data)]) == 0)
@@ -2984,13 +2995,17 @@ tcp_accept(struct state *st, int li)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1)
 			return;
-		if (st->freeconn < 0) {
+		if (st->freeconn >= 0) {
+			c = &st->conn[st->freeconn];
+			st->freeconn = c->next;
+		} else if (st->chigh < st->tcpmax) {
+			c = &st->conn[st->chigh++];
+			c->wbuf = st->wbuf + (size_t)(c - st->conn) * TCP_WBUF;
+		} else {
 			st->stats.tcp_full++;
 			close(fd);
 			continue;
 		}
-		c = &st->conn[st->freeconn];
-		st->freeconn = c->next;
 		c->fd = fd;
 		c->listener = li;
 		c->inflight = 0;
@@ -3787,21 +3802,12 @@ state_alloc(struct state *st)
 	st->q = xcalloc((size_t)st->qmax, sizeof(*st->q));
 	st->negbuf = xcalloc((size_t)st->qmax, NEG_MAX);
 	st->idmap = xcalloc(65536, sizeof(*st->idmap));
-	for (i = 0; i < st->qmax; i++) {
-		st->q[i].next = i + 1 < st->qmax ? i + 1 : -1;
-		st->q[i].fifo = -1;
-		st->q[i].fd = -1;
-	}
-	st->freeq = 0;
+	st->freeq = -1;		/* slots are taken from qhigh on first use */
 	for (i = 0; i < F_COUNT; i++)
 		st->fifo[i].head = st->fifo[i].tail = -1;
 	st->conn = xcalloc((size_t)st->tcpmax, sizeof(*st->conn));
-	for (i = 0; i < st->tcpmax; i++) {
-		st->conn[i].fd = -1;
-		st->conn[i].wbuf = xcalloc(1, TCP_WBUF);
-		st->conn[i].next = i + 1 < st->tcpmax ? i + 1 : -1;
-	}
-	st->freeconn = 0;
+	st->wbuf = xcalloc((size_t)st->tcpmax, TCP_WBUF);
+	st->freeconn = -1;
 	st->idle.head = st->idle.tail = -1;
 	st->tbuf = xcalloc((size_t)st->tcpmax, sizeof(*st->tbuf));
 	st->freetbuf = xcalloc((size_t)st->tcpmax, sizeof(int));

@@ -432,7 +432,8 @@ struct cache {
 	int32_t		*bucket;	/* hash -> first entry, -1 */
 	uint32_t	 mask;
 	int32_t		 head, tail;	/* LRU: head most recent */
-	int32_t		 free;
+	int32_t		 free;		/* freed entries; then e[high..size) */
+	int		 high;
 	uint64_t	 hits, misses, evictions, inserts;
 };
 

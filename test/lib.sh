@@ -1,0 +1,524 @@
+# shellcheck shell=bash
+# test/lib.sh: helpers for the integration tests, sourced by test/t-*.sh.
+#
+# A test starts fake upstreams and dnsfwd on loopback ports picked by the
+# kernel, queries dnsfwd with dig or kdig, and asserts what a user sees.
+# Every assertion prints one line, "ok - DESC" or "not ok - DESC" (then
+# "#   ..." diagnostics); a missing tool prints "skip - ...".  test/run.sh
+# counts those lines.  Every process and network namespace a test creates is
+# recorded and removed by cleanup on exit, whatever happened.  Every wait is
+# bounded: 50 polls of 0.1 s unless said otherwise.
+#
+# Globals set for the test:
+#	ROOT T SCRIPT DNSFWD FAKEUP
+#	NAME_port NAME_pid NAME_status		start_fakeup / stop_fakeup
+#	DNSFWD_ADDR DNSFWD_PORT DNSFWD_PID DNSFWD_LISTEN DNSFWD_ERR
+#	DNSFWD_STATUS				start_dnsfwd / stop_dnsfwd
+#	RCODE ANSWER FLAGS TTL AUTHORITY MS QOUT	q / kq
+#
+# Optional environment:
+#	FAKEUP_ADDR	address for start_fakeup (default 127.0.0.1; "[::1]")
+#	FAKEUP_WRAP	command prefix for fakeup, e.g. "ip netns exec NS"
+#	QWRAP		command prefix for dig/kdig, e.g. "ip netns exec NS"
+#	KEEP_T=1	keep $T for inspection
+
+# shellcheck disable=SC2034  # the globals are for the sourcing test
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DNSFWD=$ROOT/dnsfwd
+FAKEUP=$ROOT/test/fakeup
+SCRIPT=$(basename "$0")
+T=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-test.XXXXXX") || {
+	echo "not ok - $SCRIPT: mktemp failed"
+	exit 1
+}
+DNSFWD_ADDR=127.0.0.1
+DNSFWD_PORT=
+DNSFWD_PID=
+DNSFWD_STATUS=
+DNSFWD_LISTEN=()
+DNSFWD_ERR=$T/dnsfwd.err
+
+_PIDS=()	# every process started or tracked, until stopped
+_NETNS=()	# every network namespace registered
+_FAKEUPS=()	# names given to start_fakeup, for diagnostics
+_FAILED=0	# "not ok" lines printed
+_NSTARTS=0	# earlier dnsfwd stderr files: $DNSFWD_ERR.0, .1, ...
+
+# ---- output -----------------------------------------------------------------
+
+# diag LINE...: diagnostic lines under the last assertion.
+diag()
+{
+	local l
+
+	for l in "$@"; do
+		[ -n "$l" ] || continue
+		printf '%s\n' "$l" | sed 's/^/#   /'
+	done
+}
+
+pass()
+{
+	printf 'ok - %s\n' "$1"
+}
+
+# fail DESC [DIAG...]
+fail()
+{
+	printf 'not ok - %s\n' "$1"
+	shift
+	diag "$@"
+	_FAILED=$((_FAILED + 1))
+	return 1
+}
+
+# skip DESC PACKAGE: one skipped assertion.
+skip()
+{
+	printf 'skip - %s (install %s)\n' "$1" "$2"
+}
+
+# need CMD PACKAGE: skip the whole script when CMD is missing.
+need()
+{
+	if ! command -v "$1" >/dev/null 2>&1; then
+		printf 'skip - %s: %s missing (install %s)\n' \
+		    "$SCRIPT" "$1" "$2"
+		exit 0
+	fi
+}
+
+# ---- assertions (each returns 0 on pass, 1 on failure) ----------------------
+
+# ok DESC CMD...: pass if CMD succeeds (its output is shown on failure).
+ok()
+{
+	local desc=$1 out rc
+
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "$desc"
+		return 0
+	fi
+	fail "$desc" "command: $*" "status: $rc" ${out:+"$out"}
+}
+
+# eq DESC ACTUAL EXPECTED: string equality.
+eq()
+{
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "got:      '$2'" "expected: '$3'"
+}
+
+_is_int()
+{
+	[[ $1 =~ ^-?[0-9]+$ ]]
+}
+
+# lt DESC ACTUAL LIMIT: ACTUAL < LIMIT, both integers.
+lt()
+{
+	if _is_int "$2" && _is_int "$3" && [ "$2" -lt "$3" ]; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "got:      '$2'" "expected: < $3"
+}
+
+# ge DESC ACTUAL MIN: ACTUAL >= MIN, both integers.
+ge()
+{
+	if _is_int "$2" && _is_int "$3" && [ "$2" -ge "$3" ]; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "got:      '$2'" "expected: >= $3"
+}
+
+# match DESC STRING REGEX: bash extended regex, unanchored.
+match()
+{
+	if [[ $2 =~ $3 ]]; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "got:      '$2'" "expected to match: $3"
+}
+
+# ---- processes --------------------------------------------------------------
+
+track_pid()
+{
+	_PIDS+=("$1")
+}
+
+track_netns()
+{
+	_NETNS+=("$1")
+}
+
+_untrack_pid()
+{
+	local i
+
+	for i in "${!_PIDS[@]}"; do
+		[ "${_PIDS[$i]}" = "$1" ] && unset '_PIDS[i]'
+	done
+}
+
+# True while PID runs; a zombie counts as gone.
+_alive()
+{
+	local state
+
+	kill -0 "$1" 2>/dev/null || return 1
+	state=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\).*/\1/p' \
+	    "/proc/$1/stat" 2>/dev/null)
+	[ "$state" != Z ]
+}
+
+# wait_for TENTHS CMD...: poll CMD every 0.1 s, at most TENTHS times.
+wait_for()
+{
+	local n=$1 i
+
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	"$@" >/dev/null 2>&1
+}
+
+# _reap PID: SIGTERM, up to 3 s, then SIGKILL; the exit status in _STATUS.
+_reap()
+{
+	local i
+
+	kill -TERM "$1" 2>/dev/null
+	for ((i = 0; i < 30; i++)); do
+		_alive "$1" || break
+		sleep 0.1
+	done
+	_alive "$1" && kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	_STATUS=$?
+	_untrack_pid "$1"
+}
+
+# new_netns NAME: create a network namespace with lo up; tracked.
+new_netns()
+{
+	if ip netns list 2>/dev/null | grep -qw -- "$1"; then
+		fail "netns $1 is free" "already exists; not touching it"
+		exit 1
+	fi
+	if ! ip netns add "$1" 2>"$T/netns.err"; then
+		fail "netns $1 created" "$(cat "$T/netns.err")"
+		exit 1
+	fi
+	track_netns "$1"
+	ip -n "$1" link set lo up
+}
+
+# ---- fakeup -----------------------------------------------------------------
+
+_write_rules()
+{
+	local f=$1
+
+	shift
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@" >"$f"
+	else
+		: >"$f"
+	fi
+}
+
+# start_fakeup NAME [RULE...]: sets NAME_port and NAME_pid; bails out if
+# fakeup does not come up.  Log: $T/NAME.log, stderr: $T/NAME.err.
+start_fakeup()
+{
+	local name=$1 pid i port=
+
+	shift
+	_write_rules "$T/$name.rules" "$@"
+	# shellcheck disable=SC2086
+	${FAKEUP_WRAP:-} "$FAKEUP" -l "${FAKEUP_ADDR:-127.0.0.1}:0" \
+	    -L "$T/$name.log" -r "$T/$name.rules" 2>"$T/$name.err" &
+	pid=$!
+	track_pid "$pid"
+	_FAKEUPS+=("$name")
+	for ((i = 0; i < 50; i++)); do
+		port=$(sed -n \
+		    's/^fakeup: listening on .*:\([0-9][0-9]*\)$/\1/p' \
+		    "$T/$name.err" | head -n 1)
+		[ -n "$port" ] && break
+		_alive "$pid" || break
+		sleep 0.1
+	done
+	if [ -z "$port" ]; then
+		fail "start fakeup $name" "$(cat "$T/$name.err")"
+		exit 1
+	fi
+	printf -v "${name}_port" '%s' "$port"
+	printf -v "${name}_pid" '%s' "$pid"
+}
+
+# set_rules NAME RULE...: replace the rules atomically (fakeup re-reads).
+set_rules()
+{
+	local name=$1
+
+	shift
+	_write_rules "$T/$name.rules.tmp" "$@"
+	mv -f "$T/$name.rules.tmp" "$T/$name.rules"
+}
+
+# stop_fakeup NAME: SIGTERM, wait; exit status in NAME_status.
+stop_fakeup()
+{
+	local pidvar=${1}_pid
+
+	_reap "${!pidvar}"
+	printf -v "${1}_status" '%s' "$_STATUS"
+}
+
+# asked NAME [QNAME]: log lines of fakeup NAME for QNAME (any case; a
+# trailing dot is ignored); all its lines without QNAME.
+asked()
+{
+	local qn=${2-}
+
+	[ "$qn" != . ] && qn=${qn%.}
+	[ -f "$T/$1.log" ] || { echo 0; return; }
+	awk -v q="$qn" -v all=$# '
+		all == 1 || tolower($2) == tolower(q) { n++ }
+		END { print n + 0 }' "$T/$1.log"
+}
+
+# ---- dnsfwd -----------------------------------------------------------------
+
+# start_dnsfwd ARGS...: start $ROOT/dnsfwd (with -l 127.0.0.1:0 unless ARGS
+# has -l/--listen), wait for one "listening on" line per -l.  Sets
+# DNSFWD_PID, DNSFWD_ADDR and DNSFWD_PORT (first listener) and DNSFWD_LISTEN
+# (every "ADDR:PORT[ in NS]").  Bails out if dnsfwd exits or is not ready.
+start_dnsfwd()
+{
+	local a want=0 i n=0 line re dflt=(-l 127.0.0.1:0)
+
+	re='^dnsfwd: listening on (.+):([0-9]+) \(udp\+tcp\)( in .*)?$'
+	for a in "$@"; do
+		case $a in
+		-l | --listen | --listen=* | -l?*)
+			want=$((want + 1))
+			dflt=()
+			;;
+		esac
+	done
+	[ "$want" -eq 0 ] && want=1
+	# An earlier instance keeps writing to its renamed file.
+	[ -e "$DNSFWD_ERR" ] && mv "$DNSFWD_ERR" "$DNSFWD_ERR.$((_NSTARTS++))"
+	"$DNSFWD" "${dflt[@]}" "$@" 2>"$DNSFWD_ERR" &
+	DNSFWD_PID=$!
+	track_pid "$DNSFWD_PID"
+	for ((i = 0; i < 50; i++)); do
+		n=$(grep -cE "$re" "$DNSFWD_ERR")
+		[ "$n" -ge "$want" ] && break
+		_alive "$DNSFWD_PID" || break
+		sleep 0.1
+	done
+	if [ "$n" -lt "$want" ]; then
+		if _alive "$DNSFWD_PID"; then
+			a="not ready after 5 s"
+		else
+			wait "$DNSFWD_PID"
+			a="exited with status $?"
+			_untrack_pid "$DNSFWD_PID"
+		fi
+		fail "start dnsfwd ${dflt[*]} $*" "$a" "$(cat "$DNSFWD_ERR")"
+		exit 1
+	fi
+	DNSFWD_LISTEN=()
+	while IFS= read -r line; do
+		[[ $line =~ $re ]] || continue
+		a=${BASH_REMATCH[1]}:${BASH_REMATCH[2]}
+		DNSFWD_LISTEN+=("$a${BASH_REMATCH[3]}")
+	done <"$DNSFWD_ERR"
+	re='^\[?([^]]*)\]?:([0-9]+)'
+	[[ ${DNSFWD_LISTEN[0]} =~ $re ]]
+	DNSFWD_ADDR=${BASH_REMATCH[1]}
+	DNSFWD_PORT=${BASH_REMATCH[2]}
+}
+
+# stop_dnsfwd: SIGTERM, wait; exit status in DNSFWD_STATUS.
+stop_dnsfwd()
+{
+	[ -n "$DNSFWD_PID" ] || return 0
+	_reap "$DNSFWD_PID"
+	DNSFWD_STATUS=$_STATUS
+	DNSFWD_PID=
+}
+
+# ---- queries ----------------------------------------------------------------
+
+# _parse: fill RCODE ANSWER FLAGS TTL AUTHORITY from QOUT (dig or kdig).
+_parse()
+{
+	RCODE=$(printf '%s\n' "$QOUT" |
+	    sed -n 's/^;; ->>HEADER<<- .*status: \([A-Z0-9]*\).*/\1/p' |
+	    tail -n 1)
+	[ -n "$RCODE" ] || RCODE=TIMEOUT
+	case $QOUT in
+	*"malformed message packet"* | *"Got bad packet"* | \
+	    *"failed to parse reply"* | *"malformed reply packet"*)
+		RCODE=MALFORMED ;;
+	esac
+	FLAGS=$(printf '%s\n' "$QOUT" |
+	    sed -n 's/^;; [Ff]lags: \([^;]*\);.*/\1/p' | tail -n 1)
+	FLAGS=${FLAGS% }
+	ANSWER=$(printf '%s\n' "$QOUT" | _section ANSWER rdata |
+	    LC_ALL=C sort | paste -sd ' ' -)
+	AUTHORITY=$(printf '%s\n' "$QOUT" | _section AUTHORITY type |
+	    LC_ALL=C sort | paste -sd ' ' -)
+	TTL=$(printf '%s\n' "$QOUT" | _section ANSWER ttl | head -n 1)
+	[ -n "$TTL" ] ||
+	    TTL=$(printf '%s\n' "$QOUT" | _section AUTHORITY ttl | head -n 1)
+}
+
+# _section NAME rdata|type|ttl: one field per record of the last NAME
+# section (a later query in the output, e.g. after TC, replaces it).
+_section()
+{
+	awk -v sec=";; $1 SECTION:" -v what="$2" '
+		$0 == sec { in_sec = 1; n = 0; delete out; next }
+		in_sec && (/^$/ || /^;;/) { in_sec = 0 }
+		in_sec && !/^;/ {
+			if (what == "ttl")
+				v = $2
+			else if (what == "type")
+				v = $4
+			else {
+				v = $5
+				for (i = 6; i <= NF; i++)
+					v = v " " $i
+			}
+			out[++n] = v
+		}
+		END { for (i = 1; i <= n; i++) print out[i] }'
+}
+
+# _query TOOL NAME TYPE ARGS...
+_query()
+{
+	local tool=$1 start end
+
+	shift
+	start=$(date +%s%N)
+	# shellcheck disable=SC2086
+	QOUT=$(${QWRAP:-} "$tool" @"$DNSFWD_ADDR" -p "$DNSFWD_PORT" "$@" 2>&1)
+	end=$(date +%s%N)
+	MS=$(((end - start) / 1000000))
+	_parse
+}
+
+# q NAME [TYPE] [DIG-ARGS...]: ask dnsfwd (DNSFWD_ADDR:DNSFWD_PORT; set those
+# to ask something else) with dig: one try, 3 s.  Sets RCODE (NOERROR,
+# NXDOMAIN, ...; TIMEOUT when no reply; MALFORMED when the reply did not
+# parse),
+# ANSWER (sorted RDATA), FLAGS, TTL (first answer, else first authority),
+# AUTHORITY (sorted record types), MS (wall time) and QOUT.
+q()
+{
+	local name=$1 type=A
+
+	shift
+	if [ $# -gt 0 ] && [[ $1 != [-+@]* ]]; then
+		type=$1
+		shift
+	fi
+	_query dig "$name" "$type" +tries=1 +time=3 +nocookie "$@"
+}
+
+# kq NAME [TYPE] [KDIG-ARGS...]: the same with kdig.
+kq()
+{
+	local name=$1 type=A
+
+	shift
+	if [ $# -gt 0 ] && [[ $1 != [-+@]* ]]; then
+		type=$1
+		shift
+	fi
+	_query kdig "$name" "$type" +retry=0 +timeout=3 +nocookie "$@"
+}
+
+# ---- cleanup ----------------------------------------------------------------
+
+# _sanitizer_check FILE WHAT: a failure if FILE holds a sanitizer report.
+_sanitizer_check()
+{
+	[ -f "$1" ] || return 0
+	grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$1" ||
+	    return 0
+	fail "$SCRIPT: no sanitizer report from $2" \
+	    "$(grep -m 20 -E 'Sanitizer|runtime error:|^    #' "$1")"
+}
+
+# cleanup: stop every tracked process, delete every tracked namespace,
+# remove $T.  Safe to call twice.
+cleanup()
+{
+	local pid ns name f
+
+	for pid in "${_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${_PIDS[@]}"; do
+		_reap "$pid"
+	done
+	_PIDS=()
+	for ns in "${_NETNS[@]}"; do
+		ip netns delete "$ns" 2>/dev/null
+	done
+	_NETNS=()
+	[ -d "$T" ] || return 0
+	for f in "$DNSFWD_ERR"*; do
+		_sanitizer_check "$f" dnsfwd
+	done
+	for name in "${_FAKEUPS[@]}"; do
+		_sanitizer_check "$T/$name.err" "fakeup $name"
+	done
+	if [ "$_FAILED" -gt 0 ]; then
+		if [ -s "$DNSFWD_ERR" ]; then
+			echo "# --- dnsfwd stderr (last 30 lines)"
+			tail -n 30 "$DNSFWD_ERR" | sed 's/^/#   /'
+		fi
+	fi
+	if [ "${KEEP_T:-0}" = 1 ]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+
+# On exit: clean up; exit non-zero if any assertion failed.
+_lib_exit()
+{
+	local rc=$?
+
+	cleanup
+	[ "$rc" -eq 0 ] && [ "$_FAILED" -gt 0 ] && rc=1
+	exit "$rc"
+}
+
+trap _lib_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM

@@ -1,0 +1,101 @@
+#!/bin/sh
+# test/run.sh: run every test and print "N passed, N failed, N skipped".
+#
+# 1. test/unit, the C unit tests;
+# 2. the golden files: test/unit --resolv X.conf against X.ok, for each
+#    test/resolv/*.conf;
+# 3. each test/t-*.sh with bash, under a time limit (TEST_TIMEOUT seconds,
+#    default 300), or only those named in TESTS="t-foo.sh t-bar.sh".
+#
+# Lines starting "ok - ", "not ok - " and "skip - " are counted.  A program
+# that exits non-zero without a "not ok" line gets one.  Exits 1 if anything
+# failed.  Plain sh: the Makefile runs "sh test/run.sh".
+
+cd "$(dirname "$0")/.." || exit 1
+limit=${TEST_TIMEOUT:-300}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-run.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+all=$tmp/all
+: >"$all"
+
+# run NAME CMD...: show CMD's output, keep it for counting, and add a
+# "not ok" for a bad exit that printed none.  The output goes to a file, not
+# a pipe, so a process a test leaves behind cannot hold run.sh up.
+run()
+{
+	name=$1
+	shift
+	"$@" >"$tmp/out" 2>&1 </dev/null
+	rc=$?
+	cat "$tmp/out"
+	if [ "$rc" -eq 124 ]; then
+		echo "not ok - $name: timed out after $limit s"
+	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$tmp/out"; then
+		echo "not ok - $name: exited with status $rc"
+	fi | tee -a "$tmp/out"
+	cat "$tmp/out" >>"$all"
+}
+
+# say LINE: print a result line and count it.
+say()
+{
+	echo "$1" | tee -a "$all"
+}
+
+echo "# test/unit"
+if [ -x test/unit ]; then
+	run test/unit test/unit
+else
+	say "not ok - test/unit missing"
+fi
+
+for conf in test/resolv/*.conf; do
+	[ -e "$conf" ] || continue
+	want=${conf%.conf}.ok
+	if [ ! -x test/unit ]; then
+		say "not ok - $conf: test/unit missing"
+		continue
+	fi
+	if [ ! -f "$want" ]; then
+		say "not ok - $conf: $want missing"
+		continue
+	fi
+	test/unit --resolv "$conf" >"$tmp/got" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -gt 1 ] || grep -qE 'Sanitizer|runtime error:' "$tmp/err"
+	then
+		say "not ok - $conf: test/unit exited with status $rc"
+		sed 's/^/#   /' "$tmp/err"
+	elif diff -u "$want" "$tmp/got" >"$tmp/diff"; then
+		say "ok - $conf"
+	else
+		say "not ok - $conf: differs from $want"
+		sed 's/^/#   /' "$tmp/diff"
+	fi
+done
+
+if [ -n "${TESTS:-}" ]; then
+	scripts=
+	for t in $TESTS; do
+		scripts="$scripts test/$(basename "$t")"
+	done
+else
+	scripts=$(ls test/t-*.sh 2>/dev/null)
+fi
+for s in $scripts; do
+	name=$(basename "$s")
+	echo "# $name"
+	if [ ! -f "$s" ]; then
+		say "not ok - $name: no such test"
+		continue
+	fi
+	run "$name" timeout -k 10 "$limit" bash "$s"
+done
+
+passed=$(grep -c '^ok - ' "$all")
+failed=$(grep -c '^not ok - ' "$all")
+skipped=$(grep -c '^skip - ' "$all")
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
