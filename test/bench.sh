@@ -1,0 +1,534 @@
+#!/usr/bin/env bash
+#
+# bench.sh: dnsperf against dnsfwd and its peers (dnsmasq, unbound, dnsdist),
+# side by side, all forwarding to test/benchup on loopback.  Two ceiling
+# rows come first: dnsperf straight at benchup, and through test/relay, the
+# barest ID-rewriting relay; the "x relay" column is each row's CPU per
+# query over the relay's on the same path.
+#
+# Paths: "forward" cycles 100,000 distinct names (q<N>.bench.test A);
+# "cache" cycles 100 names.  "upstream/q" is queries benchup answered per
+# query dnsperf completed: about 1 on a true forward path, about 0 when
+# answers come from a cache.  The latency column is a separate run at a
+# fixed 1000 qps on names never asked before.
+#
+# benchup and dnsperf run on CPU 0, the forwarder on CPU 1.  Only loopback
+# is used.  Every process started here is recorded and killed by PID.
+#
+# Knobs: BENCH_SECONDS (per throughput run, default 10),
+#        BENCH_ONLY="direct relay dnsfwd dnsmasq unbound dnsdist" (a subset).
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECS=${BENCH_SECONDS:-10}
+ONLY=${BENCH_ONLY:-}
+CC=${CC:-cc}
+LAT_QPS=1000
+LAT_SECS=5
+OUTSTANDING=100		# dnsperf -q; below dnsmasq's dns-forward-max of 150
+PERF_TIMEOUT=2		# dnsperf -t, seconds before a query counts as lost
+UPPORT=
+PIDS=()
+NOTES=()
+
+case $SECS in
+''|*[!0-9]*|0)
+	echo "bench.sh: BENCH_SECONDS: \"$SECS\" is not a number of seconds" >&2
+	exit 1 ;;
+esac
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-bench.XXXXXX") || exit 2
+
+# ==== Processes ============================================================
+
+# alive PID: true while PID exists and is not a zombie.
+alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# forget PID: drop a reaped PID from PIDS, so it is never signalled again.
+forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# stop PID: TERM, up to 5 s, then KILL; reap; forget it.
+stop() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 50); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	forget "$pid"
+}
+
+cleanup() {
+	local p
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]}"; do
+		stop "$p"
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] && command -v taskset >/dev/null
+then
+	ON_CLIENT=(taskset -c 0)
+	ON_SERVER=(taskset -c 1)
+	PINNING="benchup and dnsperf pinned to CPU 0, forwarder to CPU 1"
+else
+	ON_CLIENT=()
+	ON_SERVER=()
+	PINNING="no CPU pinning (fewer than 2 CPUs or no taskset)"
+fi
+
+# spawn LOG CMD...: start CMD in the background, stdout and stderr to LOG;
+# its PID is left in SPAWNED.
+spawn() {
+	local log=$1
+	shift
+	"$@" >"$log" 2>&1 </dev/null &
+	SPAWNED=$!
+	PIDS+=("$SPAWNED")
+}
+
+# listen_port PID LOG NAME: wait up to 5 s for "NAME: listening on
+# 127.0.0.1:PORT" in LOG and print PORT.
+listen_port() {
+	local pid=$1 log=$2 name=$3 i port
+	for i in $(seq 50); do
+		port=$(sed -n "s/^$name: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p" \
+		    "$log" | head -n 1)
+		if [ -n "$port" ]; then
+			echo "$port"
+			return 0
+		fi
+		alive "$pid" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# free_port: a port free for both UDP and TCP on 127.0.0.1.
+free_port() {
+	python3 - <<'EOF'
+import socket
+for _ in range(100):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+EOF
+}
+
+# answers PID PORT: true once a query through 127.0.0.1:PORT gets NOERROR
+# and benchup's 192.0.2.1; tries for up to about 10 s.  On failure the last
+# status is left in LAST_STATUS.
+answers() {
+	local pid=$1 port=$2 i out=
+	LAST_STATUS=
+	for i in $(seq 20); do
+		if ! alive "$pid"; then
+			LAST_STATUS="exited"
+			return 1
+		fi
+		out=$(dig @127.0.0.1 -p "$port" "check$i.bench.test" A \
+		    +time=1 +tries=1 +noall +comments +answer 2>&1)
+		case $out in
+		*"status: NOERROR"*192.0.2.1*)
+			return 0 ;;
+		esac
+		sleep 0.25
+	done
+	LAST_STATUS=$(echo "$out" | sed -n 's/.*\(status: [A-Z]*\).*/\1/p')
+	: "${LAST_STATUS:=no reply}"
+	return 1
+}
+
+# ==== Measurements =========================================================
+
+# cpu_ticks PID: utime + stime of all its threads, in clock ticks.
+cpu_ticks() {
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+peak_rss() {
+	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
+}
+
+# upstream_count: queries benchup has answered so far (asked by SIGUSR1).
+upstream_count() {
+	local before i n
+	before=$(grep -c 'queries answered' "$TMP/benchup.log")
+	kill -USR1 "$BENCHUP_PID"
+	for i in $(seq 50); do
+		n=$(grep -c 'queries answered' "$TMP/benchup.log")
+		if [ "$n" -gt "$before" ]; then
+			sed -n 's/^benchup: \([0-9]*\) queries answered$/\1/p' \
+			    "$TMP/benchup.log" | tail -n 1
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo ""
+}
+
+# perf PORT FILE SECONDS [DNSPERF-OPTIONS]: run dnsperf and set P_QPS,
+# P_COMPLETED, P_LOST, P_AVG_MS, P_MAX_MS and P_RCODES.
+perf() {
+	local port=$1 file=$2 secs=$3 out=$TMP/perf.out
+	shift 3
+	# In the background so that a signal to this script is handled at
+	# once; timeout bounds it and passes TERM on to dnsperf.
+	spawn "$out" timeout -k 5 $((secs + PERF_TIMEOUT + 30)) \
+	    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$file" \
+	    -l "$secs" -c 4 -T 1 -q "$OUTSTANDING" -t "$PERF_TIMEOUT" "$@"
+	wait "$SPAWNED"
+	forget "$SPAWNED"
+	P_QPS=$(awk '/Queries per second:/ { printf "%d", $4 }' "$out")
+	P_COMPLETED=$(awk '/Queries completed:/ { print $3 }' "$out")
+	P_LOST=$(awk '/Queries lost:/ { print $3 }' "$out")
+	P_AVG_MS=$(awk '/Average Latency/ { printf "%.3f", $4 * 1000 }' "$out")
+	P_MAX_MS=$(awk '/Average Latency/ { sub(/\)/, "", $8);
+	    printf "%.2f", $8 * 1000 }' "$out")
+	P_RCODES=$(sed -n 's/^ *Response codes: *//p' "$out")
+	if [ -z "$P_COMPLETED" ] || [ -z "$P_QPS" ]; then
+		NOTES+=("dnsperf failed on port $port: $(tail -n 1 "$out")")
+		return 1
+	fi
+	return 0
+}
+
+# ==== Rows =================================================================
+
+ROWS=$TMP/rows
+
+# measure NAME PATH PORT [PID]: one throughput run on PATH (plus, on the
+# forward path, the fixed-rate latency run) against 127.0.0.1:PORT, where
+# PID is the forwarder or empty for none; appends one row to ROWS.
+measure() {
+	local name=$1 path=$2 port=$3 pid=${4:-}
+	local t0='' t1='' u0 u1 cpu=- rss=- up=- lat=- qps lost avg max n
+	u0=$(upstream_count)
+	[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+	perf "$port" "$TMP/$path.txt" "$SECS" || return 1
+	if [ -n "$pid" ]; then
+		if alive "$pid"; then
+			t1=$(cpu_ticks "$pid")
+		else
+			NOTES+=("$name, $path: the forwarder exited during the run")
+		fi
+	fi
+	u1=$(upstream_count)
+	qps=$P_QPS lost=$P_LOST avg=$P_AVG_MS max=$P_MAX_MS n=$P_COMPLETED
+	case $P_RCODES in
+	"NOERROR "*\)) ;;
+	*) NOTES+=("$name, $path: response codes: ${P_RCODES:-none}") ;;
+	esac
+	if [ -n "$t1" ] && [ "$n" -gt 0 ]; then
+		cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$n" \
+		    'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+	fi
+	if [ -n "$u0" ] && [ -n "$u1" ] && [ "$n" -gt 0 ]; then
+		up=$(awk -v d="$((u1 - u0))" -v n="$n" \
+		    'BEGIN { printf "%.2f", d / n }')
+	fi
+	if [ "$path" = forward ] &&
+	    perf "$port" "$TMP/latency.txt" "$LAT_SECS" -Q "$LAT_QPS"; then
+		lat=$P_AVG_MS
+		[ "$P_LOST" = 0 ] ||
+		    NOTES+=("$name: $P_LOST lost in the $LAT_QPS qps run")
+	fi
+	[ -n "$pid" ] && alive "$pid" && rss=$(peak_rss "$pid")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" \
+	    "$qps" "$lost" "$avg" "$max" "$cpu" "$rss" "$up" "$lat" >>"$ROWS"
+	echo "bench: $name, $path: $qps q/s, $lost lost" >&2
+}
+
+# ==== Forwarders ===========================================================
+#
+# start_NAME PATH: start one forwarder configured for PATH, upstream
+# benchup; set FWD_PID and FWD_PORT, or return 1 with the reason in the
+# last line of $TMP/NAME.log.
+
+start_relay() {
+	spawn "$TMP/relay.log" "${ON_SERVER[@]}" "$ROOT/test/relay" \
+	    -l 127.0.0.1:0 -u "127.0.0.1:$UPPORT"
+	FWD_PID=$SPAWNED
+	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/relay.log" relay)
+}
+
+start_dnsfwd() {
+	spawn "$TMP/dnsfwd.log" "${ON_SERVER[@]}" "$ROOT/dnsfwd" -R \
+	    -s "127.0.0.1#$UPPORT" -l 127.0.0.1:0 -q
+	FWD_PID=$SPAWNED
+	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/dnsfwd.log" dnsfwd)
+}
+
+# dnsmasq -c 0 and -c 10000 are two forwarders; DNSMASQ_CACHE picks one.
+start_dnsmasq() {
+	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
+	# -C /dev/null: no /etc/dnsmasq.conf; no DHCP is configured.
+	spawn "$TMP/dnsmasq.log" "${ON_SERVER[@]}" dnsmasq -k -C /dev/null \
+	    --no-resolv --no-hosts --no-poll -u root -8 /dev/null \
+	    -x "$TMP/dnsmasq.pid" --listen-address=127.0.0.1 \
+	    --bind-interfaces -p "$FWD_PORT" -c "$DNSMASQ_CACHE" \
+	    -S "127.0.0.1#$UPPORT"
+	FWD_PID=$SPAWNED
+}
+
+start_unbound() {
+	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
+	cat >"$TMP/unbound.conf" <<EOF
+server:
+	interface: 127.0.0.1@$FWD_PORT
+	port: $FWD_PORT
+	do-ip6: no
+	num-threads: 1
+	so-reuseport: no
+	chroot: ""
+	username: ""
+	directory: "$TMP"
+	pidfile: ""
+	do-daemonize: no
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	module-config: "iterator"
+	do-not-query-localhost: no
+	access-control: 127.0.0.0/8 allow
+	# test. is an RFC 6761 name unbound answers NXDOMAIN itself by default.
+	local-zone: "test." nodefault
+remote-control:
+	control-enable: no
+forward-zone:
+	name: "."
+	forward-addr: 127.0.0.1@$UPPORT
+EOF
+	if command -v unbound-checkconf >/dev/null &&
+	    ! unbound-checkconf "$TMP/unbound.conf" >"$TMP/unbound.log" 2>&1
+	then
+		return 1
+	fi
+	spawn "$TMP/unbound.log" "${ON_SERVER[@]}" unbound -d -p \
+	    -c "$TMP/unbound.conf"
+	FWD_PID=$SPAWNED
+}
+
+# dnsdist runs without a cache on the forward path and with a packet cache
+# on the cache path.
+start_dnsdist() {
+	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
+	{
+		echo 'setSecurityPollSuffix("")'
+		echo "setLocal(\"127.0.0.1:$FWD_PORT\")"
+		echo "newServer({address=\"127.0.0.1:$UPPORT\"})"
+		if [ "$1" = cache ]; then
+			echo 'pc = newPacketCache(10000)'
+			echo 'getPool(""):setCache(pc)'
+		fi
+	} >"$TMP/dnsdist.conf"
+	spawn "$TMP/dnsdist.log" "${ON_SERVER[@]}" dnsdist --supervised \
+	    --disable-syslog -C "$TMP/dnsdist.conf"
+	FWD_PID=$SPAWNED
+}
+
+# ==== Driver ===============================================================
+
+wanted() {
+	[ -z "$ONLY" ] && return 0
+	case " $ONLY " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
+# run NAME LABEL: NAME's forwarder on both paths, a fresh process for each.
+run() {
+	local name=$1 label=$2 path why
+	for path in forward cache; do
+		FWD_PID=
+		FWD_PORT=
+		if ! "start_$name" "$path" || [ -z "$FWD_PORT" ]; then
+			why=$(tail -n 1 "$TMP/$name.log" 2>/dev/null)
+			SKIPPED+=("skipped: $label (did not start${why:+: $why})")
+			[ -n "$FWD_PID" ] && stop "$FWD_PID"
+			return 1
+		fi
+		if ! answers "$FWD_PID" "$FWD_PORT"; then
+			why=$(tail -n 1 "$TMP/$name.log" 2>/dev/null)
+			if [ "$LAST_STATUS" = exited ]; then
+				SKIPPED+=("skipped: $label (exited at start${why:+: $why})")
+			else
+				SKIPPED+=("skipped: $label (no NOERROR 192.0.2.1 from 127.0.0.1:$FWD_PORT: $LAST_STATUS${why:+; log: $why})")
+			fi
+			stop "$FWD_PID"
+			return 1
+		fi
+		measure "$label" "$path" "$FWD_PORT" "$FWD_PID"
+		stop "$FWD_PID"
+	done
+}
+
+# table: ROWS as one aligned, markdown-compatible table.
+table() {
+	awk -F '\t' '
+	NR == FNR {
+		if ($1 == "relay" && $7 != "-" && $7 > 0)
+			relay[$2] = $7
+		next
+	}
+	{
+		ratio = "-"
+		if ($7 != "-" && ($2 in relay))
+			ratio = sprintf("%.2f", $7 / relay[$2])
+		n++
+		split($1 "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6 "\t" $7 "\t" \
+		    ratio "\t" $8 "\t" $9 "\t" $10, f, "\t")
+		for (i = 1; i <= 11; i++)
+			cell[n, i] = f[i]
+	}
+	END {
+		split("forwarder|path|queries/s|lost|avg ms|max ms|" \
+		    "CPU us/query|x relay|peak RSS KiB|upstream/q|" \
+		    "avg ms @1000qps", h, "|")
+		for (i = 1; i <= 11; i++) {
+			cell[0, i] = h[i]
+			w[i] = length(h[i])
+			for (r = 1; r <= n; r++)
+				if (length(cell[r, i]) > w[i])
+					w[i] = length(cell[r, i])
+		}
+		for (r = 0; r <= n; r++) {
+			line = "|"
+			for (i = 1; i <= 11; i++)
+				line = line sprintf(i <= 2 ? " %-*s |" : " %*s |",
+				    w[i], cell[r, i])
+			print line
+			if (r > 0)
+				continue
+			line = "|"
+			for (i = 1; i <= 11; i++) {
+				dash = ""
+				for (k = 0; k < w[i]; k++)
+					dash = dash "-"
+				line = line (i <= 2 ? ":" dash " |" : " " dash ":|")
+			}
+			print line
+		}
+	}' "$ROWS" "$ROWS"
+}
+
+for tool in dnsperf dig python3; do
+	if ! command -v "$tool" >/dev/null; then
+		case $tool in
+		dig) pkg=bind9-dnsutils ;;
+		*) pkg=$tool ;;
+		esac
+		echo "bench.sh: $tool: not found (install $pkg)" >&2
+		exit 1
+	fi
+done
+HZ=$(getconf CLK_TCK)
+
+for prog in benchup relay; do
+	if [ ! -x "$ROOT/test/$prog" ] ||
+	    [ "$ROOT/test/$prog.c" -nt "$ROOT/test/$prog" ]; then
+		echo "bench: building test/$prog" >&2
+		$CC -O2 -o "$ROOT/test/$prog" "$ROOT/test/$prog.c" || exit 1
+	fi
+done
+
+seq 0 99999 | awk '{ print "q" $1 ".bench.test A" }' >"$TMP/forward.txt"
+seq 0 9999 | awk '{ print "c" $1 % 100 ".bench.test A" }' >"$TMP/cache.txt"
+seq 0 99999 | awk '{ print "l" $1 ".bench.test A" }' >"$TMP/latency.txt"
+
+spawn "$TMP/benchup.log" "${ON_CLIENT[@]}" "$ROOT/test/benchup" -l 127.0.0.1:0
+BENCHUP_PID=$SPAWNED
+if ! UPPORT=$(listen_port "$BENCHUP_PID" "$TMP/benchup.log" benchup); then
+	echo "bench.sh: benchup did not start: $(cat "$TMP/benchup.log")" >&2
+	exit 1
+fi
+
+echo "bench: $PINNING"
+echo "bench: dnsperf -c 4 -T 1 -q $OUTSTANDING -t $PERF_TIMEOUT -l $SECS" \
+    "on each path; latency at -Q $LAT_QPS -l $LAT_SECS on unseen names"
+echo "bench: upstream test/benchup on 127.0.0.1:$UPPORT (udp)"
+: >"$ROWS"
+SKIPPED=()
+
+if wanted direct; then
+	for path in forward cache; do
+		measure direct "$path" "$UPPORT"
+	done
+fi
+
+if wanted relay; then
+	run relay relay
+fi
+
+if wanted dnsfwd; then
+	if [ -x "$ROOT/dnsfwd" ]; then
+		run dnsfwd dnsfwd
+	else
+		SKIPPED+=("skipped: dnsfwd (not built; run make)")
+	fi
+fi
+
+if wanted dnsmasq; then
+	if command -v dnsmasq >/dev/null; then
+		DNSMASQ_CACHE=0
+		run dnsmasq "dnsmasq -c 0"
+		DNSMASQ_CACHE=10000
+		run dnsmasq "dnsmasq -c 10000"
+	else
+		SKIPPED+=("skipped: dnsmasq (install dnsmasq)")
+	fi
+fi
+
+if wanted unbound; then
+	if command -v unbound >/dev/null; then
+		run unbound unbound
+	else
+		SKIPPED+=("skipped: unbound (install unbound)")
+	fi
+fi
+
+if wanted dnsdist; then
+	if command -v dnsdist >/dev/null; then
+		run dnsdist dnsdist
+	else
+		SKIPPED+=("skipped: dnsdist (install dnsdist)")
+	fi
+fi
+
+echo
+table
+echo
+echo "forward: 100,000 distinct names; cache: 100 names; dnsdist has a" \
+    "packet cache (10000) on the cache path only."
+echo "CPU us/query: forwarder user+system time per completed query;" \
+    "x relay: that over test/relay's on the same path."
+for line in "${SKIPPED[@]}"; do
+	echo "$line"
+done
+for line in "${NOTES[@]}"; do
+	echo "note: $line"
+done

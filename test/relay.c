@@ -1,0 +1,407 @@
+/*
+ * relay: the barest UDP DNS relay, the ceiling a forwarder can approach in
+ * test/bench.sh.  Each query goes to the one upstream with only its ID
+ * rewritten to a random one; the reply is matched by that ID alone, given
+ * back its client's ID and sent to the client.  No parsing, no retries, no
+ * timeouts: an ID reused before its reply came loses the older query.
+ *
+ *	cc -O2 -o test/relay test/relay.c
+ *	test/relay -l 127.0.0.1:0 -u 127.0.0.1:PORT
+ *
+ * One thread, poll(), recvmmsg/sendmmsg in batches of 64, one unconnected
+ * upstream socket.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sys/types.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BATCH		64	/* datagrams per recvmmsg/sendmmsg call */
+#define MAX_MSG		65535	/* any UDP payload */
+#define HDR_LEN		12
+#define ID_PROBES	4	/* random draws before taking a busy ID */
+
+/* A client address, kept small: the ID table has 65536 of them. */
+union client_addr {
+	struct sockaddr		 sa;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+};
+
+/* What a wire ID stands for while its query is in flight. */
+struct pending {
+	union client_addr	 client;
+	socklen_t		 clientlen;	/* 0 while the ID is free */
+	uint16_t		 client_id;
+};
+
+/* Buffers for one batch in one direction. */
+struct batch {
+	uint8_t			 buf[BATCH][MAX_MSG];
+	struct sockaddr_storage	 from[BATCH];
+	struct iovec		 iov[BATCH];
+	struct mmsghdr		 in[BATCH];
+	struct mmsghdr		 out[BATCH];
+	int			 nout;
+};
+
+struct state {
+	int			 lfd;		/* listener */
+	int			 ufd;		/* upstream, unconnected */
+	struct sockaddr_storage	 up;
+	socklen_t		 uplen;
+	uint64_t		 rng;		/* xorshift64 state, never 0 */
+	struct pending		 id[65536];	/* indexed by wire ID */
+	struct batch		 b;
+};
+
+/* ==== Messages and addresses ============================================== */
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "relay: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: relay -l ADDR:PORT -u ADDR:PORT\n");
+	exit(1);
+}
+
+/*
+ * Parse "a.b.c.d:port" or "[v6]:port" into ss.  Return 0, or -1 if the
+ * text is not such an address.
+ */
+static int
+parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[64];
+	const char *colon, *h;
+	size_t hlen;
+	char *end;
+	long port;
+
+	colon = strrchr(text, ':');
+	if (colon == NULL)
+		return -1;
+	h = text;
+	hlen = (size_t)(colon - text);
+	if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 0 ||
+	    port > 65535)
+		return -1;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*sslen = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*sslen = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+static void
+print_listening(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		fprintf(stderr, "relay: listening on %s:%u\n", host,
+		    ntohs(sin->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		fprintf(stderr, "relay: listening on [%s]:%u\n", host,
+		    ntohs(sin6->sin6_port));
+	}
+}
+
+/* Same family, address and port. */
+static bool
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)b;
+
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	return a6->sin6_port == b6->sin6_port &&
+	    memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+}
+
+/* ==== Relaying ============================================================ */
+
+static uint16_t
+random_id(struct state *st)
+{
+	uint64_t x = st->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	st->rng = x;
+	return (uint16_t)(x >> 32);
+}
+
+/* A free wire ID if one of a few draws finds it, else a busy one. */
+static uint16_t
+pick_id(struct state *st)
+{
+	uint16_t id = 0;
+	int i;
+
+	for (i = 0; i < ID_PROBES; i++) {
+		id = random_id(st);
+		if (st->id[id].clientlen == 0)
+			break;
+	}
+	return id;
+}
+
+static void
+get16(const uint8_t *p, uint16_t *v)
+{
+	*v = (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Receive up to BATCH datagrams on fd into st->b; return how many. */
+static int
+batch_recv(struct state *st, int fd)
+{
+	struct batch *b = &st->b;
+	int i, n;
+
+	for (i = 0; i < BATCH; i++) {
+		b->iov[i].iov_base = b->buf[i];
+		b->iov[i].iov_len = MAX_MSG;
+		memset(&b->in[i], 0, sizeof(b->in[i]));
+		b->in[i].msg_hdr.msg_name = &b->from[i];
+		b->in[i].msg_hdr.msg_namelen = sizeof(b->from[i]);
+		b->in[i].msg_hdr.msg_iov = &b->iov[i];
+		b->in[i].msg_hdr.msg_iovlen = 1;
+	}
+	b->nout = 0;
+	n = recvmmsg(fd, b->in, BATCH, MSG_DONTWAIT, NULL);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNREFUSED)
+			die("recvmmsg");
+		return 0;
+	}
+	return n;
+}
+
+/* Queue datagram i of st->b for sending to (to, tolen). */
+static void
+batch_queue(struct state *st, int i, struct sockaddr_storage *to,
+    socklen_t tolen)
+{
+	struct batch *b = &st->b;
+	struct mmsghdr *m = &b->out[b->nout++];
+
+	memset(m, 0, sizeof(*m));
+	b->iov[i].iov_len = b->in[i].msg_len;
+	m->msg_hdr.msg_name = to;
+	m->msg_hdr.msg_namelen = tolen;
+	m->msg_hdr.msg_iov = &b->iov[i];
+	m->msg_hdr.msg_iovlen = 1;
+}
+
+/* Send what was queued; UDP, so what the socket will not take is dropped. */
+static void
+batch_flush(struct state *st, int fd)
+{
+	struct batch *b = &st->b;
+	int sent, r;
+
+	for (sent = 0; sent < b->nout; sent += r) {
+		r = sendmmsg(fd, b->out + sent, (unsigned)(b->nout - sent), 0);
+		if (r == -1)
+			r = errno == EINTR ? 0 : 1;
+	}
+}
+
+/* Queries from clients: rewrite the ID, send upstream.  Return how many. */
+static int
+relay_queries(struct state *st)
+{
+	struct batch *b = &st->b;
+	struct pending *p;
+	uint16_t wire;
+	int i, n;
+
+	n = batch_recv(st, st->lfd);
+	for (i = 0; i < n; i++) {
+		if (b->in[i].msg_len < HDR_LEN ||
+		    (b->in[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+		    b->in[i].msg_hdr.msg_namelen > sizeof(union client_addr))
+			continue;
+		wire = pick_id(st);
+		p = &st->id[wire];
+		memcpy(&p->client, &b->from[i], b->in[i].msg_hdr.msg_namelen);
+		p->clientlen = b->in[i].msg_hdr.msg_namelen;
+		get16(b->buf[i], &p->client_id);
+		put16(b->buf[i], wire);
+		batch_queue(st, i, &st->up, st->uplen);
+	}
+	batch_flush(st, st->ufd);
+	return n;
+}
+
+/* Replies from upstream: restore the ID, send to the client. */
+static int
+relay_replies(struct state *st)
+{
+	struct batch *b = &st->b;
+	struct pending *p;
+	uint16_t wire;
+	int i, n;
+
+	n = batch_recv(st, st->ufd);
+	for (i = 0; i < n; i++) {
+		if (b->in[i].msg_len < HDR_LEN || !same_addr(&b->from[i],
+		    &st->up))
+			continue;
+		get16(b->buf[i], &wire);
+		p = &st->id[wire];
+		if (p->clientlen == 0)
+			continue;
+		put16(b->buf[i], p->client_id);
+		/* b->from[i] is free now; it carries the client address. */
+		memcpy(&b->from[i], &p->client, p->clientlen);
+		batch_queue(st, i, &b->from[i], p->clientlen);
+		p->clientlen = 0;
+	}
+	batch_flush(st, st->lfd);
+	return n;
+}
+
+static void
+relay_loop(struct state *st)
+{
+	struct pollfd pfd[2];
+	int more;
+
+	pfd[0].fd = st->ufd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = st->lfd;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		/* Drain replies before taking new queries. */
+		do {
+			more = relay_replies(st) == BATCH;
+			more |= relay_queries(st) == BATCH;
+		} while (more);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct state st;
+	struct sockaddr_storage ls, any;
+	socklen_t lslen;
+	const char *l = "127.0.0.1:0", *u = NULL;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "l:u:")) != -1) {
+		switch (ch) {
+		case 'l':
+			l = optarg;
+			break;
+		case 'u':
+			u = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || u == NULL)
+		usage();
+	if (parse_addr(l, &ls, &lslen) == -1) {
+		fprintf(stderr, "relay: -l: \"%s\" is not ADDR:PORT\n", l);
+		exit(1);
+	}
+	if (parse_addr(u, &st.up, &st.uplen) == -1) {
+		fprintf(stderr, "relay: -u: \"%s\" is not ADDR:PORT\n", u);
+		exit(1);
+	}
+	if (getrandom(&st.rng, sizeof(st.rng), 0) != sizeof(st.rng))
+		die("getrandom");
+	st.rng |= 1;
+
+	st.lfd = socket(ls.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	st.ufd = socket(st.up.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (st.lfd == -1 || st.ufd == -1)
+		die("socket");
+	if (bind(st.lfd, (struct sockaddr *)&ls, lslen) == -1) {
+		fprintf(stderr, "relay: cannot listen on %s: %s\n", l,
+		    strerror(errno));
+		exit(2);
+	}
+	memset(&any, 0, sizeof(any));
+	any.ss_family = st.up.ss_family;
+	if (bind(st.ufd, (struct sockaddr *)&any, st.uplen) == -1)
+		die("bind upstream socket");
+	lslen = sizeof(ls);
+	if (getsockname(st.lfd, (struct sockaddr *)&ls, &lslen) == -1)
+		die("getsockname");
+	print_listening(&ls);
+	relay_loop(&st);
+	return 0;
+}
