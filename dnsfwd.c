@@ -69,6 +69,7 @@
 #define RELOAD_MS	10	/* coalesce a burst of file events */
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
 #define MAX_LISTEN	32	/* -l options */
+#define ACCEPT_PAUSE_MS	100	/* out of fds: wait before accepting again */
 #define MAX_WATCH	32	/* inotify watches: parents and link targets */
 #define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
@@ -539,12 +540,16 @@ dns_get_name(struct dns_cursor *c, uint8_t *out)
 		}
 		if (c->len - pos - 1 < l)
 			goto truncated;
-		out[n++] = l;
-		memcpy(out + n, c->buf + pos + 1, l);
-		n += l;
+		if (out != NULL) {
+			out[n] = l;
+			memcpy(out + n + 1, c->buf + pos + 1, l);
+		}
+		n += 1 + (size_t)l;
 		pos += 1 + (size_t)l;
 	}
-	out[n++] = 0;
+	if (out != NULL)
+		out[n] = 0;
+	n++;
 	c->pos = end != 0 ? end : pos + 1;
 	return (int)n;
 truncated:
@@ -632,10 +637,9 @@ dns_rcode_name(int rcode)
 static uint16_t
 dns_skip_rr(struct dns_cursor *c, uint32_t *ttl, uint16_t *rdlen)
 {
-	uint8_t name[DNS_MAX_NAME];
 	uint16_t type;
 
-	dns_get_name(c, name);
+	dns_get_name(c, NULL);
 	type = dns_get_u16(c);
 	dns_get_u16(c);
 	*ttl = dns_get_u32(c);
@@ -706,12 +710,11 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 static int64_t
 dns_soa_ttl(struct dns_cursor *c, uint32_t ttl, uint16_t rdlen)
 {
-	uint8_t name[DNS_MAX_NAME];
 	size_t end = c->pos + rdlen;
 	uint32_t min;
 
-	dns_get_name(c, name);
-	dns_get_name(c, name);
+	dns_get_name(c, NULL);
+	dns_get_name(c, NULL);
 	dns_skip(c, 16);
 	min = dns_get_u32(c);
 	if (c->err == NULL && c->pos != end)
@@ -767,7 +770,7 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 	for (s = 0; s < 3; s++) {
 		while (cnt[s]-- > 0) {
 			at = c.pos;
-			dns_get_name(&c, name);
+			dns_get_name(&c, NULL);
 			type = dns_get_u16(&c);
 			dns_get_u16(&c);
 			ttl = dns_get_u32(&c);
@@ -1712,7 +1715,6 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 static void
 cache_age(uint8_t *buf, size_t len, uint32_t age)
 {
-	uint8_t name[DNS_MAX_NAME];
 	struct dns_cursor c;
 	unsigned n;
 	uint32_t ttl;
@@ -1723,10 +1725,10 @@ cache_age(uint8_t *buf, size_t len, uint32_t age)
 	n = dns_get_u16(&c);
 	n += dns_get_u16(&c);
 	n += dns_get_u16(&c);
-	dns_get_name(&c, name);
+	dns_get_name(&c, NULL);
 	dns_skip(&c, 4);
 	while (n-- > 0 && c.err == NULL) {
-		dns_get_name(&c, name);
+		dns_get_name(&c, NULL);
 		type = dns_get_u16(&c);
 		dns_skip(&c, 2);
 		ttl = dns_get_u32(&c);
@@ -1962,6 +1964,8 @@ struct state {
 	uint64_t	 generation;	/* bumped when the list changes */
 	/* upstream UDP sockets: [0, POOL) IPv4, [POOL, 2 POOL) IPv6 */
 	int		 pool[2 * POOL];
+	int		 npool;		/* per family; fewer under a low fd limit */
+	uint64_t	 accept_at;	/* ms; TCP accepts paused until then */
 	int		 cur4, cur6;	/* pool socket for this pass */
 	/* queries */
 	struct query	*q;
@@ -2184,13 +2188,16 @@ query_log(struct state *st, const struct client *cl,
 }
 
 /*
- * Send buf as the answer to q: the client's ID and spelling of the name
- * are restored, then q is freed.  r describes buf (for truncation).
+ * Send buf, the answer of the upstream at position pos, to q's client: the
+ * client's ID and spelling of the name are restored, then q is freed.  r
+ * describes buf (for truncation).
  */
 static void
 query_answer(struct state *st, struct query *q, uint8_t *buf, size_t len,
-    const struct dns_reply *r, const char *how)
+    const struct dns_reply *r, int pos)
 {
+	char how[80];
+
 	/* RFC 2308: a negative is kept only when no upstream failed */
 	if (r->class == REPLY_POSITIVE || !q->failed)
 		cache_put(&st->cache, &q->dq, buf, len, r, st->now);
@@ -2199,7 +2206,11 @@ query_answer(struct state *st, struct query *q, uint8_t *buf, size_t len,
 		memcpy(buf + DNS_HDR, q->out + 2 + DNS_HDR, q->dq.qname_len);
 	client_send(st, &q->cl, buf, len, r, q->dq.udp_size);
 	st->stats.answered++;
-	query_log(st, &q->cl, &q->dq, how, r->rcode, q->start);
+	if (log_level >= 2) {
+		addr_text(&q->list->u[q->order[pos]].addr, '#', how,
+		    sizeof(how));
+		query_log(st, &q->cl, &q->dq, how, r->rcode, q->start);
+	}
 	query_free(st, q);
 }
 
@@ -2225,17 +2236,10 @@ query_neg(struct state *st, struct query *q)
 	return st->negbuf + (size_t)slot_of(st, q) * NEG_MAX;
 }
 
-static const char *
-upstream_text(const struct query *q, int pos, char *buf, size_t len)
-{
-	return addr_text(&q->list->u[q->order[pos]].addr, '#', buf, len);
-}
-
 static void
 query_event(struct state *st, struct query *q, int pos, enum reply_class c,
     uint8_t *buf, size_t len, const struct dns_reply *r)
 {
-	char how[80];
 	struct dns_reply nr;
 	bool keep;
 
@@ -2245,8 +2249,7 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 	case ACT_WAIT:
 		break;
 	case ACT_ANSWER:
-		query_answer(st, q, buf, len, r, upstream_text(q, pos, how,
-		    sizeof(how)));
+		query_answer(st, q, buf, len, r, pos);
 		return;
 	case ACT_NEXT:
 		if (keep)
@@ -2255,13 +2258,12 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 		return;
 	case ACT_NEGATIVE:
 		if (keep) {
-			query_answer(st, q, buf, len, r, upstream_text(q, pos,
-			    how, sizeof(how)));
+			query_answer(st, q, buf, len, r, pos);
 			return;
 		}
 		dns_parse_reply(query_neg(st, q), q->neglen, &q->dq, &nr);
 		query_answer(st, q, query_neg(st, q), q->neglen, &nr,
-		    upstream_text(q, q->pol.neg, how, sizeof(how)));
+		    q->pol.neg);
 		return;
 	case ACT_SERVFAIL:
 		query_servfail(st, q, "all upstreams failed");
@@ -2307,8 +2309,8 @@ pool_open(int family)
 static void
 pool_pick(struct state *st)
 {
-	st->cur4 = rnd16(&st->rnd) % POOL;
-	st->cur6 = POOL + rnd16(&st->rnd) % POOL;
+	st->cur4 = rnd16(&st->rnd) % st->npool;
+	st->cur6 = POOL + rnd16(&st->rnd) % st->npool;
 }
 
 static void
@@ -2336,8 +2338,9 @@ upstream_error(struct state *st, struct query *q, int pos, int err)
 	char u[80];
 
 	q->list->u[q->order[pos]].errors++;
-	logmsg(2, "upstream %s: %s", upstream_text(q, pos, u, sizeof(u)),
-	    strerror(err));
+	if (log_level >= 2)
+		logmsg(2, "upstream %s: %s", addr_text(&q->list->u[
+		    q->order[pos]].addr, '#', u, sizeof(u)), strerror(err));
 	query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
 }
 
@@ -2984,6 +2987,32 @@ udp_read(struct state *st, int li)
 	batch_flush_cli(st);
 }
 
+/* Stop (or, when due, resume) polling the TCP listeners for accepts. */
+static void
+tcp_pause(struct state *st)
+{
+	int i;
+
+	if (st->accept_at == 0)
+		logmsg(0, "tcp: accept: %s; pausing for %d ms", strerror(errno),
+		    ACCEPT_PAUSE_MS);
+	st->accept_at = st->now + ACCEPT_PAUSE_MS;
+	for (i = st->lis_at; i < st->nfixed; i++)
+		if (st->owner[i].kind == O_TCP_LISTEN)
+			st->pfd[i].events = 0;
+}
+
+static void
+tcp_resume(struct state *st)
+{
+	int i;
+
+	st->accept_at = 0;
+	for (i = st->lis_at; i < st->nfixed; i++)
+		if (st->owner[i].kind == O_TCP_LISTEN)
+			st->pfd[i].events = POLLIN;
+}
+
 static void
 tcp_accept(struct state *st, int li)
 {
@@ -2993,6 +3022,13 @@ tcp_accept(struct state *st, int li)
 	for (n = 0; n < 16; n++) {
 		fd = accept4(st->lis[li].tcp, NULL, NULL,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1 && (errno == EMFILE || errno == ENFILE ||
+		    errno == ENOBUFS || errno == ENOMEM)) {
+			/* out of fds: stop accepting for a while, not spin */
+			st->stats.tcp_full++;
+			tcp_pause(st);
+			return;
+		}
 		if (fd == -1)
 			return;
 		if (st->freeconn >= 0) {
@@ -3520,6 +3556,8 @@ loop_timers(struct state *st)
 		else
 			conn_close(st, c);
 	}
+	if (st->accept_at != 0 && st->accept_at <= st->now)
+		tcp_resume(st);
 	if (st->f.reload_at != 0 && st->f.reload_at <= st->now) {
 		st->f.reload_at = 0;
 		follow_reload(st, false);
@@ -3541,6 +3579,8 @@ loop_timers(struct state *st)
 		next = st->f.reload_at;
 	if (st->f.polling && st->f.next_poll < next)
 		next = st->f.next_poll;
+	if (st->accept_at != 0 && st->accept_at < next)
+		next = st->accept_at;
 	if (next == UINT64_MAX)
 		return -1;
 	return next <= st->now ? 0 : (int)(next - st->now + 1);
@@ -3833,13 +3873,20 @@ state_alloc(struct state *st)
 static void
 state_fds(struct state *st)
 {
+	struct rlimit rl;
 	int i;
 
+	/* under a low fd limit keep most fds for TCP (RFC 5452 wants many) */
+	st->npool = POOL;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 256)
+		st->npool = rl.rlim_cur > 40 ? (int)(rl.rlim_cur - 32) / 8 : 1;
 	pfd_add(st, st->f.ifd, POLLIN, O_INOTIFY, 0);
 	st->pool_at = st->npfd;
 	for (i = 0; i < 2 * POOL; i++) {
-		st->pool[i] = pool_open(i < POOL ? AF_INET : AF_INET6);
-		if (st->pool[i] == -1 && i < POOL)
+		st->pool[i] = -1;
+		if (i % POOL < st->npool)
+			st->pool[i] = pool_open(i < POOL ? AF_INET : AF_INET6);
+		if (st->pool[i] == -1 && i < st->npool)
 			die(1, "upstream socket: %s", strerror(errno));
 		pfd_add(st, st->pool[i], POLLIN, O_POOL, i);
 	}

@@ -117,7 +117,8 @@ uint32_t dns_get_u32(struct dns_cursor *c);
 
 /*
  * Read the (possibly compressed) name at the cursor into out, which must
- * hold DNS_MAX_NAME bytes, uncompressed, in wire form, case preserved.
+ * hold DNS_MAX_NAME bytes, uncompressed, in wire form, case preserved
+ * (out NULL: check and skip it only).
  * A pointer must point strictly before the start of the run it ends, so
  * loops cannot exist.  Returns the wire length (1 for the root), or -1
  * with c->err set.  The cursor moves past the name as it appears in place.

@@ -20,13 +20,15 @@
 #	FAKEUP_ADDR	address for start_fakeup (default 127.0.0.1; "[::1]")
 #	FAKEUP_WRAP	command prefix for fakeup, e.g. "ip netns exec NS"
 #	QWRAP		command prefix for dig/kdig, e.g. "ip netns exec NS"
+#	DNSFWD_BIN	the binary under test (default $ROOT/dnsfwd)
+#	DNSFWD_WRAP	command prefix for it ("qemu-aarch64-static")
 #	KEEP_T=1	keep $T for inspection
 
 # shellcheck disable=SC2034  # the globals are for the sourcing test
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DNSFWD=$ROOT/dnsfwd
+DNSFWD=${DNSFWD_BIN:-$ROOT/dnsfwd}
 FAKEUP=$ROOT/test/fakeup
 SCRIPT=$(basename "$0")
 T=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-test.XXXXXX") || {
@@ -326,7 +328,8 @@ start_dnsfwd()
 	[ "$want" -eq 0 ] && want=1
 	# An earlier instance keeps writing to its renamed file.
 	[ -e "$DNSFWD_ERR" ] && mv "$DNSFWD_ERR" "$DNSFWD_ERR.$((_NSTARTS++))"
-	"$DNSFWD" "${dflt[@]}" "$@" 2>"$DNSFWD_ERR" &
+	# shellcheck disable=SC2086  # DNSFWD_WRAP is a command prefix
+	${DNSFWD_WRAP:-} "$DNSFWD" "${dflt[@]}" "$@" 2>"$DNSFWD_ERR" &
 	DNSFWD_PID=$!
 	track_pid "$DNSFWD_PID"
 	for ((i = 0; i < 50; i++)); do
