@@ -1643,8 +1643,9 @@ static int32_t
 cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 {
 	const struct cache_entry *e;
-	uint8_t name[DNS_MAX_NAME];
+	const uint8_t *a;
 	int32_t i;
+	size_t k;
 
 	for (i = c->bucket[h & c->mask]; i >= 0; i = e->hnext) {
 		e = &c->e[i];
@@ -1652,12 +1653,98 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 		    e->qclass != q->qclass || e->key != cache_key(q) ||
 		    e->qname_len != q->qname_len)
 			continue;
-		memcpy(name, e->data + DNS_HDR, e->qname_len);
-		dns_name_lower(name, e->qname_len);
-		if (memcmp(name, q->qname, q->qname_len) == 0)
+		a = e->data + DNS_HDR;
+		for (k = 0; k < q->qname_len; k++)
+			if ((a[k] >= 'A' && a[k] <= 'Z' ? a[k] + 32 : a[k]) !=
+			    q->qname[k])
+				break;
+		if (k == q->qname_len)
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * Note where the TTLs of the answer in buf are (not the OPT's), so that
+ * serving it needs no walk.  Returns how many; CACHE_TTLS + 1 when there
+ * are more (then they are found again when served).
+ */
+static uint8_t
+cache_ttls(const uint8_t *buf, size_t len, uint16_t *at)
+{
+	struct dns_cursor c;
+	unsigned n, k = 0;
+	uint16_t type, rdlen;
+
+	dns_cursor_init(&c, buf, len);
+	c.pos = 6;
+	n = dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	dns_get_name(&c, NULL);
+	dns_skip(&c, 4);
+	while (n-- > 0 && c.err == NULL) {
+		dns_get_name(&c, NULL);
+		type = dns_get_u16(&c);
+		dns_skip(&c, 2);
+		if (type != TYPE_OPT) {
+			if (k == CACHE_TTLS)
+				return CACHE_TTLS + 1;
+			at[k++] = (uint16_t)c.pos;
+		}
+		dns_skip(&c, 4);
+		rdlen = dns_get_u16(&c);
+		dns_skip(&c, rdlen);
+	}
+	return (uint8_t)k;
+}
+
+/* Lower the TTL at buf + at by age seconds (RFC 1035 7.3). */
+static void
+cache_age_one(uint8_t *p, uint32_t age)
+{
+	uint32_t ttl = (uint32_t)get_u16(p) << 16 | get_u16(p + 2);
+
+	ttl = ttl > INT32_MAX ? 0 : ttl;	/* RFC 2181 8 */
+	ttl = ttl > age ? ttl - age : 0;
+	put_u16(p, (uint16_t)(ttl >> 16));
+	put_u16(p + 2, (uint16_t)ttl);
+}
+
+static void
+cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		cache_age_one(buf + at[i], age);
+}
+
+/* The same for an answer with more records than CACHE_TTLS. */
+static void
+cache_age_walk(uint8_t *buf, size_t len, uint32_t age)
+{
+	struct dns_cursor c;
+	unsigned n;
+	uint16_t type, rdlen;
+
+	dns_cursor_init(&c, buf, len);
+	c.pos = 6;
+	n = dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	dns_get_name(&c, NULL);
+	dns_skip(&c, 4);
+	while (n-- > 0 && c.err == NULL) {
+		dns_get_name(&c, NULL);
+		type = dns_get_u16(&c);
+		dns_skip(&c, 2);
+		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4)
+			cache_age_one(buf + c.pos, age);
+		dns_skip(&c, 4);
+		rdlen = dns_get_u16(&c);
+		dns_skip(&c, rdlen);
+	}
 }
 
 bool
@@ -1702,7 +1789,10 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->key = cache_key(q);
 	e->qname_len = q->qname_len;
 	e->len = (uint16_t)len;
+	e->opt = r->opt;
+	e->rcode = (uint8_t)r->rcode;
 	memcpy(e->data, ans, len);
+	e->nttl = cache_ttls(e->data, len, e->ttl_at);
 	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
 	cache_link_head(c, i);
@@ -1711,45 +1801,12 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	return true;
 }
 
-/* Lower every TTL of the answer in buf by age seconds (not the OPT's). */
-static void
-cache_age(uint8_t *buf, size_t len, uint32_t age)
-{
-	struct dns_cursor c;
-	unsigned n;
-	uint32_t ttl;
-	uint16_t type, rdlen;
-
-	dns_cursor_init(&c, buf, len);
-	c.pos = 6;
-	n = dns_get_u16(&c);
-	n += dns_get_u16(&c);
-	n += dns_get_u16(&c);
-	dns_get_name(&c, NULL);
-	dns_skip(&c, 4);
-	while (n-- > 0 && c.err == NULL) {
-		dns_get_name(&c, NULL);
-		type = dns_get_u16(&c);
-		dns_skip(&c, 2);
-		ttl = dns_get_u32(&c);
-		rdlen = dns_get_u16(&c);
-		if (c.err != NULL)
-			return;
-		if (type != TYPE_OPT) {
-			ttl = ttl > INT32_MAX ? 0 : ttl;
-			ttl = ttl > age ? ttl - age : 0;
-			put_u16(buf + c.pos - 6, (uint16_t)(ttl >> 16));
-			put_u16(buf + c.pos - 4, (uint16_t)ttl);
-		}
-		dns_skip(&c, rdlen);
-	}
-}
-
 size_t
 cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
     uint8_t *out, size_t size, uint64_t now, struct dns_reply *r)
 {
 	struct cache_entry *e;
+	uint32_t age;
 	int32_t i;
 
 	if (c->size == 0)
@@ -1770,8 +1827,17 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	memcpy(out, e->data, e->len);
 	memcpy(out, query, 2);			/* the client's ID */
 	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
-	cache_age(out, e->len, (uint32_t)((now - e->stored) / 1000));
-	dns_parse_reply(out, e->len, q, r);
+	age = (uint32_t)((now - e->stored) / 1000);
+	if (age > 0 && e->nttl <= CACHE_TTLS)
+		cache_age(out, e->ttl_at, e->nttl, age);
+	else if (age > 0)
+		cache_age_walk(out, e->len, age);
+	memset(r, 0, sizeof(*r));
+	r->flags = get_u16(out + 2);
+	r->rcode = e->rcode;
+	r->qend = (uint16_t)(DNS_HDR + q->qname_len + 4);
+	r->opt = e->opt;
+	r->class = REPLY_POSITIVE;
 	return e->len;
 }
 

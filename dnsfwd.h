@@ -412,6 +412,7 @@ bool	policy_is_self(const struct addr *ns, const struct addr *self, int n);
 #define CACHE_DATA	1232	/* larger answers are not cached */
 #define CACHE_MAX_TTL	86400	/* seconds, as unbound's cache-max-ttl */
 #define CACHE_MAX_NEG	10800	/* RFC 2308 5: three hours at most */
+#define CACHE_TTLS	24	/* TTL offsets kept per entry */
 
 struct cache_entry {
 	uint32_t	 hash;
@@ -422,7 +423,11 @@ struct cache_entry {
 	uint16_t	 qtype, qclass;
 	uint8_t		 key;		/* EDNS, DO and CD bits of the query */
 	uint8_t		 qname_len;
+	uint8_t		 rcode;
+	uint8_t		 nttl;		/* TTLs noted; CACHE_TTLS + 1: more */
+	uint16_t	 opt;		/* offset of the OPT RR, 0 if none */
 	uint16_t	 len;
+	uint16_t	 ttl_at[CACHE_TTLS];	/* offsets of the TTL fields */
 	uint8_t		 data[CACHE_DATA];	/* the answer as received */
 };
 
