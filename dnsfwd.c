@@ -401,12 +401,14 @@ cfg_parse_domain(const char *s, size_t len, uint8_t *out)
 	size_t i, n = 0, l;
 	const char *dot;
 
-	if (len == 1 && s[0] == '#') {
+	if (len == 1 && (s[0] == '#' || s[0] == '.')) {
 		out[0] = 0;
 		return 1;
 	}
 	if (len > 0 && s[len - 1] == '.')
 		len--;
+	if (len == 0 || s[len - 1] == '.')
+		return -1;	/* "", "a.." */
 	for (i = 0; i < len; i += l + 1) {
 		dot = memchr(s + i, '.', len - i);
 		l = dot != NULL ? (size_t)(dot - (s + i)) : len - i;

@@ -93,10 +93,10 @@ int	cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
 	    unsigned long *out);
 
 /*
- * Convert a domain in text ("Corp.Example", "corp.example.", "#" for every
- * name) to lower-case wire form in out (DNS_MAX_NAME bytes).  Returns the
- * wire length, or -1 for an empty label, a label over 63 or a name over
- * 255 octets.
+ * Convert a domain in text ("Corp.Example", "corp.example.", "#" or "."
+ * for the root, which every name ends in) to lower-case wire form in out
+ * (DNS_MAX_NAME bytes).  Returns the wire length, or -1 for an empty name
+ * or label, a label over 63 or a name over 255 octets.
  */
 int	cfg_parse_domain(const char *s, size_t len, uint8_t *out);
 

@@ -4,8 +4,9 @@
  * Every assertion prints one line, "ok - DESC" or "not ok - DESC", with
  * "#   " diagnostics under a failure; main returns 1 if any failed.  Every
  * parser input is copied so that it ends where a PROT_NONE page begins
- * (picohttpparser), and the build uses ASan and UBSan, so one byte read
- * too far is a crash, not a silent pass.
+ * (picohttpparser), buffers the builders write end at another, and the
+ * build uses ASan and UBSan, so one byte read or written too far is a
+ * crash, not a silent pass.
  *
  * Packets are written as specs (see enc()): hex bytes, "n:NAME" wire names
  * and "( ... )" for an RDLENGTH, so a table row reads like a hex dump.
@@ -29,6 +30,17 @@
 #include <unistd.h>
 
 #include "../dnsfwd.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_LSAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_LSAN	1
+#endif
+#endif
+#ifdef HAVE_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #define DC		(-1)	/* table value: not checked */
 #define AT_MARK		(-2)	/* table value: the offset of the first '@' */
@@ -86,23 +98,33 @@ bail(const char *what, const char *spec)
 
 static uint8_t *guard_end;	/* first byte of the PROT_NONE page */
 static size_t guard_room;	/* writable bytes before it */
+static uint8_t *out_end;	/* the same for output buffers */
+static size_t out_room;
+
+/* Map at least want bytes followed by a PROT_NONE page; its first byte. */
+static uint8_t *
+guard_map(size_t want, size_t *room)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *p;
+
+	*room = (want + page) / page * page;
+	p = mmap(NULL, *room + page, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || mprotect(p + *room, page, PROT_NONE) == -1) {
+		printf("not ok - guard page: cannot map\n");
+		exit(1);
+	}
+	return p + *room;
+}
 
 static void
 guard_init(void)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), room;
-	uint8_t *p;
-
 	/* room for the largest resolv.conf and one byte more */
-	room = (RESOLV_MAX_FILE + page) / page * page;
-	p = mmap(NULL, room + page, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED || mprotect(p + room, page, PROT_NONE) == -1) {
-		printf("not ok - guard page: cannot map\n");
-		exit(1);
-	}
-	guard_end = p + room;
-	guard_room = room;
+	guard_end = guard_map(RESOLV_MAX_FILE, &guard_room);
+	/* room for the largest answer written while input is at the guard */
+	out_end = guard_map(DNS_MAX_TCP, &out_room);
 }
 
 /* Copy len bytes so that they end just before the guard page. */
@@ -119,23 +141,37 @@ at_guard(const void *src, size_t len)
 	return d;
 }
 
-/* The guard is armed: reading its first byte kills a child. */
+/* An output buffer of size bytes that ends just before a guard page. */
+static uint8_t *
+out_guard(size_t size)
+{
+	if (size > out_room)
+		bail("output larger than the guard area", "");
+	return out_end - size;
+}
+
+/* The guards are armed: reading the first byte of one kills a child. */
 static void
 test_guard(void)
 {
-	volatile const uint8_t *p = guard_end;
+	volatile const uint8_t *ends[2] = { guard_end, out_end }, *p;
 	pid_t pid;
-	int st = 0, fd;
+	int st, fd, k;
 
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		if ((fd = open("/dev/null", O_WRONLY)) != -1)
-			dup2(fd, 2);
-		_exit(p[0] == 0x55 ? 3 : 0);
+	for (k = 0; k < 2; k++) {
+		p = ends[k];
+		st = 0;
+		fflush(stdout);
+		if ((pid = fork()) == 0) {
+			if ((fd = open("/dev/null", O_WRONLY)) != -1)
+				dup2(fd, 2);
+			_exit(p[0] == 0x55 ? 3 : 0);
+		}
+		waitpid(pid, &st, 0);
+		ok(pid > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0),
+		    "guard page: a read past the %s faults",
+		    k == 0 ? "input" : "output buffer");
 	}
-	waitpid(pid, &st, 0);
-	ok(pid > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0),
-	    "guard page: a read past the input faults");
 }
 
 /* ---- packet specs ----------------------------------------------------- */
@@ -2003,6 +2039,1383 @@ test_resolv(void)
 	    "resolv_parse: every prefix of a file, at the guard page");
 }
 
+/* ---- helpers for local answers, hosts, routes and the cache ----------- */
+
+#define EDNS_NONE	0
+#define EDNS_PLAIN	1	/* OPT_PLAIN */
+#define EDNS_DO		2	/* OPT_DO */
+#define TYPE_MX		15	/* a type hosts and -a rules do not answer */
+
+/* No allocation is unreachable now: LeakSanitizer, or a skip. */
+static void
+ok_no_leaks(const char *what)
+{
+#ifdef HAVE_LSAN
+	ok(__lsan_do_recoverable_leak_check() == 0, "%s: no leak", what);
+#else
+	printf("skip - %s: no leak (built without LeakSanitizer)\n", what);
+#endif
+}
+
+/* Parse spec as a query into *q, its bytes in p; a test error if not 0. */
+static void
+query_of(struct pkt *p, struct dns_query *q, const char *spec)
+{
+	enc(p, spec);
+	if (dns_parse_query(p->b, p->len, q) != 0)
+		bail("query does not parse", spec);
+}
+
+/*
+ * A query for name (class IN, id 0x1234, RD) with an OPT as edns says.
+ * "ptr:ADDR" names the reverse of ADDR: in-addr.arpa, or ip6.arpa nibbles.
+ */
+static void
+query_name(struct pkt *p, struct dns_query *q, const char *name,
+    uint16_t type, int edns)
+{
+	char spec[1024], rev[DNS_MAX_NAME];
+	uint8_t a[16];
+	size_t o = 0;
+	int i;
+
+	if (strncmp(name, "ptr:", 4) == 0) {
+		if (inet_pton(AF_INET, name + 4, a) == 1) {
+			snprintf(rev, sizeof(rev), "%u.%u.%u.%u.in-addr.arpa",
+			    a[3], a[2], a[1], a[0]);
+		} else if (inet_pton(AF_INET6, name + 4, a) == 1) {
+			for (i = 15; i >= 0; i--)
+				o += (size_t)snprintf(rev + o, sizeof(rev) - o,
+				    "%x.%x.", a[i] & 0xfu, (unsigned)a[i] >> 4);
+			snprintf(rev + o, sizeof(rev) - o, "ip6.arpa");
+		} else {
+			bail("bad ptr: address", name);
+		}
+		name = rev;
+	}
+	snprintf(spec, sizeof(spec), "1234 0100 0001 0000 0000 %04x n:%s %04x "
+	    "0001 %s", edns != EDNS_NONE ? 1u : 0u, name, type,
+	    edns == EDNS_DO ? OPT_DO : edns == EDNS_PLAIN ? OPT_PLAIN : "");
+	query_of(p, q, spec);
+}
+
+/* "RCODE", then " TYPE DATA" for each record of a, as tables spell it. */
+static void
+answer_show(const struct local_answer *a, char *buf, size_t size)
+{
+	char data[DNS_MAX_NAME * 4 + 1], tb[16];
+	size_t o;
+	int i;
+
+	snprintf(buf, size, "%s", dns_rcode_name(a->rcode));
+	for (i = 0; i < a->n && i < LOCAL_MAX_RR; i++) {
+		if (a->rr[i].type == TYPE_A && a->rr[i].len == 4)
+			inet_ntop(AF_INET, a->rr[i].data, data, sizeof(data));
+		else if (a->rr[i].type == TYPE_AAAA && a->rr[i].len == 16)
+			inet_ntop(AF_INET6, a->rr[i].data, data, sizeof(data));
+		else if (a->rr[i].type == TYPE_PTR && a->rr[i].len > 0 &&
+		    a->rr[i].data[a->rr[i].len - 1] == 0)
+			dns_name_text(a->rr[i].data, data, sizeof(data));
+		else
+			snprintf(data, sizeof(data), "(%u bytes)",
+			    a->rr[i].len);
+		o = strlen(buf);
+		snprintf(buf + o, size - o, " %s %s",
+		    dns_type_name(a->rr[i].type, tb, sizeof(tb)), data);
+	}
+}
+
+/*
+ * The answer dns_build_answer() makes of a for q (query bytes in b) parses
+ * as a reply to q with a's RCODE and records.
+ */
+static bool
+answer_parses(const uint8_t *b, const struct dns_query *q,
+    const struct local_answer *a)
+{
+	static uint8_t out[DNS_MAX_UDP];
+	struct dns_reply r;
+	enum reply_class c;
+	size_t n;
+
+	n = dns_build_answer(out, sizeof(out), b, q, a, 300);
+	c = dns_parse_reply(out, n, q, &r);
+	return n > 0 && c == (a->n > 0 ? REPLY_POSITIVE : REPLY_NEGATIVE) &&
+	    r.rcode == a->rcode && r.ancount == a->n;
+}
+
+/* ---- cfg_parse_domain ------------------------------------------------- */
+
+#define A10		"aaaaaaaaaa"
+#define A61		A10 A10 A10 A10 A10 A10 "a"
+#define A63		A61 "aa"
+#define A64		A63 "a"
+#define A62		A61 "a"
+#define NAME253		A63 "." A63 "." A63 "." A61	/* 255 octets */
+#define NAME254		A63 "." A63 "." A63 "." A62	/* 256 octets */
+#define DOTS127		"a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a." \
+			"a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a." \
+			"a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a." \
+			"a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a." \
+			"a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a." \
+			"a.a"			/* 127 labels, 253 chars */
+
+static void
+test_cfg_domain(void)
+{
+	static const struct {
+		const char	*s;
+		const char	*want;	/* spec of the wire name; NULL: -1 */
+	} cases[] = {
+		{ "corp.example", "n:corp.example" },
+		{ "Corp.Example.", "n:corp.example" },
+		{ "CORP", "n:corp" },
+		{ "a-b_c.x9", "n:a-b_c.x9" },
+		{ "#", "00" },
+		{ "a..b", NULL },
+		{ ".a", NULL },
+		{ "a.b..", NULL },
+		{ "..", NULL },
+		{ A63 ".example", "l:63 n:example" },
+		{ A64 ".example", NULL },
+		{ "example." A64, NULL },
+		{ NAME253, "l:63 l:63 l:63 l:61 00" },
+		{ NAME253 ".", "l:63 l:63 l:63 l:61 00" },
+		{ NAME254, NULL },
+		{ NAME254 ".", NULL },
+		{ DOTS127, "x:127:0161 00" },
+		{ DOTS127 ".a", NULL },
+	};
+	struct pkt w;
+	uint8_t *out;
+	size_t i, l;
+	int n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		l = strlen(cases[i].s);
+		out = out_guard(DNS_MAX_NAME);
+		memset(out, 0xee, DNS_MAX_NAME);
+		n = cfg_parse_domain((const char *)at_guard(cases[i].s, l), l,
+		    out);
+		if (cases[i].want == NULL) {
+			if (!ok(n == -1, "cfg_parse_domain: \"%.40s%s\" (%zu "
+			    "chars) rejected", cases[i].s, l > 40 ? "..." : "",
+			    l))
+				diag("got %d", n);
+			continue;
+		}
+		enc(&w, cases[i].want);
+		if (!ok(n == (int)w.len && memcmp(out, w.b, w.len) == 0,
+		    "cfg_parse_domain: \"%.40s%s\" (%zu chars): %zu octets",
+		    cases[i].s, l > 40 ? "..." : "", l, w.len))
+			diag("got %d", n);
+	}
+}
+
+/* ---- dns_build_answer ------------------------------------------------- */
+
+#define RR_A1		"0001 0a000001"
+#define RR_A_8		RR_A1 "," RR_A1 "," RR_A1 "," RR_A1 "," RR_A1 "," \
+			RR_A1 "," RR_A1 "," RR_A1
+#define AN_A1		"c00c 0001 0001 0000003c (0a000001)"
+
+struct answer_case {
+	const char	*desc;
+	const char	*query;		/* spec */
+	int		 rcode;
+	uint32_t	 ttl;
+	const char	*rr;		/* "TYPE RDATA" specs, ',' between */
+	const char	*want;		/* spec of the answer before the OPT */
+	int		 opt;		/* EDNS_NONE, EDNS_PLAIN or EDNS_DO */
+};
+
+static const struct answer_case answer_cases[] = {
+	{ "two A, RD and CD copied, EDNS with DO, question in its case",
+	    "abcd 0110 0001 0000 0000 0001 n:WwW.Corp.Example 0001 0001 "
+	    OPT_DO, RCODE_NOERROR, 3600, "0001 0a000001, 0001 0a000002",
+	    "abcd 8590 0001 0002 0000 0001 n:WwW.Corp.Example 0001 0001 "
+	    "c00c 0001 0001 00000e10 (0a000001) "
+	    "c00c 0001 0001 00000e10 (0a000002)", EDNS_DO },
+	{ "AAAA, RD only, no EDNS, TTL 0",
+	    "0001 0100 0001 0000 0000 0000 n:v6.example 001c 0001",
+	    RCODE_NOERROR, 0, "001c 20010db8000000000000000000000001",
+	    "0001 8580 0001 0001 0000 0000 n:v6.example 001c 0001 "
+	    "c00c 001c 0001 00000000 (20010db8000000000000000000000001)",
+	    EDNS_NONE },
+	{ "PTR, RD clear, TTL written big-endian",
+	    "7777 0000 0001 0000 0000 0000 n:5.0.0.10.IN-ADDR.arpa 000c 0001",
+	    RCODE_NOERROR, 0x12345678, "000c n:web.corp.example",
+	    "7777 8480 0001 0001 0000 0000 n:5.0.0.10.IN-ADDR.arpa 000c 0001 "
+	    "c00c 000c 0001 12345678 (n:web.corp.example)", EDNS_NONE },
+	{ "NXDOMAIN, no records, EDNS without DO",
+	    "4242 0100 0001 0000 0000 0001 n:nx.example 0001 0001 " OPT_PLAIN,
+	    RCODE_NXDOMAIN, 60, "",
+	    "4242 8583 0001 0000 0000 0001 n:nx.example 0001 0001",
+	    EDNS_PLAIN },
+	{ "NXDOMAIN, no records, no EDNS",
+	    "4243 0100 0001 0000 0000 0000 n:nx.example 0001 0001",
+	    RCODE_NXDOMAIN, 60, "",
+	    "4243 8583 0001 0000 0000 0000 n:nx.example 0001 0001", EDNS_NONE },
+	{ "NODATA, CD only",
+	    "4244 0010 0001 0000 0000 0000 n:v4only.example 001c 0001",
+	    RCODE_NOERROR, 60, "",
+	    "4244 8490 0001 0000 0000 0000 n:v4only.example 001c 0001",
+	    EDNS_NONE },
+	{ "eight A for a 255-octet name, EDNS with DO",
+	    "4245 0100 0001 0000 0000 0001 l:63 l:63 l:63 l:61 00 0001 0001 "
+	    OPT_DO, RCODE_NOERROR, 60, RR_A_8,
+	    "4245 8580 0001 0008 0000 0001 l:63 l:63 l:63 l:61 00 0001 0001 "
+	    AN_A1 " " AN_A1 " " AN_A1 " " AN_A1 " " AN_A1 " " AN_A1 " " AN_A1
+	    " " AN_A1, EDNS_DO },
+};
+
+/* Fill a from "TYPE RDATA, TYPE RDATA" specs. */
+static void
+answer_of(struct local_answer *a, int rcode, const char *rrs)
+{
+	char one[DNS_MAX_NAME * 3];
+	const char *s = rrs;
+	struct pkt p;
+	size_t n;
+
+	memset(a, 0, sizeof(*a));
+	a->rcode = rcode;
+	while (*s != '\0') {
+		n = strcspn(s, ",");
+		if (n >= sizeof(one) || a->n == LOCAL_MAX_RR)
+			bail("bad records", rrs);
+		memcpy(one, s, n);
+		one[n] = '\0';
+		s += n + (s[n] == ',');
+		enc(&p, one);
+		if (p.len < 2 || p.len - 2 > DNS_MAX_NAME)
+			bail("bad record", one);
+		a->rr[a->n].type = u16_at(p.b, 0);
+		a->rr[a->n].len = (uint8_t)(p.len - 2);
+		memcpy(a->rr[a->n].data, p.b + 2, p.len - 2);
+		a->n++;
+	}
+}
+
+static void
+test_build_answer(void)
+{
+	static struct pkt p, w;
+	static uint8_t full[DNS_MAX_UDP];
+	const struct answer_case *t;
+	struct local_answer a;
+	struct dns_query q;
+	struct dns_reply r;
+	enum reply_class c;
+	const uint8_t *b;
+	uint8_t *out;
+	size_t i, n, size, want;
+	int bad;
+
+	for (i = 0; i < sizeof(answer_cases) / sizeof(answer_cases[0]); i++) {
+		t = &answer_cases[i];
+		query_of(&p, &q, t->query);
+		b = at_guard(p.b, p.len);
+		answer_of(&a, t->rcode, t->rr);
+		enc(&w, t->want);
+		want = w.len + (t->opt != EDNS_NONE ? 11 : 0);
+		n = dns_build_answer(full, sizeof(full), b, &q, &a, t->ttl);
+		if (!ok(n == want && memcmp(full, w.b, w.len) == 0 &&
+		    (t->opt == EDNS_NONE || (full[w.len] == 0 &&
+		    u16_at(full, w.len + 1) == TYPE_OPT &&
+		    u16_at(full, w.len + 3) >= 512 &&
+		    (full[w.len + 7] & 0x80) ==
+		    (t->opt == EDNS_DO ? 0x80 : 0) &&
+		    u16_at(full, w.len + 9) == 0)),
+		    "dns_build_answer: %s: %zu bytes", t->desc, want))
+			diag("got %zu bytes, flags %04x, counts %u %u %u %u", n,
+			    u16_at(full, 2), u16_at(full, 4), u16_at(full, 6),
+			    u16_at(full, 8), u16_at(full, 10));
+		c = dns_parse_reply(full, n, &q, &r);
+		if (!ok(c == (a.n > 0 ? REPLY_POSITIVE : REPLY_NEGATIVE) &&
+		    r.rcode == t->rcode && r.ancount == a.n &&
+		    r.opt == (t->opt != EDNS_NONE ? w.len : 0),
+		    "dns_build_answer: %s: parses as the reply to its query",
+		    t->desc))
+			diag("got class %d rcode %d ancount %u opt %u", (int)c,
+			    r.rcode, r.ancount, r.opt);
+
+		/* every smaller buffer, ending at the guard: 0, no overflow */
+		bad = 0;
+		for (size = 0; size <= want; size++) {
+			out = out_guard(size);
+			n = dns_build_answer(out, size, b, &q, &a, t->ttl);
+			if ((size < want && n != 0) || (size == want &&
+			    (n != want || memcmp(out, full, want) != 0))) {
+				if (bad++ == 0)
+					diag("size %zu: got %zu", size, n);
+			}
+		}
+		ok(bad == 0, "dns_build_answer: %s: 0 for each size 0..%zu, "
+		    "whole at %zu", t->desc, want - 1, want);
+	}
+}
+
+/* ---- hosts_parse and hosts_lookup ------------------------------------- */
+
+static const char hosts_text[] =
+    "# /etc/hosts: static table lookup for hostnames\n"
+    "127.0.0.1\tlocalhost\n"
+    "127.0.1.1\tmyhost.corp.example\tmyhost\n"
+    "\n"
+    "# The following lines are desirable for IPv6 capable hosts\n"
+    "::1     localhost ip6-localhost ip6-loopback\n"
+    "ff02::1 ip6-allnodes\n"
+    "10.0.0.5 web.corp.example web db # the web server\n"
+    "10.0.0.6\tweb.corp.example\t\n"
+    "fd00::5  web.corp.example\n"
+    "192.168.1.10 printer#no space before the comment\n"
+    "   10.0.0.7 v4only.example   \n"
+    "2001:db8::1 Mixed.Case.Example\r\n"
+    "10.0.0.8 a..b.example good.example\n"
+    "not-an-ip bogus.example\n"
+    "10.0.0.300 bad.example\n"
+    "#10.0.0.9 commented.example\n"
+    "10.0.0.10 trailing.example.\n"
+    "10.0.0.11";
+#define HOSTS_NAMES	17	/* names in hosts_text */
+#define HOSTS_BAD	3	/* not-an-ip, 10.0.0.300, a..b.example */
+
+static const struct {
+	const char	*name;
+	uint16_t	 type;
+	const char	*want;	/* answer_show(); NULL: hosts_lookup false */
+} hosts_cases[] = {
+	{ "localhost", TYPE_A, "NOERROR A 127.0.0.1" },
+	{ "localhost", TYPE_AAAA, "NOERROR AAAA ::1" },
+	{ "LocalHost", TYPE_A, "NOERROR A 127.0.0.1" },
+	{ "myhost", TYPE_A, "NOERROR A 127.0.1.1" },
+	{ "myhost.corp.example", TYPE_A, "NOERROR A 127.0.1.1" },
+	{ "ip6-loopback", TYPE_AAAA, "NOERROR AAAA ::1" },
+	{ "ip6-allnodes", TYPE_AAAA, "NOERROR AAAA ff02::1" },
+	{ "web.corp.example", TYPE_A, "NOERROR A 10.0.0.5 A 10.0.0.6" },
+	{ "web.corp.example", TYPE_AAAA, "NOERROR AAAA fd00::5" },
+	{ "WEB.Corp.EXAMPLE", TYPE_A, "NOERROR A 10.0.0.5 A 10.0.0.6" },
+	{ "web", TYPE_A, "NOERROR A 10.0.0.5" },
+	{ "db", TYPE_A, "NOERROR A 10.0.0.5" },
+	{ "web", TYPE_AAAA, "NOERROR" },
+	{ "printer", TYPE_A, "NOERROR A 192.168.1.10" },
+	{ "v4only.example", TYPE_A, "NOERROR A 10.0.0.7" },
+	{ "v4only.example", TYPE_AAAA, "NOERROR" },
+	{ "v4only.example", TYPE_MX, "NOERROR" },
+	{ "v4only.example", TYPE_PTR, "NOERROR" },
+	{ "mixed.case.example", TYPE_AAAA, "NOERROR AAAA 2001:db8::1" },
+	{ "good.example", TYPE_A, "NOERROR A 10.0.0.8" },
+	{ "trailing.example", TYPE_A, "NOERROR A 10.0.0.10" },
+	{ "unknown.example", TYPE_A, NULL },
+	{ "corp.example", TYPE_A, NULL },
+	{ "x.web.corp.example", TYPE_A, NULL },
+	{ "bogus.example", TYPE_A, NULL },
+	{ "bad.example", TYPE_A, NULL },
+	{ "commented.example", TYPE_A, NULL },
+	{ "the", TYPE_A, NULL },
+	{ "ptr:10.0.0.5", TYPE_PTR, "NOERROR PTR web.corp.example" },
+	{ "ptr:10.0.0.6", TYPE_PTR, "NOERROR PTR web.corp.example" },
+	{ "ptr:127.0.1.1", TYPE_PTR, "NOERROR PTR myhost.corp.example" },
+	{ "ptr:127.0.0.1", TYPE_PTR, "NOERROR PTR localhost" },
+	{ "ptr:::1", TYPE_PTR, "NOERROR PTR localhost" },
+	{ "ptr:fd00::5", TYPE_PTR, "NOERROR PTR web.corp.example" },
+	{ "ptr:2001:db8::1", TYPE_PTR, "NOERROR PTR mixed.case.example" },
+	{ "ptr:10.0.0.8", TYPE_PTR, "NOERROR PTR good.example" },
+	{ "ptr:10.0.0.10", TYPE_PTR, "NOERROR PTR trailing.example" },
+	{ "5.0.0.10.IN-ADDR.ARPA", TYPE_PTR, "NOERROR PTR web.corp.example" },
+	{ "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.D.F."
+	    "IP6.ARPA", TYPE_PTR, "NOERROR PTR web.corp.example" },
+	{ "ptr:10.0.0.99", TYPE_PTR, NULL },
+	{ "ptr:10.0.0.11", TYPE_PTR, NULL },
+	{ "ptr:10.0.0.9", TYPE_PTR, NULL },
+	{ "ptr:fd00::6", TYPE_PTR, NULL },
+	{ "0.0.10.in-addr.arpa", TYPE_PTR, NULL },
+};
+
+/* Look name up in h: false, or true with answer_show() in buf. */
+static bool
+hosts_show(const struct hosts *h, const char *name, uint16_t type,
+    char *buf, size_t size)
+{
+	struct local_answer a;
+	struct dns_query q;
+	struct pkt p;
+	bool found;
+
+	query_name(&p, &q, name, type, EDNS_NONE);
+	memset(&a, 0xa5, sizeof(a));
+	found = hosts_lookup(h, &q, &a);
+	if (found)
+		answer_show(&a, buf, size);
+	else
+		snprintf(buf, size, "(not found)");
+	return found;
+}
+
+static void
+test_hosts(void)
+{
+	static char text[65536];
+	struct local_answer a;
+	struct dns_query q;
+	struct hosts h;
+	struct pkt p;
+	char got[512], want[512];
+	size_t i, l, o;
+	int n, bad, wrong;
+	bool found;
+
+	l = sizeof(hosts_text) - 1;
+	n = hosts_parse((const char *)at_guard(hosts_text, l), l, &h);
+	if (!ok(n == HOSTS_NAMES && h.n == HOSTS_NAMES && h.bad == HOSTS_BAD,
+	    "hosts_parse: a realistic file: %d names, %d bad", HOSTS_NAMES,
+	    HOSTS_BAD))
+		diag("got %d names, n %d, bad %d", n, h.n, h.bad);
+	for (i = 0; i < sizeof(hosts_cases) / sizeof(hosts_cases[0]); i++) {
+		found = hosts_show(&h, hosts_cases[i].name, hosts_cases[i].type,
+		    got, sizeof(got));
+		if (hosts_cases[i].want == NULL) {
+			if (!ok(!found, "hosts_lookup: %.40s %s: not known",
+			    hosts_cases[i].name,
+			    dns_type_name(hosts_cases[i].type, want,
+			    sizeof(want))))
+				diag("got %s", got);
+			continue;
+		}
+		if (!ok(found && strcmp(got, hosts_cases[i].want) == 0,
+		    "hosts_lookup: %.40s %s: %s", hosts_cases[i].name,
+		    dns_type_name(hosts_cases[i].type, want, sizeof(want)),
+		    hosts_cases[i].want))
+			diag("got %s", got);
+	}
+
+	/* the answer built from a lookup parses as the reply */
+	query_name(&p, &q, "web.corp.example", TYPE_A, EDNS_DO);
+	ok(hosts_lookup(&h, &q, &a) && answer_parses(p.b, &q, &a),
+	    "hosts_lookup: its answer, built, parses as the reply (2 A)");
+	query_name(&p, &q, "ptr:fd00::5", TYPE_PTR, EDNS_NONE);
+	ok(hosts_lookup(&h, &q, &a) && answer_parses(p.b, &q, &a),
+	    "hosts_lookup: its answer, built, parses as the reply (PTR)");
+	hosts_free(&h);
+	ok(h.n == 0 && h.rec == NULL && h.names == NULL,
+	    "hosts_free: the table is empty again");
+
+	/* nothing, and nothing but comments */
+	n = hosts_parse((const char *)at_guard("", 0), 0, &h);
+	ok(n == 0 && h.bad == 0 && !hosts_show(&h, "localhost", TYPE_A, got,
+	    sizeof(got)), "hosts_parse: an empty text: 0 names, none known");
+	hosts_free(&h);
+	l = strlen("# only\n\n  # comments\n");
+	n = hosts_parse((const char *)at_guard("# only\n\n  # comments\n", l),
+	    l, &h);
+	ok(n == 0 && h.bad == 0 && !hosts_show(&h, "only", TYPE_A, got,
+	    sizeof(got)), "hosts_parse: comments only: 0 names");
+	hosts_free(&h);
+
+	/* more addresses than a local answer holds: the first, in order */
+	o = 0;
+	for (i = 1; i <= LOCAL_MAX_RR + 2; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "10.0.0.%zu many\n", i);
+	hosts_parse((const char *)at_guard(text, o), o, &h);
+	hosts_show(&h, "many", TYPE_A, got, sizeof(got));
+	ok(strcmp(got, "NOERROR A 10.0.0.1 A 10.0.0.2 A 10.0.0.3 A 10.0.0.4 "
+	    "A 10.0.0.5 A 10.0.0.6 A 10.0.0.7 A 10.0.0.8") == 0,
+	    "hosts_lookup: %d lines for one name: the first %d, file order",
+	    LOCAL_MAX_RR + 2, LOCAL_MAX_RR);
+	hosts_free(&h);
+
+	/* 2,000 lines, two names each */
+	o = 0;
+	for (i = 0; i < 2000; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "10.0.%zu.%zu\th%zu h%zu.lan\n", i / 256, i % 256, i, i);
+	n = hosts_parse((const char *)at_guard(text, o), o, &h);
+	wrong = 0;
+	for (i = 0; i < 2000; i++) {
+		snprintf(want, sizeof(want), "h%zu.lan", i);
+		hosts_show(&h, want, TYPE_A, got, sizeof(got));
+		snprintf(want, sizeof(want), "NOERROR A 10.0.%zu.%zu", i / 256,
+		    i % 256);
+		if (strcmp(got, want) != 0 && wrong++ == 0)
+			diag("h%zu.lan: got %s", i, got);
+		snprintf(want, sizeof(want), "ptr:10.0.%zu.%zu", i / 256,
+		    i % 256);
+		hosts_show(&h, want, TYPE_PTR, got, sizeof(got));
+		snprintf(want, sizeof(want), "NOERROR PTR h%zu", i);
+		if (strcmp(got, want) != 0 && wrong++ == 0)
+			diag("PTR of line %zu: got %s", i, got);
+	}
+	ok(n == 4000 && h.bad == 0 && wrong == 0,
+	    "hosts_parse: 2000 lines (%zu bytes): 4000 names, each found, "
+	    "each address's PTR its first name", o);
+	hosts_free(&h);
+
+	/* every prefix of the realistic file, ending at the guard page */
+	bad = 0;
+	l = sizeof(hosts_text) - 1;
+	for (i = 0; i <= l; i++) {
+		n = hosts_parse((const char *)at_guard(hosts_text, i), i, &h);
+		/* a cut address is one more bad line */
+		if (n < 0 || n > HOSTS_NAMES || n != h.n || h.bad < 0 ||
+		    h.bad > HOSTS_BAD + 1) {
+			if (bad++ == 0)
+				diag("%zu bytes: %d names, bad %d", i, n,
+				    h.bad);
+		}
+		hosts_show(&h, "web.corp.example", TYPE_A, got, sizeof(got));
+		hosts_show(&h, "ptr:10.0.0.5", TYPE_PTR, got, sizeof(got));
+		hosts_free(&h);
+	}
+	ok(bad == 0, "hosts_parse: every prefix (0..%zu bytes) at the guard "
+	    "page", l);
+	ok_no_leaks("hosts_parse and hosts_free");
+}
+
+/* ---- routes ----------------------------------------------------------- */
+
+/* "NAME KIND ...", KIND "fwd ADDR#PORT...", "default" or "local ...". */
+static void
+rule_show(const struct rule *r, char *buf, size_t size)
+{
+	char name[DNS_MAX_NAME * 4 + 1], one[INET6_ADDRSTRLEN + 32];
+	size_t o;
+	int i;
+
+	dns_name_text(r->name, name, sizeof(name));
+	if (r->kind == RULE_LOCAL) {
+		snprintf(buf, size, "%s local%s", name, r->has4 || r->has6 ?
+		    "" : " nxdomain");
+		if (r->has4) {
+			inet_ntop(AF_INET, r->a4, one, sizeof(one));
+			o = strlen(buf);
+			snprintf(buf + o, size - o, " %s", one);
+		}
+		if (r->has6) {
+			inet_ntop(AF_INET6, r->a6, one, sizeof(one));
+			o = strlen(buf);
+			snprintf(buf + o, size - o, " %s", one);
+		}
+		return;
+	}
+	snprintf(buf, size, "%s %s", name, r->kind == RULE_FORWARD ? "fwd" :
+	    r->kind == RULE_DEFAULT ? "default" : "kind?");
+	for (i = 0; i < r->nsrv; i++) {
+		o = strlen(buf);
+		snprintf(buf + o, size - o, " %s",
+		    addr_text(&r->srv[i], '#', one, sizeof(one)));
+	}
+}
+
+/* Apply "-s SPEC -a SPEC ..." to an empty t; false (with diag) if one fails. */
+static bool
+routes_of(struct routes *t, const char *opts)
+{
+	char tok[1024], err[256];
+	const char *s = opts;
+	bool local = false;
+	size_t n;
+
+	memset(t, 0, sizeof(*t));
+	for (;;) {
+		while (*s == ' ')
+			s++;
+		if (*s == '\0')
+			return true;
+		n = strcspn(s, " ");
+		if (n >= sizeof(tok))
+			bail("option too long", opts);
+		memcpy(tok, s, n);
+		tok[n] = '\0';
+		s += n;
+		if (strcmp(tok, "-s") == 0 || strcmp(tok, "-a") == 0) {
+			local = tok[1] == 'a';
+			continue;
+		}
+		err[0] = '\0';
+		if (route_add(t, tok, local, err, sizeof(err)) == -1) {
+			diag("route_add %s \"%s\": %s", local ? "-a" : "-s",
+			    tok, err);
+			return false;
+		}
+	}
+}
+
+/* The rule route_match() finds for name, shown, or "(none)". */
+static void
+match_show(const struct routes *t, const char *name, char *buf,
+    size_t size)
+{
+	struct dns_query q;
+	struct pkt p;
+	int f;
+
+	query_name(&p, &q, name, TYPE_A, EDNS_NONE);
+	f = route_match(t, q.qname);
+	if (f < 0)
+		snprintf(buf, size, "(none)");
+	else if (f >= t->n)
+		snprintf(buf, size, "(rule %d of %d)", f, t->n);
+	else
+		rule_show(&t->r[f], buf, size);
+}
+
+#define LONGEST		"-s /example/10.0.0.1 -s /a.example/10.0.0.2 " \
+			"-s /b.a.example/10.0.0.3"
+#define LONGEST_REV	"-s /b.a.example/10.0.0.3 -s /a.example/10.0.0.2 " \
+			"-s /example/10.0.0.1"
+
+static const struct {
+	const char	*opts;
+	const char	*name;
+	const char	*want;	/* rule_show(), or "(none)" */
+} route_cases[] = {
+	{ "", "www.example", "(none)" },
+	{ "-s /corp.example/10.0.0.1#5353", "www.corp.example",
+	    "corp.example fwd 10.0.0.1#5353" },
+	{ "-s /Corp.Example./10.0.0.1", "WWW.corp.EXAMPLE",
+	    "corp.example fwd 10.0.0.1#53" },
+	{ "-s /a/b/10.0.0.2", "x.a", "a fwd 10.0.0.2#53" },
+	{ "-s /a/b/10.0.0.2", "b", "b fwd 10.0.0.2#53" },
+	{ "-s /a/b/10.0.0.2", "ab", "(none)" },
+	{ "-s /d/#", "x.d", "d default" },
+	{ "-s /d/", "x.d", "d local nxdomain" },
+	{ "-s /d/fd00::53#5353", "d", "d fwd fd00::53#5353" },
+	{ "-a /x/1.2.3.4 -a /x/fd00::1", "x", "x local 1.2.3.4 fd00::1" },
+	{ "-a /x/fd00::1 -a /x/1.2.3.4", "y.x", "x local 1.2.3.4 fd00::1" },
+	{ "-a /x/", "x", "x local nxdomain" },
+	{ "-a /x/y/1.2.3.4", "y", "y local 1.2.3.4" },
+	{ "-s /#/", "any.thing.example", ". local nxdomain" },
+	{ "-s /#/", "com", ". local nxdomain" },
+	{ "-a /#/", "any.thing.example", ". local nxdomain" },
+	{ "-s /#/10.9.9.9", "a.b.c.d.e", ". fwd 10.9.9.9#53" },
+	/* longest suffix wins, whatever the order of the options */
+	{ LONGEST, "example", "example fwd 10.0.0.1#53" },
+	{ LONGEST, "x.example", "example fwd 10.0.0.1#53" },
+	{ LONGEST, "ba.example", "example fwd 10.0.0.1#53" },
+	{ LONGEST, "a.example", "a.example fwd 10.0.0.2#53" },
+	{ LONGEST, "x.a.example", "a.example fwd 10.0.0.2#53" },
+	{ LONGEST, "b.a.example", "b.a.example fwd 10.0.0.3#53" },
+	{ LONGEST, "c.b.a.example", "b.a.example fwd 10.0.0.3#53" },
+	{ LONGEST, "example.org", "(none)" },
+	{ LONGEST_REV, "x.example", "example fwd 10.0.0.1#53" },
+	{ LONGEST_REV, "x.a.example", "a.example fwd 10.0.0.2#53" },
+	{ LONGEST_REV, "c.b.a.example", "b.a.example fwd 10.0.0.3#53" },
+	{ "-a /#/ -s /allowed.example/1.1.1.1", "www.allowed.example",
+	    "allowed.example fwd 1.1.1.1#53" },
+	{ "-a /#/ -s /allowed.example/1.1.1.1", "other.example",
+	    ". local nxdomain" },
+	/* label boundaries */
+	{ "-s /corp.example/10.0.0.1", "corp.example",
+	    "corp.example fwd 10.0.0.1#53" },
+	{ "-s /corp.example/10.0.0.1", "x.corp.example",
+	    "corp.example fwd 10.0.0.1#53" },
+	{ "-s /corp.example/10.0.0.1", "evilcorp.example", "(none)" },
+	{ "-s /corp.example/10.0.0.1", "corp.example.org", "(none)" },
+	{ "-s /corp.example/10.0.0.1", "example", "(none)" },
+	{ "-s /corp.example/10.0.0.1", "orp.example", "(none)" },
+	/* a local rule wins over forwarding, in either order */
+	{ "-s /d/1.1.1.1 -a /d/1.2.3.4", "d", "d local 1.2.3.4" },
+	{ "-a /d/1.2.3.4 -s /d/1.1.1.1", "d", "d local 1.2.3.4" },
+	{ "-s /d/1.1.1.1 -a /d/", "d", "d local nxdomain" },
+	{ "-a /d/ -s /d/1.1.1.1", "d", "d local nxdomain" },
+	{ "-s /d/1.1.1.1 -s /d/", "d", "d local nxdomain" },
+	{ "-s /d/ -s /d/1.1.1.1", "d", "d local nxdomain" },
+	{ "-a /d/ -s /d/#", "d", "d local nxdomain" },
+	/* several servers: their order; "#" and servers */
+	{ "-s /d/1.1.1.1 -s /d/2.2.2.2#5353 -s /d/::1", "d",
+	    "d fwd 1.1.1.1#53 2.2.2.2#5353 ::1#53" },
+	{ "-s /d/1.1.1.1 -s /d/#", "d", "d fwd 1.1.1.1#53" },
+	{ "-s /d/# -s /d/1.1.1.1", "d", "d fwd 1.1.1.1#53" },
+};
+
+static const struct {
+	const char	*spec;
+	bool		 local;
+} route_errors[] = {
+	{ "corp/1.1.1.1", false },
+	{ "corp/1.1.1.1", true },
+	{ "corp.example", false },
+	{ "", false },
+	{ "/", false },
+	{ "/x", false },
+	{ "/bad..name/1.1.1.1", false },
+	{ "/bad..name/1.2.3.4", true },
+	{ "/a.b/c..d/1.1.1.1", false },
+	{ "/" A64 "/1.1.1.1", false },
+	{ "/" NAME254 "/1.1.1.1", false },
+	{ "/x/notanip", true },
+	{ "/x/notanip", false },
+	{ "/x/1.2.3.4#53", true },
+	{ "/x/#", true },
+	{ "/x/1.1.1.1#99999", false },
+	{ "/x/1.1.1.1:53", false },
+};
+
+static const struct {
+	const char	*opts;
+	const char	*name;
+	uint16_t	 type;
+	const char	*want;	/* answer_show() */
+} route_local_cases[] = {
+	{ "-a /x/1.2.3.4 -a /x/fd00::1", "x", TYPE_A, "NOERROR A 1.2.3.4" },
+	{ "-a /x/1.2.3.4 -a /x/fd00::1", "www.x", TYPE_AAAA,
+	    "NOERROR AAAA fd00::1" },
+	{ "-a /x/1.2.3.4 -a /x/fd00::1", "x", TYPE_MX, "NOERROR" },
+	{ "-a /x/1.2.3.4", "x", TYPE_AAAA, "NOERROR" },
+	{ "-a /x/fd00::1", "x", TYPE_A, "NOERROR" },
+	{ "-a /x/", "a.x", TYPE_A, "NXDOMAIN" },
+	{ "-a /x/", "x", TYPE_AAAA, "NXDOMAIN" },
+	{ "-s /d/", "d", TYPE_A, "NXDOMAIN" },
+	{ "-a /#/", "anything.example", TYPE_A, "NXDOMAIN" },
+	{ "-a /#/0.0.0.0", "ads.example", TYPE_A, "NOERROR A 0.0.0.0" },
+	{ "-a /#/0.0.0.0", "ads.example", TYPE_AAAA, "NOERROR" },
+};
+
+static void
+test_routes(void)
+{
+	struct local_answer a;
+	struct dns_query q;
+	struct routes t;
+	struct pkt p;
+	char got[1024], err[256];
+	size_t i;
+	int rc, f, k;
+	bool added;
+
+	for (i = 0; i < sizeof(route_cases) / sizeof(route_cases[0]); i++) {
+		added = routes_of(&t, route_cases[i].opts);
+		match_show(&t, route_cases[i].name, got, sizeof(got));
+		if (!ok(added && strcmp(got, route_cases[i].want) == 0,
+		    "route_match: \"%s\": %s -> %s", route_cases[i].opts,
+		    route_cases[i].name, route_cases[i].want))
+			diag("got %s", got);
+		routes_free(&t);
+	}
+
+	for (i = 0; i < sizeof(route_errors) / sizeof(route_errors[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		err[0] = '\0';
+		rc = route_add(&t, route_errors[i].spec, route_errors[i].local,
+		    err, sizeof(err));
+		ok(rc == -1 && err[0] != '\0', "route_add: %s \"%.40s%s\" "
+		    "rejected", route_errors[i].local ? "-a" : "-s",
+		    route_errors[i].spec,
+		    strlen(route_errors[i].spec) > 40 ? "..." : "");
+		routes_free(&t);
+	}
+	memset(&t, 0, sizeof(t));
+	rc = route_add(&t, "/bad..name/1.1.1.1", false, err, sizeof(err));
+	if (!ok(rc == -1 && strcmp(err, "\"bad..name\" is not a domain") == 0,
+	    "route_add: the message names the bad domain"))
+		diag("got %d: %s", rc, err);
+	routes_free(&t);
+
+	/* MAX_UPSTREAMS servers for one domain, and not one more */
+	memset(&t, 0, sizeof(t));
+	rc = 0;
+	for (k = 1; k <= MAX_UPSTREAMS && rc == 0; k++) {
+		snprintf(got, sizeof(got), "/d/10.0.0.%d", k);
+		rc = route_add(&t, got, false, err, sizeof(err));
+	}
+	snprintf(got, sizeof(got), "/d/10.0.0.%d", k);
+	ok(rc == 0 && t.n == 1 && t.r[0].nsrv == MAX_UPSTREAMS &&
+	    route_add(&t, got, false, err, sizeof(err)) == -1,
+	    "route_add: %d servers for one domain, not %d", MAX_UPSTREAMS,
+	    MAX_UPSTREAMS + 1);
+	routes_free(&t);
+
+	/* an empty domain is not the root ("#"): no catch-all by a typo */
+	memset(&t, 0, sizeof(t));
+	rc = route_add(&t, "/a//b/1.1.1.1", false, err, sizeof(err));
+	match_show(&t, "unrelated.test", got, sizeof(got));
+	if (!ok(rc == -1 || strcmp(got, "(none)") == 0,
+	    "route_add: -s \"/a//b/1.1.1.1\" does not route every name"))
+		diag("route_add gave %d; unrelated.test matches \"%s\"", rc,
+		    got);
+	routes_free(&t);
+
+	for (i = 0; i < sizeof(route_local_cases) /
+	    sizeof(route_local_cases[0]); i++) {
+		if (!routes_of(&t, route_local_cases[i].opts))
+			bail("options rejected", route_local_cases[i].opts);
+		query_name(&p, &q, route_local_cases[i].name,
+		    route_local_cases[i].type, EDNS_DO);
+		f = route_match(&t, q.qname);
+		memset(&a, 0xa5, sizeof(a));
+		got[0] = '\0';
+		if (f >= 0 && t.r[f].kind == RULE_LOCAL) {
+			route_local(&t.r[f], &q, &a);
+			answer_show(&a, got, sizeof(got));
+		}
+		if (!ok(strcmp(got, route_local_cases[i].want) == 0 &&
+		    answer_parses(p.b, &q, &a), "route_local: \"%s\": %s %s: "
+		    "%s", route_local_cases[i].opts, route_local_cases[i].name,
+		    dns_type_name(route_local_cases[i].type, err, sizeof(err)),
+		    route_local_cases[i].want))
+			diag("got \"%s\" (rule %d)", got, f);
+		routes_free(&t);
+	}
+}
+
+#define MANY_RULES	10000
+
+static void
+test_routes_many(void)
+{
+	struct dns_query q;
+	struct routes t;
+	struct pkt p;
+	char spec[64], got[256], want[256], err[256];
+	int i, f, bad = 0, wrong = 0;
+
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < MANY_RULES; i++) {
+		snprintf(spec, sizeof(spec), "/r%d.example/10.%d.%d.1", i,
+		    i >> 8, i & 255);
+		if (route_add(&t, spec, false, err, sizeof(err)) == -1 &&
+		    bad++ == 0)
+			diag("%s: %s", spec, err);
+	}
+	ok(bad == 0 && t.n == MANY_RULES && t.cap >= t.n &&
+	    t.mask + 1 >= 2u * MANY_RULES,
+	    "route_add: %d rules, the hash grown to %u slots", MANY_RULES,
+	    t.mask + 1);
+	for (i = 0; i < MANY_RULES; i++) {
+		snprintf(spec, sizeof(spec), "www.r%d.example", i);
+		match_show(&t, spec, got, sizeof(got));
+		snprintf(want, sizeof(want), "r%d.example fwd 10.%d.%d.1#53", i,
+		    i >> 8, i & 255);
+		if (strcmp(got, want) != 0 && wrong++ == 0)
+			diag("%s: got %s", spec, got);
+	}
+	ok(wrong == 0, "route_match: each of %d rules matches its subdomain",
+	    MANY_RULES);
+	query_name(&p, &q, "r10000.example", TYPE_A, EDNS_NONE);
+	f = route_match(&t, q.qname);
+	ok(f == -1, "route_match: %d rules, an unknown name matches none",
+	    MANY_RULES);
+	route_add(&t, "/r5000.example/10.0.0.2", false, err, sizeof(err));
+	match_show(&t, "r5000.example", got, sizeof(got));
+	ok(t.n == MANY_RULES &&
+	    strcmp(got, "r5000.example fwd 10.19.136.1#53 10.0.0.2#53") == 0,
+	    "route_add: a domain named again gains a server, no new rule");
+	routes_free(&t);
+	ok(t.n == 0 && t.r == NULL && t.slot == NULL,
+	    "routes_free: the table is empty again");
+	ok_no_leaks("route_add and routes_free");
+}
+
+/* ---- cache ------------------------------------------------------------ */
+
+#define Q_WWW		QH " " QWWW
+#define Q_WWW_DO	QH_AR1 " " QWWW " " OPT_DO
+/* an SOA for example.test with the TTL and MINIMUM given in hex */
+#define SOA(ttl, min)	"c010 0006 0001 " ttl " (c010 c010 00000001 " \
+			"00001c20 00000e10 00093a80 " min ")"
+
+struct cache_case {
+	const char		*desc;
+	const char		*query;
+	const char		*answer;
+	enum reply_class	 class;	/* what the answer is, checked */
+	long			 life;	/* seconds served; 0: not stored */
+};
+
+static const struct cache_case cache_cases[] = {
+	{ "positive, TTL 300: 300 s", Q_WWW,
+	    "1234 8180 0001 0001 0000 0000 " QWWW " " A300, REPLY_POSITIVE,
+	    300 },
+	{ "TTLs 3600 and 300: the smallest, 300 s", Q_WWW,
+	    "1234 8180 0001 0002 0000 0000 " QWWW " " A3600 " " A300,
+	    REPLY_POSITIVE, 300 },
+	{ "an authority NS of TTL 100 counts: 100 s", Q_WWW,
+	    "1234 8180 0001 0001 0001 0000 " QWWW " " A300
+	    " c010 0002 0001 00000064 (026e73c010)", REPLY_POSITIVE, 100 },
+	{ "glue of TTL 50 counts: 50 s", Q_WWW,
+	    "1234 8180 0001 0001 0000 0001 " QWWW " " A300
+	    " 026e73c010 0001 0001 00000032 (c0000203)", REPLY_POSITIVE, 50 },
+	{ "the OPT's TTL field (DO) is no TTL: 40000 s", Q_WWW_DO,
+	    "1234 8180 0001 0001 0000 0001 " QWWW
+	    " c00c 0001 0001 00009c40 (c0000201) " OPT_DO, REPLY_POSITIVE,
+	    40000 },
+	{ "TTL 100000: CACHE_MAX_TTL", Q_WWW,
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " c00c 0001 0001 000186a0 (c0000201)", REPLY_POSITIVE,
+	    CACHE_MAX_TTL },
+	{ "NXDOMAIN, SOA TTL 60 MINIMUM 30: 30 s", Q_WWW,
+	    "1234 8183 0001 0000 0001 0000 " QWWW " "
+	    SOA("0000003c", "0000001e"), REPLY_NEGATIVE, 30 },
+	{ "NXDOMAIN, SOA TTL 10 MINIMUM 30: 10 s", Q_WWW,
+	    "1234 8183 0001 0000 0001 0000 " QWWW " "
+	    SOA("0000000a", "0000001e"), REPLY_NEGATIVE, 10 },
+	{ "NXDOMAIN, SOA TTL and MINIMUM 86400: CACHE_MAX_NEG", Q_WWW,
+	    "1234 8183 0001 0000 0001 0000 " QWWW " "
+	    SOA("00015180", "00015180"), REPLY_NEGATIVE, CACHE_MAX_NEG },
+	{ "NXDOMAIN with EDNS, SOA 60/30: 30 s", Q_WWW_DO,
+	    "1234 8183 0001 0000 0001 0001 " QWWW " "
+	    SOA("0000003c", "0000001e") " " OPT_DO, REPLY_NEGATIVE, 30 },
+	{ "NXDOMAIN without SOA: not stored", Q_WWW,
+	    "1234 8183 0001 0000 0000 0000 " QWWW, REPLY_NEGATIVE, 0 },
+	{ "NXDOMAIN, SOA MINIMUM 0: not stored", Q_WWW,
+	    "1234 8183 0001 0000 0001 0000 " QWWW " "
+	    SOA("0000003c", "00000000"), REPLY_NEGATIVE, 0 },
+	{ "NODATA, SOA TTL 60 MINIMUM 30: 30 s", Q_WWW,
+	    "1234 8180 0001 0000 0001 0000 " QWWW " "
+	    SOA("0000003c", "0000001e"), REPLY_NEGATIVE, 30 },
+	{ "NODATA, SOA TTL 10 MINIMUM 30: 10 s", Q_WWW,
+	    "1234 8180 0001 0000 0001 0000 " QWWW " "
+	    SOA("0000000a", "0000001e"), REPLY_NEGATIVE, 10 },
+	{ "NODATA without SOA: not stored", Q_WWW,
+	    "1234 8180 0001 0000 0000 0000 " QWWW, REPLY_NEGATIVE, 0 },
+	{ "SERVFAIL: not stored", Q_WWW,
+	    "1234 8182 0001 0000 0000 0000 " QWWW, REPLY_FAILURE, 0 },
+	{ "SERVFAIL with an answer: not stored", Q_WWW,
+	    "1234 8182 0001 0001 0000 0000 " QWWW " " A300, REPLY_FAILURE, 0 },
+	{ "REFUSED: not stored", Q_WWW,
+	    "1234 8185 0001 0000 0000 0000 " QWWW, REPLY_FAILURE, 0 },
+	{ "TC with an answer: not stored", Q_WWW,
+	    "1234 8380 0001 0001 0000 0000 " QWWW " " A300, REPLY_POSITIVE,
+	    0 },
+	{ "TC, NXDOMAIN with SOA: not stored", Q_WWW,
+	    "1234 8383 0001 0000 0001 0000 " QWWW " "
+	    SOA("0000003c", "0000001e"), REPLY_POSITIVE, 0 },
+	{ "TTL 0: not stored", Q_WWW,
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " c00c 0001 0001 00000000 (c0000201)", REPLY_POSITIVE, 0 },
+	{ "TTL 0 beside TTL 300: not stored", Q_WWW,
+	    "1234 8180 0001 0002 0000 0000 " QWWW " " A300
+	    " c00c 0001 0001 00000000 (c0000202)", REPLY_POSITIVE, 0 },
+	{ "CACHE_DATA bytes: stored", Q_WWW,
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " c00c 000a 0001 0000012c (x:1186:61)", REPLY_POSITIVE, 300 },
+	{ "CACHE_DATA + 1 bytes: not stored", Q_WWW,
+	    "1234 8180 0001 0001 0000 0000 " QWWW
+	    " c00c 000a 0001 0000012c (x:1187:61)", REPLY_POSITIVE, 0 },
+};
+
+/* A query and an answer to it, as the cache is given them. */
+struct xchg {
+	struct pkt	 qp, ap;
+	struct dns_query q;
+	struct dns_reply r;
+};
+
+/* The query spec and the answer spec; the class the answer must be. */
+static void
+xchg_of(struct xchg *x, const char *query, const char *answer,
+    enum reply_class class)
+{
+	query_of(&x->qp, &x->q, query);
+	enc(&x->ap, answer);
+	if (dns_parse_reply(x->ap.b, x->ap.len, &x->q, &x->r) != class)
+		bail("the answer is not of its class", answer);
+}
+
+/* Write x's answer from its query: the question, one A 10.0.0.v, TTL ttl. */
+static void
+xchg_answer(struct xchg *x, int v, uint32_t ttl, const char *what)
+{
+	static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1 };
+	uint8_t *b = x->ap.b;
+	size_t n = x->q.qend;
+
+	memcpy(b, x->qp.b, n);
+	b[2] = 0x81;		/* QR RD, RA */
+	b[3] = 0x80;
+	memset(b + 4, 0, 8);
+	b[5] = 1;		/* qdcount */
+	b[7] = 1;		/* ancount */
+	memcpy(b + n, rr, sizeof(rr));
+	n += sizeof(rr);
+	b[n++] = (uint8_t)(ttl >> 24);
+	b[n++] = (uint8_t)(ttl >> 16);
+	b[n++] = (uint8_t)(ttl >> 8);
+	b[n++] = (uint8_t)ttl;
+	b[n++] = 0;
+	b[n++] = 4;
+	b[n++] = 10;
+	b[n++] = 0;
+	b[n++] = 0;
+	b[n++] = (uint8_t)v;
+	x->ap.len = n;
+	if (dns_parse_reply(b, n, &x->q, &x->r) != REPLY_POSITIVE)
+		bail("the written answer does not parse", what);
+}
+
+/* The query for name (as query_name()) and an A 10.0.0.v answer to it. */
+static void
+xchg_a(struct xchg *x, const char *name, uint16_t type, int edns, int v,
+    uint32_t ttl)
+{
+	query_name(&x->qp, &x->q, name, type, edns);
+	xchg_answer(x, v, ttl, name);
+}
+
+static bool
+xchg_put(struct cache *c, struct xchg *x, uint64_t now)
+{
+	return cache_put(c, &x->q, x->ap.b, x->ap.len, &x->r, now);
+}
+
+/* Look x's query up at now: the length, and in *v the last rdata byte. */
+static size_t
+xchg_get(struct cache *c, struct xchg *x, uint64_t now, int *v)
+{
+	static uint8_t out[DNS_MAX_UDP];
+	struct dns_reply r;
+	size_t n;
+
+	n = cache_get(c, &x->q, x->qp.b, out, sizeof(out), now, &r);
+	*v = n > 0 ? out[n - 1] : -1;
+	return n;
+}
+
+/* The cache counters and size as "n N hits H misses M inserts I evict E". */
+static void
+cache_show(const struct cache *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "n %d hits %llu misses %llu inserts %llu "
+	    "evictions %llu", c->n, (unsigned long long)c->hits,
+	    (unsigned long long)c->misses, (unsigned long long)c->inserts,
+	    (unsigned long long)c->evictions);
+}
+
+static void
+test_cache_cases(void)
+{
+	static struct xchg x;
+	static uint8_t out[DNS_MAX_UDP];
+	const struct cache_case *t;
+	struct dns_reply r;
+	struct cache c;
+	uint64_t end;
+	size_t i, hit, miss;
+	bool stored;
+
+	for (i = 0; i < sizeof(cache_cases) / sizeof(cache_cases[0]); i++) {
+		t = &cache_cases[i];
+		xchg_of(&x, t->query, t->answer, t->class);
+		if (cache_init(&c, 4) != 0)
+			bail("cache_init", t->desc);
+		stored = cache_put(&c, &x.q, x.ap.b, x.ap.len, &x.r, 0);
+		if (t->life == 0) {
+			hit = cache_get(&c, &x.q, x.qp.b, out, sizeof(out), 0,
+			    &r);
+			if (!ok(!stored && c.n == 0 && hit == 0,
+			    "cache_put: %s", t->desc))
+				diag("put gave %d, n %d, get %zu", (int)stored,
+				    c.n, hit);
+			cache_free(&c);
+			continue;
+		}
+		end = (uint64_t)t->life * 1000;
+		hit = cache_get(&c, &x.q, x.qp.b, out, sizeof(out), end - 1,
+		    &r);
+		miss = cache_get(&c, &x.q, x.qp.b, out, sizeof(out), end, &r);
+		if (!ok(stored && hit == x.ap.len && miss == 0 && c.n == 0,
+		    "cache_put: %s (hit at %llu ms, miss at %llu)", t->desc,
+		    (unsigned long long)end - 1, (unsigned long long)end))
+			diag("put gave %d, get %zu then %zu, n %d",
+			    (int)stored, hit, miss, c.n);
+		cache_free(&c);
+	}
+}
+
+/* The TTLs of an answer's records in order, "opt:HEX" for an OPT. */
+static void
+ttl_show(const uint8_t *b, size_t len, char *buf, size_t size)
+{
+	uint8_t name[DNS_MAX_NAME];
+	struct dns_cursor c;
+	unsigned n, i;
+	uint32_t ttl;
+	uint16_t type, rdlen;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	dns_cursor_init(&c, b, len);
+	c.pos = 4;
+	dns_get_u16(&c);
+	n = dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	dns_get_name(&c, name);
+	dns_get_u32(&c);
+	for (i = 0; i < n && c.err == NULL && o < size; i++) {
+		dns_get_name(&c, name);
+		type = dns_get_u16(&c);
+		dns_get_u16(&c);
+		ttl = dns_get_u32(&c);
+		rdlen = dns_get_u16(&c);
+		c.pos += rdlen;
+		o += (size_t)snprintf(buf + o, size - o, type == TYPE_OPT ?
+		    "%sopt:%08x" : "%s%u", i ? " " : "", ttl);
+	}
+	if (c.err != NULL && o < size)
+		snprintf(buf + o, size - o, " (%s)", c.err);
+}
+
+/* An answer to www.example.test A with four records and an OPT; TTLs. */
+#define HIT_ANSWER	"%04x 8180 0001 0002 0001 0002 n:%s 0001 0001 " \
+			"c00c 0001 0001 %08x (c0000201) " \
+			"c00c 0001 0001 %08x (c0000202) " \
+			"c010 0002 0001 %08x (026e73c010) " \
+			"026e73c010 0001 0001 %08x (c0000203) " OPT_DO
+
+static void
+test_cache_hit(void)
+{
+	static struct pkt q1, q2, ans, want;
+	static const int nrr[] = {
+		1, CACHE_TTLS - 1, CACHE_TTLS, CACHE_TTLS + 1, 60,
+	};
+	static char got[1024], want_ttls[1024];
+	struct dns_query dq1, dq2;
+	struct dns_reply r, r2;
+	struct cache c;
+	char spec[1024];
+	uint8_t *out;
+	size_t n, k, o;
+	int32_t e;
+	int i;
+
+	query_of(&q1, &dq1, "1234 0100 0001 0000 0000 0001 "
+	    "n:www.Example.test 0001 0001 " OPT_DO);
+	query_of(&q2, &dq2, "beef 0100 0001 0000 0000 0001 "
+	    "n:WWW.eXAMPLE.TEST 0001 0001 " OPT_DO);
+	snprintf(spec, sizeof(spec), HIT_ANSWER, 0x1234u, "www.Example.test",
+	    300u, 300u, 300u, 300u);
+	enc(&ans, spec);
+	dns_parse_reply(ans.b, ans.len, &dq1, &r);
+	cache_init(&c, 8);
+	ok(cache_put(&c, &dq1, ans.b, ans.len, &r, 0) && c.n == 1 &&
+	    c.inserts == 1, "cache_put: a positive answer, TTL 300, at 0");
+
+	/* 100.5 s later, another ID and spelling: 200 s left everywhere */
+	out = out_guard(ans.len);
+	n = cache_get(&c, &dq2, q2.b, out, ans.len, 100500, &r2);
+	snprintf(spec, sizeof(spec), HIT_ANSWER, 0xbeefu, "WWW.eXAMPLE.TEST",
+	    200u, 200u, 200u, 200u);
+	enc(&want, spec);
+	ttl_show(out, n, got, sizeof(got));
+	if (!ok(n == want.len && memcmp(out, want.b, want.len) == 0,
+	    "cache_get: at 100500 ms: the new ID and spelling, every TTL "
+	    "200, the OPT's TTL field kept"))
+		diag("got %zu bytes, id %04x, TTLs %s", n, u16_at(out, 0), got);
+	if (!ok(n > 0 && r2.qend == 34 && r2.opt == want.mark[0] &&
+	    r2.rcode == RCODE_NOERROR,
+	    "cache_get: *r gives qend, OPT and RCODE for dns_truncate()"))
+		diag("got qend %u opt %u (OPT at %zu) rcode %d", r2.qend,
+		    r2.opt, want.mark[0], r2.rcode);
+	e = c.head;
+	ok(e >= 0 && c.e[e].len == ans.len &&
+	    memcmp(c.e[e].data, ans.b, ans.len) == 0,
+	    "cache_get: the stored bytes keep their ID, spelling and TTLs");
+	ok(c.hits == 1 && c.misses == 0, "cache_get: one hit counted");
+	cache_free(&c);
+
+	/* TTLs that differ: each counts down, the smallest ends it */
+	snprintf(spec, sizeof(spec), HIT_ANSWER, 0x1234u, "www.Example.test",
+	    300u, 3600u, 1000u, 400u);
+	enc(&ans, spec);
+	dns_parse_reply(ans.b, ans.len, &dq1, &r);
+	cache_init(&c, 8);
+	cache_put(&c, &dq1, ans.b, ans.len, &r, 0);
+	out = out_guard(ans.len);
+	n = cache_get(&c, &dq1, q1.b, out, ans.len, 100500, &r2);
+	ttl_show(out, n, got, sizeof(got));
+	if (!ok(strcmp(got, "200 3500 900 300 opt:00008000") == 0,
+	    "cache_get: TTLs 300 3600 1000 400 at 100500 ms: 200 3500 900 "
+	    "300"))
+		diag("got %s", got);
+	n = cache_get(&c, &dq1, q1.b, out, ans.len, 299999, &r2);
+	ttl_show(out, n, got, sizeof(got));
+	if (!ok(strcmp(got, "1 3301 701 101 opt:00008000") == 0,
+	    "cache_get: at 299999 ms: still served, 1 3301 701 101"))
+		diag("got %zu bytes, TTLs %s", n, got);
+	n = cache_get(&c, &dq1, q1.b, out, ans.len, 300000, &r2);
+	ok(n == 0 && c.n == 0 && c.misses == 1 && c.hits == 2,
+	    "cache_get: at 300000 ms: a miss, and the entry freed");
+	ok(cache_put(&c, &dq1, ans.b, ans.len, &r, 300000) && c.n == 1,
+	    "cache_put: the freed entry is used again");
+	cache_free(&c);
+
+	/* as many records as CACHE_TTLS, and more: every TTL counts down */
+	query_of(&q1, &dq1, QH_AR1 " " QWWW " " OPT_DO);
+	for (k = 0; k < sizeof(nrr) / sizeof(nrr[0]); k++) {
+		big_reply(&ans, nrr[k], true, " " OPT_DO);
+		dns_parse_reply(ans.b, ans.len, &dq1, &r);
+		cache_init(&c, 2);
+		cache_put(&c, &dq1, ans.b, ans.len, &r, 0);
+		out = out_guard(ans.len);
+		n = cache_get(&c, &dq1, q1.b, out, ans.len, 100500, &r2);
+		ttl_show(out, n, got, sizeof(got));
+		o = 0;
+		for (i = 0; i < nrr[k]; i++)
+			o += (size_t)snprintf(want_ttls + o,
+			    sizeof(want_ttls) - o, "200 ");
+		snprintf(want_ttls + o, sizeof(want_ttls) - o, "opt:00008000");
+		if (!ok(n == ans.len && strcmp(got, want_ttls) == 0,
+		    "cache_get: %d records of TTL 300 at 100500 ms: each 200",
+		    nrr[k]))
+			diag("got %zu bytes, TTLs %s", n, got);
+		cache_free(&c);
+	}
+}
+
+static const struct {
+	const char	*desc;
+	const char	*name;
+	uint16_t	 type;
+	int		 edns;
+	const char	*spec;	/* or, when not NULL, the whole query */
+} cache_keys[] = {
+	{ "no EDNS", "www.example.test", TYPE_A, EDNS_NONE, NULL },
+	{ "EDNS without DO", "www.example.test", TYPE_A, EDNS_PLAIN, NULL },
+	{ "EDNS with DO", "www.example.test", TYPE_A, EDNS_DO, NULL },
+	{ "CD", NULL, 0, 0, "1234 0110 0001 0000 0000 0000 " QWWW },
+	{ "CD and DO", NULL, 0, 0,
+	    "1234 0110 0001 0000 0000 0001 " QWWW " " OPT_DO },
+	{ "AAAA", "www.example.test", TYPE_AAAA, EDNS_NONE, NULL },
+	{ "MX", "www.example.test", TYPE_MX, EDNS_NONE, NULL },
+	{ "class CH", NULL, 0, 0, QH " n:www.example.test 0001 0003" },
+	{ "another name", "www2.example.test", TYPE_A, EDNS_NONE, NULL },
+	{ "a name one label longer", "a.www.example.test", TYPE_A,
+	    EDNS_NONE, NULL },
+};
+#define N_KEYS		(sizeof(cache_keys) / sizeof(cache_keys[0]))
+
+/* The query of cache_keys[k] and an answer of 10.0.0.(k + 1). */
+static void
+xchg_key(struct xchg *x, size_t k)
+{
+	if (cache_keys[k].spec == NULL) {
+		xchg_a(x, cache_keys[k].name, cache_keys[k].type,
+		    cache_keys[k].edns, (int)k + 1, 300);
+		return;
+	}
+	query_of(&x->qp, &x->q, cache_keys[k].spec);
+	xchg_answer(x, (int)k + 1, 300, cache_keys[k].spec);
+}
+
+static void
+test_cache_keys(void)
+{
+	static struct xchg x[N_KEYS];
+	struct cache c;
+	size_t k, j;
+	int v, bad;
+
+	for (k = 0; k < N_KEYS; k++)
+		xchg_key(&x[k], k);
+
+	/* one variant stored: only its own query hits it */
+	for (k = 0; k < N_KEYS; k++) {
+		cache_init(&c, 16);
+		xchg_put(&c, &x[k], 0);
+		bad = 0;
+		for (j = 0; j < N_KEYS; j++) {
+			if ((xchg_get(&c, &x[j], 1000, &v) != 0) != (j == k) &&
+			    bad++ == 0)
+				diag("stored %s; %s %s", cache_keys[k].desc,
+				    cache_keys[j].desc, j == k ? "missed" :
+				    "hit");
+		}
+		ok(bad == 0, "cache: an entry for a query with %s is hit by "
+		    "that query only", cache_keys[k].desc);
+		cache_free(&c);
+	}
+
+	/* all stored: each query gets its own answer */
+	cache_init(&c, 16);
+	for (k = 0; k < N_KEYS; k++)
+		xchg_put(&c, &x[k], 0);
+	bad = 0;
+	for (k = 0; k < N_KEYS; k++) {
+		if ((xchg_get(&c, &x[k], 1000, &v) == 0 || v != (int)k + 1) &&
+		    bad++ == 0)
+			diag("%s: got answer %d", cache_keys[k].desc, v);
+	}
+	ok(bad == 0 && c.n == (int)N_KEYS, "cache: %zu variants of one "
+	    "question are %zu entries, each served its own answer", N_KEYS,
+	    N_KEYS);
+	cache_free(&c);
+}
+
+static void
+test_cache_lru(void)
+{
+	static struct xchg a, b, cc, d, e, a2;
+	struct cache c;
+	char got[256];
+	int v, va, vb, vc, vd, ve;
+
+	xchg_a(&a, "a.test", TYPE_A, EDNS_NONE, 1, 300);
+	xchg_a(&b, "b.test", TYPE_A, EDNS_NONE, 2, 300);
+	xchg_a(&cc, "c.test", TYPE_A, EDNS_NONE, 3, 300);
+	xchg_a(&d, "d.test", TYPE_A, EDNS_NONE, 4, 300);
+	xchg_a(&e, "e.test", TYPE_A, EDNS_NONE, 5, 300);
+
+	cache_init(&c, 3);
+	ok(xchg_put(&c, &a, 0) && xchg_put(&c, &b, 1) && xchg_put(&c, &cc, 2)
+	    && c.n == 3 && c.evictions == 0, "cache_put: a, b, c in a cache of "
+	    "3");
+	ok(xchg_get(&c, &a, 3, &v) != 0 && v == 1, "cache_get: a hits");
+	ok(xchg_put(&c, &d, 4) && c.n == 3 && c.evictions == 1,
+	    "cache_put: d evicts one entry");
+	ok(xchg_get(&c, &b, 5, &v) == 0, "cache_get: b, least recently used, "
+	    "was the one evicted");
+	ok(xchg_get(&c, &a, 6, &va) != 0 && xchg_get(&c, &cc, 7, &vc) != 0 &&
+	    xchg_get(&c, &d, 8, &vd) != 0 && va == 1 && vc == 3 && vd == 4,
+	    "cache_get: a, c and d hit");
+	cache_show(&c, got, sizeof(got));
+	if (!ok(strcmp(got, "n 3 hits 4 misses 1 inserts 4 evictions 1") == 0,
+	    "cache: counters after a, b, c, get a, d, get b, a, c, d"))
+		diag("got %s", got);
+	ok(xchg_put(&c, &e, 9) && xchg_get(&c, &a, 10, &v) == 0 &&
+	    xchg_get(&c, &cc, 11, &vc) != 0 && xchg_get(&c, &d, 12, &vd) != 0 &&
+	    xchg_get(&c, &e, 13, &ve) != 0,
+	    "cache_put: e evicts a, now the least recently used");
+
+	/* flush: empty, counters kept, usable again */
+	cache_show(&c, got, sizeof(got));
+	cache_flush(&c);
+	ok(c.n == 0 && c.hits == 7 && c.misses == 2 && c.inserts == 5 &&
+	    c.evictions == 2, "cache_flush: empty, counters kept (%s)", got);
+	ok(xchg_get(&c, &cc, 14, &v) == 0 && xchg_get(&c, &d, 15, &v) == 0 &&
+	    xchg_get(&c, &e, 16, &v) == 0 && c.misses == 5,
+	    "cache_get: after a flush, c, d and e miss");
+	ok(xchg_put(&c, &a, 17) && xchg_put(&c, &b, 18) &&
+	    xchg_put(&c, &cc, 19) && xchg_put(&c, &d, 20) && c.n == 3 &&
+	    c.evictions == 3 && xchg_get(&c, &a, 21, &v) == 0 &&
+	    xchg_get(&c, &b, 22, &vb) != 0 && xchg_get(&c, &d, 23, &vd) != 0 &&
+	    vb == 2 && vd == 4,
+	    "cache: after a flush, filled again, the oldest evicted");
+	cache_free(&c);
+
+	/* the same question again replaces the entry, in any spelling */
+	cache_init(&c, 3);
+	xchg_a(&a2, "A.Test", TYPE_A, EDNS_NONE, 9, 600);
+	ok(xchg_put(&c, &a, 0) && xchg_put(&c, &a2, 1) && c.n == 1 &&
+	    c.inserts == 2 && c.evictions == 0 &&
+	    xchg_get(&c, &a, 2, &v) != 0 && v == 9,
+	    "cache_put: the same question twice: one entry, the newer answer");
+	ok(xchg_get(&c, &a, 450000, &v) != 0,
+	    "cache_put: the newer answer's TTL (600) holds");
+	cache_free(&c);
+
+	/* size 0: off */
+	ok(cache_init(&c, 0) == 0 && !xchg_put(&c, &a, 0) &&
+	    xchg_get(&c, &a, 0, &v) == 0 && c.n == 0,
+	    "cache: size 0: put returns false, get misses");
+	cache_flush(&c);
+	cache_free(&c);
+	ok_no_leaks("cache_init and cache_free");
+}
+
 /* ---- test/unit --resolv FILE ------------------------------------------ */
 
 static int
@@ -2076,6 +3489,15 @@ main(int argc, char **argv)
 	test_cfg_listen();
 	test_cfg_uint();
 	test_resolv();
+	test_cfg_domain();
+	test_build_answer();
+	test_hosts();
+	test_routes();
+	test_routes_many();
+	test_cache_cases();
+	test_cache_hit();
+	test_cache_keys();
+	test_cache_lru();
 	printf("# %d tests, %d failed\n", n_run, n_failed);
 	return n_failed != 0;
 }
