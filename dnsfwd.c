@@ -1701,30 +1701,32 @@ cache_ttls(const uint8_t *buf, size_t len, uint16_t *at)
 	return (uint8_t)k;
 }
 
-/* Lower the TTL at buf + at by age seconds (RFC 1035 7.3). */
+/* Lower the TTL at p to cap, then by age seconds (RFC 1035 7.3). */
 static void
-cache_age_one(uint8_t *p, uint32_t age)
+cache_age_one(uint8_t *p, uint32_t age, uint32_t cap)
 {
 	uint32_t ttl = (uint32_t)get_u16(p) << 16 | get_u16(p + 2);
 
 	ttl = ttl > INT32_MAX ? 0 : ttl;	/* RFC 2181 8 */
+	ttl = ttl > cap ? cap : ttl;
 	ttl = ttl > age ? ttl - age : 0;
 	put_u16(p, (uint16_t)(ttl >> 16));
 	put_u16(p + 2, (uint16_t)ttl);
 }
 
 static void
-cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age)
+cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
+    uint32_t cap)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++)
-		cache_age_one(buf + at[i], age);
+		cache_age_one(buf + at[i], age, cap);
 }
 
 /* The same for an answer with more records than CACHE_TTLS. */
 static void
-cache_age_walk(uint8_t *buf, size_t len, uint32_t age)
+cache_age_walk(uint8_t *buf, size_t len, uint32_t age, uint32_t cap)
 {
 	struct dns_cursor c;
 	unsigned n;
@@ -1742,7 +1744,7 @@ cache_age_walk(uint8_t *buf, size_t len, uint32_t age)
 		type = dns_get_u16(&c);
 		dns_skip(&c, 2);
 		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4)
-			cache_age_one(buf + c.pos, age);
+			cache_age_one(buf + c.pos, age, cap);
 		dns_skip(&c, 4);
 		rdlen = dns_get_u16(&c);
 		dns_skip(&c, rdlen);
@@ -1754,7 +1756,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
     size_t len, const struct dns_reply *r, uint64_t now)
 {
 	struct cache_entry *e;
-	uint32_t h, ttl;
+	uint32_t h, ttl, cap;
 	int32_t i;
 
 	if (c->size == 0 || len > CACHE_DATA || (r->flags & DNS_TC) ||
@@ -1795,6 +1797,12 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->rcode = (uint8_t)r->rcode;
 	memcpy(e->data, ans, len);
 	e->nttl = cache_ttls(e->data, len, e->ttl_at);
+	/* no TTL served may outlive the entry: cap them as stored */
+	cap = r->class == REPLY_POSITIVE ? CACHE_MAX_TTL : CACHE_MAX_NEG;
+	if (e->nttl <= CACHE_TTLS)
+		cache_age(e->data, e->ttl_at, e->nttl, 0, cap);
+	else
+		cache_age_walk(e->data, len, 0, cap);
 	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
 	cache_link_head(c, i);
@@ -1831,9 +1839,9 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
 	age = (uint32_t)((now - e->stored) / 1000);
 	if (age > 0 && e->nttl <= CACHE_TTLS)
-		cache_age(out, e->ttl_at, e->nttl, age);
+		cache_age(out, e->ttl_at, e->nttl, age, UINT32_MAX);
 	else if (age > 0)
-		cache_age_walk(out, e->len, age);
+		cache_age_walk(out, e->len, age, UINT32_MAX);
 	memset(r, 0, sizeof(*r));
 	r->flags = get_u16(out + 2);
 	r->rcode = e->rcode;
@@ -1915,6 +1923,7 @@ struct query {
 	uint16_t	 len;		/* query bytes after the prefix */
 	uint16_t	 neglen;	/* kept negative answer, 0 none */
 	bool		 failed;	/* an attempt failed: negatives uncached */
+	uint64_t	 gen;		/* st->generation when it arrived */
 	uint8_t		 out[2 + DNS_MAX_QUERY];	/* TCP length + query */
 };
 
@@ -2029,7 +2038,7 @@ struct state {
 	int		 nself;
 	/* the default upstream list */
 	struct ulist	*deflist;
-	uint64_t	 generation;	/* bumped when the list changes */
+	uint64_t	 generation;	/* bumped at every cache flush */
 	/* upstream UDP sockets: [0, POOL) IPv4, [POOL, 2 POOL) IPv6 */
 	int		 pool[2 * POOL];
 	int		 npool;		/* per family; fewer under a low fd limit */
@@ -2164,6 +2173,7 @@ query_alloc(struct state *st)
 	q->list = NULL;
 	q->neglen = 0;
 	q->failed = false;
+	q->gen = st->generation;
 	q->wire_id = 0;
 	q->done = 0;
 	q->start = st->now;
@@ -2266,8 +2276,12 @@ query_answer(struct state *st, struct query *q, uint8_t *buf, size_t len,
 {
 	char how[80];
 
-	/* RFC 2308: a negative is kept only when no upstream failed */
-	if (r->class == REPLY_POSITIVE || !q->failed)
+	/*
+	 * Not kept: an answer from before the list changed (it would outlive
+	 * the flush), or a negative when an upstream failed (RFC 2308).
+	 */
+	if (q->gen == st->generation && (r->class == REPLY_POSITIVE ||
+	    !q->failed))
 		cache_put(&st->cache, &q->dq, buf, len, r, st->now);
 	put_u16(buf, q->dq.id);
 	if (r->qend != 0)	/* 0x20: the client's own case */
@@ -2290,6 +2304,7 @@ query_servfail(struct state *st, struct query *q, const char *how)
 
 	n = dns_build_error(st->scratch, sizeof(st->scratch), q->out + 2,
 	    &q->dq, RCODE_SERVFAIL);
+	put_u16(st->scratch, q->dq.id);	/* out carries the wire ID */
 	memset(&r, 0, sizeof(r));
 	r.qend = q->dq.qend;
 	client_send(st, &q->cl, st->scratch, n, &r, q->dq.udp_size);
@@ -3584,21 +3599,20 @@ stats_print(struct state *st)
 static void
 expire_attempt(struct state *st, struct query *q)
 {
+	uint32_t pending = q->pol.pending;	/* the attempts that timed out */
 	struct upstream *u;
 	char a[80];
 	int pos;
 
 	query_close_tcp(st, q);
-	while (q->state != Q_FREE && q->pol.pending != 0) {
-		for (pos = 0; !(q->pol.pending & (1u << pos)); pos++)
-			;
+	for (pos = 0; pos < q->pol.n && q->state != Q_FREE; pos++) {
+		if (!(pending & (1u << pos)))
+			continue;
 		u = &q->list->u[q->order[pos]];
-		if (u->down_until <= st->now)
-			logmsg(2, "upstream %s: timed out; down for %u ms",
-			    addr_text(&u->addr, '#', a, sizeof(a)),
-			    u->backoff == 0 ? BACKOFF_MIN : u->backoff * 2 >
-			    BACKOFF_MAX ? BACKOFF_MAX : u->backoff * 2);
 		policy_timeout(u, st->now);
+		if (log_level >= 2)
+			logmsg(2, "upstream %s: timed out; down for %u ms",
+			    addr_text(&u->addr, '#', a, sizeof(a)), u->backoff);
 		query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
 	}
 }
@@ -3716,6 +3730,7 @@ loop_run(struct state *st)
 			sig_hup = 0;
 			logmsg(1, "SIGHUP: re-reading files, flushing the cache");
 			cache_flush(&st->cache);
+			st->generation++;
 			follow_reload(st, true);
 		}
 		if (ready > 0)

@@ -328,6 +328,7 @@ start_dnsfwd()
 	[ "$want" -eq 0 ] && want=1
 	# An earlier instance keeps writing to its renamed file.
 	[ -e "$DNSFWD_ERR" ] && mv "$DNSFWD_ERR" "$DNSFWD_ERR.$((_NSTARTS++))"
+	: >"$DNSFWD_ERR"
 	# shellcheck disable=SC2086  # DNSFWD_WRAP is a command prefix
 	${DNSFWD_WRAP:-} "$DNSFWD" "${dflt[@]}" "$@" 2>"$DNSFWD_ERR" &
 	DNSFWD_PID=$!
