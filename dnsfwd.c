@@ -3881,28 +3881,36 @@ listen_chain(struct state *st, const struct listen_chain *ch,
 	st->nlis++;
 }
 
+/* Resolve -u USER before binding, so a bad name fails before "listening". */
 static void
-drop_privileges(const char *user)
+user_lookup(const char *user, uid_t *uid, gid_t *gid)
 {
 	struct passwd *pw;
-	unsigned long uid, gid;
+	unsigned long u, g;
 	const char *colon = strchr(user, ':');
 	char num[32];
 
 	if (colon != NULL && (size_t)(colon - user) < sizeof(num)) {
 		memcpy(num, user, (size_t)(colon - user));
 		num[colon - user] = '\0';
-		if (cfg_parse_uint(num, 0, UINT32_MAX - 1, &uid) == -1 ||
-		    cfg_parse_uint(colon + 1, 0, UINT32_MAX - 1, &gid) == -1)
+		if (cfg_parse_uint(num, 0, UINT32_MAX - 1, &u) == -1 ||
+		    cfg_parse_uint(colon + 1, 0, UINT32_MAX - 1, &g) == -1)
 			die(1, "-u: \"%s\" is not UID:GID", user);
-	} else {
-		if ((pw = getpwnam(user)) == NULL)
-			die(1, "-u: no user \"%s\"", user);
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
+		*uid = (uid_t)u;
+		*gid = (gid_t)g;
+		return;
 	}
-	if (setgroups(0, NULL) == -1 || setgid((gid_t)gid) == -1 ||
-	    setuid((uid_t)uid) == -1)
+	if ((pw = getpwnam(user)) == NULL)
+		die(1, "-u: no user \"%s\"", user);
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+}
+
+static void
+drop_privileges(const char *user, uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) == -1 || setgid(gid) == -1 ||
+	    setuid(uid) == -1)
 		die(1, "-u %s: %s", user, strerror(errno));
 }
 
@@ -4106,6 +4114,8 @@ main(int argc, char **argv)
 	const char *netns[MAX_LISTEN], *cur_ns = NULL, *file = NULL;
 	const char *user = NULL, *hosts[MAX_HOSTS];
 	struct sigaction sa;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	sigset_t block;
 	char err[128];
 	unsigned long v;
@@ -4241,6 +4251,8 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	if (user != NULL)
+		user_lookup(user, &uid, &gid);
 	for (i = 0; i < nchain; i++)
 		listen_chain(&st, &chains[i], netns[i]);
 	st.now = clock_ms();
@@ -4257,7 +4269,7 @@ main(int argc, char **argv)
 	    st.routes.n == 0)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
 	if (user != NULL)
-		drop_privileges(user);
+		drop_privileges(user, uid, gid);
 	loop_run(&st);
 	logmsg(1, "exiting");
 	return 0;
