@@ -661,6 +661,7 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 	int n;
 
 	memset(q, 0, offsetof(struct dns_query, qname));
+	q->udp_size = 512;
 	if (len < DNS_HDR)
 		return -1;
 	dns_cursor_init(&c, buf, len);
@@ -759,14 +760,20 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 			return r->class;
 		return r->class = REPLY_FAILURE;
 	}
-	/* RFC 5452 9.1: the question must be ours, name in any case */
+	/*
+	 * RFC 5452 9.1: the question must be ours, name in any case.  A
+	 * question that cannot be read (from the address, port and ID we
+	 * used) is a malformed reply: a failure, not a stranger's answer.
+	 */
 	n = dns_get_name(&c, name);
-	if (qd != 1 || n != q->qname_len)
-		return r->class;
-	dns_name_lower(name, (size_t)n);
-	if (memcmp(name, q->qname, (size_t)n) != 0 ||
-	    dns_get_u16(&c) != q->qtype || dns_get_u16(&c) != q->qclass ||
+	type = dns_get_u16(&c);
+	if (qd != 1 || c.err != NULL || dns_get_u16(&c) != q->qclass ||
 	    c.err != NULL)
+		return r->class = qd != 1 || c.err != NULL ? REPLY_FAILURE :
+		    REPLY_FOREIGN;
+	dns_name_lower(name, (size_t)n);
+	if (n != q->qname_len || memcmp(name, q->qname, (size_t)n) != 0 ||
+	    type != q->qtype)
 		return r->class;
 	r->qend = (uint16_t)c.pos;
 	for (s = 0; s < 3; s++) {
@@ -1951,6 +1958,8 @@ struct conn {
 	uint64_t	 deadline;	/* ms; idle close */
 	uint32_t	 rlen;		/* bytes of rbuf filled */
 	uint32_t	 wpos, wlen;	/* wbuf[wpos..wlen) awaits write */
+	union sockany	 peer;		/* the client, for the -v log */
+	socklen_t	 peerlen;
 	uint8_t		 rbuf[2 + DNS_MAX_QUERY];
 	uint8_t		*wbuf;		/* TCP_WBUF bytes */
 };
@@ -2252,13 +2261,11 @@ query_log(struct state *st, const struct client *cl,
 
 	if (log_level < 2)
 		return;
-	if (cl->tcp) {
-		snprintf(who, sizeof(who), "tcp#%d", cl->origin);
-	} else {
-		memcpy(&a.ss, &cl->addr.ss, sizeof(a.ss));
-		a.len = cl->addrlen;
-		addr_text(&a, '#', who, sizeof(who));
-	}
+	memcpy(&a.ss, &cl->addr.ss, sizeof(a.ss));
+	a.len = cl->addrlen;
+	addr_text(&a, '#', who, sizeof(who) - 4);
+	if (cl->tcp)
+		strcat(who, "/tcp");
 	dns_name_text(dq->qname, name, sizeof(name));
 	logmsg(2, "%s %s %s: %s %s %llu ms", who, name,
 	    dns_type_name(dq->qtype, tb, sizeof(tb)), how,
@@ -3099,11 +3106,14 @@ tcp_resume(struct state *st)
 static void
 tcp_accept(struct state *st, int li)
 {
+	union sockany peer;
+	socklen_t peerlen;
 	struct conn *c;
 	int fd, n;
 
 	for (n = 0; n < 16; n++) {
-		fd = accept4(st->lis[li].tcp, NULL, NULL,
+		peerlen = sizeof(peer);
+		fd = accept4(st->lis[li].tcp, &peer.sa, &peerlen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1 && (errno == EMFILE || errno == ENFILE ||
 		    errno == ENOBUFS || errno == ENOMEM)) {
@@ -3127,6 +3137,8 @@ tcp_accept(struct state *st, int li)
 		}
 		c->fd = fd;
 		c->listener = li;
+		c->peer = peer;
+		c->peerlen = peerlen;
 		c->inflight = 0;
 		c->eof = false;
 		c->rlen = c->wpos = c->wlen = 0;
@@ -3148,6 +3160,8 @@ conn_read(struct state *st, struct conn *c)
 	cl.tcp = true;
 	cl.origin = (int)(c - st->conn);
 	cl.gen = gen;
+	cl.addr = c->peer;
+	cl.addrlen = c->peerlen;
 	conn_touch(st, c);
 	while (c->fd >= 0 && c->gen == gen && !c->eof) {
 		if (c->inflight >= TCP_PIPELINE) {

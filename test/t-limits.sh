@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# t-limits.sh: SPEC "Memory is bounded": beyond --max-queries queries in
+# flight new queries are refused (SERVFAIL at once) and counted; beyond
+# --max-tcp connections new ones are closed at once; and dnsfwd keeps
+# serving.
+# shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
+. "$(dirname "$0")/lib.sh"
+need dig bind9-dnsutils
+DNSQ=$ROOT/test/dnsq
+[ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
+
+# counter NAME: the last value of "NAME N" in the SIGUSR1 counters.
+counter()
+{
+	local before
+
+	before=$(grep -c 'counters:' "$DNSFWD_ERR")
+	kill -USR1 "$DNSFWD_PID"
+	wait_for 20 test "$(grep -c 'counters:' "$DNSFWD_ERR")" -gt "$before"
+	grep 'counters:' "$DNSFWD_ERR" | tail -n 1 |
+	    sed -n "s/.*$1 \\([0-9]*\\).*/\\1/p"
+}
+
+# ---- --max-queries ------------------------------------------------------------------
+
+start_fakeup up 'good.test answer 192.0.2.1' '* drop'
+start_dnsfwd -R -c 0 -t 3000 --max-queries 50 -s "127.0.0.1#$up_port"
+
+# Four batches of 50 queries, 200 names.  The first batch fills the table
+# (the upstream drops them all); the next three are refused at once.
+for b in 1 2 3 4; do
+	msgs=()
+	for i in $(seq 1 50); do
+		msgs+=("$("$DNSQ" -m $((b * 100 + i)) "f$b-$i.flood.test")")
+	done
+	batch[b]="${msgs[*]}"
+done
+# shellcheck disable=SC2086  # one word per message
+"$DNSQ" -w 300 127.0.0.1 "$DNSFWD_PORT" ${batch[1]} >"$T/b1.out"
+eq "flood, batch 1 (fills the table): no answer yet" \
+	"$(grep -c '^rcode=' "$T/b1.out")" 0
+start=$(date +%s%N)
+for b in 2 3 4; do
+	# shellcheck disable=SC2086
+	"$DNSQ" -w 2000 127.0.0.1 "$DNSFWD_PORT" ${batch[b]} >"$T/b$b.out"
+done
+ms=$((($(date +%s%N) - start) / 1000000))
+cat "$T/b2.out" "$T/b3.out" "$T/b4.out" >"$T/refused.out"
+eq "flood, batches 2-4: 150 SERVFAILs" \
+	"$(grep -c '^rcode=SERVFAIL ' "$T/refused.out")" 150
+lt "flood, batches 2-4: refused at once, not after -t 3000 (ms)" "$ms" 2000
+eq "flood: the refused ones were not forwarded" \
+	"$(grep -c 'f[234]-' "$T/up.log")" 0
+ge "flood: the first 50 were forwarded" "$(grep -c 'f1-' "$T/up.log")" 50
+ok "flood: answers carry the clients' IDs" \
+	grep -q '^rcode=SERVFAIL id=250 ' "$T/b2.out"
+n=$(counter 'refused (table full)')
+ge "SIGUSR1: the refusals counted" "${n:-0}" 150
+n=$(counter 'in flight')
+eq "SIGUSR1: in flight at the cap" "${n:-}" 50
+ok "flood: dnsfwd still running" kill -0 "$DNSFWD_PID"
+q good.test
+eq "table full: a good name gets SERVFAIL" "$RCODE" SERVFAIL
+lt "table full: ... at once (ms)" "$MS" 500
+# The 50 dropped ones time out after 3 s (SERVFAIL); the table empties.
+for ((i = 0; i < 60; i++)); do
+	n=$(counter 'in flight')
+	[ "${n:-1}" -eq 0 ] && break
+	sleep 0.1
+done
+ms=$((($(date +%s%N) - start) / 1000000))
+eq "after the flood: the table empties" "${n:-}" 0
+lt "after the flood: within the timeout of the queued ones (ms)" "$ms" 4500
+q good.test
+eq "after the flood: a good name answered" "$ANSWER" 192.0.2.1
+lt "after the flood: ... at once (ms)" "$MS" 500
+stop_dnsfwd
+
+# ---- --max-tcp ---------------------------------------------------------------------
+
+start_fakeup up2 '* answer 192.0.2.2'
+start_dnsfwd -R -c 0 --max-tcp 2 -s "127.0.0.1#$up2_port"
+idle=()
+for i in 1 2; do
+	"$DNSQ" -t -w 8000 127.0.0.1 "$DNSFWD_PORT" '' >"$T/idle$i.out" 2>&1 &
+	idle+=("$!")
+	track_pid "$!"
+done
+# Both connected and accepted: the 2 connections show in ss, or wait 0.5 s.
+wait_for 20 test "$(ss -Htn state established "( dport = :$DNSFWD_PORT )" \
+	2>/dev/null | wc -l)" -ge 2
+sleep 0.3
+start=$(date +%s%N)
+out=$("$DNSQ" -t -w 3000 127.0.0.1 "$DNSFWD_PORT" "$("$DNSQ" -m 7 t3.test)")
+ms=$((($(date +%s%N) - start) / 1000000))
+eq "--max-tcp 2, two idle open: a third connection is closed" "$out" closed
+lt "--max-tcp 2: ... at once (ms)" "$ms" 1000
+q udp.test
+eq "--max-tcp 2 full: UDP still answered" "$ANSWER" 192.0.2.2
+n=$(counter 'refused (tcp full)')
+ge "SIGUSR1: the refused connection counted" "${n:-0}" 1
+for p in "${idle[@]}"; do
+	kill -TERM "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	_untrack_pid "$p"
+done
+eq "the idle connections were kept open until closed" \
+	"$(cat "$T/idle1.out" "$T/idle2.out" | grep -c closed)" 0
+sleep 0.3
+q tcp.test +tcp
+eq "after closing them: TCP answered again" "$ANSWER" 192.0.2.2
+out=$("$DNSQ" -t -w 3000 127.0.0.1 "$DNSFWD_PORT" "$("$DNSQ" -m 8 t4.test)" \
+	"$("$DNSQ" -m 9 t5.test)")
+match "after closing them: two queries on one connection" "$out" \
+	"id=8 .*"$'\n'".*id=9 |id=9 .*"$'\n'".*id=8 "
+stop_dnsfwd
+eq "SIGTERM: exit 0" "$DNSFWD_STATUS" 0

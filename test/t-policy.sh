@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# t-policy.sh: the sequential policy of SPEC "Choosing the answer": the
+# first positive answer wins, negatives fall through and the last one is
+# returned, failures move on at once, a network error costs no timeout, a
+# timed-out upstream is marked down; and --parallel.
+# shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
+. "$(dirname "$0")/lib.sh"
+need dig bind9-dnsutils
+
+# sleep_until MS START_NS: sleep until MS ms after START_NS (date +%s%N).
+sleep_until()
+{
+	local ms=$(($1 - ($(date +%s%N) - $2) / 1000000))
+
+	[ "$ms" -gt 0 ] || return 0
+	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+}
+
+# Each name has its own scenario; up1 is asked first, up2 second.  Answers
+# from up1 are 192.0.2.1x, from up2 192.0.2.2x.
+start_fakeup up1 \
+	'pos.test answer 192.0.2.11' \
+	'nx-pos.test nxdomain' \
+	'nd-pos.test nodata' \
+	'nx-nd.test nxdomain ttl=11 min=11' \
+	'nd-nx.test nodata ttl=11 min=11' \
+	'nx-nx.test nxdomain ttl=11 min=11' \
+	'nx-sf.test nxdomain ttl=11 min=11' \
+	'sf.test servfail' \
+	'rf.test refused' \
+	'fe.test formerr' \
+	'ni.test notimp' \
+	'junk.test garbage' \
+	'sf-rf.test servfail' \
+	'rf-junk.test refused'
+start_fakeup up2 \
+	'pos.test answer 192.0.2.21' \
+	'nx-pos.test answer 192.0.2.22' \
+	'nd-pos.test answer 192.0.2.23' \
+	'nx-nd.test nodata ttl=22 min=22' \
+	'nd-nx.test nxdomain ttl=22 min=22' \
+	'nx-nx.test nxdomain ttl=22 min=22' \
+	'nx-sf.test servfail' \
+	'sf.test answer 192.0.2.24' \
+	'rf.test answer 192.0.2.25' \
+	'fe.test answer 192.0.2.26' \
+	'ni.test answer 192.0.2.27' \
+	'junk.test answer 192.0.2.28' \
+	'sf-rf.test refused' \
+	'rf-junk.test garbage' \
+	'dsf.test servfail'
+
+start_dnsfwd -R -c 0 -t 1500 -s "127.0.0.1#$up1_port" -s "127.0.0.1#$up2_port"
+
+# 1. positive from the first: returned, the second not asked.
+q pos.test
+eq "positive first: NOERROR" "$RCODE" NOERROR
+eq "positive first: up1's answer" "$ANSWER" 192.0.2.11
+eq "positive first: up1 asked once" "$(asked up1 pos.test)" 1
+eq "positive first: up2 not asked" "$(asked up2 pos.test)" 0
+
+# 2. negative then positive: the positive, both asked.
+q nx-pos.test
+eq "NXDOMAIN then positive: NOERROR" "$RCODE" NOERROR
+eq "NXDOMAIN then positive: up2's answer" "$ANSWER" 192.0.2.22
+eq "NXDOMAIN then positive: up1 asked" "$(asked up1 nx-pos.test)" 1
+eq "NXDOMAIN then positive: up2 asked" "$(asked up2 nx-pos.test)" 1
+q nd-pos.test
+eq "NODATA then positive: up2's answer" "$ANSWER" 192.0.2.23
+eq "NODATA then positive: both asked" \
+	"$(asked up1 nd-pos.test) $(asked up2 nd-pos.test)" "1 1"
+
+# 3. negatives only: the LAST negative.
+q nx-nd.test
+eq "NXDOMAIN then NODATA: NOERROR (the last, NODATA)" "$RCODE" NOERROR
+eq "NXDOMAIN then NODATA: no answer" "$ANSWER" ""
+eq "NXDOMAIN then NODATA: SOA in authority" "$AUTHORITY" SOA
+eq "NXDOMAIN then NODATA: up2's SOA (ttl 22)" "$TTL" 22
+q nd-nx.test
+eq "NODATA then NXDOMAIN: NXDOMAIN (the last)" "$RCODE" NXDOMAIN
+eq "NODATA then NXDOMAIN: up2's SOA (ttl 22)" "$TTL" 22
+q nx-nx.test
+eq "NXDOMAIN twice: NXDOMAIN" "$RCODE" NXDOMAIN
+eq "NXDOMAIN twice: the last one's SOA (ttl 22)" "$TTL" 22
+eq "NXDOMAIN twice: both asked" \
+	"$(asked up1 nx-nx.test) $(asked up2 nx-nx.test)" "1 1"
+q nx-sf.test
+eq "NXDOMAIN then SERVFAIL: the negative is kept" "$RCODE" NXDOMAIN
+eq "NXDOMAIN then SERVFAIL: up1's SOA (ttl 11)" "$TTL" 11
+
+# 4. a failure from the first: the next is asked at once.
+for f in sf:SERVFAIL:24 rf:REFUSED:25 fe:FORMERR:26 ni:NOTIMP:27 \
+    junk:garbage:28; do
+	IFS=: read -r name what last <<<"$f"
+	q "$name.test"
+	eq "$what from up1: up2's answer" "$ANSWER" "192.0.2.$last"
+	eq "$what from up1: both asked" \
+		"$(asked up1 "$name.test") $(asked up2 "$name.test")" "1 1"
+	lt "$what from up1: no timeout waited (ms)" "$MS" 700
+done
+
+# 5. every upstream fails: SERVFAIL, at once.
+q sf-rf.test
+eq "SERVFAIL then REFUSED: SERVFAIL" "$RCODE" SERVFAIL
+lt "SERVFAIL then REFUSED: at once (ms)" "$MS" 700
+q rf-junk.test
+eq "REFUSED then garbage: SERVFAIL" "$RCODE" SERVFAIL
+eq "REFUSED then garbage: both asked" \
+	"$(asked up1 rf-junk.test) $(asked up2 rf-junk.test)" "1 1"
+stop_dnsfwd
+
+# 6. a dead upstream (nothing on its port: ICMP port unreachable) costs far
+# less than the timeout, every time.
+start_fakeup dead
+dead=$dead_port
+stop_fakeup dead
+start_dnsfwd -R -c 0 -t 3000 -s "127.0.0.1#$dead" -s "127.0.0.1#$up2_port"
+q pos.test +time=5
+eq "dead first upstream: up2's answer" "$ANSWER" 192.0.2.21
+lt "dead first upstream: far less than -t 3000 (ms)" "$MS" 1000
+q nx-pos.test +time=5
+eq "dead first upstream, again: up2's answer" "$ANSWER" 192.0.2.22
+lt "dead first upstream, again: far less than -t 3000 (ms)" "$MS" 1000
+stop_dnsfwd
+start_dnsfwd -R -c 0 -t 3000 -s "127.0.0.1#$dead"
+q pos.test +time=5
+eq "only upstream dead: SERVFAIL" "$RCODE" SERVFAIL
+lt "only upstream dead: far less than -t 3000 (ms)" "$MS" 1000
+stop_dnsfwd
+
+# 7. a dropping first upstream costs the timeout once, then is marked down
+# (tried last) for 1 s: queries go to the second at once.
+start_fakeup drop '* drop'
+start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$drop_port" \
+	-s "127.0.0.1#$up2_port"
+q pos.test
+eq "dropping first: up2's answer" "$ANSWER" 192.0.2.21
+ge "dropping first: costs the timeout once (ms)" "$MS" 450
+lt "dropping first: ... only once (ms)" "$MS" 1500
+eq "dropping first: it was asked" "$(asked drop pos.test)" 1
+t_down=$(date +%s%N)
+q nx-pos.test
+eq "marked down: up2's answer" "$ANSWER" 192.0.2.22
+lt "marked down: at once (ms)" "$MS" 300
+eq "marked down: the dropping one not asked" "$(asked drop nx-pos.test)" 0
+q nd-pos.test
+eq "marked down, 2nd query: up2's answer" "$ANSWER" 192.0.2.23
+lt "marked down, 2nd query: at once (ms)" "$MS" 300
+eq "marked down, 2nd query: the dropping one not asked" \
+	"$(asked drop nd-pos.test)" 0
+sleep_until 700 "$t_down"
+q ni.test
+eq "marked down, 0.7 s later: up2's answer" "$ANSWER" 192.0.2.27
+lt "marked down, 0.7 s later: at once (ms)" "$MS" 300
+eq "marked down, 0.7 s later: the dropping one not asked" \
+	"$(asked drop ni.test)" 0
+# The backoff (1 s after the first timeout) runs out: the dropping one is
+# asked first again and costs the timeout again.
+sleep_until 1300 "$t_down"
+q fe.test
+eq "after 1 s: the dropping one is asked again" "$(asked drop fe.test)" 1
+eq "after 1 s: up2's answer" "$ANSWER" 192.0.2.26
+ge "after 1 s: the timeout is paid again (ms)" "$MS" 450
+# Down again (for 2 s now), but still tried last when all others fail.
+q dsf.test
+eq "marked down, up2 fails: SERVFAIL" "$RCODE" SERVFAIL
+eq "marked down, up2 fails: the down one still tried last" \
+	"$(asked drop dsf.test)" 1
+eq "marked down, up2 fails: up2 asked first" "$(asked up2 dsf.test)" 1
+ge "marked down, up2 fails: the timeout is paid (ms)" "$MS" 450
+lt "marked down, up2 fails: ... once (ms)" "$MS" 1500
+stop_dnsfwd
+
+# 8. --parallel: the first positive wins even if slower than a negative;
+# with negatives only, the earliest in list order.
+set_rules up1 \
+	'slow-pos.test delay 300 answer 192.0.2.11' \
+	'slow-nx.test delay 300 nxdomain' \
+	'nd-slownx.test nodata' \
+	'pos-drop.test drop' \
+	'sf-all.test servfail'
+set_rules up2 \
+	'slow-pos.test nxdomain' \
+	'slow-nx.test nodata' \
+	'nd-slownx.test delay 200 nxdomain' \
+	'pos-drop.test answer 192.0.2.29' \
+	'sf-all.test refused'
+start_dnsfwd -R -c 0 -t 1500 --parallel -s "127.0.0.1#$up1_port" \
+	-s "127.0.0.1#$up2_port"
+q slow-pos.test
+eq "parallel: slow positive beats fast negative" "$ANSWER" 192.0.2.11
+eq "parallel: slow positive: NOERROR" "$RCODE" NOERROR
+eq "parallel: both asked" \
+	"$(asked up1 slow-pos.test) $(asked up2 slow-pos.test)" "1 1"
+ge "parallel: waited for the positive (ms)" "$MS" 250
+q slow-nx.test
+eq "parallel, negatives only: the earliest in list (up1 NXDOMAIN)" \
+	"$RCODE" NXDOMAIN
+q nd-slownx.test
+eq "parallel, negatives only: the earliest in list (up1 NODATA)" \
+	"$RCODE" NOERROR
+eq "parallel, up1 NODATA: no answer" "$ANSWER" ""
+q pos-drop.test
+eq "parallel: a positive does not wait for a dropping upstream" \
+	"$ANSWER" 192.0.2.29
+lt "parallel: ... at once (ms)" "$MS" 700
+q sf-all.test
+eq "parallel, all fail: SERVFAIL" "$RCODE" SERVFAIL
+lt "parallel, all fail: at once (ms)" "$MS" 700
+stop_dnsfwd
+eq "SIGTERM: exit 0" "$DNSFWD_STATUS" 0

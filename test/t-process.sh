@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# t-process.sh: SPEC "Process": -h, -V, usage errors (exit 1, the option
+# named), signals (SIGTERM and SIGINT exit 0, SIGUSR1 prints counters,
+# SIGHUP does not stop it), -v (one line per query) and -q.
+# shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
+. "$(dirname "$0")/lib.sh"
+need dig bind9-dnsutils
+
+# run_dnsfwd ARGS...: run dnsfwd in the foreground for at most 5 s; status
+# in RC, stdout in OUT, stderr in ERR.
+run_dnsfwd()
+{
+	timeout -k 2 5 "$DNSFWD" "$@" >"$T/run.out" 2>"$T/run.err" </dev/null
+	RC=$?
+	OUT=$(cat "$T/run.out")
+	ERR=$(cat "$T/run.err")
+}
+
+# ---- -h, -V ------------------------------------------------------------------------
+
+run_dnsfwd -h
+eq "-h: exit 0" "$RC" 0
+match "-h: a usage line" "$OUT" "^usage: dnsfwd "
+for o in -l,--listen -N,--netns -r,--resolv -R,--no-resolv -s,--server \
+    -f,--fallback -a,--address -H,--hosts -c,--cache-size -t,--timeout \
+    --parallel --max-queries --max-tcp -u,--user -v,--verbose -q,--quiet \
+    -h,--help -V,--version; do
+	ok "-h: lists ${o/,/, }" grep -qE -- "^ +${o/,/, }( |$)" "$T/run.out"
+done
+run_dnsfwd --help
+eq "--help: exit 0, the same text" "$RC $OUT" "0 $("$DNSFWD" -h 2>&1)"
+
+run_dnsfwd -V
+eq "-V: exit 0" "$RC" 0
+match "-V: name and version" "$OUT$ERR" "^dnsfwd [0-9]+\\.[0-9]+"
+run_dnsfwd --version
+eq "--version: exit 0" "$RC" 0
+
+# ---- usage errors: exit 1, the option named -------------------------------------------
+
+usage_case()
+{
+	local want=$1
+
+	shift
+	run_dnsfwd "$@"
+	eq "$*: exit 1" "$RC" 1
+	match "$*: the message names $want" "$ERR" "$want"
+	eq "$*: no listening" "$(grep -c 'listening on' "$T/run.err")" 0
+}
+
+usage_case 'bogus' -R --bogus
+usage_case "-x|'x'" -R -x
+usage_case '15O0' -R -t 15O0
+usage_case '(^|[^-])-t' -R -t 15O0
+usage_case '(^|[^-])-t' -R -t -5
+usage_case '(^|[^-])-t' -R -t ''
+usage_case 'max-queries' -R --max-queries lots
+usage_case '(^|[^-])-l' -R -l bogus
+usage_case '(^|[^-])-l' -R -l 127.0.0.1:99999
+usage_case '(^|[^-])-s' -R -s not-an-address
+usage_case '(^|[^-])-c' -R -c many
+usage_case "-t|'t'" -R -t
+match "-t 15O0: the message in the house form" "$(
+	"$DNSFWD" -R -t 15O0 2>&1)" '^dnsfwd: -t: "15O0" '
+
+# ---- signals and counters ------------------------------------------------------------
+
+start_fakeup up 'tmo.test drop' 'nx.test nxdomain' '* answer 192.0.2.1'
+start_fakeup dead
+dead=$dead_port
+stop_fakeup dead
+up="127.0.0.1#$up_port"
+
+start_dnsfwd -R -c 0 -t 300 -s "127.0.0.1#$dead" -s "$up"
+q a.test
+eq "counters setup: a.test answered by up" "$ANSWER" 192.0.2.1
+q tmo.test
+eq "counters setup: tmo.test times out: SERVFAIL" "$RCODE" SERVFAIL
+kill -USR1 "$DNSFWD_PID"
+wait_for 20 grep -q "upstream $up: " "$DNSFWD_ERR"
+c=$(grep 'counters:' "$DNSFWD_ERR" | tail -n 1)
+match "SIGUSR1: queries 2" "$c" "queries 2[ ,]"
+n=$(sed -n 's/.*forwarded \([0-9]*\).*/\1/p' <<<"$c")
+ge "SIGUSR1: forwarded (at least one per query)" "${n:-0}" 2
+match "SIGUSR1: SERVFAIL sent 1" "$c" "servfail 1[ ,]"
+match "SIGUSR1: malformed" "$c" "malformed 0[ ,]"
+match "SIGUSR1: in flight 0" "$c" "in flight 0[ ,]"
+match "SIGUSR1: cache hits" "$(cat "$DNSFWD_ERR")" "hits [0-9]+"
+match "SIGUSR1: local answers" "$c" "local 0"
+match "SIGUSR1: the dead upstream: 2 errors" "$(cat "$DNSFWD_ERR")" \
+	"upstream 127\\.0\\.0\\.1#$dead: answers 0, timeouts 0, errors 2"
+match "SIGUSR1: the live one: 1 answer, 1 timeout" "$(cat "$DNSFWD_ERR")" \
+	"upstream $up: answers 1, timeouts 1, errors 0"
+ok "SIGUSR1: still running" kill -0 "$DNSFWD_PID"
+kill -HUP "$DNSFWD_PID"
+sleep 0.2
+ok "SIGHUP: still running" kill -0 "$DNSFWD_PID"
+q b.test
+eq "SIGHUP: still answering" "$ANSWER" 192.0.2.1
+stop_dnsfwd
+eq "SIGTERM: exit 0" "$DNSFWD_STATUS" 0
+
+start_dnsfwd -R -c 0 -s "$up"
+kill -INT "$DNSFWD_PID"
+dnsfwd_gone()
+{
+	! _alive "$DNSFWD_PID"
+}
+wait_for 30 dnsfwd_gone
+if _alive "$DNSFWD_PID"; then
+	fail "SIGINT: exits"
+	stop_dnsfwd
+else
+	wait "$DNSFWD_PID"
+	eq "SIGINT: exit 0" "$?" 0
+	_untrack_pid "$DNSFWD_PID"
+	DNSFWD_PID=
+fi
+
+# SIGTERM with a query in flight.
+set_rules up 'slow.test delay 2000 answer 192.0.2.9' '* answer 192.0.2.1'
+start_dnsfwd -R -c 0 -s "$up"
+dig @127.0.0.1 -p "$DNSFWD_PORT" slow.test +tries=1 +time=3 >/dev/null 2>&1 &
+bg=$!
+track_pid "$bg"
+wait_for 20 grep -q slow.test "$T/up.log"
+start=$(date +%s%N)
+stop_dnsfwd
+eq "SIGTERM with a query in flight: exit 0" "$DNSFWD_STATUS" 0
+lt "SIGTERM with a query in flight: promptly (ms)" \
+	$((($(date +%s%N) - start) / 1000000)) 1500
+wait "$bg" 2>/dev/null
+_untrack_pid "$bg"
+
+# ---- -v ---------------------------------------------------------------------------
+
+set_rules up 'nx.test nxdomain' '* answer 192.0.2.1'
+start_dnsfwd -R -c 0 -v -s "$up"
+q a.test
+q nx.test AAAA
+q c.test +tcp
+lines=$(grep -E ' (a|nx|c)\.test ' "$DNSFWD_ERR")
+eq "-v: one line per query" "$(wc -l <<<"$lines")" 3
+v='^dnsfwd: 127\.0\.0\.1#[0-9]+ a\.test A: 127\.0\.0\.1#'"$up_port"
+match "-v: client, name, type, upstream, NOERROR, ms" "$lines" \
+	"$v NOERROR [0-9]+ ms"
+match "-v: NXDOMAIN and AAAA" "$lines" \
+	"nx\\.test AAAA: 127\\.0\\.0\\.1#$up_port NXDOMAIN [0-9]+ ms"
+match "-v: a TCP query's line names the client address" \
+	"$(grep ' c\.test ' "$DNSFWD_ERR")" \
+	"^dnsfwd: .*127\\.0\\.0\\.1[#:][0-9]+.* c\\.test A: .* NOERROR [0-9]+ ms"
+stop_dnsfwd
+
+# ---- -q ---------------------------------------------------------------------------
+
+start_dnsfwd -R -c 0 -s "$up"
+normal=$(cat "$DNSFWD_ERR")
+stop_dnsfwd
+start_dnsfwd -R -c 0 -q -s "$up"
+q a.test
+eq "-q: answers as usual" "$ANSWER" 192.0.2.1
+ge "without -q: informational lines besides 'listening on'" \
+	"$(grep -vc 'listening on' <<<"$normal")" 1
+eq "-q: only the listening line" "$(grep -vc 'listening on' "$DNSFWD_ERR")" 0
+eq "-q: the listening line kept" "$(grep -c 'listening on' "$DNSFWD_ERR")" 1
+stop_dnsfwd
+eq "-q: SIGTERM exit 0" "$DNSFWD_STATUS" 0
+eq "-q: nothing said on exit either" "$(grep -vc 'listening on' \
+	"$DNSFWD_ERR")" 0

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# t-spoof.sh: SPEC "Protocol", RFC 5452: a reply is accepted only from the
+# address and port the query went to, with its ID and question.  Spoofed
+# replies (wrong ID, wrong source port, wrong question) are ignored: the
+# client gets the real answer of the next upstream, or SERVFAIL after the
+# timeout, never the spoofed data.  Upstream IDs are fresh and random.
+# shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
+. "$(dirname "$0")/lib.sh"
+need dig bind9-dnsutils
+DNSQ=$ROOT/test/dnsq
+[ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
+
+# up1 spoofs (its data is 192.0.2.66), up2 answers for real.
+start_fakeup up1 \
+	'id.test badid answer 192.0.2.66' \
+	'port.test badport answer 192.0.2.66' \
+	'q.test badq answer 192.0.2.66' \
+	'id-only.test badid answer 192.0.2.66' \
+	'port-only.test badport answer 192.0.2.66' \
+	'q-only.test badq answer 192.0.2.66' \
+	'fo.test servfail' \
+	'* answer 192.0.2.11'
+start_fakeup up2 \
+	'id-only.test badid answer 192.0.2.66' \
+	'port-only.test badport answer 192.0.2.66' \
+	'q-only.test badq answer 192.0.2.66' \
+	'* answer 192.0.2.21'
+start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$up1_port" -s "127.0.0.1#$up2_port"
+
+# Each spoofing kind; the dnsfwd is restarted so that no upstream is marked
+# down by the previous scenario.
+for kind in id port q; do
+	q "$kind.test"
+	eq "bad$kind from up1: up2's real answer" "$ANSWER" 192.0.2.21
+	eq "bad$kind from up1: NOERROR" "$RCODE" NOERROR
+	eq "bad$kind from up1: both asked" \
+		"$(asked up1 "$kind.test") $(asked up2 "$kind.test")" "1 1"
+	ge "bad$kind from up1: the spoof was ignored, the timeout waited (ms)" \
+		"$MS" 450
+	lt "bad$kind from up1: ... once (ms)" "$MS" 1500
+	stop_dnsfwd
+	start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$up1_port" \
+		-s "127.0.0.1#$up2_port"
+done
+
+for kind in id port q; do
+	q "$kind-only.test"
+	eq "bad$kind from both: SERVFAIL" "$RCODE" SERVFAIL
+	eq "bad$kind from both: no spoofed data" "$ANSWER" ""
+	eq "bad$kind from both: both asked" \
+		"$(asked up1 "$kind-only.test") $(asked up2 "$kind-only.test")" \
+		"1 1"
+	ge "bad$kind from both: after the timeouts (ms)" "$MS" 450
+	stop_dnsfwd
+	start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$up1_port" \
+		-s "127.0.0.1#$up2_port"
+done
+
+# Over TCP (badid and badq apply there too): never the spoofed data.
+for kind in id q; do
+	q "$kind.test" +tcp
+	eq "bad$kind over tcp: up2's real answer" "$ANSWER" 192.0.2.21
+	stop_dnsfwd
+	start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$up1_port" \
+		-s "127.0.0.1#$up2_port"
+done
+
+# The spoofed replies are counted.
+start_fakeup sp 'x.test badid answer 192.0.2.66'
+stop_dnsfwd
+start_dnsfwd -R -c 0 -t 300 -s "127.0.0.1#$sp_port"
+q x.test
+eq "badid, one upstream: SERVFAIL" "$RCODE" SERVFAIL
+kill -USR1 "$DNSFWD_PID"
+wait_for 20 grep -q 'counters:' "$DNSFWD_ERR"
+n=$(sed -n 's/.*unmatched replies \([0-9]*\).*/\1/p' "$DNSFWD_ERR" | tail -n 1)
+ge "SIGUSR1: the spoofed reply counted as unmatched" "${n:-0}" 1
+stop_dnsfwd
+
+# ---- upstream query IDs -----------------------------------------------------------
+
+start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$up1_port" -s "127.0.0.1#$up2_port"
+: >"$T/up1.log"
+for _ in $(seq 1 20); do
+	"$DNSQ" -w 2000 127.0.0.1 "$DNSFWD_PORT" "$("$DNSQ" -m 0x1234 same.test)" \
+		>>"$T/dnsq.out"
+done
+eq "20 queries with ID 0x1234: 20 answers with ID 0x1234" \
+	"$(grep -c '^rcode=NOERROR id=4660 ' "$T/dnsq.out")" 20
+ids=$(sed -n 's/^udp same\.test A id=\([0-9]*\) .*/\1/p' "$T/up1.log")
+eq "20 queries: 20 upstream queries" "$(wc -l <<<"$ids")" 20
+eq "upstream IDs: none is the client's 4660" "$(grep -cx 4660 <<<"$ids")" 0
+ge "upstream IDs: differ between queries (distinct of 20)" \
+	"$(sort -u <<<"$ids" | wc -l)" 19
+
+# A failover: the two attempts of one query have different IDs.
+: >"$T/up1.log"
+: >"$T/up2.log"
+out=$("$DNSQ" -w 2000 127.0.0.1 "$DNSFWD_PORT" "$("$DNSQ" -m 0x4321 fo.test)")
+match "failover: up2's answer with the client's ID" "$out" \
+	"^rcode=NOERROR id=17185 .* an=1 "
+id1=$(sed -n 's/^udp fo\.test A id=\([0-9]*\) .*/\1/p' "$T/up1.log")
+id2=$(sed -n 's/^udp fo\.test A id=\([0-9]*\) .*/\1/p' "$T/up2.log")
+ok "failover: both attempts logged" test -n "$id1" -a -n "$id2"
+ok "failover: the two attempts have different IDs ($id1, $id2)" \
+	test "$id1" != "$id2"
+ok "failover: neither is the client's 17185" \
+	test "$id1" != 17185 -a "$id2" != 17185
