@@ -23,8 +23,11 @@ test/fakeup: test/fakeup.c
 test/dnsq: test/dnsq.c
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/dnsq.c
 
-test: dnsfwd test/unit test/fakeup test/dnsq
-	bash test/run.sh
+test/dnsfwd-san: dnsfwd.c dnsfwd.h
+	$(CC) $(WARN) -Werror $(SAN) -o $@ dnsfwd.c
+
+test: dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san
+	BINS="dnsfwd test/dnsfwd-san" bash test/run.sh
 
 bench: dnsfwd
 	bash test/bench.sh
@@ -33,6 +36,6 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd test/unit test/fakeup test/dnsq test/benchup test/relay
+	rm -f dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san test/benchup test/relay
 
 .PHONY: all static test bench install clean

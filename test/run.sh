@@ -5,7 +5,8 @@
 # 2. the golden files: test/unit --resolv X.conf against X.ok, for each
 #    test/resolv/*.conf;
 # 3. each test/t-*.sh with bash, under a time limit (TEST_TIMEOUT seconds,
-#    default 300), or only those named in TESTS="t-foo.sh t-bar.sh".
+#    default 300), or only those named in TESTS="t-foo.sh t-bar.sh", once
+#    for each binary in BINS (default: dnsfwd).
 #
 # Lines starting "ok - ", "not ok - " and "skip - " are counted.  A program
 # that exits non-zero without a "not ok" line gets one.  Exits 1 if anything
@@ -84,14 +85,26 @@ if [ -n "${TESTS:-}" ]; then
 else
 	scripts=$(ls test/t-*.sh 2>/dev/null)
 fi
-for s in $scripts; do
-	name=$(basename "$s")
-	echo "# $name"
-	if [ ! -f "$s" ]; then
-		say "not ok - $name: no such test"
+# The suite runs once per binary in BINS: the build users get, then the
+# AddressSanitizer + UndefinedBehaviorSanitizer build, where any report
+# aborts dnsfwd and so fails the test that provoked it.
+export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
+for bin in ${BINS:-dnsfwd}; do
+	if [ ! -x "$bin" ]; then
+		say "not ok - $bin: not built"
 		continue
 	fi
-	run "$name" timeout -k 10 "$limit" bash "$s"
+	for s in $scripts; do
+		name=$(basename "$s")
+		echo "# $name ($bin)"
+		if [ ! -f "$s" ]; then
+			say "not ok - $name: no such test"
+			continue
+		fi
+		DNSFWD_BIN=$PWD/$bin run "$name" timeout -k 10 "$limit" \
+		    bash "$s"
+	done
 done
 
 passed=$(grep -c '^ok - ' "$all")
