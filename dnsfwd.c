@@ -2012,6 +2012,12 @@ struct followed {
 
 #define MAX_FOLLOW	(1 + MAX_HOSTS)
 
+/* One inotify watch: a directory for a name in it, or a file ("" name). */
+struct watch {
+	int		 wd;
+	char		 name[NAME_MAX + 1];
+};
+
 struct follow {
 	struct followed	 file[MAX_FOLLOW];
 	int		 nfile;
@@ -2021,10 +2027,7 @@ struct follow {
 	uint64_t	 reload_at;	/* ms; 0 when none is due */
 	int		 ifd;		/* inotify, -1 */
 	int		 nw;
-	struct {
-		int	 wd;
-		char	 name[NAME_MAX + 1];
-	}		 w[MAX_WATCH];
+	struct watch	 w[MAX_WATCH];
 	char		*buf;		/* a file being read */
 	struct addr	 good[RESOLV_MAX_NS];	/* the last good list */
 	int		 ngood;
@@ -3226,6 +3229,17 @@ conn_io(struct state *st, struct conn *c, short revents)
 
 static void deflist_rebuild(struct state *);
 
+/*
+ * Watch dir for name (mask DIR_EVENTS), or, with name NULL, the file at dir
+ * itself: an edit of a bind-mounted file (a container's resolv.conf
+ * written from the host) reaches only the file's own watch.
+ */
+#define DIR_EVENTS	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
+			 IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | \
+			 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+#define FILE_EVENTS	(IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | \
+			 IN_DELETE_SELF | IN_MOVE_SELF)
+
 static void
 watch_add(struct state *st, const char *dir, const char *name)
 {
@@ -3234,13 +3248,13 @@ watch_add(struct state *st, const char *dir, const char *name)
 
 	if (f->nw == MAX_WATCH)
 		return;
-	wd = inotify_add_watch(f->ifd, dir, IN_CREATE | IN_DELETE |
-	    IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY |
-	    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+	wd = inotify_add_watch(f->ifd, dir, name != NULL ? DIR_EVENTS :
+	    FILE_EVENTS);
 	if (wd == -1)
 		return;
 	f->w[f->nw].wd = wd;
-	snprintf(f->w[f->nw].name, sizeof(f->w[f->nw].name), "%s", name);
+	snprintf(f->w[f->nw].name, sizeof(f->w[f->nw].name), "%s",
+	    name != NULL ? name : "");
 	f->nw++;
 }
 
@@ -3267,6 +3281,7 @@ watch_path(struct state *st, const char *path, int depth)
 		if (st->f.nw > nw)
 			break;
 	}
+	watch_add(st, path, NULL);
 	if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) &&
 	    (n = readlink(path, link, sizeof(link) - 1)) > 0) {
 		link[n] = '\0';
@@ -3285,16 +3300,24 @@ static void
 watch_arm(struct state *st)
 {
 	struct follow *f = &st->f;
-	int i, k;
+	struct watch old[MAX_WATCH];
+	int i, k, nold;
 
 	if (f->ifd < 0)
 		return;
-	for (i = 0; i < f->nw; i++)
-		inotify_rm_watch(f->ifd, f->w[i].wd);
+	/* re-adding a watch returns its wd; only the unused are removed */
+	memcpy(old, f->w, sizeof(old));
+	nold = f->nw;
 	f->nw = 0;
 	for (i = 0; i < f->nfile; i++)
 		for (k = 0; k < f->file[i].npath; k++)
 			watch_path(st, f->file[i].path[k], 0);
+	for (i = 0; i < nold; i++) {
+		for (k = 0; k < f->nw && f->w[k].wd != old[i].wd; k++)
+			;
+		if (k == f->nw)
+			inotify_rm_watch(f->ifd, old[i].wd);
+	}
 }
 
 static void
@@ -3315,14 +3338,21 @@ watch_read(struct state *st)
 	while ((n = read(st->f.ifd, buf, sizeof(buf))) > 0) {
 		for (i = 0; i < n; i += (ssize_t)sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)(void *)(buf + i);
-			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED |
-			    IN_DELETE_SELF | IN_MOVE_SELF)) {
+			if (ev->mask & IN_Q_OVERFLOW) {
 				follow_schedule(st);
 				continue;
 			}
+			/*
+			 * Ours: a watched name changed, a watched file or
+			 * directory changed itself or went away (IN_IGNORED of
+			 * a watch removed by watch_arm() is not ours).
+			 */
 			for (k = 0; k < st->f.nw; k++)
-				if (st->f.w[k].wd == ev->wd && ev->len > 0 &&
-				    strcmp(st->f.w[k].name, ev->name) == 0)
+				if (st->f.w[k].wd == ev->wd &&
+				    (st->f.w[k].name[0] == '\0' ||
+				    (ev->mask & (IN_IGNORED | IN_DELETE_SELF |
+				    IN_MOVE_SELF)) || (ev->len > 0 &&
+				    strcmp(st->f.w[k].name, ev->name) == 0)))
 					follow_schedule(st);
 		}
 	}
@@ -4003,6 +4033,21 @@ state_fds(struct state *st)
 	st->nfixed = st->npfd;
 }
 
+/* Watches need absolute paths: a relative one is taken from the cwd. */
+static const char *
+path_absolute(const char *path)
+{
+	char cwd[PATH_MAX], *abs;
+	size_t n;
+
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return path;
+	n = strlen(cwd) + strlen(path) + 2;
+	abs = xcalloc(1, n);
+	snprintf(abs, n, "%s/%s", cwd, path);
+	return abs;
+}
+
 /* Name the files to follow: the resolv file (or candidates) and -H. */
 static void
 follow_paths(struct state *st, const char *file, const char **hosts,
@@ -4018,7 +4063,7 @@ follow_paths(struct state *st, const char *file, const char **hosts,
 		ff = &st->f.file[st->f.nfile++];
 		ff->hosts = -1;
 		if (file != NULL) {
-			ff->path[ff->npath++] = file;
+			ff->path[ff->npath++] = path_absolute(file);
 		} else if (stat(sysd, &sb) == 0) {
 			ff->path[ff->npath++] = sysd;
 		} else if (stat(etc, &sb) == 0) {
@@ -4030,7 +4075,7 @@ follow_paths(struct state *st, const char *file, const char **hosts,
 	}
 	for (i = 0; i < nhosts; i++) {
 		ff = &st->f.file[st->f.nfile++];
-		ff->path[ff->npath++] = hosts[i];
+		ff->path[ff->npath++] = path_absolute(hosts[i]);
 		ff->hosts = i;
 	}
 	for (i = 0; i < st->f.nfile; i++)
@@ -4064,6 +4109,8 @@ follow_start(struct state *st, long poll_s)
 			    (unsigned long long)(f->poll_ms / 1000));
 	}
 	f->polling = f->ifd == -1;
+	if (poll_s > 0)
+		logmsg(1, "polling %s every %ld s", f->file[0].path[0], poll_s);
 	f->next_poll = st->now + f->poll_ms;
 	follow_reload(st, true);
 	if (st->following && f->ngood == 0 && st->nstatic == 0 &&
@@ -4276,7 +4323,7 @@ main(int argc, char **argv)
 		die(1, "-c %d: out of memory", cache_n);
 	routes_lists(&st);
 	follow_start(&st, poll_s);
-	if (!st.following)
+	if (st.deflist == NULL)	/* no servers in the file: -s and -f */
 		deflist_rebuild(&st);
 	state_fds(&st);
 	if (!st.following && st.nstatic == 0 && st.nfallback == 0 &&
