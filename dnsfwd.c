@@ -1673,13 +1673,28 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 	return -1;
 }
 
+/* Lower the TTL at p to cap, then by age seconds (RFC 1035 7.3). */
+static void
+cache_age_one(uint8_t *p, uint32_t age, uint32_t cap)
+{
+	uint32_t ttl = (uint32_t)get_u16(p) << 16 | get_u16(p + 2);
+
+	ttl = ttl > INT32_MAX ? 0 : ttl;	/* RFC 2181 8 */
+	ttl = ttl > cap ? cap : ttl;
+	ttl = ttl > age ? ttl - age : 0;
+	put_u16(p, (uint16_t)(ttl >> 16));
+	put_u16(p + 2, (uint16_t)ttl);
+}
+
 /*
- * Note where the TTLs of the answer in buf are (not the OPT's), so that
- * serving it needs no walk.  Returns how many; CACHE_TTLS + 1 when there
- * are more (then they are found again when served).
+ * Walk the records of the answer in buf.  With at, note where their TTLs
+ * are (not the OPT's), so that serving needs no walk, and return how many
+ * (CACHE_TTLS + 1 when there are more); without, lower each TTL to cap and
+ * by age seconds.
  */
-static uint8_t
-cache_ttls(const uint8_t *buf, size_t len, uint16_t *at)
+static unsigned
+cache_walk(uint8_t *buf, size_t len, uint16_t *at, uint32_t age,
+    uint32_t cap)
 {
 	struct dns_cursor c;
 	unsigned n, k = 0;
@@ -1696,29 +1711,19 @@ cache_ttls(const uint8_t *buf, size_t len, uint16_t *at)
 		dns_get_name(&c, NULL);
 		type = dns_get_u16(&c);
 		dns_skip(&c, 2);
-		if (type != TYPE_OPT) {
-			if (k == CACHE_TTLS)
+		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4) {
+			if (at == NULL)
+				cache_age_one(buf + c.pos, age, cap);
+			else if (k == CACHE_TTLS)
 				return CACHE_TTLS + 1;
-			at[k++] = (uint16_t)c.pos;
+			else
+				at[k++] = (uint16_t)c.pos;
 		}
 		dns_skip(&c, 4);
 		rdlen = dns_get_u16(&c);
 		dns_skip(&c, rdlen);
 	}
-	return (uint8_t)k;
-}
-
-/* Lower the TTL at p to cap, then by age seconds (RFC 1035 7.3). */
-static void
-cache_age_one(uint8_t *p, uint32_t age, uint32_t cap)
-{
-	uint32_t ttl = (uint32_t)get_u16(p) << 16 | get_u16(p + 2);
-
-	ttl = ttl > INT32_MAX ? 0 : ttl;	/* RFC 2181 8 */
-	ttl = ttl > cap ? cap : ttl;
-	ttl = ttl > age ? ttl - age : 0;
-	put_u16(p, (uint16_t)(ttl >> 16));
-	put_u16(p + 2, (uint16_t)ttl);
+	return k;
 }
 
 static void
@@ -1729,33 +1734,6 @@ cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
 
 	for (i = 0; i < n; i++)
 		cache_age_one(buf + at[i], age, cap);
-}
-
-/* The same for an answer with more records than CACHE_TTLS. */
-static void
-cache_age_walk(uint8_t *buf, size_t len, uint32_t age, uint32_t cap)
-{
-	struct dns_cursor c;
-	unsigned n;
-	uint16_t type, rdlen;
-
-	dns_cursor_init(&c, buf, len);
-	c.pos = 6;
-	n = dns_get_u16(&c);
-	n += dns_get_u16(&c);
-	n += dns_get_u16(&c);
-	dns_get_name(&c, NULL);
-	dns_skip(&c, 4);
-	while (n-- > 0 && c.err == NULL) {
-		dns_get_name(&c, NULL);
-		type = dns_get_u16(&c);
-		dns_skip(&c, 2);
-		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4)
-			cache_age_one(buf + c.pos, age, cap);
-		dns_skip(&c, 4);
-		rdlen = dns_get_u16(&c);
-		dns_skip(&c, rdlen);
-	}
 }
 
 bool
@@ -1803,13 +1781,13 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->opt = r->opt;
 	e->rcode = (uint8_t)r->rcode;
 	memcpy(e->data, ans, len);
-	e->nttl = cache_ttls(e->data, len, e->ttl_at);
+	e->nttl = (uint8_t)cache_walk(e->data, len, e->ttl_at, 0, 0);
 	/* no TTL served may outlive the entry: cap them as stored */
 	cap = r->class == REPLY_POSITIVE ? CACHE_MAX_TTL : CACHE_MAX_NEG;
 	if (e->nttl <= CACHE_TTLS)
 		cache_age(e->data, e->ttl_at, e->nttl, 0, cap);
 	else
-		cache_age_walk(e->data, len, 0, cap);
+		cache_walk(e->data, len, NULL, 0, cap);
 	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
 	cache_link_head(c, i);
@@ -1848,7 +1826,7 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	if (age > 0 && e->nttl <= CACHE_TTLS)
 		cache_age(out, e->ttl_at, e->nttl, age, UINT32_MAX);
 	else if (age > 0)
-		cache_age_walk(out, e->len, age, UINT32_MAX);
+		cache_walk(out, e->len, NULL, age, UINT32_MAX);
 	memset(r, 0, sizeof(*r));
 	r->flags = get_u16(out + 2);
 	r->rcode = e->rcode;
