@@ -70,6 +70,7 @@
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
 #define MAX_LISTEN	32	/* -l options */
 #define ACCEPT_PAUSE_MS	100	/* out of fds: wait before accepting again */
+#define RETRY_MS	1000	/* out of fds: read a followed file again */
 #define MAX_WATCH	32	/* inotify watches: parents and link targets */
 #define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
@@ -1933,6 +1934,7 @@ struct conn {
 	int		 inflight;
 	bool		 eof;		/* client closed its sending side */
 	int32_t		 prev, next;	/* idle FIFO, or free stack */
+	bool		 linked;	/* on the idle FIFO */
 	uint64_t	 deadline;	/* ms; idle close */
 	uint32_t	 rlen;		/* bytes of rbuf filled */
 	uint32_t	 wpos, wlen;	/* wbuf[wpos..wlen) awaits write */
@@ -2033,6 +2035,7 @@ struct state {
 	int		 pool[2 * POOL];
 	int		 npool;		/* per family; fewer under a low fd limit */
 	uint64_t	 accept_at;	/* ms; TCP accepts paused until then */
+	bool		 fd_warned;	/* "out of fds" said for this episode */
 	int		 cur4, cur6;	/* pool socket for this pass */
 	/* queries */
 	struct query	*q;
@@ -2435,10 +2438,18 @@ batch_flush_up(struct state *st)
 			st->stats.send_err += (uint64_t)(n - i);
 			break;	/* the rest time out like lost datagrams */
 		}
-		q = &st->q[b->slot[i]];
-		if (q->state == Q_UDP)
-			upstream_error(st, q, b->pos[i], errno);
-		st->stats.send_err++;
+		/*
+		 * An ICMP error for an earlier datagram (IP_RECVERR) is
+		 * also reported by the next send on the socket: send once
+		 * more, and blame this one only if that fails too.
+		 */
+		if (sendmsg(b->fd, &b->msg[i].msg_hdr, 0) == -1 &&
+		    errno != EAGAIN) {
+			q = &st->q[b->slot[i]];
+			if (q->state == Q_UDP)
+				upstream_error(st, q, b->pos[i], errno);
+			st->stats.send_err++;
+		}
 		i++;
 	}
 	b->n = 0;
@@ -2481,7 +2492,10 @@ upstream_send_udp(struct state *st, struct query *q, int pos)
 	q->sock = (uint8_t)s;
 	st->stats.forwarded++;
 	if (st->flushing) {
+		/* twice: see batch_flush_up() */
 		if (sendto(fd, q->out + 2, q->len, 0,
+		    (const struct sockaddr *)&u->addr.ss, u->addr.len) == -1 &&
+		    errno != EAGAIN && sendto(fd, q->out + 2, q->len, 0,
 		    (const struct sockaddr *)&u->addr.ss, u->addr.len) == -1 &&
 		    errno != EAGAIN)
 			goto fail;
@@ -2816,6 +2830,9 @@ pfd_del(struct state *st, int i)
 static void
 conn_fifo_remove(struct state *st, struct conn *c)
 {
+	if (!c->linked)
+		return;
+	c->linked = false;
 	if (c->prev >= 0)
 		st->conn[c->prev].next = c->next;
 	else
@@ -2835,6 +2852,8 @@ conn_touch(struct state *st, struct conn *c)
 
 	conn_fifo_remove(st, c);
 	c->deadline = st->now + TCP_IDLE_MS;
+	c->linked = true;
+	c->next = -1;
 	c->prev = st->idle.tail;
 	if (st->idle.tail >= 0)
 		st->conn[st->idle.tail].next = i;
@@ -3064,9 +3083,10 @@ tcp_pause(struct state *st)
 {
 	int i;
 
-	if (st->accept_at == 0)
-		logmsg(0, "tcp: accept: %s; pausing for %d ms", strerror(errno),
-		    ACCEPT_PAUSE_MS);
+	if (!st->fd_warned)
+		logmsg(0, "tcp: accept: %s; refusing connections until "
+		    "descriptors are free", strerror(errno));
+	st->fd_warned = true;
 	st->accept_at = st->now + ACCEPT_PAUSE_MS;
 	for (i = st->lis_at; i < st->nfixed; i++)
 		if (st->owner[i].kind == O_TCP_LISTEN)
@@ -3124,6 +3144,8 @@ tcp_accept(struct state *st, int li)
 		c->eof = false;
 		c->rlen = c->wpos = c->wlen = 0;
 		c->prev = c->next = -1;
+		c->linked = false;
+		st->fd_warned = false;
 		c->pidx = pfd_add(st, fd, POLLIN, O_CONN, (int)(c - st->conn));
 		conn_touch(st, c);
 	}
@@ -3438,7 +3460,7 @@ follow_file(struct state *st, struct followed *ff, bool force)
 	const char *path = NULL;
 	struct stat sb;
 	ssize_t len = -1;
-	int i;
+	int i, err;
 
 	for (i = 0; i < ff->npath && path == NULL; i++)
 		if (stat(ff->path[i], &sb) == 0)
@@ -3446,12 +3468,16 @@ follow_file(struct state *st, struct followed *ff, bool force)
 	if (path != NULL)
 		len = follow_read(st, path);
 	if (len == -1) {
+		err = path != NULL ? errno : ENOENT;
 		if (!ff->warned)
 			logmsg(1, "%s: %s; keeping what it gave before",
-			    path != NULL ? path : ff->path[0], path != NULL ?
-			    strerror(errno) : "no such file");
+			    path != NULL ? path : ff->path[0], strerror(err));
 		ff->warned = true;
 		ff->textlen = -1;
+		/* out of descriptors or memory: no event will come; retry */
+		if ((err == EMFILE || err == ENFILE || err == ENOMEM) &&
+		    st->f.reload_at == 0)
+			st->f.reload_at = st->now + RETRY_MS;
 		return;
 	}
 	if (!force && path == ff->cur && len == ff->textlen &&
@@ -4001,7 +4027,9 @@ state_fds(struct state *st)
 			st->pool[i] = pool_open(i < POOL ? AF_INET : AF_INET6);
 		if (st->pool[i] == -1 && i < st->npool)
 			die(1, "upstream socket: %s", strerror(errno));
-		pfd_add(st, st->pool[i], POLLIN, O_POOL, i);
+		/* only open fds: ppoll refuses more entries than the limit */
+		if (st->pool[i] != -1)
+			pfd_add(st, st->pool[i], POLLIN, O_POOL, i);
 	}
 	st->lis_at = st->npfd;
 	for (i = 0; i < st->nlis; i++) {

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# t-fault-fds.sh: fd exhaustion.  dnsfwd runs under a low "ulimit -n"
+# (through DNSFWD_WRAP), following a resolv file that names 127.0.41.1
+# (answers 192.0.2.1); 127.0.41.2 answers 192.0.2.2.  Then more TCP clients
+# connect than it has fds left.  While it is out of fds:
+#  - it stays alive; UDP queries get the right answer (the upstream sockets
+#    are open); the clients it cannot take are counted;
+#  - it says so once, not every 100 ms, and does not spin (CPU over 1 s);
+#  - a query on a TCP connection it did accept gets an answer or SERVFAIL
+#    (there may be no fd for the upstream connection), not silence;
+#  - the resolv file is rewritten (to 127.0.41.2, then back).
+# Once the clients leave: a TCP client that waited in the backlog is
+# answered or closed (not left to time out), the fds come back, and the
+# rewrite is honoured: it must not be lost because the file could not be
+# opened when it changed.  Two limits: 64 with the default --max-tcp (the
+# issue's case), and 256 with --max-tcp 1024, where the fds, not the
+# connection cap, run out first.  Two rounds each; the second must not
+# grow the RSS by more than 2 MiB.
+# shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=lib-fault.sh
+. "$(dirname "$0")/lib-fault.sh"
+need dig bind9-dnsutils
+fault_net 127.0.41
+if [ ! -x "$ROOT/test/dnsq" ]; then
+	skip "$SCRIPT: test/dnsq missing" "make test/dnsq"
+	exit 0
+fi
+
+EXTRA=16	# clients beyond the fds left
+
+fakeup_at a1 127.0.41.1:53 '* answer 192.0.2.1'
+fakeup_at a2 127.0.41.2:53 '* answer 192.0.2.2'
+
+FDS=()
+drop_all()
+{
+	local fd
+
+	for fd in "${FDS[@]}"; do
+		exec {fd}>&-
+	done
+	FDS=()
+}
+
+fds_are()
+{
+	[ "$(nfds "$DNSFWD_PID")" -eq "$1" ]
+}
+
+# fds_full: dnsfwd's fds stopped growing (or it died).
+fds_full()
+{
+	local a
+
+	_alive "$DNSFWD_PID" || return 0
+	a=$(nfds "$DNSFWD_PID")
+	sleep 0.2
+	[ "$(nfds "$DNSFWD_PID")" -eq "$a" ] && [ "$a" -gt "$base" ]
+}
+
+# hex2bin HEX: the bytes, as printf escapes.
+hex2bin()
+{
+	sed 's/[^0-9a-fA-F]//g; s/../\\x&/g' <<<"$1"
+}
+
+# tcp_ask FD ID NAME: one query on an open connection; RCODE of the reply
+# in TCP_RCODE (TIMEOUT when none within 3 s).
+tcp_ask()
+{
+	local fd=$1 hex len out
+
+	hex=$("$ROOT/test/dnsq" -m "$2" "$3" | tr -d ' :.')
+	len=$((${#hex} / 2))
+	# shellcheck disable=SC2059  # the format is the message
+	printf "\\x00\\x$(printf %02x "$len")$(hex2bin "$hex")" >&"$fd"
+	out=$(timeout 3 dd bs=4096 count=1 <&"$fd" 2>/dev/null | od -An -tx1 |
+	    tr -d ' \n')
+	case ${out:11:1} in
+	'') TCP_RCODE=TIMEOUT ;;
+	0) TCP_RCODE=NOERROR ;;
+	2) TCP_RCODE=SERVFAIL ;;
+	*) TCP_RCODE=rcode${out:11:1} ;;
+	esac
+}
+
+fds_round()
+{
+	local r=$1 new=$2 oldip=$3 newip=$4 i fd n c0 c1 pq lines
+
+	n=$((LIMIT - base + EXTRA))
+	lines=$(grep -c 'accept: ' "$DNSFWD_ERR")
+	for ((i = 0; i < n; i++)); do
+		exec {fd}<>"/dev/tcp/$DNSFWD_ADDR/$DNSFWD_PORT" || break
+		FDS+=("$fd")
+	done
+	eq "round $r: $n TCP clients connected" "${#FDS[@]}" "$n"
+	wait_for 30 fds_full
+	ok "round $r: dnsfwd alive with more clients than fds" \
+	    _alive "$DNSFWD_PID" || { drop_all; return 1; }
+	ge "round $r: dnsfwd took clients until it ran out" \
+	    "$(nfds "$DNSFWD_PID")" $((base + 8))
+	diag "dnsfwd holds $(nfds "$DNSFWD_PID") fds of $LIMIT"
+	counters
+	ge "round $r: the clients it could not take are counted" \
+	    "$(counter 'refused (tcp full)')" 1 || diag "$COUNTERS"
+
+	q "u$r.fault.test"
+	eq "round $r: out of fds: UDP still answered" "$ANSWER" "$oldip"
+	c0=$(cpu_ticks "$DNSFWD_PID")
+	sleep 1
+	c1=$(cpu_ticks "$DNSFWD_PID")
+	lt "round $r: out of fds: no spinning (CPU ticks in 1 s)" \
+	    $((c1 - c0)) 10
+	tcp_ask "${FDS[0]}" 7 "t$r.fault.test"
+	match "round $r: out of fds: TCP query on an accepted connection: answer or SERVFAIL, not silence" \
+	    "$TCP_RCODE" '^(NOERROR|SERVFAIL)$'
+	lt "round $r: out of fds: said once, not every 100 ms (lines)" \
+	    $(($(grep -c 'accept: ' "$DNSFWD_ERR") - lines)) 2
+
+	# A client in the listen backlog, and the rewrite, while out of fds.
+	# (It must not inherit FDS: they would stay open after drop_all.)
+	(
+		drop_all
+		exec "$ROOT/test/dnsq" -t -w 8000 "$DNSFWD_ADDR" \
+		    "$DNSFWD_PORT" "$("$ROOT/test/dnsq" -m 9 "b$r.fault.test")"
+	) >"$T/backlog.out" 2>&1 &
+	pq=$!
+	track_pid "$pq"
+	printf 'nameserver %s\n' "$new" >"$T/resolv.tmp"
+	mv -f "$T/resolv.tmp" "$T/resolv.conf"
+	sleep 0.5
+	q "m$r.fault.test"
+	diag "while out of fds, after the rewrite: $ANSWER ($RCODE)"
+	eq "round $r: out of fds: UDP still answered after the rewrite" \
+	    "$RCODE" NOERROR
+
+	drop_all
+	wait_for 100 fds_are "$base"
+	eq "round $r: the clients gone, dnsfwd's fds back to $base" \
+	    "$(nfds "$DNSFWD_PID")" "$base" ||
+	    diag "$(find "/proc/$DNSFWD_PID/fd" -mindepth 1 -printf '%f %l\n' \
+	    2>/dev/null | sort -n | tail -n 4)" \
+	    "$(ss -tanp 2>/dev/null | grep "pid=$DNSFWD_PID," |
+	    grep -v LISTEN | head -n 5)"
+	wait "$pq"
+	_untrack_pid "$pq"
+	match "round $r: the TCP client from the backlog: answered or closed, not left to time out" \
+	    "$(cat "$T/backlog.out")" '^(rcode=NOERROR .* an=1 |closed)'
+	sleep 0.5
+	q "after$r.fault.test"
+	eq "round $r: the rewrite made while out of fds is honoured" \
+	    "$ANSWER" "$newip"
+	q "tcp$r.fault.test" +tcp
+	eq "round $r: TCP answers again" "$RCODE" NOERROR
+	ok "round $r: dnsfwd alive" _alive "$DNSFWD_PID"
+}
+
+# under_limit LIMIT [DNSFWD-ARGS...]: start dnsfwd under ulimit -n LIMIT,
+# run two rounds, stop it.
+under_limit()
+{
+	LIMIT=$1
+	shift
+	printf 'nameserver 127.0.41.1\n' >"$T/resolv.conf"
+	printf 'ulimit -n %d || exit 1\nexec "$@"\n' "$LIMIT" >"$T/limit.sh"
+	DNSFWD_WRAP="bash $T/limit.sh" start_dnsfwd -q -r "$T/resolv.conf" \
+	    -t 500 "$@"
+	eq "limit $LIMIT: dnsfwd runs with an fd limit of $LIMIT" \
+	    "$(awk '/^Max open files/ { print $4 }' \
+	    "/proc/$DNSFWD_PID/limits")" "$LIMIT"
+	q "warm$LIMIT.fault.test"
+	eq "limit $LIMIT: answer from 127.0.41.1" "$ANSWER" 192.0.2.1
+	base=$(nfds "$DNSFWD_PID")
+	diag "dnsfwd holds $base fds at rest"
+	w0=$(wakeups "$DNSFWD_PID")
+	sleep 2
+	lt "limit $LIMIT: idle, dnsfwd sleeps (wakeups in 2 s)" \
+	    $(($(wakeups "$DNSFWD_PID") - w0)) 10
+
+	if ! fds_round "$LIMIT.1" 127.0.41.2 192.0.2.1 192.0.2.2; then
+		stop_dnsfwd
+		diag "$(tail -n 3 "$DNSFWD_ERR")" "exit status $DNSFWD_STATUS"
+		return 1
+	fi
+	rss1=$(rss "$DNSFWD_PID")
+	# Round 2 starts from 127.0.41.2 even if round 1's rewrite was
+	# lost, so that its own rewrite back is what is measured.
+	kill -HUP "$DNSFWD_PID"
+	sleep 0.3
+	fds_round "$LIMIT.2" 127.0.41.1 192.0.2.2 192.0.2.1
+	rss_flat "limit $LIMIT" "$rss1" "$(rss "$DNSFWD_PID")"
+	stop_dnsfwd
+	eq "limit $LIMIT: SIGTERM: exit status 0" "$DNSFWD_STATUS" 0
+}
+
+under_limit 64
+under_limit 256 --max-tcp 1024
