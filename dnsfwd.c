@@ -3471,7 +3471,8 @@ follow_file(struct state *st, struct followed *ff, bool force)
 		err = path != NULL ? errno : ENOENT;
 		if (!ff->warned)
 			logmsg(1, "%s: %s; keeping what it gave before",
-			    path != NULL ? path : ff->path[0], strerror(err));
+			    path != NULL ? path : ff->path[0], path != NULL ?
+			    strerror(err) : "no such file");
 		ff->warned = true;
 		ff->textlen = -1;
 		/* out of descriptors or memory: no event will come; retry */
