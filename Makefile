@@ -1,7 +1,7 @@
 PREFIX	?= /usr/local
 CC	?= cc
 CFLAGS	?= -O2 -g
-WARN	 = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow \
+WARN	 = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Wpedantic -Wshadow \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 \
 	   -Wimplicit-fallthrough -Wcast-qual -Wwrite-strings -Wundef
 SAN	 = -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -29,6 +29,9 @@ test/dnsfwd-san: dnsfwd.c dnsfwd.h
 test: dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san
 	BINS="dnsfwd test/dnsfwd-san" bash test/run.sh
 
+test-cross: test/fakeup test/dnsq
+	WARN='$(WARN)' bash test/cross.sh
+
 bench: dnsfwd
 	bash test/bench.sh
 
@@ -37,5 +40,6 @@ install: dnsfwd
 
 clean:
 	rm -f dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san test/benchup test/relay
+	rm -rf test/cross
 
-.PHONY: all static test bench install clean
+.PHONY: all static test test-cross bench install clean

@@ -261,7 +261,7 @@ int
 cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
     unsigned long *out)
 {
-	unsigned long v = 0;
+	unsigned long v = 0, d;
 	const char *p;
 
 	if (s == NULL || *s == '\0')
@@ -269,9 +269,10 @@ cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
 	for (p = s; *p != '\0'; p++) {
 		if (*p < '0' || *p > '9')
 			return -1;
-		if (v > (ULONG_MAX - 9) / 10)
+		d = (unsigned long)(*p - '0');
+		if (v > (ULONG_MAX - d) / 10)
 			return -1;
-		v = v * 10 + (unsigned long)(*p - '0');
+		v = v * 10 + d;
 	}
 	if (v < min || v > max)
 		return -1;
@@ -3462,17 +3463,19 @@ follow_file(struct state *st, struct followed *ff, bool force)
 	ssize_t len = -1;
 	int i, err;
 
+	err = ENOENT;
 	for (i = 0; i < ff->npath && path == NULL; i++)
 		if (stat(ff->path[i], &sb) == 0)
 			path = ff->path[i];
-	if (path != NULL)
-		len = follow_read(st, path);
+		else if (errno != ENOENT && errno != ENOTDIR)
+			err = errno;
+	if (path != NULL && (len = follow_read(st, path)) == -1)
+		err = errno;
 	if (len == -1) {
-		err = path != NULL ? errno : ENOENT;
 		if (!ff->warned)
 			logmsg(1, "%s: %s; keeping what it gave before",
-			    path != NULL ? path : ff->path[0], path != NULL ?
-			    strerror(err) : "no such file");
+			    path != NULL ? path : ff->path[0], err == ENOENT ?
+			    "no such file" : strerror(err));
 		ff->warned = true;
 		ff->textlen = -1;
 		/* out of descriptors or memory: no event will come; retry */

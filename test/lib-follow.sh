@@ -14,6 +14,9 @@
 #	127.0.6.x  t-follow-vpn.sh		127.0.12.x  t-follow-fallback.sh
 #	127.0.7.x  t-follow-burst.sh		127.0.13.x  t-follow-static.sh
 #	127.0.14.x t-follow-relative.sh		127.0.20.x  measure-follow.sh
+#	127.0.30.x t-chroot.sh			127.0.40.x  t-fault-resolv.sh
+#	127.0.41.x t-fault-fds.sh		127.0.42.x  t-valgrind.sh
+#	127.0.61.x t-cache.sh
 #
 # Servers given with a port (-s, -f) use lib.sh's start_fakeup as usual.
 #

@@ -165,8 +165,8 @@ under_limit()
 	shift
 	printf 'nameserver 127.0.41.1\n' >"$T/resolv.conf"
 	printf 'ulimit -n %d || exit 1\nexec "$@"\n' "$LIMIT" >"$T/limit.sh"
-	DNSFWD_WRAP="bash $T/limit.sh" start_dnsfwd -q -r "$T/resolv.conf" \
-	    -t 500 "$@"
+	DNSFWD_WRAP="bash $T/limit.sh ${DNSFWD_WRAP:-}" \
+	    start_dnsfwd -q -r "$T/resolv.conf" -t 500 "$@"
 	eq "limit $LIMIT: dnsfwd runs with an fd limit of $LIMIT" \
 	    "$(awk '/^Max open files/ { print $4 }' \
 	    "/proc/$DNSFWD_PID/limits")" "$LIMIT"

@@ -53,7 +53,7 @@ if [ "$mode" = systemd ]; then
 	mount --bind "$T/sysd" /run/systemd/resolve
 elif [ "$mode" = none ]; then
 	mount -t tmpfs -o mode=755 dnsfwd-test /etc
-	exec "$real" "$@"
+	exec ${NS_WRAP:-} "$real" "$@"
 fi
 target=$(readlink -m /etc/resolv.conf) || exit 97
 if [ ! -f "$target" ]; then
@@ -63,7 +63,7 @@ if [ ! -f "$target" ]; then
 	esac
 fi
 mount --bind "$T/etc.conf" "$target"
-exec "$real" "$@"
+exec ${NS_WRAP:-} "$real" "$@"
 EOF
 mkdir "$T/sysd"
 printf '%s\n' '# This is /run/systemd/resolve/stub-resolv.conf' \
@@ -75,6 +75,8 @@ printf '%s\n' '# This is /run/systemd/resolve/resolv.conf' \
 # /etc/resolv.conf pointing at the stub, as a plain file.
 printf '%s\n' 'nameserver 127.0.0.53' >"$T/etc.conf"
 export T
+export NS_WRAP=${DNSFWD_WRAP:-}	# the wrapper goes inside the namespace
+DNSFWD_WRAP=
 
 # ns_dnsfwd MODE: make DNSFWD a wrapper that starts the real dnsfwd in a
 # new mount namespace set up for MODE; the PID stays the same through the

@@ -13,7 +13,8 @@ up="127.0.0.1#$up_port"
 # status in RC, its stderr in ERR.
 run_dnsfwd()
 {
-	timeout -k 2 5 "$DNSFWD" "$@" 2>"$T/run.err" </dev/null
+	# shellcheck disable=SC2086  # DNSFWD_WRAP is a command prefix
+	timeout -k 2 5 ${DNSFWD_WRAP:-} "$DNSFWD" "$@" 2>"$T/run.err" </dev/null
 	RC=$?
 	ERR=$(cat "$T/run.err")
 }
@@ -116,6 +117,6 @@ match "second -l busy: named" "$ERR" "cannot listen on 127\\.0\\.0\\.1:$P: "
 
 # ---- the default --------------------------------------------------------------------------
 
-out=$("$DNSFWD" -h 2>&1)
+out=$(${DNSFWD_WRAP:-} "$DNSFWD" -h 2>&1)
 match "-h: the default listen address is 127.0.0.1:53" "$out" \
 	"default 127\\.0\\.0\\.1:53"

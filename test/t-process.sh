@@ -10,7 +10,9 @@ need dig bind9-dnsutils
 # in RC, stdout in OUT, stderr in ERR.
 run_dnsfwd()
 {
-	timeout -k 2 5 "$DNSFWD" "$@" >"$T/run.out" 2>"$T/run.err" </dev/null
+	# shellcheck disable=SC2086  # DNSFWD_WRAP is a command prefix
+	timeout -k 2 5 ${DNSFWD_WRAP:-} "$DNSFWD" "$@" >"$T/run.out" \
+	    2>"$T/run.err" </dev/null
 	RC=$?
 	OUT=$(cat "$T/run.out")
 	ERR=$(cat "$T/run.err")
@@ -28,7 +30,7 @@ for o in -l,--listen -N,--netns -r,--resolv -R,--no-resolv -s,--server \
 	ok "-h: lists ${o/,/, }" grep -qE -- "^ +${o/,/, }( |$)" "$T/run.out"
 done
 run_dnsfwd --help
-eq "--help: exit 0, the same text" "$RC $OUT" "0 $("$DNSFWD" -h 2>&1)"
+eq "--help: exit 0, the same text" "$RC $OUT" "0 $(${DNSFWD_WRAP:-} "$DNSFWD" -h 2>&1)"
 
 run_dnsfwd -V
 eq "-V: exit 0" "$RC" 0
@@ -62,7 +64,7 @@ usage_case '(^|[^-])-s' -R -s not-an-address
 usage_case '(^|[^-])-c' -R -c many
 usage_case "-t|'t'" -R -t
 match "-t 15O0: the message in the house form" "$(
-	"$DNSFWD" -R -t 15O0 2>&1)" '^dnsfwd: -t: "15O0" '
+	${DNSFWD_WRAP:-} "$DNSFWD" -R -t 15O0 2>&1)" '^dnsfwd: -t: "15O0" '
 
 # ---- signals and counters ------------------------------------------------------------
 
