@@ -23,14 +23,26 @@ test/fakeup: test/fakeup.c
 test/dnsq: test/dnsq.c
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/dnsq.c
 
+FUZZ	 = query reply resolv hosts options
+REPLAY	 = $(FUZZ:%=test/fuzz/replay/%)
+
+test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h \
+    dnsfwd.c dnsfwd.h
+	@mkdir -p test/fuzz/replay
+	$(CC) $(WARN) -Werror $(SAN) -DDNSFWD_TEST -o $@ test/fuzz/driver.c \
+	    test/fuzz/fuzz-$*.c dnsfwd.c
+
 test/dnsfwd-san: dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ dnsfwd.c
 
-test: dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san
+test: dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san $(REPLAY)
 	BINS="dnsfwd test/dnsfwd-san" bash test/run.sh
 
 test-cross: test/fakeup test/dnsq
 	WARN='$(WARN)' bash test/cross.sh
+
+fuzz:
+	sh test/fuzz/run.sh
 
 bench: dnsfwd
 	bash test/bench.sh
@@ -40,6 +52,7 @@ install: dnsfwd
 
 clean:
 	rm -f dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san test/benchup test/relay
-	rm -rf test/cross
+	rm -rf test/cross test/fuzz/replay
+	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 
-.PHONY: all static test test-cross bench install clean
+.PHONY: all static test test-cross fuzz bench install clean

@@ -1689,14 +1689,12 @@ cache_age_one(uint8_t *p, uint32_t age, uint32_t cap)
 }
 
 /*
- * Walk the records of the answer in buf.  With at, note where their TTLs
- * are (not the OPT's), so that serving needs no walk, and return how many
- * (CACHE_TTLS + 1 when there are more); without, lower each TTL to cap and
- * by age seconds.
+ * Note where the TTLs of the answer in buf are (not the OPT's), so that
+ * capping and ageing never walk names: a name may point anywhere, even
+ * into a TTL.  Returns how many, CACHE_TTLS + 1 when there are more.
  */
 static unsigned
-cache_walk(uint8_t *buf, size_t len, uint16_t *at, uint32_t age,
-    uint32_t cap)
+cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
 {
 	struct dns_cursor c;
 	unsigned n, k = 0;
@@ -1714,12 +1712,9 @@ cache_walk(uint8_t *buf, size_t len, uint16_t *at, uint32_t age,
 		type = dns_get_u16(&c);
 		dns_skip(&c, 2);
 		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4) {
-			if (at == NULL)
-				cache_age_one(buf + c.pos, age, cap);
-			else if (k == CACHE_TTLS)
+			if (k == CACHE_TTLS)
 				return CACHE_TTLS + 1;
-			else
-				at[k++] = (uint16_t)c.pos;
+			at[k++] = (uint16_t)c.pos;
 		}
 		dns_skip(&c, 4);
 		rdlen = dns_get_u16(&c);
@@ -1743,6 +1738,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
     size_t len, const struct dns_reply *r, uint64_t now)
 {
 	struct cache_entry *e;
+	uint16_t at[CACHE_TTLS];
 	uint32_t h, ttl, cap;
 	int32_t i;
 
@@ -1757,6 +1753,8 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	else
 		return false;
 	if (ttl == 0)
+		return false;
+	if (cache_walk(ans, len, at) > CACHE_TTLS)
 		return false;
 	h = cache_hash(q);
 	if ((i = cache_find(c, q, h)) >= 0)
@@ -1783,13 +1781,10 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->opt = r->opt;
 	e->rcode = (uint8_t)r->rcode;
 	memcpy(e->data, ans, len);
-	e->nttl = (uint8_t)cache_walk(e->data, len, e->ttl_at, 0, 0);
+	e->nttl = (uint8_t)cache_walk(e->data, len, e->ttl_at);
 	/* no TTL served may outlive the entry: cap them as stored */
 	cap = r->class == REPLY_POSITIVE ? CACHE_MAX_TTL : CACHE_MAX_NEG;
-	if (e->nttl <= CACHE_TTLS)
-		cache_age(e->data, e->ttl_at, e->nttl, 0, cap);
-	else
-		cache_walk(e->data, len, NULL, 0, cap);
+	cache_age(e->data, e->ttl_at, e->nttl, 0, cap);
 	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
 	cache_link_head(c, i);
@@ -1825,10 +1820,8 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	memcpy(out, query, 2);			/* the client's ID */
 	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
 	age = (uint32_t)((now - e->stored) / 1000);
-	if (age > 0 && e->nttl <= CACHE_TTLS)
+	if (age > 0)
 		cache_age(out, e->ttl_at, e->nttl, age, UINT32_MAX);
-	else if (age > 0)
-		cache_walk(out, e->len, NULL, age, UINT32_MAX);
 	memset(r, 0, sizeof(*r));
 	r->flags = get_u16(out + 2);
 	r->rcode = e->rcode;

@@ -412,7 +412,7 @@ bool	policy_is_self(const struct addr *ns, const struct addr *self, int n);
 #define CACHE_DATA	1232	/* larger answers are not cached */
 #define CACHE_MAX_TTL	86400	/* seconds, as unbound's cache-max-ttl */
 #define CACHE_MAX_NEG	10800	/* RFC 2308 5: three hours at most */
-#define CACHE_TTLS	24	/* TTL offsets kept per entry */
+#define CACHE_TTLS	110	/* TTLs noted per entry: all that fit */
 
 struct cache_entry {
 	uint32_t	 hash;
@@ -424,7 +424,7 @@ struct cache_entry {
 	uint8_t		 key;		/* EDNS, DO and CD bits of the query */
 	uint8_t		 qname_len;
 	uint8_t		 rcode;
-	uint8_t		 nttl;		/* TTLs noted; CACHE_TTLS + 1: more */
+	uint8_t		 nttl;		/* TTLs noted in ttl_at */
 	uint16_t	 opt;		/* offset of the OPT RR, 0 if none */
 	uint16_t	 len;
 	uint16_t	 ttl_at[CACHE_TTLS];	/* offsets of the TTL fields */
@@ -453,8 +453,9 @@ void	cache_flush(struct cache *c);
 /*
  * Store ans (len bytes, described by r) as the answer to q at now.  Only
  * positive answers (for their smallest TTL) and negative ones with an SOA
- * (RFC 2308: min(SOA TTL, MINIMUM)) are kept; TC, failures, TTL 0 and
- * answers over CACHE_DATA bytes are not.  The least recently used entry
+ * (RFC 2308: min(SOA TTL, MINIMUM)) are kept; TC, failures, TTL 0,
+ * answers over CACHE_DATA bytes and with more than CACHE_TTLS records are
+ * not.  The least recently used entry
  * is evicted when full.  Returns true when stored.
  */
 bool	cache_put(struct cache *c, const struct dns_query *q,

@@ -3,7 +3,7 @@
 #
 # 1. test/unit, the C unit tests;
 # 2. the golden files: test/unit --resolv X.conf against X.ok, for each
-#    test/resolv/*.conf;
+#    test/resolv/*.conf, and the fuzz corpus replayed (test/fuzz/replay/*);
 # 3. each test/t-*.sh with bash, under a time limit (TEST_TIMEOUT seconds,
 #    default 300), or only those named in TESTS="t-foo.sh t-bar.sh", once
 #    for each binary in BINS (default: dnsfwd).
@@ -75,6 +75,20 @@ for conf in test/resolv/*.conf; do
 		say "not ok - $conf: differs from $want"
 		sed 's/^/#   /' "$tmp/diff"
 	fi
+done
+
+# the fuzz corpus: every seed and every crasher ever found, replayed by
+# test/fuzz/replay/TARGET (test/fuzz/driver.c with test/fuzz/fuzz-TARGET.c)
+for src in test/fuzz/fuzz-*.c; do
+	[ -e "$src" ] || continue
+	t=${src#test/fuzz/fuzz-}
+	t=${t%.c}
+	echo "# fuzz replay $t"
+	if [ ! -x "test/fuzz/replay/$t" ]; then
+		say "not ok - fuzz replay $t: test/fuzz/replay/$t missing"
+		continue
+	fi
+	run "fuzz replay $t" "test/fuzz/replay/$t" "test/fuzz/corpus/$t"
 done
 
 if [ -n "${TESTS:-}" ]; then
