@@ -1885,7 +1885,7 @@ struct query {
 	enum query_state state;
 	int32_t		 prev, next;	/* FIFO or free-stack links; -1 ends */
 	int8_t		 fifo;		/* FIFO it is on, -1 none */
-	uint8_t		 sock;		/* pool socket of a UDP attempt */
+	int8_t		 sock[2];	/* pool sockets in use (IPv4, IPv6); -1 */
 	uint16_t	 wire_id;	/* RFC 5452: random, in idmap */
 	int		 cur;		/* sequential: position being asked */
 	int		 route;		/* rule index, -1 for the default list */
@@ -2028,6 +2028,8 @@ struct state {
 	/* upstream UDP sockets: [0, POOL) IPv4, [POOL, 2 POOL) IPv6 */
 	int		 pool[2 * POOL];
 	int		 npool;		/* per family; fewer under a low fd limit */
+	int		 pool_pidx[2 * POOL];	/* pollfd index, -1 */
+	int		 pool_refs[2 * POOL];	/* queries waiting on each */
 	uint64_t	 accept_at;	/* ms; TCP accepts paused until then */
 	bool		 fd_warned;	/* "out of fds" said for this episode */
 	int		 cur4, cur6;	/* pool socket for this pass */
@@ -2157,6 +2159,7 @@ query_alloc(struct state *st)
 	q->prev = q->next = -1;
 	q->fifo = -1;
 	q->fd = q->pidx = q->tbuf = -1;
+	q->sock[0] = q->sock[1] = -1;
 	q->list = NULL;
 	q->neglen = 0;
 	q->failed = false;
@@ -2166,6 +2169,30 @@ query_alloc(struct state *st)
 	q->start = st->now;
 	st->nq++;
 	return q;
+}
+
+/*
+ * q now waits on pool socket s (-1: on none of its family, or on none at
+ * all).  Only sockets some query waits on are polled: an idle pool costs
+ * ppoll() nothing.
+ */
+static void
+query_sock(struct state *st, struct query *q, int s)
+{
+	int f, old;
+
+	for (f = 0; f < 2; f++) {
+		if (s >= 0 && s / POOL != f)
+			continue;
+		if ((old = q->sock[f]) >= 0 && --st->pool_refs[old] == 0)
+			st->pfd[st->pool_pidx[old]].fd = -1;
+		q->sock[f] = -1;
+	}
+	if (s < 0)
+		return;
+	if (st->pool_refs[s]++ == 0)
+		st->pfd[st->pool_pidx[s]].fd = st->pool[s];
+	q->sock[s / POOL] = (int8_t)s;
 }
 
 /* Draw a fresh wire ID that no query in flight uses (RFC 5452 9.2). */
@@ -2209,6 +2236,7 @@ query_free(struct state *st, struct query *q)
 	struct conn *c;
 
 	query_close_tcp(st, q);
+	query_sock(st, q, -1);
 	if (st->idmap[q->wire_id] == slot_of(st, q) + 1)
 		st->idmap[q->wire_id] = 0;
 	fifo_remove(st, q);
@@ -2483,7 +2511,7 @@ upstream_send_udp(struct state *st, struct query *q, int pos)
 		errno = EAFNOSUPPORT;
 		goto fail;
 	}
-	q->sock = (uint8_t)s;
+	query_sock(st, q, s);
 	st->stats.forwarded++;
 	if (st->flushing) {
 		/* twice: see batch_flush_up() */
@@ -2620,7 +2648,7 @@ upstream_reply(struct state *st, int s, const struct sockaddr *from,
 		goto unmatched;
 	q = &st->q[slot - 1];
 	/* RFC 5452 9.1: our socket, our ID, the address we asked */
-	if (q->state != Q_UDP || q->sock != s)
+	if (q->state != Q_UDP || q->sock[s / POOL] != s)
 		goto unmatched;
 	if ((pos = query_match_source(q, from)) < 0)
 		goto unmatched;
@@ -2680,7 +2708,7 @@ upstream_errqueue(struct state *st, int s)
 		if ((slot = st->idmap[get_u16(data)]) == 0)
 			continue;
 		q = &st->q[slot - 1];
-		if (q->state != Q_UDP || q->sock != s)
+		if (q->state != Q_UDP || q->sock[s / POOL] != s)
 			continue;
 		if ((pos = query_match_source(q, &to.sa)) >= 0)
 			upstream_error(st, q, pos, err);
@@ -4025,8 +4053,9 @@ state_fds(struct state *st)
 		if (st->pool[i] == -1 && i < st->npool)
 			die(1, "upstream socket: %s", strerror(errno));
 		/* only open fds: ppoll refuses more entries than the limit */
-		if (st->pool[i] != -1)
-			pfd_add(st, st->pool[i], POLLIN, O_POOL, i);
+		st->pool_pidx[i] = -1;
+		if (st->pool[i] != -1)	/* polled while a query waits on it */
+			st->pool_pidx[i] = pfd_add(st, -1, POLLIN, O_POOL, i);
 	}
 	st->lis_at = st->npfd;
 	for (i = 0; i < st->nlis; i++) {
