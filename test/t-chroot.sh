@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib-follow.sh"
 # It builds its own binary, so it runs once: in the pass for ./dnsfwd.
 if [ -n "${DNSFWD_WRAP:-}" ] || [ "$DNSFWD" != "$ROOT/dnsfwd" ]; then
-	printf 'skip - %s: the make static build is tested once, %s\n' \
+	printf '# %s: the make static build is tested once, %s\n' \
 	    "$SCRIPT" "in the pass for ./dnsfwd"
 	exit 0
 fi

@@ -176,7 +176,14 @@ q i2.test +tcp
 eq "idle TCP clients open: another TCP client answered" "$ANSWER" 192.0.2.1
 lt "idle TCP clients open: ... at once (ms)" "$MS" 500
 ok "idle TCP clients: dnsfwd still running" kill -0 "$DNSFWD_PID"
-echo "skip - TCP idle timeout: takes 10 s, not run here"
+# RFC 7766 6.2.3: a client that sends nothing is closed after 10 s
+start=$(date +%s%N)
+"$DNSQ" -t -w 15000 127.0.0.1 "$DNSFWD_PORT" "" >"$T/idle10.out" 2>&1
+ms=$((($(date +%s%N) - start) / 1000000))
+eq "TCP idle timeout: a silent client is closed" "$(cat "$T/idle10.out")" \
+	closed
+ge "TCP idle timeout: not before 10 s (ms)" "$ms" 9500
+lt "TCP idle timeout: nor long after (ms)" "$ms" 14000
 stop_dnsfwd
 eq "SIGTERM with idle TCP clients: exit 0" "$DNSFWD_STATUS" 0
 for p in "$idle" "$half" "$part"; do

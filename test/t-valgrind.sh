@@ -20,12 +20,12 @@ need dig bind9-dnsutils
 need perl perl-base
 fault_net 127.0.42
 if [ -n "${DNSFWD_WRAP:-}" ]; then
-	printf 'skip - %s: valgrind cannot run dnsfwd under %s\n' "$SCRIPT" \
+	printf '# %s: valgrind cannot run dnsfwd under %s\n' "$SCRIPT" \
 	    "$DNSFWD_WRAP"
 	exit 0
 fi
 if grep -q __asan_init "$DNSFWD" 2>/dev/null; then
-	printf 'skip - %s: %s is a sanitizer build; valgrind needs the plain one\n' \
+	printf '# %s: %s is a sanitizer build; valgrind runs the plain one\n' \
 	    "$SCRIPT" "$(basename "$DNSFWD")"
 	exit 0
 fi
