@@ -66,7 +66,7 @@
 #define BATCH		32	/* datagrams per recvmmsg/sendmmsg */
 #define POOL		16	/* upstream UDP sockets per family (RFC 5452) */
 #define NEG_MAX		4096	/* a kept negative answer; larger is cut */
-#define RELOAD_MS	10	/* coalesce a burst of file events */
+#define RELOAD_MS	2	/* coalesce a burst of file events */
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
 #define MAX_LISTEN	32	/* -l options */
 #define ACCEPT_PAUSE_MS	100	/* out of fds: wait before accepting again */
