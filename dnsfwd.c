@@ -12,13 +12,14 @@
  *
  * Sections:
  *    1. Includes                    9. Cache [h]
- *    2. Limits and tunables        10. Query table
- *    3. Logging                    11. Upstream I/O
- *    4. Utilities                  12. Listeners and TCP clients
- *    5. Command-line values [h]    13. File following
- *    6. DNS wire format [h]        14. Signals and counters
- *    7. resolv.conf and hosts [h]  15. The event loop
- *    8. Policy and routing [h]     16. usage() and main()
+ *    2. Limits and tunables        10. Runtime state
+ *    3. Logging                    11. Query table
+ *    4. Utilities                  12. Upstream I/O
+ *    5. Command-line values [h]    13. Listeners and TCP clients
+ *    6. DNS wire format [h]        14. File following
+ *    7. resolv.conf and hosts [h]  15. Signals and counters
+ *    8. Policy and routing [h]     16. The event loop
+ *                                  17. usage() and main()
  *
  * [h]: exported through dnsfwd.h, pure, unit-tested without sockets.
  */
@@ -1832,18 +1833,16 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 }
 
 /*
- * Sections 10 to 16 do the I/O.  The unit tests and fuzz targets build with
+ * Sections 10 to 17 do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
 
-/* ==== 10. Query table ===================================================== */
+/* ==== 10. Runtime state ================================================== */
 /*
- * Every query in flight lives in one preallocated slot; the slot index is
- * its handle.  Free slots form a stack.  A slot waiting on a deadline sits
- * on one FIFO: all attempts share one timeout and all held queries one
- * hold time, so each FIFO is sorted by construction and its head is the
- * next deadline.  A reply finds its slot through idmap[wire id].
+ * The types of the I/O sections: queries in flight, upstream lists, TCP
+ * clients, listeners, pollfd owners, send batches, followed files, and the
+ * one struct state that holds them all, each table allocated at start.
  */
 
 enum query_state {
@@ -1973,7 +1972,7 @@ struct stats {
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* A followed file: the resolv file or a hosts file (section 12). */
+/* A followed file: the resolv file or a hosts file (section 14). */
 struct followed {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
@@ -2070,6 +2069,15 @@ struct state {
 	struct stats	 stats;
 	struct rnd	 rnd;
 };
+
+/* ==== 11. Query table ==================================================== */
+/*
+ * Every query in flight lives in one preallocated slot; the slot index is
+ * its handle.  Free slots form a stack.  A slot waiting on a deadline sits
+ * on one FIFO: all attempts share one timeout and all held queries one
+ * hold time, so each FIFO is sorted by construction and its head is the
+ * next deadline.  A reply finds its slot through idmap[wire id].
+ */
 
 static void query_ask(struct state *, struct query *);
 static void query_event(struct state *, struct query *, int,
@@ -2377,7 +2385,7 @@ keep:
 	query_ask(st, q);
 }
 
-/* ==== 11. Upstream I/O =================================================== */
+/* ==== 12. Upstream I/O =================================================== */
 /*
  * UDP goes out through a pool of sockets bound to random ports; one is
  * drawn at random per loop pass, so a batch shares a port and IDs stay
@@ -2810,7 +2818,7 @@ fail:
 	upstream_error(st, q, q->cur, err != 0 ? err : ECONNRESET);
 }
 
-/* ==== 12. Listeners and TCP clients ====================================== */
+/* ==== 13. Listeners and TCP clients ====================================== */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches and answers leave in sendmmsg batches.  A TCP client
@@ -3240,7 +3248,7 @@ conn_io(struct state *st, struct conn *c, short revents)
 	batch_flush_up(st);
 }
 
-/* ==== 13. File following ================================================= */
+/* ==== 14. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -3610,7 +3618,7 @@ deflist_rebuild(struct state *st)
 	follow_release(st);
 }
 
-/* ==== 14. Signals and counters =========================================== */
+/* ==== 15. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -3661,7 +3669,7 @@ stats_print(struct state *st)
 		    l->u[i].down_until > st->now ? ", down" : "");
 }
 
-/* ==== 15. The event loop ================================================= */
+/* ==== 16. The event loop ================================================= */
 /*
  * One pass: expire what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
@@ -3811,7 +3819,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 16. usage() and main() ============================================= */
+/* ==== 17. usage() and main() ============================================= */
 
 static void
 usage(FILE *fp)
