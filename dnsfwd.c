@@ -241,7 +241,7 @@ addr_port(const struct addr *a)
 	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 }
 
-/* FNV-1a over a wire name; the tables of sections 7 and 8 probe with it. */
+/* FNV-1a over a wire name: the hosts, rule and cache tables probe with it. */
 static uint32_t
 name_hash(const uint8_t *p, size_t n)
 {
