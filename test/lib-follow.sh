@@ -32,50 +32,17 @@ follow_init()
 {
 	FNET=$1
 	need perl perl-base
-	need ss iproute2
-	if [ "$(id -u)" != 0 ] && [ "$(cat \
-	    /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null ||
-	    echo 1024)" -gt 53 ]; then
-		printf 'skip - %s: binding port 53 needs root\n' "$SCRIPT"
-		exit 0
-	fi
-	if ss -Hln 'sport = :53' 2>/dev/null | awk '{ print $5 }' |
-	    grep -qE "^(0\\.0\\.0\\.0|\\*|\\[::\\]|${FNET//./\\.}\\.[0-9]+):53\$"
-	then
-		printf 'skip - %s: port 53 on %s.x (or a wildcard) is taken\n' \
-		    "$SCRIPT" "$FNET"
-		ss -Hlnp 'sport = :53' 2>/dev/null | sed 's/^/#   /'
-		exit 0
-	fi
+	need_port53 "$FNET"
 	_write_dq "$T/dq.pl"
 }
 
 # start_fakeup_at NAME ADDR RULE...: like start_fakeup, on ADDR:53.
 start_fakeup_at()
 {
-	local name=$1 addr=$2 pid i port=
+	local name=$1 addr=$2
 
 	shift 2
-	_write_rules "$T/$name.rules" "$@"
-	"$FAKEUP" -l "$addr:53" -L "$T/$name.log" -r "$T/$name.rules" \
-	    2>"$T/$name.err" &
-	pid=$!
-	track_pid "$pid"
-	_FAKEUPS+=("$name")
-	for ((i = 0; i < 50; i++)); do
-		port=$(sed -n \
-		    's/^fakeup: listening on .*:\([0-9][0-9]*\)$/\1/p' \
-		    "$T/$name.err" 2>/dev/null | head -n 1)
-		[ -n "$port" ] && break
-		_alive "$pid" || break
-		sleep 0.1
-	done
-	if [ "$port" != 53 ]; then
-		fail "start fakeup $name on $addr:53" "$(cat "$T/$name.err")"
-		exit 1
-	fi
-	printf -v "${name}_port" '%s' 53
-	printf -v "${name}_pid" '%s' "$pid"
+	fakeup_at "$name" "$addr:53" "$@"
 }
 
 # settled: wait (3 s at most) until dnsfwd has read the followed file at

@@ -274,6 +274,59 @@ start_fakeup()
 	printf -v "${name}_pid" '%s' "$pid"
 }
 
+# fakeup_at NAME ADDR:PORT [RULE...]: like start_fakeup, on ADDR:PORT (PORT
+# 0: any; start it again on the port it got to restart it); sets NAME_pid
+# and NAME_port.  Without RULEs the rule file of an earlier start is kept.
+fakeup_at()
+{
+	local name=$1 where=$2 pid i up=
+
+	shift 2
+	[ $# -gt 0 ] && _write_rules "$T/$name.rules" "$@"
+	[ -f "$T/$name.rules" ] || : >"$T/$name.rules"
+	# shellcheck disable=SC2153  # FAKEUP comes from lib.sh
+	"$FAKEUP" -l "$where" -L "$T/$name.log" -r "$T/$name.rules" \
+	    2>"$T/$name.err" &
+	pid=$!
+	track_pid "$pid"
+	_FAKEUPS+=("$name")
+	for ((i = 0; i < 50; i++)); do
+		up=$(sed -n 's/^fakeup: listening on .*:\([0-9][0-9]*\)$/\1/p' \
+		    "$T/$name.err" | head -n 1)
+		[ -n "$up" ] && break
+		_alive "$pid" || break
+		sleep 0.1
+	done
+	if [ -z "$up" ]; then
+		fail "start fakeup $name on $where" "$(cat "$T/$name.err")"
+		exit 1
+	fi
+	printf -v "${name}_pid" '%s' "$pid"
+	printf -v "${name}_port" '%s' "$up"
+}
+
+# need_port53 NET: skip the script unless port 53 on NET.x can be bound
+# here (root or a low ip_unprivileged_port_start, no wildcard or NET.x :53
+# listener): resolv.conf names servers without a port.
+need_port53()
+{
+	need ss iproute2
+	if [ "$(id -u)" != 0 ] && [ "$(cat \
+	    /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null ||
+	    echo 1024)" -gt 53 ]; then
+		printf 'skip - %s: binding port 53 needs root\n' "$SCRIPT"
+		exit 0
+	fi
+	if ss -Hlntu 'sport = :53' 2>/dev/null | awk '{ print $5 }' |
+	    grep -qE "^(0\\.0\\.0\\.0|\\*|\\[::\\]|${1//./\\.}\\.[0-9]+):53\$"
+	then
+		printf 'skip - %s: port 53 on %s.x (or a wildcard) is taken\n' \
+		    "$SCRIPT" "$1"
+		ss -Hlntup 'sport = :53' 2>/dev/null | sed 's/^/#   /'
+		exit 0
+	fi
+}
+
 # set_rules NAME RULE...: replace the rules atomically (fakeup re-reads).
 set_rules()
 {
