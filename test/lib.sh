@@ -248,30 +248,11 @@ _write_rules()
 # fakeup does not come up.  Log: $T/NAME.log, stderr: $T/NAME.err.
 start_fakeup()
 {
-	local name=$1 pid i port=
+	local name=$1
 
 	shift
 	_write_rules "$T/$name.rules" "$@"
-	# shellcheck disable=SC2086
-	${FAKEUP_WRAP:-} "$FAKEUP" -l "${FAKEUP_ADDR:-127.0.0.1}:0" \
-	    -L "$T/$name.log" -r "$T/$name.rules" 2>"$T/$name.err" &
-	pid=$!
-	track_pid "$pid"
-	_FAKEUPS+=("$name")
-	for ((i = 0; i < 50; i++)); do
-		port=$(sed -n \
-		    's/^fakeup: listening on .*:\([0-9][0-9]*\)$/\1/p' \
-		    "$T/$name.err" | head -n 1)
-		[ -n "$port" ] && break
-		_alive "$pid" || break
-		sleep 0.1
-	done
-	if [ -z "$port" ]; then
-		fail "start fakeup $name" "$(cat "$T/$name.err")"
-		exit 1
-	fi
-	printf -v "${name}_port" '%s' "$port"
-	printf -v "${name}_pid" '%s' "$pid"
+	fakeup_at "$name" "${FAKEUP_ADDR:-127.0.0.1}:0"
 }
 
 # fakeup_at NAME ADDR:PORT [RULE...]: like start_fakeup, on ADDR:PORT (PORT
@@ -284,9 +265,9 @@ fakeup_at()
 	shift 2
 	[ $# -gt 0 ] && _write_rules "$T/$name.rules" "$@"
 	[ -f "$T/$name.rules" ] || : >"$T/$name.rules"
-	# shellcheck disable=SC2153  # FAKEUP comes from lib.sh
-	"$FAKEUP" -l "$where" -L "$T/$name.log" -r "$T/$name.rules" \
-	    2>"$T/$name.err" &
+	# shellcheck disable=SC2086  # FAKEUP_WRAP is a command prefix
+	${FAKEUP_WRAP:-} "$FAKEUP" -l "$where" -L "$T/$name.log" \
+	    -r "$T/$name.rules" 2>"$T/$name.err" &
 	pid=$!
 	track_pid "$pid"
 	_FAKEUPS+=("$name")
