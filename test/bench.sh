@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 #
 # bench.sh: dnsperf against dnsfwd and its peers (dnsmasq, unbound, dnsdist),
-# side by side, all forwarding to test/benchup on loopback.  Two ceiling
-# rows come first: dnsperf straight at benchup, and through test/relay, the
-# barest ID-rewriting relay; the "x relay" column is each row's CPU per
-# query over the relay's on the same path.
+# side by side, all forwarding to test/benchup on loopback.  Three ceiling
+# rows come first: dnsperf straight at benchup; test/relay, the barest
+# ID-rewriting relay; and, on the cache path, "relay -a", which answers
+# each query itself with no lookup at all (the cheapest possible answer:
+# one recvmmsg and one sendmmsg per batch).  The "x floor" column is each
+# row's CPU per query over the floor of its path: the relay's on the
+# forward path, relay -a's on the cache path.
 #
 # Paths: "forward" cycles 100,000 distinct names (q<N>.bench.test A);
 # "cache" cycles 100 names.  "upstream/q" is queries benchup answered per
@@ -16,7 +19,8 @@
 # is used.  Every process started here is recorded and killed by PID.
 #
 # Knobs: BENCH_SECONDS (per throughput run, default 10),
-#        BENCH_ONLY="direct relay dnsfwd dnsmasq unbound dnsdist" (a subset).
+#        BENCH_ONLY="direct relay answer dnsfwd dnsmasq unbound dnsdist"
+#        (a subset).
 
 set -u
 
@@ -275,6 +279,14 @@ start_relay() {
 	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/relay.log" relay)
 }
 
+# relay -a: the cache path's floor; it has no forward path.
+start_answer() {
+	spawn "$TMP/answer.log" "${ON_SERVER[@]}" "$ROOT/test/relay" \
+	    -l 127.0.0.1:0 -a
+	FWD_PID=$SPAWNED
+	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/answer.log" relay)
+}
+
 start_dnsfwd() {
 	spawn "$TMP/dnsfwd.log" "${ON_SERVER[@]}" "$ROOT/dnsfwd" -R \
 	    -s "127.0.0.1#$UPPORT" -l 127.0.0.1:0 -q
@@ -360,10 +372,11 @@ wanted() {
 	return 1
 }
 
-# run NAME LABEL: NAME's forwarder on both paths, a fresh process for each.
+# run NAME LABEL [PATHS]: NAME's forwarder on each of PATHS (default: both),
+# a fresh process for each.
 run() {
-	local name=$1 label=$2 path why
-	for path in forward cache; do
+	local name=$1 label=$2 paths=${3:-forward cache} path why
+	for path in $paths; do
 		FWD_PID=
 		FWD_PORT=
 		if ! "start_$name" "$path" || [ -z "$FWD_PORT" ]; then
@@ -391,14 +404,16 @@ run() {
 table() {
 	awk -F '\t' '
 	NR == FNR {
-		if ($1 == "relay" && $7 != "-" && $7 > 0)
-			relay[$2] = $7
+		if ($7 != "-" && $7 > 0 &&
+		    (($1 == "relay" && $2 == "forward") ||
+		    ($1 == "relay -a" && $2 == "cache")))
+			floor[$2] = $7
 		next
 	}
 	{
 		ratio = "-"
-		if ($7 != "-" && ($2 in relay))
-			ratio = sprintf("%.2f", $7 / relay[$2])
+		if ($7 != "-" && ($2 in floor))
+			ratio = sprintf("%.2f", $7 / floor[$2])
 		n++
 		split($1 "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6 "\t" $7 "\t" \
 		    ratio "\t" $8 "\t" $9 "\t" $10, f, "\t")
@@ -407,7 +422,7 @@ table() {
 	}
 	END {
 		split("forwarder|path|queries/s|lost|avg ms|max ms|" \
-		    "CPU us/query|x relay|peak RSS KiB|upstream/q|" \
+		    "CPU us/query|x floor|peak RSS KiB|upstream/q|" \
 		    "avg ms @1000qps", h, "|")
 		for (i = 1; i <= 11; i++) {
 			cell[0, i] = h[i]
@@ -434,6 +449,28 @@ table() {
 			print line
 		}
 	}' "$ROWS" "$ROWS"
+}
+
+# targets: dnsfwd's CPU per query over unbound's and the floor's, per path.
+targets() {
+	awk -F '\t' '
+	{ cpu[$1 "/" $2] = $7 }
+	END {
+		for (p = 1; p <= 2; p++) {
+			path = p == 1 ? "forward" : "cache"
+			d = cpu["dnsfwd/" path]
+			if (d == "" || d == "-")
+				continue
+			line = "dnsfwd, " path ": CPU per query"
+			u = cpu["unbound/" path]
+			if (u != "" && u != "-" && u > 0)
+				line = line sprintf(" %.2fx unbound\x27s", d / u)
+			f = cpu[(p == 1 ? "relay" : "relay -a") "/" path]
+			if (f != "" && f != "-" && f > 0)
+				line = line sprintf(", %.2fx the floor\x27s", d / f)
+			print line
+		}
+	}' "$ROWS"
 }
 
 for tool in dnsperf dig python3; do
@@ -484,6 +521,10 @@ if wanted relay; then
 	run relay relay
 fi
 
+if wanted answer; then
+	run answer "relay -a" cache
+fi
+
 if wanted dnsfwd; then
 	if [ -x "$ROOT/dnsfwd" ]; then
 		run dnsfwd dnsfwd
@@ -525,7 +566,8 @@ echo
 echo "forward: 100,000 distinct names; cache: 100 names; dnsdist has a" \
     "packet cache (10000) on the cache path only."
 echo "CPU us/query: forwarder user+system time per completed query;" \
-    "x relay: that over test/relay's on the same path."
+    "x floor: that over the relay's (forward) or relay -a's (cache)."
+targets
 for line in "${SKIPPED[@]}"; do
 	echo "$line"
 done

@@ -10,6 +10,11 @@
  *
  * One thread, poll(), recvmmsg/sendmmsg in batches of 64, one unconnected
  * upstream socket.
+ *
+ * With -a instead of -u it asks no upstream: each query is answered at once
+ * with one A record (192.0.2.1, TTL 300) appended, the barest cache path:
+ *
+ *	test/relay -l 127.0.0.1:0 -a
  */
 
 #ifndef _GNU_SOURCE
@@ -62,7 +67,7 @@ struct batch {
 
 struct state {
 	int			 lfd;		/* listener */
-	int			 ufd;		/* upstream, unconnected */
+	int			 ufd;		/* upstream, unconnected; -1 with -a */
 	struct sockaddr_storage	 up;
 	socklen_t		 uplen;
 	uint64_t		 rng;		/* xorshift64 state, never 0 */
@@ -82,7 +87,7 @@ die(const char *what)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: relay -l ADDR:PORT -u ADDR:PORT\n");
+	fprintf(stderr, "usage: relay -l ADDR:PORT -u ADDR:PORT | -a\n");
 	exit(1);
 }
 
@@ -326,6 +331,61 @@ relay_replies(struct state *st)
 	return n;
 }
 
+/* With -a: answer every query in place, one A record, no upstream. */
+static int
+answer_queries(struct state *st)
+{
+	static const uint8_t rr[16] = {
+		0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 192, 0, 2, 1
+	};
+	struct batch *b = &st->b;
+	uint8_t *m;
+	unsigned len, at;
+	int i, n;
+
+	n = batch_recv(st, st->lfd);
+	for (i = 0; i < n; i++) {
+		m = b->buf[i];
+		len = b->in[i].msg_len;
+		/* a query (QR clear) with one question; what follows it goes */
+		if (len < HDR_LEN + 5 || (m[2] & 0x80) || m[4] != 0 || m[5] != 1)
+			continue;
+		for (at = HDR_LEN; at < len && m[at] != 0 && m[at] < 64;
+		    at += 1u + m[at])
+			;
+		if (at + 5 > len || m[at] != 0)
+			continue;
+		len = at + 5;
+		m[2] = (uint8_t)(0x80 | (m[2] & 0x79));	/* QR, opcode, RD */
+		m[3] = 0x80;				/* RA, NOERROR */
+		memset(m + 6, 0, 6);
+		m[7] = 1;				/* ANCOUNT */
+		memcpy(m + len, rr, sizeof(rr));
+		b->in[i].msg_len = len + (unsigned)sizeof(rr);
+		batch_queue(st, i, &b->from[i], b->in[i].msg_hdr.msg_namelen);
+	}
+	batch_flush(st, st->lfd);
+	return n;
+}
+
+static void
+answer_loop(struct state *st)
+{
+	struct pollfd pfd;
+
+	pfd.fd = st->lfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		while (answer_queries(st) == BATCH)
+			;
+	}
+}
+
 static void
 relay_loop(struct state *st)
 {
@@ -357,10 +417,14 @@ main(int argc, char *argv[])
 	struct sockaddr_storage ls, any;
 	socklen_t lslen;
 	const char *l = "127.0.0.1:0", *u = NULL;
+	bool answer = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "l:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "al:u:")) != -1) {
 		switch (ch) {
+		case 'a':
+			answer = true;
+			break;
 		case 'l':
 			l = optarg;
 			break;
@@ -371,13 +435,13 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc || u == NULL)
+	if (optind != argc || (u == NULL) == !answer)
 		usage();
 	if (parse_addr(l, &ls, &lslen) == -1) {
 		fprintf(stderr, "relay: -l: \"%s\" is not ADDR:PORT\n", l);
 		exit(1);
 	}
-	if (parse_addr(u, &st.up, &st.uplen) == -1) {
+	if (!answer && parse_addr(u, &st.up, &st.uplen) == -1) {
 		fprintf(stderr, "relay: -u: \"%s\" is not ADDR:PORT\n", u);
 		exit(1);
 	}
@@ -386,14 +450,23 @@ main(int argc, char *argv[])
 	st.rng |= 1;
 
 	st.lfd = socket(ls.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	st.ufd = socket(st.up.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (st.lfd == -1 || st.ufd == -1)
+	if (st.lfd == -1)
 		die("socket");
 	if (bind(st.lfd, (struct sockaddr *)&ls, lslen) == -1) {
 		fprintf(stderr, "relay: cannot listen on %s: %s\n", l,
 		    strerror(errno));
 		exit(2);
 	}
+	if (answer) {
+		lslen = sizeof(ls);
+		if (getsockname(st.lfd, (struct sockaddr *)&ls, &lslen) == -1)
+			die("getsockname");
+		print_listening(&ls);
+		answer_loop(&st);
+	}
+	st.ufd = socket(st.up.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (st.ufd == -1)
+		die("socket");
 	memset(&any, 0, sizeof(any));
 	any.ss_family = st.up.ss_family;
 	if (bind(st.ufd, (struct sockaddr *)&any, st.uplen) == -1)
