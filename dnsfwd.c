@@ -1547,9 +1547,10 @@ cache_init(struct cache *c, int size)
 		return 0;
 	while (b < (uint32_t)size && b < (1u << 30))
 		b *= 2;
+	c->l = calloc((size_t)size, sizeof(*c->l));
 	c->e = calloc((size_t)size, sizeof(*c->e));
 	c->bucket = malloc(b * sizeof(*c->bucket));
-	if (c->e == NULL || c->bucket == NULL) {
+	if (c->l == NULL || c->e == NULL || c->bucket == NULL) {
 		cache_free(c);
 		return -1;
 	}
@@ -1563,6 +1564,7 @@ cache_init(struct cache *c, int size)
 void
 cache_free(struct cache *c)
 {
+	free(c->l);
 	free(c->e);
 	free(c->bucket);
 	memset(c, 0, sizeof(*c));
@@ -1574,17 +1576,14 @@ cache_flush(struct cache *c)
 {
 	uint64_t h = c->hits, m = c->misses, ev = c->evictions;
 	uint64_t in = c->inserts;
-	struct cache_entry *e = c->e;
-	int32_t *bucket = c->bucket;
-	int size = c->size, i;
+	int i;
 
-	if (size == 0)
+	if (c->size == 0)
 		return;
 	c->n = c->high = 0;
 	c->head = c->tail = c->free = -1;
-	(void)e;
 	for (i = 0; i <= (int)c->mask; i++)
-		bucket[i] = -1;
+		c->bucket[i] = -1;
 	c->hits = h;
 	c->misses = m;
 	c->evictions = ev;
@@ -1609,27 +1608,27 @@ cache_hash(const struct dns_query *q)
 static void
 cache_unlink(struct cache *c, int32_t i)
 {
-	struct cache_entry *e = &c->e[i];
+	struct cache_link *l = &c->l[i];
 
-	if (e->prev >= 0)
-		c->e[e->prev].next = e->next;
+	if (l->prev >= 0)
+		c->l[l->prev].next = l->next;
 	else
-		c->head = e->next;
-	if (e->next >= 0)
-		c->e[e->next].prev = e->prev;
+		c->head = l->next;
+	if (l->next >= 0)
+		c->l[l->next].prev = l->prev;
 	else
-		c->tail = e->prev;
+		c->tail = l->prev;
 }
 
 static void
 cache_link_head(struct cache *c, int32_t i)
 {
-	struct cache_entry *e = &c->e[i];
+	struct cache_link *l = &c->l[i];
 
-	e->prev = -1;
-	e->next = c->head;
+	l->prev = -1;
+	l->next = c->head;
 	if (c->head >= 0)
-		c->e[c->head].prev = i;
+		c->l[c->head].prev = i;
 	else
 		c->tail = i;
 	c->head = i;
@@ -1639,13 +1638,13 @@ cache_link_head(struct cache *c, int32_t i)
 static void
 cache_drop(struct cache *c, int32_t i)
 {
-	int32_t *p = &c->bucket[c->e[i].hash & c->mask];
+	int32_t *p = &c->bucket[c->l[i].hash & c->mask];
 
 	while (*p != i)
-		p = &c->e[*p].hnext;
-	*p = c->e[i].hnext;
+		p = &c->l[*p].hnext;
+	*p = c->l[i].hnext;
 	cache_unlink(c, i);
-	c->e[i].next = c->free;
+	c->l[i].next = c->free;
 	c->free = i;
 	c->n--;
 }
@@ -1659,9 +1658,11 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 	int32_t i;
 	size_t k;
 
-	for (i = c->bucket[h & c->mask]; i >= 0; i = e->hnext) {
+	for (i = c->bucket[h & c->mask]; i >= 0; i = c->l[i].hnext) {
+		if (c->l[i].hash != h)
+			continue;
 		e = &c->e[i];
-		if (e->hash != h || e->qtype != q->qtype ||
+		if (e->qtype != q->qtype ||
 		    e->qclass != q->qclass || e->key != cache_key(q) ||
 		    e->qname_len != q->qname_len)
 			continue;
@@ -1678,15 +1679,15 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 
 /* Lower the TTL at p to cap, then by age seconds (RFC 1035 7.3). */
 static void
-cache_age_one(uint8_t *p, uint32_t age, uint32_t cap)
+cache_age_one(uint8_t *to, const uint8_t *from, uint32_t age, uint32_t cap)
 {
-	uint32_t ttl = (uint32_t)get_u16(p) << 16 | get_u16(p + 2);
+	uint32_t ttl = (uint32_t)get_u16(from) << 16 | get_u16(from + 2);
 
 	ttl = ttl > INT32_MAX ? 0 : ttl;	/* RFC 2181 8 */
 	ttl = ttl > cap ? cap : ttl;
 	ttl = ttl > age ? ttl - age : 0;
-	put_u16(p, (uint16_t)(ttl >> 16));
-	put_u16(p + 2, (uint16_t)ttl);
+	put_u16(to, (uint16_t)(ttl >> 16));
+	put_u16(to + 2, (uint16_t)ttl);
 }
 
 /*
@@ -1724,14 +1725,19 @@ cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
 	return k;
 }
 
+/*
+ * Write the TTLs at the offsets at of the answer in from, capped and aged,
+ * to the same offsets in to (which may be from).  Reading from the copy
+ * just received, not the cache's, spares a stall on a line just written.
+ */
 static void
-cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
-    uint32_t cap)
+cache_age(uint8_t *to, const uint8_t *from, const uint16_t *at, unsigned n,
+    uint32_t age, uint32_t cap)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++)
-		cache_age_one(buf + at[i], age, cap);
+		cache_age_one(to + at[i], from + at[i], age, cap);
 }
 
 bool
@@ -1741,6 +1747,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	struct cache_entry *e;
 	uint16_t at[CACHE_TTLS];
 	uint32_t h, ttl, cap;
+	unsigned nttl;
 	int32_t i;
 
 	if (c->size == 0 || len > CACHE_DATA || (r->flags & DNS_TC) ||
@@ -1755,7 +1762,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 		return false;
 	if (ttl == 0)
 		return false;
-	if (cache_walk(ans, len, at) > CACHE_TTLS)
+	if ((nttl = cache_walk(ans, len, at)) > CACHE_TTLS)
 		return false;
 	h = cache_hash(q);
 	if ((i = cache_find(c, q, h)) >= 0)
@@ -1766,12 +1773,12 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	}
 	if (c->free >= 0) {
 		i = c->free;
-		c->free = c->e[i].next;
+		c->free = c->l[i].next;
 	} else {
 		i = c->high++;	/* never touched before: RSS grows with use */
 	}
 	e = &c->e[i];
-	e->hash = h;
+	c->l[i].hash = h;
 	e->stored = now;
 	e->expires = now + (uint64_t)ttl * 1000;
 	e->qtype = q->qtype;
@@ -1782,11 +1789,12 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->opt = r->opt;
 	e->rcode = (uint8_t)r->rcode;
 	memcpy(e->data, ans, len);
-	e->nttl = (uint8_t)cache_walk(e->data, len, e->ttl_at);
+	memcpy(e->ttl_at, at, nttl * sizeof(at[0]));
+	e->nttl = (uint8_t)nttl;
 	/* no TTL served may outlive the entry: cap them as stored */
 	cap = r->class == REPLY_POSITIVE ? CACHE_MAX_TTL : CACHE_MAX_NEG;
-	cache_age(e->data, e->ttl_at, e->nttl, 0, cap);
-	e->hnext = c->bucket[h & c->mask];
+	cache_age(e->data, ans, e->ttl_at, e->nttl, 0, cap);
+	c->l[i].hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
 	cache_link_head(c, i);
 	c->n++;
@@ -1822,7 +1830,7 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
 	age = (uint32_t)((now - e->stored) / 1000);
 	if (age > 0)
-		cache_age(out, e->ttl_at, e->nttl, age, UINT32_MAX);
+		cache_age(out, out, e->ttl_at, e->nttl, age, UINT32_MAX);
 	memset(r, 0, sizeof(*r));
 	r->flags = get_u16(out + 2);
 	r->rcode = e->rcode;
@@ -2220,6 +2228,9 @@ query_new_id(struct state *st, struct query *q)
 	st->idmap[id] = (uint16_t)(slot_of(st, q) + 1);
 	q->wire_id = id;
 	put_u16(q->out + 2, id);
+	/* the next ID drawn lands at random in a 128 KiB table: fetch it now */
+	if (st->rnd.left > 0)
+		__builtin_prefetch(&st->idmap[st->rnd.v[st->rnd.left - 1]]);
 }
 
 static void pfd_del(struct state *, int);

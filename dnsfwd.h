@@ -414,10 +414,17 @@ bool	policy_is_self(const struct addr *ns, const struct addr *self, int n);
 #define CACHE_MAX_NEG	10800	/* RFC 2308 5: three hours at most */
 #define CACHE_TTLS	110	/* TTLs noted per entry: all that fit */
 
-struct cache_entry {
+/*
+ * What a lookup, an insert and an eviction walk, kept apart from the
+ * answers so that walking chains and lists touches one small array.
+ */
+struct cache_link {
 	uint32_t	 hash;
 	int32_t		 hnext;		/* hash chain; -1 ends */
 	int32_t		 prev, next;	/* LRU list, or free list */
+};
+
+struct cache_entry {
 	uint64_t	 stored;	/* ms */
 	uint64_t	 expires;	/* ms */
 	uint16_t	 qtype, qclass;
@@ -432,6 +439,7 @@ struct cache_entry {
 };
 
 struct cache {
+	struct cache_link *l;		/* l[i] goes with e[i] */
 	struct cache_entry *e;
 	int		 size;		/* entries; 0: off */
 	int		 n;		/* in use */
