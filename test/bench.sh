@@ -33,7 +33,6 @@ LAT_SECS=5
 OUTSTANDING=100		# dnsperf -q; below dnsmasq's dns-forward-max of 150
 PERF_TIMEOUT=2		# dnsperf -t, seconds before a query counts as lost
 UPPORT=
-PIDS=()
 NOTES=()
 
 case $SECS in
@@ -44,155 +43,10 @@ esac
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-bench.XXXXXX") || exit 2
 
-# ==== Processes ============================================================
-
-# alive PID: true while PID exists and is not a zombie.
-alive() {
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-# forget PID: drop a reaped PID from PIDS, so it is never signalled again.
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# stop PID: TERM, up to 5 s, then KILL; reap; forget it.
-stop() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	forget "$pid"
-}
-
-cleanup() {
-	local p
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do
-		stop "$p"
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] && command -v taskset >/dev/null
-then
-	ON_CLIENT=(taskset -c 0)
-	ON_SERVER=(taskset -c 1)
-	PINNING="benchup and dnsperf pinned to CPU 0, forwarder to CPU 1"
-else
-	ON_CLIENT=()
-	ON_SERVER=()
-	PINNING="no CPU pinning (fewer than 2 CPUs or no taskset)"
-fi
-
-# spawn LOG CMD...: start CMD in the background, stdout and stderr to LOG;
-# its PID is left in SPAWNED.
-spawn() {
-	local log=$1
-	shift
-	"$@" >"$log" 2>&1 </dev/null &
-	SPAWNED=$!
-	PIDS+=("$SPAWNED")
-}
-
-# listen_port PID LOG NAME: wait up to 5 s for "NAME: listening on
-# 127.0.0.1:PORT" in LOG and print PORT.
-listen_port() {
-	local pid=$1 log=$2 name=$3 i port
-	for i in $(seq 50); do
-		port=$(sed -n "s/^$name: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p" \
-		    "$log" | head -n 1)
-		if [ -n "$port" ]; then
-			echo "$port"
-			return 0
-		fi
-		alive "$pid" || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# free_port: a port free for both UDP and TCP on 127.0.0.1.
-free_port() {
-	python3 - <<'EOF'
-import socket
-for _ in range(100):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-EOF
-}
-
-# answers PID PORT: true once a query through 127.0.0.1:PORT gets NOERROR
-# and benchup's 192.0.2.1; tries for up to about 10 s.  On failure the last
-# status is left in LAST_STATUS.
-answers() {
-	local pid=$1 port=$2 i out=
-	LAST_STATUS=
-	for i in $(seq 20); do
-		if ! alive "$pid"; then
-			LAST_STATUS="exited"
-			return 1
-		fi
-		out=$(dig @127.0.0.1 -p "$port" "check$i.bench.test" A \
-		    +time=1 +tries=1 +noall +comments +answer 2>&1)
-		case $out in
-		*"status: NOERROR"*192.0.2.1*)
-			return 0 ;;
-		esac
-		sleep 0.25
-	done
-	LAST_STATUS=$(echo "$out" | sed -n 's/.*\(status: [A-Z]*\).*/\1/p')
-	: "${LAST_STATUS:=no reply}"
-	return 1
-}
+# shellcheck source=test/lib-bench.sh
+. "$ROOT/test/lib-bench.sh"
 
 # ==== Measurements =========================================================
-
-# cpu_ticks PID: utime + stime of all its threads, in clock ticks.
-cpu_ticks() {
-	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-peak_rss() {
-	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
-}
-
-# upstream_count: queries benchup has answered so far (asked by SIGUSR1).
-upstream_count() {
-	local before i n
-	before=$(grep -c 'queries answered' "$TMP/benchup.log")
-	kill -USR1 "$BENCHUP_PID"
-	for i in $(seq 50); do
-		n=$(grep -c 'queries answered' "$TMP/benchup.log")
-		if [ "$n" -gt "$before" ]; then
-			sed -n 's/^benchup: \([0-9]*\) queries answered$/\1/p' \
-			    "$TMP/benchup.log" | tail -n 1
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo ""
-}
 
 # perf PORT FILE SECONDS [DNSPERF-OPTIONS]: run dnsperf and set P_QPS,
 # P_COMPLETED, P_LOST, P_AVG_MS, P_MAX_MS and P_RCODES.
@@ -260,7 +114,7 @@ measure() {
 		[ "$P_LOST" = 0 ] ||
 		    NOTES+=("$name: $P_LOST lost in the $LAT_QPS qps run")
 	fi
-	[ -n "$pid" ] && alive "$pid" && rss=$(peak_rss "$pid")
+	[ -n "$pid" ] && alive "$pid" && rss=$(kib "$pid" VmHWM)
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" \
 	    "$qps" "$lost" "$avg" "$max" "$cpu" "$rss" "$up" "$lat" >>"$ROWS"
 	echo "bench: $name, $path: $qps q/s, $lost lost" >&2
@@ -461,14 +315,16 @@ targets() {
 			d = cpu["dnsfwd/" path]
 			if (d == "" || d == "-")
 				continue
-			line = "dnsfwd, " path ": CPU per query"
+			line = ""
 			u = cpu["unbound/" path]
 			if (u != "" && u != "-" && u > 0)
-				line = line sprintf(" %.2fx unbound\x27s", d / u)
+				line = sprintf("%.2fx unbound\x27s", d / u)
 			f = cpu[(p == 1 ? "relay" : "relay -a") "/" path]
 			if (f != "" && f != "-" && f > 0)
-				line = line sprintf(", %.2fx the floor\x27s", d / f)
-			print line
+				line = line (line == "" ? "" : ", ") \
+				    sprintf("%.2fx the floor\x27s", d / f)
+			if (line != "")
+				print "dnsfwd, " path ": CPU per query " line
 		}
 	}' "$ROWS"
 }
@@ -487,7 +343,8 @@ HZ=$(getconf CLK_TCK)
 
 for prog in benchup relay; do
 	if [ ! -x "$ROOT/test/$prog" ] ||
-	    [ "$ROOT/test/$prog.c" -nt "$ROOT/test/$prog" ]; then
+	    [ "$ROOT/test/$prog.c" -nt "$ROOT/test/$prog" ] ||
+	    [ "$ROOT/test/benchaddr.h" -nt "$ROOT/test/$prog" ]; then
 		echo "bench: building test/$prog" >&2
 		$CC -O2 -o "$ROOT/test/$prog" "$ROOT/test/$prog.c" || exit 1
 	fi

@@ -30,7 +30,6 @@ CC=${CC:-cc}
 CACHE_N=10000
 OUTSTANDING=100
 PERF_TIMEOUT=2
-PIDS=()
 
 for v in "$SECS" "$ROUNDS"; do
 	case $v in
@@ -48,160 +47,10 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-mcache.XXXXXX") || exit 2
 
-# ==== Processes ===============================================================
+# shellcheck source=test/lib-bench.sh
+. "$ROOT/test/lib-bench.sh"
 
-alive()
-{
-	local st
-
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-forget()
-{
-	local p keep=()
-
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# stop PID: TERM, up to 5 s, then KILL; reap; forget.
-stop()
-{
-	local pid=$1 i
-
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	forget "$pid"
-}
-
-cleanup()
-{
-	local p
-
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do
-		stop "$p"
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] &&
-    command -v taskset >/dev/null 2>&1; then
-	ON_CLIENT=(taskset -c 0)
-	ON_SERVER=(taskset -c 1)
-	PINNING="dnsperf and benchup on CPU 0, the server on CPU 1"
-else
-	ON_CLIENT=()
-	ON_SERVER=()
-	PINNING="no pinning (fewer than 2 CPUs or no taskset)"
-fi
-
-# spawn LOG CMD...: start CMD in the background; its PID in SPAWNED.
-spawn()
-{
-	local log=$1
-
-	shift
-	"$@" >"$log" 2>&1 </dev/null &
-	SPAWNED=$!
-	PIDS+=("$SPAWNED")
-}
-
-# listen_port PID LOG NAME: wait up to 5 s for "NAME: listening on
-# 127.0.0.1:PORT" in LOG; print PORT.
-listen_port()
-{
-	local pid=$1 log=$2 name=$3 i port
-
-	for ((i = 0; i < 50; i++)); do
-		port=$(sed -n "s/^$name: listening on 127\\.0\\.0\\.1:\\([0-9][0-9]*\\).*/\\1/p" \
-		    "$log" | head -n 1)
-		if [ -n "$port" ]; then
-			echo "$port"
-			return 0
-		fi
-		alive "$pid" || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# free_port: a port free for UDP and TCP on 127.0.0.1.
-free_port()
-{
-	python3 - <<'EOF'
-import socket
-for _ in range(100):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-EOF
-}
-
-# answers PORT: true once 127.0.0.1:PORT answers NOERROR 192.0.2.1
-# (up to about 5 s).
-answers()
-{
-	local port=$1 i out
-
-	for ((i = 0; i < 20; i++)); do
-		out=$(dig @127.0.0.1 -p "$port" "check$i.cache.test" A \
-		    +time=1 +tries=1 +noall +comments +answer 2>&1)
-		case $out in
-		*"status: NOERROR"*192.0.2.1*) return 0 ;;
-		esac
-		sleep 0.25
-	done
-	return 1
-}
-
-cpu_ticks()
-{
-	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-# kib PID FIELD: a /proc/PID/status field in KiB.
-kib()
-{
-	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
-}
-
-# upstream_count: queries benchup answered so far (SIGUSR1).
-upstream_count()
-{
-	local before i n
-
-	before=$(grep -c 'queries answered' "$TMP/benchup.log")
-	kill -USR1 "$BENCHUP_PID"
-	for ((i = 0; i < 50; i++)); do
-		n=$(grep -c 'queries answered' "$TMP/benchup.log")
-		if [ "$n" -gt "$before" ]; then
-			sed -n 's/^benchup: \([0-9]*\) queries answered$/\1/p' \
-			    "$TMP/benchup.log" | tail -n 1
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo ""
-}
+# ==== Measurements ============================================================
 
 # cache_line: dnsfwd's SIGUSR1 "cache:" line (FWD_PID, log $TMP/dnsfwd.log).
 cache_line()
@@ -295,7 +144,7 @@ hot()
 {
 	local name=$1 round=$2 t0 t1 u0 u1 cpu up
 
-	if ! "start_$name" || [ -z "$FWD_PORT" ] || ! answers "$FWD_PORT"; then
+	if ! "start_$name" || [ -z "$FWD_PORT" ] || ! answers "$FWD_PID" "$FWD_PORT"; then
 		NOTES+=("$name did not start: $(tail -n 1 "$TMP/$name.log")")
 		[ -n "${FWD_PID:-}" ] && stop "$FWD_PID"
 		return 1
