@@ -685,6 +685,7 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 		return RCODE_FORMERR;
 	q->qname_len = (uint8_t)n;
 	dns_name_lower(q->qname, (size_t)n);
+	q->qname_hash = name_hash(q->qname, (size_t)n);
 	q->qend = (uint16_t)c.pos;
 	q->udp_size = 512;
 	if (((q->flags >> 11) & 0xf) != 0)
@@ -1600,7 +1601,7 @@ cache_key(const struct dns_query *q)
 static uint32_t
 cache_hash(const struct dns_query *q)
 {
-	return name_hash(q->qname, q->qname_len) ^
+	return q->qname_hash ^
 	    ((uint32_t)q->qtype << 8) ^ cache_key(q) ^
 	    ((uint32_t)q->qclass << 20);
 }

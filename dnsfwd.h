@@ -146,6 +146,7 @@ struct dns_query {
 	uint16_t	 udp_size;	/* what the client takes; 512 w/o EDNS */
 	bool		 do_bit;	/* EDNS DO (RFC 3225) */
 	uint8_t		 qname_len;
+	uint32_t	 qname_hash;	/* of qname, for the cache */
 	uint8_t		 qname[DNS_MAX_NAME];	/* wire form, lower case */
 };
 
