@@ -1678,7 +1678,10 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 	return -1;
 }
 
-/* Lower the TTL at p to cap, then by age seconds (RFC 1035 7.3). */
+/*
+ * Write the TTL at from to to, lowered to cap, then by age seconds
+ * (RFC 1035 7.3).
+ */
 static void
 cache_age_one(uint8_t *to, const uint8_t *from, uint32_t age, uint32_t cap)
 {
