@@ -254,16 +254,22 @@ run() {
 	done
 }
 
-# table: ROWS as one aligned, markdown-compatible table.
-table() {
-	awk -F '\t' '
+# The first pass of table and targets over ROWS: each path's floor (the
+# relay's CPU per query on the forward path, relay -a's on the cache path)
+# into floor[PATH], every row's into cpu[NAME "/" PATH].
+FLOORS='
 	NR == FNR {
 		if ($7 != "-" && $7 > 0 &&
 		    (($1 == "relay" && $2 == "forward") ||
 		    ($1 == "relay -a" && $2 == "cache")))
 			floor[$2] = $7
+		cpu[$1 "/" $2] = $7
 		next
-	}
+	}'
+
+# table: ROWS as one aligned, markdown-compatible table.
+table() {
+	awk -F '\t' "$FLOORS"'
 	{
 		ratio = "-"
 		if ($7 != "-" && ($2 in floor))
@@ -307,8 +313,7 @@ table() {
 
 # targets: dnsfwd's CPU per query over unbound's and the floor's, per path.
 targets() {
-	awk -F '\t' '
-	{ cpu[$1 "/" $2] = $7 }
+	awk -F '\t' "$FLOORS"'
 	END {
 		for (p = 1; p <= 2; p++) {
 			path = p == 1 ? "forward" : "cache"
@@ -319,14 +324,13 @@ targets() {
 			u = cpu["unbound/" path]
 			if (u != "" && u != "-" && u > 0)
 				line = sprintf("%.2fx unbound\x27s", d / u)
-			f = cpu[(p == 1 ? "relay" : "relay -a") "/" path]
-			if (f != "" && f != "-" && f > 0)
+			if (path in floor)
 				line = line (line == "" ? "" : ", ") \
-				    sprintf("%.2fx the floor\x27s", d / f)
+				    sprintf("%.2fx the floor\x27s", d / floor[path])
 			if (line != "")
 				print "dnsfwd, " path ": CPU per query " line
 		}
-	}' "$ROWS"
+	}' "$ROWS" "$ROWS"
 }
 
 for tool in dnsperf dig python3; do

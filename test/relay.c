@@ -303,30 +303,12 @@ answer_queries(struct state *st)
 }
 
 static void
-answer_loop(struct state *st)
-{
-	struct pollfd pfd;
-
-	pfd.fd = st->lfd;
-	pfd.events = POLLIN;
-	for (;;) {
-		if (poll(&pfd, 1, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			die("poll");
-		}
-		while (answer_queries(st) == BATCH)
-			;
-	}
-}
-
-static void
 relay_loop(struct state *st)
 {
 	struct pollfd pfd[2];
 	int more;
 
-	pfd[0].fd = st->ufd;
+	pfd[0].fd = st->ufd;		/* -1 with -a: poll() skips it */
 	pfd[0].events = POLLIN;
 	pfd[1].fd = st->lfd;
 	pfd[1].events = POLLIN;
@@ -338,8 +320,12 @@ relay_loop(struct state *st)
 		}
 		/* Drain replies before taking new queries. */
 		do {
-			more = relay_replies(st) == BATCH;
-			more |= relay_queries(st) == BATCH;
+			if (st->ufd == -1) {
+				more = answer_queries(st) == BATCH;
+			} else {
+				more = relay_replies(st) == BATCH;
+				more |= relay_queries(st) == BATCH;
+			}
 		} while (more);
 	}
 }
@@ -391,20 +377,16 @@ main(int argc, char *argv[])
 		    strerror(errno));
 		exit(2);
 	}
-	if (answer) {
-		lslen = sizeof(ls);
-		if (getsockname(st.lfd, (struct sockaddr *)&ls, &lslen) == -1)
-			die("getsockname");
-		print_listening("relay", &ls);
-		answer_loop(&st);
+	st.ufd = -1;
+	if (!answer) {
+		st.ufd = socket(st.up.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (st.ufd == -1)
+			die("socket");
+		memset(&any, 0, sizeof(any));
+		any.ss_family = st.up.ss_family;
+		if (bind(st.ufd, (struct sockaddr *)&any, st.uplen) == -1)
+			die("bind upstream socket");
 	}
-	st.ufd = socket(st.up.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (st.ufd == -1)
-		die("socket");
-	memset(&any, 0, sizeof(any));
-	any.ss_family = st.up.ss_family;
-	if (bind(st.ufd, (struct sockaddr *)&any, st.uplen) == -1)
-		die("bind upstream socket");
 	lslen = sizeof(ls);
 	if (getsockname(st.lfd, (struct sockaddr *)&ls, &lslen) == -1)
 		die("getsockname");
