@@ -11,15 +11,15 @@
  * this file with -DDNSFWD_TEST, which removes main(), and call dnsfwd.h.
  *
  * Sections:
- *    1. Includes                    9. Cache [h]
- *    2. Limits and tunables        10. Runtime state
- *    3. Logging                    11. Query table
- *    4. Utilities                  12. Upstream I/O
- *    5. Command-line values [h]    13. Listeners and TCP clients
- *    6. DNS wire format [h]        14. File following
- *    7. resolv.conf and hosts [h]  15. Signals and counters
- *    8. Policy and routing [h]     16. The event loop
- *                                  17. usage() and main()
+ *    1. Includes                   10. Runtime state
+ *    2. Limits and tunables        11. Event tokens and client output
+ *    3. Logging                    12. Query table
+ *    4. Utilities                  13. Upstream I/O
+ *    5. Command-line values [h]    14. Intake: listeners and TCP clients
+ *    6. DNS wire format [h]        15. File following
+ *    7. resolv.conf and hosts [h]  16. Signals and counters
+ *    8. Policy and routing [h]     17. The event loop
+ *    9. Cache [h]                  18. usage() and main()
  *
  * [h]: exported through dnsfwd.h, pure, unit-tested without sockets.
  */
@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -65,16 +66,19 @@
 #define TCP_PIPELINE	32	/* queries in flight per TCP client */
 #define TCP_WBUF	(2 * (2 + DNS_MAX_TCP))	/* answers awaiting write */
 #define BATCH		32	/* datagrams per recvmmsg/sendmmsg */
-#define POOL		16	/* upstream UDP sockets per family (RFC 5452) */
+#define EPOLL_BATCH	64	/* events taken per loop pass */
 #define NEG_MAX		4096	/* a kept negative answer; larger is cut */
 #define RELOAD_MS	2	/* coalesce a burst of file events */
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
 #define MAX_LISTEN	32	/* -l options */
 #define ACCEPT_PAUSE_MS	100	/* out of fds: wait before accepting again */
+#define FD_SLACK	8	/* descriptors kept free for reloads and logs */
 #define RETRY_MS	1000	/* out of fds: read a followed file again */
 #define MAX_WATCH	32	/* inotify watches: parents and link targets */
 #define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
+#define EDNS_ECS	8	/* RFC 7871 Client Subnet option code */
+#define EDNS_EDE	15	/* RFC 8914 Extended DNS Error option code */
 #define LOCAL_TTL	0	/* local answers, as dnsmasq's --local-ttl */
 #define CACHE_SIZE	1000	/* -c: answers kept */
 
@@ -241,7 +245,12 @@ addr_port(const struct addr *a)
 	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 }
 
-/* FNV-1a over a wire name: the hosts, rule and cache tables probe with it. */
+/*
+ * FNV-1a over a wire name: the hosts and rule tables probe with it.  Their
+ * names come from files and options, not from clients, so a client's name
+ * can only probe a chain, never lengthen one.  Tables that clients fill
+ * use dns_question_hash().
+ */
 static uint32_t
 name_hash(const uint8_t *p, size_t n)
 {
@@ -250,6 +259,57 @@ name_hash(const uint8_t *p, size_t n)
 	while (n-- > 0)
 		h = (h ^ *p++) * 16777619u;
 	return h;
+}
+
+static uint64_t
+rotl64(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static void
+sip_round(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl64(v[1], 13) ^ v[0];
+	v[0] = rotl64(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl64(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = rotl64(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = rotl64(v[1], 17) ^ v[2];
+	v[2] = rotl64(v[2], 32);
+}
+
+/* SipHash-1-3 (Aumasson and Bernstein): one round per word, three final. */
+static uint64_t
+siphash13(const uint64_t key[2], const uint8_t *p, size_t n)
+{
+	uint64_t v[4], m, last = (uint64_t)n << 56;
+	size_t i;
+
+	v[0] = key[0] ^ 0x736f6d6570736575ull;
+	v[1] = key[1] ^ 0x646f72616e646f6dull;
+	v[2] = key[0] ^ 0x6c7967656e657261ull;
+	v[3] = key[1] ^ 0x7465646279746573ull;
+	for (; n >= 8; n -= 8, p += 8) {
+		for (m = 0, i = 0; i < 8; i++)
+			m |= (uint64_t)p[i] << (8 * i);
+		v[3] ^= m;
+		sip_round(v);
+		v[0] ^= m;
+	}
+	for (i = 0; i < n; i++)
+		last |= (uint64_t)p[i] << (8 * i);
+	v[3] ^= last;
+	sip_round(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 /* ==== 5. Command-line values ============================================= */
@@ -658,6 +718,7 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 {
 	struct dns_cursor c;
 	uint16_t qd, i, type, rdlen;
+	uint8_t version = 0;
 	unsigned rest;
 	uint32_t ttl;
 	size_t at;
@@ -685,7 +746,6 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 		return RCODE_FORMERR;
 	q->qname_len = (uint8_t)n;
 	dns_name_lower(q->qname, (size_t)n);
-	q->qname_hash = name_hash(q->qname, (size_t)n);
 	q->qend = (uint16_t)c.pos;
 	q->udp_size = 512;
 	if (((q->flags >> 11) & 0xf) != 0)
@@ -709,8 +769,23 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 		if (q->udp_size < 512)
 			q->udp_size = 512;
 		q->do_bit = (ttl & 0x8000) != 0;
+		version = (uint8_t)(ttl >> 16);
 	}
-	return 0;
+	/* RFC 6891 6.1.3: we speak version 0 only */
+	return version != 0 ? RCODE_BADVERS : 0;
+}
+
+uint32_t
+dns_question_hash(const uint64_t key[2], const struct dns_query *q)
+{
+	uint8_t b[DNS_MAX_NAME + 5];
+
+	memcpy(b, q->qname, q->qname_len);
+	put_u16(b + q->qname_len, q->qtype);
+	put_u16(b + q->qname_len + 2, q->qclass);
+	b[q->qname_len + 4] = (uint8_t)((q->opt != 0 ? 1 : 0) |
+	    (q->do_bit ? 2 : 0) | ((q->flags & DNS_CD) ? 4 : 0));
+	return (uint32_t)siphash13(key, b, q->qname_len + 5u);
 }
 
 /* RFC 2308 5: a negative answer lives min(SOA TTL, SOA MINIMUM). */
@@ -729,6 +804,33 @@ dns_soa_ttl(struct dns_cursor *c, uint32_t ttl, uint16_t rdlen)
 	if (c->err != NULL)
 		return -1;
 	return min < ttl ? min : ttl;
+}
+
+/*
+ * Walk the options of an OPT's rdata (rdlen bytes at the cursor): true when
+ * one is a Client Subnet (RFC 7871 7.2.2) with a non-zero scope, an
+ * answer meant for one network only.
+ */
+static bool
+dns_opt_scoped(struct dns_cursor *c, uint16_t rdlen)
+{
+	size_t end = c->pos + rdlen;
+	uint16_t code, olen;
+	bool scoped = false;
+
+	while (c->err == NULL && c->pos < end) {
+		code = dns_get_u16(c);
+		olen = dns_get_u16(c);
+		if (c->err == NULL && end - c->pos < olen)
+			dns_fail(c, "option past its OPT");
+		if (code == EDNS_ECS && olen >= 4) {
+			dns_skip(c, 3);
+			scoped |= dns_get_u8(c) != 0;
+			olen -= 4;
+		}
+		dns_skip(c, olen);
+	}
+	return scoped;
 }
 
 enum reply_class
@@ -796,9 +898,11 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 				if (s != 2 || r->opt != 0 || buf[at] != 0)
 					goto malformed;
 				r->opt = (uint16_t)at;
-				dns_skip(&c, rdlen);
+				r->scoped = dns_opt_scoped(&c, rdlen);
 				continue;
 			}
+			if (s == 2 && r->opt == 0)
+				r->ar_opt++;
 			if (ttl < r->min_ttl)
 				r->min_ttl = ttl;
 			if (s == 1 && type == TYPE_SOA)
@@ -851,18 +955,84 @@ dns_truncate(uint8_t *buf, size_t len, size_t limit,
 	return end;
 }
 
-/* Append an OPT RR advertising our size (RFC 6891 6.1.2); 0 if no room. */
-static size_t
-dns_put_opt(uint8_t *out, size_t size, bool do_bit)
+size_t
+dns_strip_opt(uint8_t *buf, size_t len, struct dns_reply *r)
 {
-	if (size < 11)
+	if (r->opt == 0)
+		return len;
+	put_u16(buf + 10, r->ar_opt);
+	len = r->opt;
+	r->opt = 0;
+	return len;
+}
+
+/*
+ * Append an OPT RR (RFC 6891 6.1.2) advertising udp_size, with the
+ * extended RCODE bits of rcode, the DO bit, and Extended DNS Error ede
+ * (RFC 8914) unless it is -1.  Returns its length, 0 if no room.
+ */
+static size_t
+dns_put_opt(uint8_t *out, size_t size, uint16_t udp_size, int rcode,
+    bool do_bit, int ede)
+{
+	size_t n = ede >= 0 ? 17 : 11;
+
+	if (size < n)
 		return 0;
-	memset(out, 0, 11);
+	memset(out, 0, n);
 	put_u16(out + 1, TYPE_OPT);
-	put_u16(out + 3, EDNS_SIZE);
+	put_u16(out + 3, udp_size);
+	out[5] = (uint8_t)(rcode >> 4);
 	if (do_bit)
 		out[7] = 0x80;
-	return 11;
+	if (ede >= 0) {
+		put_u16(out + 9, 6);
+		put_u16(out + 11, EDNS_EDE);
+		put_u16(out + 13, 2);
+		put_u16(out + 15, (uint16_t)ede);
+	}
+	return n;
+}
+
+size_t
+dns_finish(uint8_t *buf, size_t len, size_t size, const struct dns_reply *r,
+    const struct dns_query *q, size_t limit, int ede)
+{
+	size_t optlen = q->opt == 0 ? 0 : ede >= 0 ? 17 : 11, n;
+	struct dns_reply cut = *r;
+
+	cut.opt = 0;
+	if (limit > size)
+		limit = size;
+	if (limit < optlen + DNS_HDR)
+		optlen = 0;
+	len = dns_truncate(buf, len, limit - optlen, &cut);
+	if (optlen == 0)
+		return len;
+	n = dns_put_opt(buf + len, size - len, EDNS_SIZE, 0, q->do_bit, ede);
+	if (n != 0)
+		put_u16(buf + 10, (uint16_t)(get_u16(buf + 10) + 1));
+	return len + n;
+}
+
+size_t
+dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
+    const struct dns_query *q)
+{
+	size_t n = q->qend;
+
+	if (size < n + (q->opt != 0 ? 11 : 0))
+		return 0;
+	memcpy(out, query, n);
+	put_u16(out + 2, q->flags & (DNS_RD | DNS_CD | DNS_AD));
+	put_u16(out + 4, 1);
+	memset(out + 6, 0, 6);
+	if (q->opt != 0) {
+		n += dns_put_opt(out + n, size - n, DNS_MAX_UDP, 0, q->do_bit,
+		    -1);
+		put_u16(out + 10, 1);
+	}
+	return n;
 }
 
 size_t
@@ -882,7 +1052,7 @@ dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
 	memset(out + 6, 0, 6);
 	if (q->opt == 0)
 		return hl;
-	n = dns_put_opt(out + hl, size - hl, q->do_bit);
+	n = dns_put_opt(out + hl, size - hl, EDNS_SIZE, rcode, q->do_bit, -1);
 	if (n != 0)
 		put_u16(out + 10, 1);
 	return hl + n;
@@ -913,7 +1083,8 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	}
 	put_u16(out + 6, (uint16_t)a->n);
 	if (q->opt != 0) {
-		if ((k = dns_put_opt(out + n, size - n, q->do_bit)) == 0)
+		if ((k = dns_put_opt(out + n, size - n, EDNS_SIZE, 0,
+		    q->do_bit, -1)) == 0)
 			return 0;
 		n += k;
 	}
@@ -1537,13 +1708,15 @@ routes_free(struct routes *t)
  */
 
 int
-cache_init(struct cache *c, int size)
+cache_init(struct cache *c, int size, const uint64_t key[2])
 {
 	uint32_t b = 16;
 	int i;
 
 	memset(c, 0, sizeof(*c));
 	c->head = c->tail = c->free = -1;
+	c->key[0] = key[0];
+	c->key[1] = key[1];
 	if (size <= 0)
 		return 0;
 	while (b < (uint32_t)size && b < (1u << 30))
@@ -1598,13 +1771,6 @@ cache_key(const struct dns_query *q)
 	    ((q->flags & DNS_CD) ? 4 : 0));
 }
 
-static uint32_t
-cache_hash(const struct dns_query *q)
-{
-	return q->qname_hash ^
-	    ((uint32_t)q->qtype << 8) ^ cache_key(q) ^
-	    ((uint32_t)q->qclass << 20);
-}
 
 static void
 cache_unlink(struct cache *c, int32_t i)
@@ -1754,8 +1920,10 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	unsigned nttl;
 	int32_t i;
 
+	if (r->opt != 0)	/* not ours to keep: see dns_strip_opt() */
+		len = r->opt;
 	if (c->size == 0 || len > CACHE_DATA || (r->flags & DNS_TC) ||
-	    r->qend != DNS_HDR + q->qname_len + 4)
+	    r->qend != DNS_HDR + q->qname_len + 4 || r->scoped)
 		return false;
 	if (r->class == REPLY_POSITIVE)
 		ttl = r->min_ttl < CACHE_MAX_TTL ? r->min_ttl : CACHE_MAX_TTL;
@@ -1766,9 +1934,10 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 		return false;
 	if (ttl == 0)
 		return false;
+	/* the counts of ans may name records past len: the walk stops there */
 	if ((nttl = cache_walk(ans, len, at)) > CACHE_TTLS)
 		return false;
-	h = cache_hash(q);
+	h = dns_question_hash(c->key, q);
 	if ((i = cache_find(c, q, h)) >= 0)
 		cache_drop(c, i);
 	if (c->free < 0 && c->high == c->size) {	/* evict the LRU */
@@ -1790,9 +1959,10 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->key = cache_key(q);
 	e->qname_len = q->qname_len;
 	e->len = (uint16_t)len;
-	e->opt = r->opt;
 	e->rcode = (uint8_t)r->rcode;
 	memcpy(e->data, ans, len);
+	if (r->opt != 0)
+		put_u16(e->data + 10, r->ar_opt);
 	memcpy(e->ttl_at, at, nttl * sizeof(at[0]));
 	e->nttl = (uint8_t)nttl;
 	/* no TTL served may outlive the entry: cap them as stored */
@@ -1816,7 +1986,7 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 
 	if (c->size == 0)
 		return 0;
-	if ((i = cache_find(c, q, cache_hash(q))) < 0) {
+	if ((i = cache_find(c, q, dns_question_hash(c->key, q))) < 0) {
 		c->misses++;
 		return 0;
 	}
@@ -1839,9 +2009,24 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	r->flags = get_u16(out + 2);
 	r->rcode = e->rcode;
 	r->qend = (uint16_t)(DNS_HDR + q->qname_len + 4);
-	r->opt = e->opt;
 	r->class = REPLY_POSITIVE;
 	return e->len;
+}
+
+int
+cache_longest_chain(const struct cache *c)
+{
+	int32_t i;
+	uint32_t b;
+	int n, most = 0;
+
+	for (b = 0; c->size > 0 && b <= c->mask; b++) {
+		for (n = 0, i = c->bucket[b]; i >= 0; i = c->l[i].hnext)
+			n++;
+		if (n > most)
+			most = n;
+	}
+	return most;
 }
 
 /*
@@ -1853,20 +2038,22 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 /* ==== 10. Runtime state ================================================== */
 /*
  * The types of the I/O sections: queries in flight, upstream lists, TCP
- * clients, listeners, pollfd owners, send batches, followed files, and the
- * one struct state that holds them all, each table allocated at start.
+ * clients, listeners, event tokens, the client send batch, followed files,
+ * and the one struct state that holds them all, each table allocated at
+ * start.
  */
 
 enum query_state {
 	Q_FREE,		/* on the free stack; nothing else valid */
 	Q_HELD,		/* no upstream known yet; on held, deadline = give up */
-	Q_UDP,		/* sent from pool[sock]; wire_id in idmap; on attempt */
-	Q_TCP_WRITE,	/* fd connecting or writing; done bytes of out sent */
+	Q_UDP,		/* attempts in fd[] (bits in fds); on attempt */
+	Q_TCP_WRITE,	/* fd[cur] connecting or writing; done bytes of out */
 	Q_TCP_READ,	/* query written; done bytes of the reply in tbuf */
+	Q_FOLLOW,	/* waits for the answer of its leader; no FIFO, no fd */
 };
 
 static const char *const query_state_name[] = {
-	"free", "held", "udp", "tcp-write", "tcp-read",
+	"free", "held", "udp", "tcp-write", "tcp-read", "follow",
 };
 
 /* An upstream list, shared by the queries that started on it. */
@@ -1892,16 +2079,27 @@ struct client {
 	socklen_t	 addrlen;
 };
 
+/* The query sent upstream: header, question, our OPT (dns_build_query). */
+#define UPQ_MAX		(DNS_HDR + DNS_MAX_NAME + 4 + 11)
+
+/*
+ * A query in flight.  Identical questions share one upstream exchange
+ * (RFC 5452 9.3): the first is the leader, on the in-flight hash; the
+ * others follow it (Q_FOLLOW) and are answered from its reply.  Each
+ * attempt has its own socket, connected to its upstream, from a port the
+ * kernel draws at random, and its own random ID; the socket is closed when
+ * the attempt ends.
+ */
 struct query {
 	enum query_state state;
 	int32_t		 prev, next;	/* FIFO or free-stack links; -1 ends */
 	int8_t		 fifo;		/* FIFO it is on, -1 none */
-	int8_t		 sock[2];	/* pool sockets in use (IPv4, IPv6); -1 */
-	uint16_t	 wire_id;	/* RFC 5452: random, in idmap */
+	uint32_t	 seq;		/* incarnation; event tokens carry it */
+	uint32_t	 fds;		/* bit per position with a socket in fd */
+	int		 fd[MAX_UPSTREAMS];	/* attempt sockets, by position */
+	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
 	int		 cur;		/* sequential: position being asked */
 	int		 route;		/* rule index, -1 for the default list */
-	int		 fd;		/* TCP upstream socket, -1 */
-	int		 pidx;		/* its pollfd index */
 	int		 tbuf;		/* TCP reply buffer index, -1 */
 	uint32_t	 done;		/* TCP bytes written or read */
 	uint64_t	 start;		/* ms; arrival, for the -v log */
@@ -1910,12 +2108,17 @@ struct query {
 	struct ulist	*list;		/* counted reference, NULL when held */
 	uint8_t		 order[MAX_UPSTREAMS];	/* ask order, after backoff */
 	struct policy	 pol;
-	struct dns_query dq;
-	uint16_t	 len;		/* query bytes after the prefix */
+	struct dns_query dq;		/* the client's query, as checked */
+	uint32_t	 hash;		/* dns_question_hash() of dq */
+	bool		 hashed;	/* a leader on the in-flight hash */
+	int32_t		 hnext;		/* in-flight hash chain; -1 ends */
+	int32_t		 leader;	/* Q_FOLLOW: the leader's slot */
+	int32_t		 follow;	/* leader: first follower; follower: next */
+	uint16_t	 len;		/* bytes of out after the prefix */
 	uint16_t	 neglen;	/* kept negative answer, 0 none */
 	bool		 failed;	/* an attempt failed: negatives uncached */
 	uint64_t	 gen;		/* st->generation when it arrived */
-	uint8_t		 out[2 + DNS_MAX_QUERY];	/* TCP length + query */
+	uint8_t		 out[2 + UPQ_MAX];	/* TCP length + upstream query */
 };
 
 struct fifo {
@@ -1933,7 +2136,7 @@ struct listener {
 /* A TCP client (RFC 7766): framed queries in, framed answers out. */
 struct conn {
 	int		 fd;		/* -1 when free */
-	int		 pidx;
+	uint32_t	 events;	/* what the epoll set waits for */
 	int		 listener;
 	uint32_t	 gen;		/* bumped on close; queries compare */
 	int		 inflight;
@@ -1949,24 +2152,22 @@ struct conn {
 	uint8_t		*wbuf;		/* TCP_WBUF bytes */
 };
 
-/* Who owns a pollfd entry. */
-enum owner_kind { O_INOTIFY, O_POOL, O_UDP, O_TCP_LISTEN, O_CONN, O_QUERY };
+/*
+ * What an epoll event names: a kind, a slot (query or conn), an upstream
+ * position, and the generation the owner had when it registered the fd.
+ * An event is dispatched only when the owner still has that generation,
+ * so nothing closed or reused earlier in a pass is ever acted on.
+ */
+enum token_kind { TK_ATTEMPT = 1, TK_CONN = 2 };
 
-struct owner {
-	uint8_t		 kind;
-	int		 idx;
-};
-
-/* Datagrams queued for one sendmmsg. */
+/* UDP answers queued for one sendmmsg on a listener. */
 struct batch {
 	int		 fd;
 	int		 n;
 	struct mmsghdr	 msg[BATCH];
 	struct iovec	 iov[BATCH];
 	union sockany	 to[BATCH];
-	int32_t		 slot[BATCH];	/* upstream batch: the query */
-	uint8_t		 pos[BATCH];	/* and the position asked */
-	uint8_t		(*buf)[DNS_MAX_UDP];	/* client batch: copies */
+	uint8_t		(*buf)[DNS_MAX_UDP];	/* copies of the answers */
 };
 
 struct stats {
@@ -1974,9 +2175,11 @@ struct stats {
 	uint64_t	 tcp_queries;
 	uint64_t	 forwarded;	/* upstream attempts */
 	uint64_t	 answered;	/* answers sent from upstreams */
+	uint64_t	 coalesced;	/* answered from another's exchange */
 	uint64_t	 servfail;	/* SERVFAIL sent */
 	uint64_t	 malformed;	/* dropped or FORMERR */
 	uint64_t	 full;		/* refused: in-flight table full */
+	uint64_t	 no_socket;	/* SERVFAIL: upstream socket budget spent */
 	uint64_t	 tcp_full;	/* refused: connection table full */
 	uint64_t	 unmatched;	/* replies that matched no query */
 	uint64_t	 held;		/* queries held for a first list */
@@ -1984,7 +2187,7 @@ struct stats {
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* A followed file: the resolv file or a hosts file (section 14). */
+/* A followed file: the resolv file or a hosts file (section 15). */
 struct followed {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
@@ -2018,6 +2221,12 @@ struct follow {
 	int		 ngood;
 };
 
+/*
+ * The fixed pollfd entries: inotify, the epoll set that holds every
+ * upstream socket and TCP client, then a UDP and a TCP entry per listener.
+ */
+enum { PFD_INOTIFY, PFD_EPOLL, PFD_LISTEN };
+
 struct state {
 	uint64_t	 now;		/* ms, read once per loop pass */
 	/* configuration */
@@ -2036,67 +2245,342 @@ struct state {
 	/* the default upstream list */
 	struct ulist	*deflist;
 	uint64_t	 generation;	/* bumped at every cache flush */
-	/* upstream UDP sockets: [0, POOL) IPv4, [POOL, 2 POOL) IPv6 */
-	int		 pool[2 * POOL];
-	int		 npool;		/* per family; fewer under a low fd limit */
-	int		 pool_pidx[2 * POOL];	/* pollfd index, -1 */
-	int		 pool_refs[2 * POOL];	/* queries waiting on each */
+	/* upstream sockets: one per attempt, all in the epoll set */
+	int		 ep;		/* the epoll set */
+	int		 nsock;		/* attempt sockets open */
+	int		 sockmax;	/* their budget, from RLIMIT_NOFILE */
 	uint64_t	 accept_at;	/* ms; TCP accepts paused until then */
 	bool		 fd_warned;	/* "out of fds" said for this episode */
-	int		 cur4, cur6;	/* pool socket for this pass */
+	uint64_t	 hkey[2];	/* secret key of dns_question_hash() */
 	/* queries */
 	struct query	*q;
 	int32_t		 freeq;		/* free stack; then q[qhigh..qmax) */
-	int		 qhigh;
-	int		 nq;
+	int		 qhigh;		/* slots ever used */
+	int		 nq;		/* slots in use */
+	uint32_t	 qseq;		/* last incarnation number given */
+	int32_t		*qbucket;	/* in-flight hash: first leader, -1 */
+	uint32_t	 qmask;		/* its buckets - 1 */
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct fifo	 fifo[F_COUNT];
-	uint16_t	*idmap;		/* wire id -> slot + 1; 0 free */
 	/* TCP */
 	struct conn	*conn;
 	int32_t		 freeconn;	/* free stack; then conn[chigh..) */
-	int		 chigh;
+	int		 chigh;		/* connections ever used */
 	uint8_t		*wbuf;		/* TCP_WBUF bytes per connection */
-	struct fifo	 idle;
+	struct fifo	 idle;		/* connections by idle deadline */
 	uint8_t		(*tbuf)[2 + DNS_MAX_TCP];	/* TCP replies */
-	int		*freetbuf;
+	int		*freetbuf;	/* free stack of tbuf indices */
 	int		 nfreetbuf;
 	/* poll */
-	struct pollfd	*pfd;
-	struct owner	*owner;
-	int		 npfd, nfixed, pool_at, lis_at;
-	/* batches */
-	struct batch	 up, cli;
-	bool		 flushing;
-	uint8_t		(*rbuf)[DNS_MAX_UDP];
+	struct pollfd	*pfd;		/* PFD_* entries, fixed at start */
+	int		 npfd;
+	/* buffers */
+	struct batch	 cli;		/* UDP answers to clients */
+	uint8_t		(*rbuf)[DNS_MAX_UDP];	/* recvmmsg from listeners */
 	struct mmsghdr	 rmsg[BATCH];
 	struct iovec	 riov[BATCH];
 	union sockany	 rname[BATCH];
-	uint8_t		 scratch[2 + DNS_MAX_TCP];
+	uint8_t		*ubuf;		/* one upstream datagram, 64 KiB */
+	uint8_t		 scratch[2 + DNS_MAX_TCP + 32];	/* answers made */
 	struct follow	 f;
 	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
 	struct routes	 routes;		/* -s /D/ and -a rules */
 	struct cache	 cache;
 	struct ulist	**rlist;		/* per rule, RULE_FORWARD */
 	struct stats	 stats;
-	struct rnd	 rnd;
+	struct rnd	 rnd;			/* upstream IDs */
 };
 
-/* ==== 11. Query table ==================================================== */
+/* ==== 11. Event tokens and client output ================================= */
 /*
- * Every query in flight lives in one preallocated slot; the slot index is
- * its handle.  Free slots form a stack.  A slot waiting on a deadline sits
- * on one FIFO: all attempts share one timeout and all held queries one
- * hold time, so each FIFO is sorted by construction and its head is the
- * next deadline.  A reply finds its slot through idmap[wire id].
+ * Every upstream socket and TCP client sits in one epoll set, which sits
+ * in the pollfd array as one descriptor: ppoll() cost does not grow with
+ * the queries in flight.  Answers to UDP clients leave in sendmmsg
+ * batches; TCP clients get framed answers in the order they complete
+ * (RFC 7766 6.2.1.1).
  */
 
-static void query_ask(struct state *, struct query *);
-static void query_event(struct state *, struct query *, int,
-    enum reply_class, uint8_t *, size_t, const struct dns_reply *);
-static void conn_close(struct state *, struct conn *);
-static void client_send(struct state *, const struct client *, uint8_t *,
-    size_t, const struct dns_reply *, size_t);
+static uint64_t
+token_make(int kind, int idx, int pos, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | (uint64_t)kind << 24 |
+	    (uint64_t)pos << 16 | (uint64_t)idx;
+}
+
+static void
+batch_add(struct batch *b, int fd, const struct sockaddr *to, socklen_t tolen,
+    void *data, size_t len)
+{
+	struct mmsghdr *m = &b->msg[b->n];
+
+	b->fd = fd;
+	memcpy(&b->to[b->n], to, tolen);
+	b->iov[b->n].iov_base = data;
+	b->iov[b->n].iov_len = len;
+	memset(m, 0, sizeof(*m));
+	m->msg_hdr.msg_name = &b->to[b->n];
+	m->msg_hdr.msg_namelen = tolen;
+	m->msg_hdr.msg_iov = &b->iov[b->n];
+	m->msg_hdr.msg_iovlen = 1;
+	b->n++;
+}
+
+static void
+batch_flush(struct state *st)
+{
+	struct batch *b = &st->cli;
+	int i = 0, r;
+
+	while (i < b->n) {
+		r = sendmmsg(b->fd, b->msg + i, (unsigned)(b->n - i), 0);
+		if (r > 0) {
+			i += r;
+			continue;
+		}
+		if (r == -1 && errno == EINTR)
+			continue;
+		st->stats.send_err++;
+		if (r == -1 && errno == EAGAIN)
+			break;
+		i++;
+	}
+	b->n = 0;
+}
+
+static void
+conn_fifo_remove(struct state *st, struct conn *c)
+{
+	if (!c->linked)
+		return;
+	c->linked = false;
+	if (c->prev >= 0)
+		st->conn[c->prev].next = c->next;
+	else
+		st->idle.head = c->next;
+	if (c->next >= 0)
+		st->conn[c->next].prev = c->prev;
+	else
+		st->idle.tail = c->prev;
+	c->prev = c->next = -1;
+}
+
+/* Activity on c: it moves to the tail of the idle FIFO. */
+static void
+conn_touch(struct state *st, struct conn *c)
+{
+	int32_t i = (int32_t)(c - st->conn);
+
+	conn_fifo_remove(st, c);
+	c->deadline = st->now + TCP_IDLE_MS;
+	c->linked = true;
+	c->next = -1;
+	c->prev = st->idle.tail;
+	if (st->idle.tail >= 0)
+		st->conn[st->idle.tail].next = i;
+	else
+		st->idle.head = i;
+	st->idle.tail = i;
+}
+
+/*
+ * Wait for what c can act on, and nothing else: reading while it may send
+ * more queries, writing while answers wait.  A half-closed client with
+ * queries in flight waits for nothing, so it cannot make ppoll() spin.
+ */
+static void
+conn_arm(struct state *st, struct conn *c)
+{
+	struct epoll_event ev;
+	uint32_t want = 0;
+
+	if (!c->eof && c->inflight < TCP_PIPELINE)
+		want |= EPOLLIN;
+	if (c->wpos < c->wlen)
+		want |= EPOLLOUT;
+	if (want == c->events)
+		return;
+	ev.events = want;
+	ev.data.u64 = token_make(TK_CONN, (int)(c - st->conn), 0, c->gen);
+	if (epoll_ctl(st->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = want;
+}
+
+static void
+conn_close(struct state *st, struct conn *c)
+{
+	conn_fifo_remove(st, c);
+	close(c->fd);		/* leaves the epoll set with it */
+	c->fd = -1;
+	c->gen++;		/* its queries in flight now answer nobody */
+	c->next = st->freeconn;
+	st->freeconn = (int32_t)(c - st->conn);
+}
+
+/* Write what is queued; false when c was closed. */
+static bool
+conn_write(struct state *st, struct conn *c)
+{
+	ssize_t n;
+
+	while (c->wpos < c->wlen) {
+		n = write(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			conn_close(st, c);
+			return false;
+		}
+		c->wpos += (uint32_t)n;
+	}
+	if (c->wpos == c->wlen) {
+		c->wpos = c->wlen = 0;
+		if (c->eof && c->inflight == 0) {
+			conn_close(st, c);
+			return false;
+		}
+	}
+	conn_arm(st, c);
+	return true;
+}
+
+/* Queue one framed answer on c; a client that reads nothing is closed. */
+static void
+conn_send(struct state *st, struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (c->wpos > 0 && c->wlen + 2 + len > TCP_WBUF) {
+		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+		c->wlen -= c->wpos;
+		c->wpos = 0;
+	}
+	if (c->wlen + 2 + len > TCP_WBUF) {
+		st->stats.send_err++;
+		conn_close(st, c);
+		return;
+	}
+	put_u16(c->wbuf + c->wlen, (uint16_t)len);
+	memcpy(c->wbuf + c->wlen + 2, buf, len);
+	c->wlen += 2 + (uint32_t)len;
+	conn_touch(st, c);
+	conn_write(st, c);
+}
+
+/* One of c's queries ended: it may read again, or close once drained. */
+static void
+conn_query_done(struct state *st, const struct client *cl)
+{
+	struct conn *c = &st->conn[cl->origin];
+
+	if (c->gen != cl->gen || c->fd < 0)
+		return;
+	c->inflight--;
+	if (c->eof && c->inflight == 0 && c->wpos == c->wlen)
+		conn_close(st, c);
+	else
+		conn_arm(st, c);
+}
+
+/* Send a finished answer (dns_finish() made it fit) to a client. */
+static void
+client_send(struct state *st, const struct client *cl, const uint8_t *buf,
+    size_t len)
+{
+	struct conn *c;
+	int fd;
+
+	if (cl->tcp) {
+		c = &st->conn[cl->origin];
+		if (c->fd >= 0 && c->gen == cl->gen)
+			conn_send(st, c, buf, len);
+		return;
+	}
+	if (len > DNS_MAX_UDP)
+		return;		/* dns_finish() cut it to the client's size */
+	fd = st->lis[cl->origin].udp;
+	if (st->cli.n == BATCH || (st->cli.n > 0 && st->cli.fd != fd))
+		batch_flush(st);
+	memcpy(st->cli.buf[st->cli.n], buf, len);
+	batch_add(&st->cli, fd, &cl->addr.sa, cl->addrlen,
+	    st->cli.buf[st->cli.n], len);
+}
+
+/* The -v line: client, name, type, how answered, RCODE, milliseconds. */
+static void
+query_log(struct state *st, const struct client *cl,
+    const struct dns_query *dq, const char *how, int rcode, uint64_t start)
+{
+	char who[80], name[DNS_MAX_NAME * 4 + 1], tb[16];
+	struct addr a;
+
+	if (log_level < 2)
+		return;
+	memcpy(&a.ss, &cl->addr.ss, sizeof(a.ss));
+	a.len = cl->addrlen;
+	addr_text(&a, '#', who, sizeof(who) - 4);
+	if (cl->tcp)
+		strcat(who, "/tcp");
+	dns_name_text(dq->qname, name, sizeof(name));
+	logmsg(2, "%s %s %s: %s %s %llu ms", who, name,
+	    dns_type_name(dq->qtype, tb, sizeof(tb)), how,
+	    dns_rcode_name(rcode), (unsigned long long)(st->now - start));
+}
+
+/*
+ * Answer a client's query (its bytes in query, checked into dq) with
+ * rcode and no records: the one way every error reply is made.
+ */
+static void
+client_error(struct state *st, const struct client *cl, const uint8_t *query,
+    const struct dns_query *dq, int rcode, const char *how, uint64_t start)
+{
+	size_t n;
+
+	n = dns_build_error(st->scratch, sizeof(st->scratch), query, dq,
+	    rcode);
+	put_u16(st->scratch, dq->id);
+	client_send(st, cl, st->scratch, n);
+	if (rcode == RCODE_SERVFAIL)
+		st->stats.servfail++;
+	query_log(st, cl, dq, how, rcode, start);
+}
+
+/*
+ * Send the answer in buf (no OPT; len bytes, described by r), to the
+ * client of dq, whose own query bytes are in query: its ID, its spelling
+ * of the name, an OPT made for it, cut to what it can take.
+ */
+static void
+client_answer(struct state *st, const struct client *cl, const uint8_t *query,
+    const struct dns_query *dq, const uint8_t *buf, size_t len,
+    const struct dns_reply *r, int ede)
+{
+	uint8_t *out = st->scratch;
+	size_t limit;
+
+	if (len > DNS_MAX_TCP)
+		len = DNS_MAX_TCP;
+	if (out != buf)
+		memmove(out, buf, len);
+	put_u16(out, dq->id);
+	if (r->qend != 0)	/* 0x20: the client's own case */
+		memcpy(out + DNS_HDR, query + DNS_HDR, dq->qname_len);
+	limit = cl->tcp ? DNS_MAX_TCP : dq->udp_size < DNS_MAX_UDP ?
+	    dq->udp_size : DNS_MAX_UDP;
+	len = dns_finish(out, len, sizeof(st->scratch), r, dq, limit, ede);
+	client_send(st, cl, out, len);
+}
+
+/* ==== 12. Query table ==================================================== */
+/*
+ * Every query in flight lives in one preallocated slot; the slot index is
+ * its handle and seq tells its incarnations apart.  Free slots form a
+ * stack.  A slot waiting on a deadline sits on one FIFO: all attempts
+ * share one timeout and all held queries one hold time, so each FIFO is
+ * sorted by construction and its head is the next deadline.  Leaders sit
+ * on the in-flight hash, keyed like the cache, so that an identical
+ * question joins them instead of going upstream again.
+ */
 
 static int32_t
 slot_of(struct state *st, const struct query *q)
@@ -2176,431 +2660,230 @@ query_alloc(struct state *st)
 	} else {
 		return NULL;
 	}
+	q->seq = ++st->qseq;
 	q->prev = q->next = -1;
 	q->fifo = -1;
-	q->fd = q->pidx = q->tbuf = -1;
-	q->sock[0] = q->sock[1] = -1;
+	q->fds = 0;
+	q->tbuf = -1;
 	q->list = NULL;
 	q->neglen = 0;
 	q->failed = false;
+	q->hashed = false;
+	q->hnext = q->leader = q->follow = -1;
 	q->gen = st->generation;
-	q->wire_id = 0;
 	q->done = 0;
 	q->start = st->now;
 	st->nq++;
 	return q;
 }
 
-/*
- * q now waits on pool socket s (-1: on none of its family, or on none at
- * all).  Only sockets some query waits on are polled: an idle pool costs
- * ppoll() nothing.
- */
-static void
-query_sock(struct state *st, struct query *q, int s)
+/* A leader for the question of dq (hash h) asked on the current list. */
+static struct query *
+inflight_find(struct state *st, const struct dns_query *dq, uint32_t h)
 {
-	int f, old;
+	struct query *q;
+	int32_t i;
 
-	for (f = 0; f < 2; f++) {
-		if (s >= 0 && s / POOL != f)
-			continue;
-		if ((old = q->sock[f]) >= 0 && --st->pool_refs[old] == 0)
-			st->pfd[st->pool_pidx[old]].fd = -1;
-		q->sock[f] = -1;
+	for (i = st->qbucket[h & st->qmask]; i >= 0; i = q->hnext) {
+		q = &st->q[i];
+		if (q->hash == h && q->gen == st->generation &&
+		    q->dq.qtype == dq->qtype && q->dq.qclass == dq->qclass &&
+		    cache_key(&q->dq) == cache_key(dq) &&
+		    q->dq.qname_len == dq->qname_len &&
+		    memcmp(q->dq.qname, dq->qname, dq->qname_len) == 0)
+			return q;
 	}
-	if (s < 0)
+	return NULL;
+}
+
+static void
+inflight_add(struct state *st, struct query *q)
+{
+	int32_t *b = &st->qbucket[q->hash & st->qmask];
+
+	q->hnext = *b;
+	*b = slot_of(st, q);
+	q->hashed = true;
+}
+
+static void
+inflight_remove(struct state *st, struct query *q)
+{
+	int32_t *p = &st->qbucket[q->hash & st->qmask];
+
+	while (*p != slot_of(st, q))
+		p = &st->q[*p].hnext;
+	*p = q->hnext;
+	q->hashed = false;
+}
+
+/* Close the socket of the attempt at pos, if it has one. */
+static void
+attempt_close(struct state *st, struct query *q, int pos)
+{
+	if (!(q->fds & (1u << pos)))
 		return;
-	if (st->pool_refs[s]++ == 0)
-		st->pfd[st->pool_pidx[s]].fd = st->pool[s];
-	q->sock[s / POOL] = (int8_t)s;
+	close(q->fd[pos]);	/* leaves the epoll set with it */
+	q->fds &= ~(1u << pos);
+	st->nsock--;
 }
 
-/* Draw a fresh wire ID that no query in flight uses (RFC 5452 9.2). */
+/* Free q; its followers must have been answered or moved on. */
 static void
-query_new_id(struct state *st, struct query *q)
+query_free(struct state *st, struct query *q)
 {
-	uint16_t id;
-	int tries;
+	int pos;
 
-	if (st->idmap[q->wire_id] == slot_of(st, q) + 1)
-		st->idmap[q->wire_id] = 0;
-	for (tries = 0; tries < 64; tries++) {
-		id = rnd16(&st->rnd);
-		if (st->idmap[id] == 0)
-			break;
-	}
-	st->idmap[id] = (uint16_t)(slot_of(st, q) + 1);
-	q->wire_id = id;
-	put_u16(q->out + 2, id);
-	/* the next ID drawn lands at random in a 128 KiB table: fetch it now */
-	if (st->rnd.left > 0)
-		__builtin_prefetch(&st->idmap[st->rnd.v[st->rnd.left - 1]]);
-}
-
-static void pfd_del(struct state *, int);
-
-static void
-query_close_tcp(struct state *st, struct query *q)
-{
-	if (q->fd >= 0) {
-		pfd_del(st, q->pidx);
-		close(q->fd);
-		q->fd = q->pidx = -1;
-	}
+	for (pos = 0; q->fds != 0; pos++)
+		attempt_close(st, q, pos);
 	if (q->tbuf >= 0) {
 		st->freetbuf[st->nfreetbuf++] = q->tbuf;
 		q->tbuf = -1;
 	}
-}
-
-static void
-query_free(struct state *st, struct query *q)
-{
-	struct conn *c;
-
-	query_close_tcp(st, q);
-	query_sock(st, q, -1);
-	if (st->idmap[q->wire_id] == slot_of(st, q) + 1)
-		st->idmap[q->wire_id] = 0;
+	if (q->hashed)
+		inflight_remove(st, q);
 	fifo_remove(st, q);
 	ulist_unref(q->list);
 	q->list = NULL;
-	if (q->cl.tcp) {
-		c = &st->conn[q->cl.origin];
-		if (c->gen == q->cl.gen && c->fd >= 0) {
-			c->inflight--;
-			st->pfd[c->pidx].events |= POLLIN;
-			if (c->eof && c->inflight == 0 && c->wpos == c->wlen)
-				conn_close(st, c);
-		}
-	}
+	if (q->cl.tcp)
+		conn_query_done(st, &q->cl);
 	query_set_state(st, q, Q_FREE);
 	q->next = st->freeq;
 	st->freeq = slot_of(st, q);
 	st->nq--;
 }
 
-/* The -v line: client, name, type, how answered, RCODE, milliseconds. */
-static void
-query_log(struct state *st, const struct client *cl,
-    const struct dns_query *dq, const char *how, int rcode, uint64_t start)
-{
-	char who[80], name[DNS_MAX_NAME * 4 + 1], tb[16];
-	struct addr a;
-
-	if (log_level < 2)
-		return;
-	memcpy(&a.ss, &cl->addr.ss, sizeof(a.ss));
-	a.len = cl->addrlen;
-	addr_text(&a, '#', who, sizeof(who) - 4);
-	if (cl->tcp)
-		strcat(who, "/tcp");
-	dns_name_text(dq->qname, name, sizeof(name));
-	logmsg(2, "%s %s %s: %s %s %llu ms", who, name,
-	    dns_type_name(dq->qtype, tb, sizeof(tb)), how,
-	    dns_rcode_name(rcode), (unsigned long long)(st->now - start));
-}
-
+/* ==== 13. Upstream I/O =================================================== */
 /*
- * Send buf, the answer of the upstream at position pos, to q's client: the
- * client's ID and spelling of the name are restored, then q is freed.  r
- * describes buf (for truncation).
- */
-static void
-query_answer(struct state *st, struct query *q, uint8_t *buf, size_t len,
-    const struct dns_reply *r, int pos)
-{
-	char how[80];
-
-	/*
-	 * Not kept: an answer from before the list changed (it would outlive
-	 * the flush), or a negative when an upstream failed (RFC 2308).
-	 */
-	if (q->gen == st->generation && (r->class == REPLY_POSITIVE ||
-	    !q->failed))
-		cache_put(&st->cache, &q->dq, buf, len, r, st->now);
-	put_u16(buf, q->dq.id);
-	if (r->qend != 0)	/* 0x20: the client's own case */
-		memcpy(buf + DNS_HDR, q->out + 2 + DNS_HDR, q->dq.qname_len);
-	client_send(st, &q->cl, buf, len, r, q->dq.udp_size);
-	st->stats.answered++;
-	if (log_level >= 2) {
-		addr_text(&q->list->u[q->order[pos]].addr, '#', how,
-		    sizeof(how));
-		query_log(st, &q->cl, &q->dq, how, r->rcode, q->start);
-	}
-	query_free(st, q);
-}
-
-static void
-query_servfail(struct state *st, struct query *q, const char *how)
-{
-	struct dns_reply r;
-	size_t n;
-
-	n = dns_build_error(st->scratch, sizeof(st->scratch), q->out + 2,
-	    &q->dq, RCODE_SERVFAIL);
-	put_u16(st->scratch, q->dq.id);	/* out carries the wire ID */
-	memset(&r, 0, sizeof(r));
-	r.qend = q->dq.qend;
-	client_send(st, &q->cl, st->scratch, n, &r, q->dq.udp_size);
-	st->stats.servfail++;
-	query_log(st, &q->cl, &q->dq, how, RCODE_SERVFAIL, q->start);
-	query_free(st, q);
-}
-
-static uint8_t *
-query_neg(struct state *st, struct query *q)
-{
-	return st->negbuf + (size_t)slot_of(st, q) * NEG_MAX;
-}
-
-static void
-query_event(struct state *st, struct query *q, int pos, enum reply_class c,
-    uint8_t *buf, size_t len, const struct dns_reply *r)
-{
-	struct dns_reply nr;
-	bool keep;
-
-	if (c == REPLY_FAILURE)
-		q->failed = true;
-	switch (policy_event(&q->pol, pos, c, &keep)) {
-	case ACT_WAIT:
-		break;
-	case ACT_ANSWER:
-		query_answer(st, q, buf, len, r, pos);
-		return;
-	case ACT_NEXT:
-		if (keep)
-			goto keep;
-		query_ask(st, q);
-		return;
-	case ACT_NEGATIVE:
-		if (keep) {
-			query_answer(st, q, buf, len, r, pos);
-			return;
-		}
-		dns_parse_reply(query_neg(st, q), q->neglen, &q->dq, &nr);
-		query_answer(st, q, query_neg(st, q), q->neglen, &nr,
-		    q->pol.neg);
-		return;
-	case ACT_SERVFAIL:
-		query_servfail(st, q, "all upstreams failed");
-		return;
-	}
-	if (!keep)
-		return;
-keep:
-	if (len > NEG_MAX)
-		len = dns_truncate(buf, len, NEG_MAX, r);
-	memcpy(query_neg(st, q), buf, len);
-	q->neglen = (uint16_t)len;
-	if (q->pol.parallel)
-		return;
-	query_ask(st, q);
-}
-
-/* ==== 12. Upstream I/O =================================================== */
-/*
- * UDP goes out through a pool of sockets bound to random ports; one is
- * drawn at random per loop pass, so a batch shares a port and IDs stay
- * random per attempt (RFC 5452 9.2).  IP_RECVERR turns an ICMP error into
- * an error-queue message that names the query, so a dead port costs no
- * timeout.  Queries that came over TCP are forwarded over TCP, one
- * connection per attempt.
+ * An attempt is one query to one upstream.  Each has its own socket,
+ * connected to the upstream, so the kernel drops datagrams from any other
+ * address or port, and bound by the kernel to a port drawn at random from
+ * the whole ephemeral range; and each carries a fresh random ID.  An
+ * off-path attacker must guess both, for one exchange per question
+ * (RFC 5452 9.2, 9.3).  The socket is closed as soon as the attempt ends,
+ * so a late or duplicate reply finds no socket.  A connected socket also
+ * reports ICMP errors (ECONNREFUSED, ENETUNREACH) on its next read, so a
+ * dead port costs no timeout.  Queries that came over TCP are forwarded
+ * over TCP.
+ *
+ * Two recursions, hence the two prototypes: a failed send moves the query
+ * on at once, which asks the next upstream (query_event() and query_ask(),
+ * at most once per upstream of the list); and a follower that needs an
+ * exchange of its own is started from its leader's query_done(), which
+ * query_start() calls when there is no upstream (once: a follower has no
+ * followers).
  */
 
+static void query_event(struct state *, struct query *, int,
+    enum reply_class, uint8_t *, size_t, struct dns_reply *);
+static void query_start(struct state *, struct query *);
+
+/*
+ * Open a socket of type for q's attempt at pos, connected to its upstream
+ * and in the epoll set, and give the attempt a fresh ID.  Returns the fd,
+ * or -1 with errno set.
+ */
 static int
-pool_open(int family)
+attempt_open(struct state *st, struct query *q, int pos, int type)
 {
-	int fd, on = 1;
+	const struct upstream *u = &q->list->u[q->order[pos]];
+	struct epoll_event ev;
+	int fd, err;
 
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (st->nsock >= st->sockmax) {
+		errno = EMFILE;
+		return -1;
+	}
+	fd = socket(u->addr.ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1)
 		return -1;
-	if (family == AF_INET)
-		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
-	else
-		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+	ev.events = type == SOCK_DGRAM ? EPOLLIN : EPOLLOUT;
+	ev.data.u64 = token_make(TK_ATTEMPT, slot_of(st, q), pos, q->seq);
+	if ((connect(fd, (const struct sockaddr *)&u->addr.ss, u->addr.len) ==
+	    -1 && errno != EINPROGRESS) ||
+	    epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	q->fd[pos] = fd;
+	q->fds |= 1u << pos;
+	q->wire_id[pos] = rnd16(&st->rnd);
+	put_u16(q->out + 2, q->wire_id[pos]);
+	st->nsock++;
 	return fd;
 }
 
-static void
-pool_pick(struct state *st)
+static bool
+is_resource_error(int err)
 {
-	st->cur4 = rnd16(&st->rnd) % st->npool;
-	st->cur6 = POOL + rnd16(&st->rnd) % st->npool;
+	return err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM;
 }
 
-static void
-batch_add(struct batch *b, int fd, const struct sockaddr *to, socklen_t tolen,
-    void *data, size_t len)
-{
-	struct mmsghdr *m = &b->msg[b->n];
-
-	b->fd = fd;
-	memcpy(&b->to[b->n], to, tolen);
-	b->iov[b->n].iov_base = data;
-	b->iov[b->n].iov_len = len;
-	memset(m, 0, sizeof(*m));
-	m->msg_hdr.msg_name = &b->to[b->n];
-	m->msg_hdr.msg_namelen = tolen;
-	m->msg_hdr.msg_iov = &b->iov[b->n];
-	m->msg_hdr.msg_iovlen = 1;
-	b->n++;
-}
-
-/* A network error for q's attempt at pos: move on at once. */
+/* A network error for q's attempt at pos: it ends, the query moves on. */
 static void
 upstream_error(struct state *st, struct query *q, int pos, int err)
 {
-	char u[80];
+	struct upstream *u = &q->list->u[q->order[pos]];
+	char a[80];
 
-	q->list->u[q->order[pos]].errors++;
+	attempt_close(st, q, pos);
+	if (is_resource_error(err))
+		st->stats.no_socket++;	/* ours, not the upstream's */
+	else
+		u->errors++;
 	if (log_level >= 2)
-		logmsg(2, "upstream %s: %s", addr_text(&q->list->u[
-		    q->order[pos]].addr, '#', u, sizeof(u)), strerror(err));
+		logmsg(2, "upstream %s: %s", addr_text(&u->addr, '#', a,
+		    sizeof(a)), strerror(err));
 	query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
-}
-
-static void
-batch_flush_up(struct state *st)
-{
-	struct batch *b = &st->up;
-	struct query *q;
-	int i = 0, r, n = b->n;
-
-	st->flushing = true;
-	while (i < n) {
-		r = sendmmsg(b->fd, b->msg + i, (unsigned)(n - i), 0);
-		if (r > 0) {
-			i += r;
-			continue;
-		}
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1 && (errno == EAGAIN || errno == ENOBUFS)) {
-			st->stats.send_err += (uint64_t)(n - i);
-			break;	/* the rest time out like lost datagrams */
-		}
-		/*
-		 * An ICMP error for an earlier datagram (IP_RECVERR) is
-		 * also reported by the next send on the socket: send once
-		 * more, and blame this one only if that fails too.
-		 */
-		if (sendmsg(b->fd, &b->msg[i].msg_hdr, 0) == -1 &&
-		    errno != EAGAIN) {
-			q = &st->q[b->slot[i]];
-			if (q->state == Q_UDP)
-				upstream_error(st, q, b->pos[i], errno);
-			st->stats.send_err++;
-		}
-		i++;
-	}
-	b->n = 0;
-	st->flushing = false;
-}
-
-static void
-batch_flush_cli(struct state *st)
-{
-	struct batch *b = &st->cli;
-	int i = 0, r;
-
-	while (i < b->n) {
-		r = sendmmsg(b->fd, b->msg + i, (unsigned)(b->n - i), 0);
-		if (r > 0) {
-			i += r;
-			continue;
-		}
-		if (r == -1 && errno == EINTR)
-			continue;
-		st->stats.send_err++;
-		if (r == -1 && errno == EAGAIN)
-			break;
-		i++;
-	}
-	b->n = 0;
 }
 
 static void
 upstream_send_udp(struct state *st, struct query *q, int pos)
 {
-	struct upstream *u = &q->list->u[q->order[pos]];
-	int s = u->addr.ss.ss_family == AF_INET ? st->cur4 : st->cur6;
-	int fd = st->pool[s];
+	int fd;
 
-	if (fd == -1) {
-		errno = EAFNOSUPPORT;
-		goto fail;
-	}
-	query_sock(st, q, s);
-	st->stats.forwarded++;
-	if (st->flushing) {
-		/* twice: see batch_flush_up() */
-		if (sendto(fd, q->out + 2, q->len, 0,
-		    (const struct sockaddr *)&u->addr.ss, u->addr.len) == -1 &&
-		    errno != EAGAIN && sendto(fd, q->out + 2, q->len, 0,
-		    (const struct sockaddr *)&u->addr.ss, u->addr.len) == -1 &&
-		    errno != EAGAIN)
-			goto fail;
+	if ((fd = attempt_open(st, q, pos, SOCK_DGRAM)) == -1 ||
+	    (send(fd, q->out + 2, q->len, 0) == -1 && errno != EAGAIN)) {
+		upstream_error(st, q, pos, errno);
 		return;
 	}
-	if (st->up.n == BATCH || (st->up.n > 0 && st->up.fd != fd))
-		batch_flush_up(st);
-	st->up.slot[st->up.n] = slot_of(st, q);
-	st->up.pos[st->up.n] = (uint8_t)pos;
-	batch_add(&st->up, fd, (const struct sockaddr *)&u->addr.ss,
-	    u->addr.len, q->out + 2, q->len);
-	return;
-fail:
-	upstream_error(st, q, pos, errno);
+	st->stats.forwarded++;
 }
-
-static int pfd_add(struct state *, int, short, enum owner_kind, int);
 
 static void
 upstream_send_tcp(struct state *st, struct query *q, int pos)
 {
-	struct upstream *u = &q->list->u[q->order[pos]];
-	int fd;
-
-	if (st->nfreetbuf == 0) {
-		errno = ENOBUFS;
-		goto fail;
+	if (q->tbuf < 0) {
+		if (st->nfreetbuf == 0) {
+			upstream_error(st, q, pos, ENOBUFS);
+			return;
+		}
+		q->tbuf = st->freetbuf[--st->nfreetbuf];
 	}
-	fd = socket(u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		goto fail;
-	if (connect(fd, (const struct sockaddr *)&u->addr.ss, u->addr.len) ==
-	    -1 && errno != EINPROGRESS) {
-		close(fd);
-		goto fail;
+	if (attempt_open(st, q, pos, SOCK_STREAM) == -1) {
+		upstream_error(st, q, pos, errno);
+		return;
 	}
 	st->stats.forwarded++;
-	q->fd = fd;
-	q->tbuf = st->freetbuf[--st->nfreetbuf];
 	q->done = 0;
-	q->pidx = pfd_add(st, fd, POLLOUT, O_QUERY, slot_of(st, q));
 	query_set_state(st, q, Q_TCP_WRITE);
-	return;
-fail:
-	upstream_error(st, q, pos, errno);
 }
 
 /*
  * Ask the next upstream (sequential) or all of them (parallel).  The
  * attempt deadline is set before sending: a send can fail at once and
- * move the query on.
+ * move the query on, or end it.
  */
 static void
 query_ask(struct state *st, struct query *q)
 {
+	uint32_t seq = q->seq;
 	int pos;
 
-	query_close_tcp(st, q);
-	query_new_id(st, q);
 	fifo_push(st, q, F_ATTEMPT, st->now + (uint64_t)st->timeout_ms);
 	while ((pos = policy_ask(&q->pol)) >= 0) {
 		q->cur = pos;
@@ -2610,9 +2893,54 @@ query_ask(struct state *st, struct query *q)
 			query_set_state(st, q, Q_UDP);
 			upstream_send_udp(st, q, pos);
 		}
-		if (!q->pol.parallel || q->state == Q_FREE)
+		if (!q->pol.parallel || q->state == Q_FREE || q->seq != seq)
 			break;
 	}
+}
+
+/* Answer q's own client with buf (SERVFAIL when NULL), then free q. */
+static void
+query_reply(struct state *st, struct query *q, const uint8_t *buf,
+    size_t len, const struct dns_reply *r, const char *how)
+{
+	if (buf == NULL) {
+		client_error(st, &q->cl, q->out + 2, &q->dq, RCODE_SERVFAIL,
+		    how, q->start);
+	} else {
+		client_answer(st, &q->cl, q->out + 2, &q->dq, buf, len, r, -1);
+		st->stats.answered++;
+		query_log(st, &q->cl, &q->dq, how, r->rcode, q->start);
+	}
+	query_free(st, q);
+}
+
+/*
+ * q ends: answer its client and every follower with buf (no OPT; len
+ * bytes, described by r), or SERVFAIL when buf is NULL; free them all.
+ * buf stays intact meanwhile: it is never st->scratch.
+ */
+static void
+query_done(struct state *st, struct query *q, const uint8_t *buf,
+    size_t len, const struct dns_reply *r, const char *how)
+{
+	struct query *f;
+	int32_t i, next;
+
+	for (i = q->follow; i >= 0; i = next) {
+		f = &st->q[i];
+		next = f->follow;
+		f->follow = f->leader = -1;
+		if (buf != NULL && (r->flags & DNS_TC) && f->cl.tcp &&
+		    !q->cl.tcp) {
+			/* a cut UDP answer: the TCP client gets its own */
+			query_start(st, f);
+			continue;
+		}
+		st->stats.coalesced++;
+		query_reply(st, f, buf, len, r, how);
+	}
+	q->follow = -1;
+	query_reply(st, q, buf, len, r, how);
 }
 
 /* Start forwarding q on its rule's list or the default one (or hold). */
@@ -2623,7 +2951,6 @@ query_start(struct state *st, struct query *q)
 
 	if (q->route >= 0 && st->rlist[q->route] != NULL)
 		l = st->rlist[q->route];
-
 	if (l == NULL || l->n == 0) {
 		if (st->following && q->state != Q_HELD) {
 			query_set_state(st, q, Q_HELD);
@@ -2631,7 +2958,7 @@ query_start(struct state *st, struct query *q)
 			fifo_push(st, q, F_HELD, st->now + HOLD_MS);
 			return;
 		}
-		query_servfail(st, q, "no upstream");
+		query_done(st, q, NULL, 0, NULL, "no upstream");
 		return;
 	}
 	fifo_remove(st, q);
@@ -2643,153 +2970,146 @@ query_start(struct state *st, struct query *q)
 	query_ask(st, q);
 }
 
-/* Find the position of q's pending attempt that was sent to from. */
-static int
-query_match_source(const struct query *q, const struct sockaddr *from)
+/*
+ * The upstream at position pos gave buf: cache it when it may be kept,
+ * then answer everyone waiting for it.
+ */
+static void
+query_answer(struct state *st, struct query *q, const uint8_t *buf,
+    size_t len, const struct dns_reply *r, int pos)
 {
-	int pos;
+	char how[80] = "upstream";
 
-	for (pos = 0; pos < q->pol.n; pos++)
-		if ((q->pol.pending & (1u << pos)) &&
-		    addr_equal(&q->list->u[q->order[pos]].addr, from))
-			return pos;
-	return -1;
+	/*
+	 * Not kept: an answer from before the list changed (it would outlive
+	 * the flush), or a negative when an upstream failed (RFC 2308).
+	 */
+	if (q->gen == st->generation && (r->class == REPLY_POSITIVE ||
+	    !q->failed))
+		cache_put(&st->cache, &q->dq, buf, len, r, st->now);
+	if (log_level >= 2)
+		addr_text(&q->list->u[q->order[pos]].addr, '#', how,
+		    sizeof(how));
+	query_done(st, q, buf, len, r, how);
 }
 
-/* One datagram from an upstream, on pool socket s. */
-static void
-upstream_reply(struct state *st, int s, const struct sockaddr *from,
-    uint8_t *buf, size_t len)
+static uint8_t *
+query_neg(struct state *st, struct query *q)
 {
-	struct dns_reply r;
-	struct query *q;
-	struct upstream *u;
-	uint16_t slot;
-	int pos;
+	return st->negbuf + (size_t)slot_of(st, q) * NEG_MAX;
+}
 
-	if (len < DNS_HDR || (slot = st->idmap[get_u16(buf)]) == 0)
-		goto unmatched;
-	q = &st->q[slot - 1];
-	/* RFC 5452 9.1: our socket, our ID, the address we asked */
-	if (q->state != Q_UDP || q->sock[s / POOL] != s)
-		goto unmatched;
-	if ((pos = query_match_source(q, from)) < 0)
-		goto unmatched;
-	if (dns_parse_reply(buf, len, &q->dq, &r) == REPLY_FOREIGN)
-		goto unmatched;
-	u = &q->list->u[q->order[pos]];
+/*
+ * The attempt at pos ended with a reply of class c (buf, len, r; OPT
+ * removed), or with REPLY_FAILURE and no reply.  Its socket is closed.
+ */
+static void
+query_event(struct state *st, struct query *q, int pos, enum reply_class c,
+    uint8_t *buf, size_t len, struct dns_reply *r)
+{
+	struct dns_reply nr;
+	enum policy_act act;
+	bool keep;
+
+	if (c == REPLY_FAILURE)
+		q->failed = true;
+	act = policy_event(&q->pol, pos, c, &keep);
+	if (act == ACT_ANSWER || (act == ACT_NEGATIVE && keep)) {
+		query_answer(st, q, buf, len, r, pos);
+		return;
+	}
+	if (keep) {		/* the negative to fall back on, for now */
+		if (len > NEG_MAX)
+			len = dns_truncate(buf, len, NEG_MAX, r);
+		memcpy(query_neg(st, q), buf, len);
+		q->neglen = (uint16_t)len;
+	}
+	switch (act) {
+	case ACT_NEXT:
+		query_ask(st, q);
+		break;
+	case ACT_NEGATIVE:
+		dns_parse_reply(query_neg(st, q), q->neglen, &q->dq, &nr);
+		query_answer(st, q, query_neg(st, q), q->neglen, &nr,
+		    q->pol.neg);
+		break;
+	case ACT_SERVFAIL:
+		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
+		break;
+	case ACT_WAIT:
+	case ACT_ANSWER:
+		break;
+	}
+}
+
+/* The attempt at pos got the reply buf (checked: ours, from the right place). */
+static void
+upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
+    size_t len, struct dns_reply *r)
+{
+	struct upstream *u = &q->list->u[q->order[pos]];
+
+	attempt_close(st, q, pos);
 	u->answers++;
 	policy_alive(u);
-	query_event(st, q, pos, r.class, buf, len, &r);
-	return;
-unmatched:
-	st->stats.unmatched++;
+	len = dns_strip_opt(buf, len, r);
+	query_event(st, q, pos, r->class, buf, len, r);
 }
 
-/* The kernel's struct sock_extended_err (linux/errqueue.h; not in musl). */
-struct ext_err {
-	uint32_t	 ee_errno;
-	uint8_t		 ee_origin, ee_type, ee_code, ee_pad;
-	uint32_t	 ee_info, ee_data;
-};
-
-/* ICMP errors queued by IP_RECVERR: the payload is our query. */
+/*
+ * Datagrams on the socket of q's attempt at pos.  The kernel let through
+ * only the upstream's address and port; the ID and question must be ours
+ * too (RFC 5452 9.1).  Anything else is read and dropped: it cannot fill
+ * the socket.  The buffer takes any datagram, so an answer larger than
+ * we asked for is cut for the client (TC), never lost.
+ */
 static void
-upstream_errqueue(struct state *st, int s)
-{
-	uint8_t data[64], ctl[512];
-	union sockany to;
-	struct iovec iov = { data, sizeof(data) };
-	struct msghdr mh;
-	struct cmsghdr *cm;
-	struct ext_err ee;
-	struct query *q;
-	uint16_t slot;
-	int pos, err, n;
-
-	for (n = 0; n < BATCH; n++) {
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_name = &to;
-		mh.msg_namelen = sizeof(to);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = ctl;
-		mh.msg_controllen = sizeof(ctl);
-		if (recvmsg(st->pool[s], &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 2)
-			return;
-		err = ECONNREFUSED;
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
-		    cm = CMSG_NXTHDR(&mh, cm)) {
-			if ((cm->cmsg_level == IPPROTO_IP &&
-			    cm->cmsg_type == IP_RECVERR) ||
-			    (cm->cmsg_level == IPPROTO_IPV6 &&
-			    cm->cmsg_type == IPV6_RECVERR)) {
-				memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
-				err = (int)ee.ee_errno;
-			}
-		}
-		if ((slot = st->idmap[get_u16(data)]) == 0)
-			continue;
-		q = &st->q[slot - 1];
-		if (q->state != Q_UDP || q->sock[s / POOL] != s)
-			continue;
-		if ((pos = query_match_source(q, &to.sa)) >= 0)
-			upstream_error(st, q, pos, err);
-	}
-}
-
-static void
-upstream_read(struct state *st, int s, short revents)
-{
-	int i, n, round;
-
-	if (revents & POLLERR)
-		upstream_errqueue(st, s);
-	if (!(revents & POLLIN))
-		return;
-	for (round = 0; round < 4; round++) {
-		for (i = 0; i < BATCH; i++) {
-			st->rmsg[i].msg_hdr.msg_namelen = sizeof(st->rname[i]);
-			st->riov[i].iov_len = DNS_MAX_UDP;
-		}
-		n = recvmmsg(st->pool[s], st->rmsg, BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			break;
-		for (i = 0; i < n; i++) {
-			if (st->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				st->stats.unmatched++;
-				continue;
-			}
-			upstream_reply(st, s, &st->rname[i].sa, st->rbuf[i],
-			    st->rmsg[i].msg_len);
-		}
-		batch_flush_cli(st);
-		batch_flush_up(st);
-		if (n < BATCH)
-			break;
-	}
-}
-
-/* A TCP attempt is writable (connected) or readable. */
-static void
-upstream_tcp_io(struct state *st, struct query *q, short revents)
+upstream_udp_read(struct state *st, struct query *q, int pos)
 {
 	struct dns_reply r;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		n = recv(q->fd[pos], st->ubuf, DNS_MAX_TCP, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == -1) {
+			upstream_error(st, q, pos, errno);
+			return;
+		}
+		if (n < DNS_HDR || get_u16(st->ubuf) != q->wire_id[pos] ||
+		    dns_parse_reply(st->ubuf, (size_t)n, &q->dq, &r) ==
+		    REPLY_FOREIGN) {
+			st->stats.unmatched++;
+			continue;
+		}
+		upstream_reply(st, q, pos, st->ubuf, (size_t)n, &r);
+		return;
+	}
+}
+
+/* q's TCP attempt is writable (connected) or readable. */
+static void
+upstream_tcp_io(struct state *st, struct query *q, uint32_t ev)
+{
+	struct epoll_event e;
+	struct dns_reply r;
 	uint8_t *b = st->tbuf[q->tbuf];
+	int pos = q->cur, fd = q->fd[pos], err = 0;
+	socklen_t el = sizeof(err);
 	size_t need;
 	ssize_t n;
-	int err = 0;
-	socklen_t el = sizeof(err);
 
 	if (q->state == Q_TCP_WRITE) {
-		if (revents & (POLLERR | POLLHUP)) {
-			getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		if (ev & (EPOLLERR | EPOLLHUP)) {
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
 			goto fail;
 		}
-		n = write(q->fd, q->out + q->done, 2u + q->len - q->done);
+		n = write(fd, q->out + q->done, 2u + q->len - q->done);
 		if (n == -1) {
 			err = errno;
-			if (err == EAGAIN)
+			if (err == EAGAIN || err == EINTR)
 				return;
 			goto fail;
 		}
@@ -2798,17 +3118,22 @@ upstream_tcp_io(struct state *st, struct query *q, short revents)
 			return;
 		q->done = 0;
 		query_set_state(st, q, Q_TCP_READ);
-		st->pfd[q->pidx].events = POLLIN;
+		e.events = EPOLLIN;
+		e.data.u64 = token_make(TK_ATTEMPT, slot_of(st, q), pos, q->seq);
+		if (epoll_ctl(st->ep, EPOLL_CTL_MOD, fd, &e) == -1) {
+			err = errno;
+			goto fail;
+		}
 		return;
 	}
 	need = q->done < 2 ? 2 : 2 + (size_t)get_u16(b);
-	n = read(q->fd, b + q->done, need - q->done);
-	if (n == 0 || (n == -1 && errno != EAGAIN)) {
+	n = read(fd, b + q->done, need - q->done);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
 		err = n == 0 ? ECONNRESET : errno;
 		goto fail;
 	}
-	if (n == -1)
-		return;
 	q->done += (uint32_t)n;
 	if (q->done == 2 && get_u16(b) < DNS_HDR) {
 		err = EPROTO;
@@ -2817,184 +3142,53 @@ upstream_tcp_io(struct state *st, struct query *q, short revents)
 	if (q->done < 2 || q->done < 2 + (size_t)get_u16(b))
 		return;
 	dns_parse_reply(b + 2, q->done - 2, &q->dq, &r);
-	if (r.class == REPLY_FOREIGN || r.id != q->wire_id) {
+	if (r.class == REPLY_FOREIGN || r.id != q->wire_id[pos]) {
+		st->stats.unmatched++;
 		err = EPROTO;
 		goto fail;
 	}
-	policy_alive(&q->list->u[q->order[q->cur]]);
-	q->list->u[q->order[q->cur]].answers++;
-	/* the buffer outlives the socket until the query moves on */
-	pfd_del(st, q->pidx);
-	close(q->fd);
-	q->fd = q->pidx = -1;
-	query_event(st, q, q->cur, r.class, b + 2, q->done - 2, &r);
+	upstream_reply(st, q, pos, b + 2, q->done - 2, &r);
 	return;
 fail:
-	upstream_error(st, q, q->cur, err != 0 ? err : ECONNRESET);
+	upstream_error(st, q, pos, err != 0 ? err : ECONNRESET);
 }
 
-/* ==== 13. Listeners and TCP clients ====================================== */
+/* The attempts of q timed out: each marks its upstream down. */
+static void
+expire_attempt(struct state *st, struct query *q)
+{
+	uint32_t pending = q->pol.pending, seq = q->seq;
+	struct upstream *u;
+	char a[80];
+	int pos;
+
+	fifo_remove(st, q);	/* query_ask() puts it back if it goes on */
+	for (pos = 0; pos < q->pol.n; pos++) {
+		if (!(pending & (1u << pos)))
+			continue;
+		if (q->state == Q_FREE || q->seq != seq)
+			return;
+		attempt_close(st, q, pos);
+		u = &q->list->u[q->order[pos]];
+		policy_timeout(u, st->now);
+		if (log_level >= 2)
+			logmsg(2, "upstream %s: timed out; down for %u ms",
+			    addr_text(&u->addr, '#', a, sizeof(a)), u->backoff);
+		query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
+	}
+	/* every attempt answered for: a query left waiting on nothing ends */
+	if (q->state != Q_FREE && q->seq == seq && q->fifo < 0)
+		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
+}
+
+/* ==== 14. Intake: listeners and TCP clients ============================== */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
- * in recvmmsg batches and answers leave in sendmmsg batches.  A TCP client
- * may pipeline up to TCP_PIPELINE queries; answers are written in the
- * order they complete (RFC 7766 6.2.1.1).
+ * in recvmmsg batches.  A TCP client may pipeline up to TCP_PIPELINE
+ * queries.  Every query, UDP or TCP, goes the same way: parse, local
+ * answer, cache, then the in-flight table (join an identical question, or
+ * lead a new exchange).
  */
-
-static int
-pfd_add(struct state *st, int fd, short events, enum owner_kind kind, int idx)
-{
-	int i = st->npfd++;
-
-	st->pfd[i].fd = fd;
-	st->pfd[i].events = events;
-	st->pfd[i].revents = 0;
-	st->owner[i].kind = (uint8_t)kind;
-	st->owner[i].idx = idx;
-	return i;
-}
-
-/* Remove entry i by moving the last one into its place. */
-static void
-pfd_del(struct state *st, int i)
-{
-	int last = --st->npfd;
-	struct owner *o;
-
-	if (i == last)
-		return;
-	st->pfd[i] = st->pfd[last];
-	st->owner[i] = st->owner[last];
-	o = &st->owner[i];
-	if (o->kind == O_CONN)
-		st->conn[o->idx].pidx = i;
-	else if (o->kind == O_QUERY)
-		st->q[o->idx].pidx = i;
-}
-
-static void
-conn_fifo_remove(struct state *st, struct conn *c)
-{
-	if (!c->linked)
-		return;
-	c->linked = false;
-	if (c->prev >= 0)
-		st->conn[c->prev].next = c->next;
-	else
-		st->idle.head = c->next;
-	if (c->next >= 0)
-		st->conn[c->next].prev = c->prev;
-	else
-		st->idle.tail = c->prev;
-	c->prev = c->next = -1;
-}
-
-/* Activity on c: it moves to the tail of the idle FIFO. */
-static void
-conn_touch(struct state *st, struct conn *c)
-{
-	int32_t i = (int32_t)(c - st->conn);
-
-	conn_fifo_remove(st, c);
-	c->deadline = st->now + TCP_IDLE_MS;
-	c->linked = true;
-	c->next = -1;
-	c->prev = st->idle.tail;
-	if (st->idle.tail >= 0)
-		st->conn[st->idle.tail].next = i;
-	else
-		st->idle.head = i;
-	st->idle.tail = i;
-}
-
-static void
-conn_close(struct state *st, struct conn *c)
-{
-	conn_fifo_remove(st, c);
-	pfd_del(st, c->pidx);
-	close(c->fd);
-	c->fd = -1;
-	c->gen++;		/* its queries in flight now answer nobody */
-	c->next = st->freeconn;
-	st->freeconn = (int32_t)(c - st->conn);
-}
-
-static void
-conn_write(struct state *st, struct conn *c)
-{
-	ssize_t n;
-
-	while (c->wpos < c->wlen) {
-		n = write(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			break;
-		if (n <= 0) {
-			conn_close(st, c);
-			return;
-		}
-		c->wpos += (uint32_t)n;
-	}
-	if (c->wpos == c->wlen) {
-		c->wpos = c->wlen = 0;
-		st->pfd[c->pidx].events &= ~POLLOUT;
-		if (c->eof && c->inflight == 0)
-			conn_close(st, c);
-	} else {
-		st->pfd[c->pidx].events |= POLLOUT;
-	}
-}
-
-/* Queue one framed answer on c; a client that reads nothing is closed. */
-static void
-conn_send(struct state *st, struct conn *c, const uint8_t *buf, size_t len)
-{
-	if (c->wpos > 0 && c->wlen + 2 + len > TCP_WBUF) {
-		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
-		c->wlen -= c->wpos;
-		c->wpos = 0;
-	}
-	if (c->wlen + 2 + len > TCP_WBUF) {
-		st->stats.send_err++;
-		conn_close(st, c);
-		return;
-	}
-	put_u16(c->wbuf + c->wlen, (uint16_t)len);
-	memcpy(c->wbuf + c->wlen + 2, buf, len);
-	c->wlen += 2 + (uint32_t)len;
-	conn_touch(st, c);
-	conn_write(st, c);
-}
-
-/*
- * Send an answer to a client.  Over UDP it is cut to what the client can
- * take (limit, from its EDNS size) with TC set; r describes buf.
- */
-static void
-client_send(struct state *st, const struct client *cl, uint8_t *buf,
-    size_t len, const struct dns_reply *r, size_t limit)
-{
-	struct conn *c;
-	int fd;
-
-	if (cl->tcp) {
-		c = &st->conn[cl->origin];
-		if (c->fd >= 0 && c->gen == cl->gen)
-			conn_send(st, c, buf, len);
-		return;
-	}
-	if (limit > DNS_MAX_UDP)
-		limit = DNS_MAX_UDP;
-	if (len > limit)
-		len = dns_truncate(buf, len, limit, r);
-	fd = st->lis[cl->origin].udp;
-	if (st->cli.n == BATCH || (st->cli.n > 0 && st->cli.fd != fd))
-		batch_flush_cli(st);
-	memcpy(st->cli.buf[st->cli.n], buf, len);
-	batch_add(&st->cli, fd, &cl->addr.sa, cl->addrlen,
-	    st->cli.buf[st->cli.n], len);
-}
 
 /*
  * Answer dq from a -H file or a local rule (they win over forwarding).
@@ -3005,7 +3199,6 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
     const struct dns_query *dq, int *route)
 {
 	struct local_answer a;
-	struct dns_reply r;
 	const char *how = "hosts";
 	size_t n;
 	int i;
@@ -3020,76 +3213,69 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
 	route_local(&st->routes.r[*route], dq, &a);
 	how = "local";
 answer:
+	st->stats.local++;
 	n = dns_build_answer(st->scratch, sizeof(st->scratch), buf, dq, &a,
 	    LOCAL_TTL);
-	if (n == 0)
-		n = dns_build_error(st->scratch, sizeof(st->scratch), buf, dq,
-		    a.rcode = RCODE_SERVFAIL);
-	memset(&r, 0, sizeof(r));
-	r.qend = dq->qend;
-	client_send(st, cl, st->scratch, n, &r, dq->udp_size);
-	st->stats.local++;
+	if (n == 0) {
+		client_error(st, cl, buf, dq, RCODE_SERVFAIL, how, st->now);
+		return true;
+	}
+	client_send(st, cl, st->scratch, n);
 	query_log(st, cl, dq, how, a.rcode, st->now);
 	return true;
 }
 
-/* A query from a client, UDP or TCP: check it, then forward or hold. */
+/* A query from a client, UDP or TCP: check it, then answer or forward. */
 static void
 query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
     size_t len)
 {
 	struct dns_query dq;
 	struct dns_reply r;
-	struct query *q;
+	struct query *q, *lead;
 	size_t n;
 	int rc, route;
 
 	st->stats.queries++;
 	if (cl->tcp)
 		st->stats.tcp_queries++;
-	rc = dns_parse_query(buf, len, &dq);
-	if (rc != 0) {
+	if ((rc = dns_parse_query(buf, len, &dq)) != 0) {
 		st->stats.malformed++;
-		if (rc < 0)
-			return;
-		n = dns_build_error(st->scratch, sizeof(st->scratch), buf,
-		    &dq, rc);
-		memset(&r, 0, sizeof(r));
-		r.qend = dq.qend;
-		client_send(st, cl, st->scratch, n, &r, dq.udp_size);
-		query_log(st, cl, &dq, "malformed", rc, st->now);
+		if (rc > 0)
+			client_error(st, cl, buf, &dq, rc, "malformed", st->now);
 		return;
 	}
 	if (query_local(st, cl, buf, &dq, &route))
 		return;
 	if ((n = cache_get(&st->cache, &dq, buf, st->scratch,
 	    sizeof(st->scratch), st->now, &r)) != 0) {
-		client_send(st, cl, st->scratch, n, &r, dq.udp_size);
+		client_answer(st, cl, buf, &dq, st->scratch, n, &r, -1);
 		query_log(st, cl, &dq, "cache", r.rcode, st->now);
 		return;
 	}
 	if ((q = query_alloc(st)) == NULL) {
 		st->stats.full++;
-		n = dns_build_error(st->scratch, sizeof(st->scratch), buf,
-		    &dq, RCODE_SERVFAIL);
-		memset(&r, 0, sizeof(r));
-		r.qend = dq.qend;
-		client_send(st, cl, st->scratch, n, &r, dq.udp_size);
-		st->stats.servfail++;
-		query_log(st, cl, &dq, "in-flight table full", RCODE_SERVFAIL,
-		    st->now);
+		client_error(st, cl, buf, &dq, RCODE_SERVFAIL,
+		    "in-flight table full", st->now);
 		return;
 	}
 	q->cl = *cl;
 	q->dq = dq;
 	q->route = route;
-	q->len = (uint16_t)len;
-	put_u16(q->out, (uint16_t)len);
-	memcpy(q->out + 2, buf, len);
-	if (dq.opt != 0 && dq.udp_size > DNS_MAX_UDP)
-		put_u16(q->out + 2 + dq.opt + 3, DNS_MAX_UDP);
+	q->len = (uint16_t)dns_build_query(q->out + 2, UPQ_MAX, buf, &dq);
+	put_u16(q->out, q->len);
+	q->hash = dns_question_hash(st->hkey, &dq);
 	if (cl->tcp)
 		st->conn[cl->origin].inflight++;
+	if ((lead = inflight_find(st, &dq, q->hash)) != NULL) {
+		/* RFC 5452 9.3: one exchange per question in flight */
+		query_set_state(st, q, Q_FOLLOW);
+		q->leader = slot_of(st, lead);
+		q->follow = lead->follow;
+		lead->follow = slot_of(st, q);
+		return;
+	}
+	inflight_add(st, q);
 	query_start(st, q);
 }
 
@@ -3118,8 +3304,7 @@ udp_read(struct state *st, int li)
 		memcpy(&cl.addr, &st->rname[i], cl.addrlen);
 		query_from_client(st, &cl, st->rbuf[i], st->rmsg[i].msg_len);
 	}
-	batch_flush_up(st);
-	batch_flush_cli(st);
+	batch_flush(st);
 }
 
 /* Stop (or, when due, resume) polling the TCP listeners for accepts. */
@@ -3133,9 +3318,8 @@ tcp_pause(struct state *st)
 		    "descriptors are free", strerror(errno));
 	st->fd_warned = true;
 	st->accept_at = st->now + ACCEPT_PAUSE_MS;
-	for (i = st->lis_at; i < st->nfixed; i++)
-		if (st->owner[i].kind == O_TCP_LISTEN)
-			st->pfd[i].events = 0;
+	for (i = PFD_LISTEN + 1; i < st->npfd; i += 2)
+		st->pfd[i].events = 0;
 }
 
 static void
@@ -3144,9 +3328,48 @@ tcp_resume(struct state *st)
 	int i;
 
 	st->accept_at = 0;
-	for (i = st->lis_at; i < st->nfixed; i++)
-		if (st->owner[i].kind == O_TCP_LISTEN)
-			st->pfd[i].events = POLLIN;
+	for (i = PFD_LISTEN + 1; i < st->npfd; i += 2)
+		st->pfd[i].events = POLLIN;
+}
+
+/* A new connection in a free slot of the table, in the epoll set. */
+static void
+conn_open(struct state *st, int fd, int li, const union sockany *peer,
+    socklen_t peerlen)
+{
+	struct epoll_event ev;
+	struct conn *c;
+
+	if (st->freeconn >= 0) {
+		c = &st->conn[st->freeconn];
+		st->freeconn = c->next;
+	} else if (st->chigh < st->tcpmax) {
+		c = &st->conn[st->chigh++];
+		c->wbuf = st->wbuf + (size_t)(c - st->conn) * TCP_WBUF;
+	} else {
+		st->stats.tcp_full++;
+		close(fd);
+		return;
+	}
+	ev.events = EPOLLIN;
+	ev.data.u64 = token_make(TK_CONN, (int)(c - st->conn), 0, c->gen);
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		close(fd);
+		c->next = st->freeconn;
+		st->freeconn = (int32_t)(c - st->conn);
+		return;
+	}
+	c->fd = fd;
+	c->events = EPOLLIN;
+	c->listener = li;
+	c->peer = *peer;
+	c->peerlen = peerlen;
+	c->inflight = 0;
+	c->eof = false;
+	c->rlen = c->wpos = c->wlen = 0;
+	c->prev = c->next = -1;
+	c->linked = false;
+	conn_touch(st, c);
 }
 
 static void
@@ -3154,15 +3377,13 @@ tcp_accept(struct state *st, int li)
 {
 	union sockany peer;
 	socklen_t peerlen;
-	struct conn *c;
 	int fd, n;
 
 	for (n = 0; n < 16; n++) {
 		peerlen = sizeof(peer);
 		fd = accept4(st->lis[li].tcp, &peer.sa, &peerlen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1 && (errno == EMFILE || errno == ENFILE ||
-		    errno == ENOBUFS || errno == ENOMEM)) {
+		if (fd == -1 && is_resource_error(errno)) {
 			/* out of fds: stop accepting for a while, not spin */
 			st->stats.tcp_full++;
 			tcp_pause(st);
@@ -3170,29 +3391,8 @@ tcp_accept(struct state *st, int li)
 		}
 		if (fd == -1)
 			return;
-		if (st->freeconn >= 0) {
-			c = &st->conn[st->freeconn];
-			st->freeconn = c->next;
-		} else if (st->chigh < st->tcpmax) {
-			c = &st->conn[st->chigh++];
-			c->wbuf = st->wbuf + (size_t)(c - st->conn) * TCP_WBUF;
-		} else {
-			st->stats.tcp_full++;
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->listener = li;
-		c->peer = peer;
-		c->peerlen = peerlen;
-		c->inflight = 0;
-		c->eof = false;
-		c->rlen = c->wpos = c->wlen = 0;
-		c->prev = c->next = -1;
-		c->linked = false;
 		st->fd_warned = false;
-		c->pidx = pfd_add(st, fd, POLLIN, O_CONN, (int)(c - st->conn));
-		conn_touch(st, c);
+		conn_open(st, fd, li, &peer, peerlen);
 	}
 }
 
@@ -3211,36 +3411,30 @@ conn_read(struct state *st, struct conn *c)
 	cl.addr = c->peer;
 	cl.addrlen = c->peerlen;
 	conn_touch(st, c);
-	while (c->fd >= 0 && c->gen == gen && !c->eof) {
-		if (c->inflight >= TCP_PIPELINE) {
-			st->pfd[c->pidx].events &= ~POLLIN;
-			return;
-		}
+	while (c->gen == gen && !c->eof && c->inflight < TCP_PIPELINE) {
 		need = c->rlen < 2 ? 2 : 2 + (size_t)get_u16(c->rbuf);
-		if (need == 2 && c->rlen == 2) {
-			st->stats.malformed++;	/* a zero-length message */
-			conn_close(st, c);
-			return;
-		}
-		if (need - 2 > DNS_MAX_QUERY) {
-			st->stats.malformed++;
+		if ((need == 2 && c->rlen == 2) || need - 2 > DNS_MAX_QUERY) {
+			st->stats.malformed++;	/* empty, or over our limit */
 			conn_close(st, c);
 			return;
 		}
 		if (c->rlen < need) {
 			n = read(c->fd, c->rbuf + c->rlen, need - c->rlen);
-			if (n == -1 && (errno == EAGAIN || errno == EINTR))
-				return;
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				break;
 			if (n == -1) {
 				conn_close(st, c);
 				return;
 			}
 			if (n == 0) {
 				c->eof = true;
-				st->pfd[c->pidx].events &= ~POLLIN;
-				if (c->inflight == 0 && c->wpos == c->wlen)
+				if (c->inflight == 0 && c->wpos == c->wlen) {
 					conn_close(st, c);
-				return;
+					return;
+				}
+				break;
 			}
 			c->rlen += (uint32_t)n;
 			continue;
@@ -3248,22 +3442,25 @@ conn_read(struct state *st, struct conn *c)
 		c->rlen = 0;
 		query_from_client(st, &cl, c->rbuf + 2, need - 2);
 	}
+	if (c->gen == gen)
+		conn_arm(st, c);
 }
 
 static void
-conn_io(struct state *st, struct conn *c, short revents)
+conn_io(struct state *st, struct conn *c, uint32_t ev)
 {
 	uint32_t gen = c->gen;
 
-	if (revents & POLLOUT)
-		conn_write(st, c);
-	if (c->fd >= 0 && c->gen == gen && (revents & (POLLIN | POLLHUP |
-	    POLLERR)))
+	if ((ev & EPOLLOUT) && !conn_write(st, c))
+		return;
+	if (!c->eof && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		conn_read(st, c);
-	batch_flush_up(st);
+	/* reset, or shut both ways: nothing more can reach the client */
+	if (c->gen == gen && (ev & (EPOLLHUP | EPOLLERR)))
+		conn_close(st, c);
 }
 
-/* ==== 14. File following ================================================= */
+/* ==== 15. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -3562,8 +3759,7 @@ follow_release(struct state *st)
 		fifo_remove(st, q);
 		query_start(st, q);
 	}
-	batch_flush_up(st);
-	batch_flush_cli(st);
+	batch_flush(st);
 }
 
 static bool
@@ -3633,7 +3829,7 @@ deflist_rebuild(struct state *st)
 	follow_release(st);
 }
 
-/* ==== 15. Signals and counters =========================================== */
+/* ==== 16. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -3661,22 +3857,26 @@ stats_print(struct state *st)
 	int i;
 
 	logmsg(0, "counters: queries %llu (tcp %llu), forwarded %llu, "
-	    "answered %llu, servfail %llu, malformed %llu, in flight %d, "
-	    "refused (table full) %llu, refused (tcp full) %llu, "
-	    "unmatched replies %llu, held %llu, send errors %llu, local %llu",
+	    "answered %llu, shared %llu, servfail %llu, malformed %llu, "
+	    "in flight %d, refused (table full) %llu, refused (tcp full) "
+	    "%llu, no upstream socket %llu, unmatched replies %llu, held "
+	    "%llu, send errors %llu, local %llu, upstream sockets %d",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
+	    (unsigned long long)s->coalesced,
 	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
 	    st->nq, (unsigned long long)s->full,
-	    (unsigned long long)s->tcp_full, (unsigned long long)s->unmatched,
+	    (unsigned long long)s->tcp_full, (unsigned long long)s->no_socket,
+	    (unsigned long long)s->unmatched,
 	    (unsigned long long)s->held, (unsigned long long)s->send_err,
-	    (unsigned long long)s->local);
+	    (unsigned long long)s->local, st->nsock);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
-	    "%llu, inserts %llu", st->cache.n, st->cache.size,
-	    (unsigned long long)st->cache.hits,
+	    "%llu, inserts %llu, longest chain %d", st->cache.n,
+	    st->cache.size, (unsigned long long)st->cache.hits,
 	    (unsigned long long)st->cache.misses,
 	    (unsigned long long)st->cache.evictions,
-	    (unsigned long long)st->cache.inserts);
+	    (unsigned long long)st->cache.inserts,
+	    cache_longest_chain(&st->cache));
 	for (i = 0; l != NULL && i < l->n; i++)
 		logmsg(0, "upstream %s: answers %u, timeouts %u, errors %u%s",
 		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
@@ -3684,34 +3884,28 @@ stats_print(struct state *st)
 		    l->u[i].down_until > st->now ? ", down" : "");
 }
 
-/* ==== 16. The event loop ================================================= */
+/* ==== 17. The event loop ================================================= */
 /*
- * One pass: expire what is due (attempts move on, held queries fail, idle
+ * One pass: run what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
- * the nearest deadline, then dispatch: file watch, upstream replies, TCP,
- * and listeners last, so work in progress finishes before new work.
+ * the nearest deadline, then dispatch: the file watch, one epoll_wait()
+ * for upstream sockets and TCP clients, and the listeners last, so work
+ * in progress finishes before new work starts.
+ *
+ * What the loop guarantees:
+ * - The pollfd array is fixed at start (inotify, the epoll set, the
+ *   listeners) and each of its entries is handled at most once per pass.
+ * - Every other descriptor is in the epoll set, and one epoll_wait() per
+ *   pass reports each at most once.  Its event carries the generation its
+ *   owner had when the descriptor was registered; a query's incarnation
+ *   or a connection's generation changes when it is freed, and a closed
+ *   attempt clears its bit, so an event for anything closed, freed or
+ *   reused earlier in the pass is dropped, never dispatched.
+ * - Nothing waits for an event it would not act on: a TCP client is
+ *   polled for reading only while it may send (conn_arm()), and every
+ *   readable upstream socket is read or closed.  So ppoll() never returns
+ *   at once with nothing to do.
  */
-
-static void
-expire_attempt(struct state *st, struct query *q)
-{
-	uint32_t pending = q->pol.pending;	/* the attempts that timed out */
-	struct upstream *u;
-	char a[80];
-	int pos;
-
-	query_close_tcp(st, q);
-	for (pos = 0; pos < q->pol.n && q->state != Q_FREE; pos++) {
-		if (!(pending & (1u << pos)))
-			continue;
-		u = &q->list->u[q->order[pos]];
-		policy_timeout(u, st->now);
-		if (log_level >= 2)
-			logmsg(2, "upstream %s: timed out; down for %u ms",
-			    addr_text(&u->addr, '#', a, sizeof(a)), u->backoff);
-		query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
-	}
-}
 
 /* Run what is due; return the ms until the next deadline, -1 for none. */
 static int
@@ -3726,7 +3920,7 @@ loop_timers(struct state *st)
 		expire_attempt(st, q);
 	while (st->fifo[F_HELD].head >= 0 &&
 	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now)
-		query_servfail(st, q, "no upstream yet");
+		query_done(st, q, NULL, 0, NULL, "no upstream yet");
 	while (st->idle.head >= 0 &&
 	    (c = &st->conn[st->idle.head])->deadline <= st->now) {
 		if (c->inflight > 0 || c->wpos < c->wlen)
@@ -3744,8 +3938,7 @@ loop_timers(struct state *st)
 		st->f.next_poll = st->now + st->f.poll_ms;
 		follow_reload(st, false);
 	}
-	batch_flush_up(st);
-	batch_flush_cli(st);
+	batch_flush(st);
 	if (st->fifo[F_ATTEMPT].head >= 0)
 		next = st->q[st->fifo[F_ATTEMPT].head].deadline;
 	if (st->fifo[F_HELD].head >= 0 &&
@@ -3764,37 +3957,54 @@ loop_timers(struct state *st)
 	return next <= st->now ? 0 : (int)(next - st->now + 1);
 }
 
+/* One epoll event: dispatched only if its owner is still the one named. */
+static void
+loop_event(struct state *st, uint64_t tok, uint32_t ev)
+{
+	uint32_t gen = (uint32_t)(tok >> 32);
+	int kind = (int)(tok >> 24 & 0xff), pos = (int)(tok >> 16 & 0xff);
+	int idx = (int)(tok & 0xffff);
+	struct query *q;
+	struct conn *c;
+
+	if (kind == TK_CONN) {
+		c = &st->conn[idx];
+		if (c->fd >= 0 && c->gen == gen)
+			conn_io(st, c, ev);
+		return;
+	}
+	q = &st->q[idx];
+	if (q->state == Q_FREE || q->seq != gen || !(q->fds & (1u << pos)))
+		return;
+	if (q->state == Q_UDP)
+		upstream_udp_read(st, q, pos);
+	else
+		upstream_tcp_io(st, q, ev);
+}
+
 static void
 loop_dispatch(struct state *st)
 {
-	struct pollfd *p;
-	struct owner *o;
-	int i;
+	struct epoll_event ev[EPOLL_BATCH];
+	int i, n;
 
-	if (st->f.ifd >= 0 && st->pfd[0].revents)
+	if (st->pfd[PFD_INOTIFY].revents)
 		watch_read(st);
-	for (i = st->pool_at; i < st->lis_at; i++)
-		if (st->pfd[i].revents)
-			upstream_read(st, st->owner[i].idx, st->pfd[i].revents);
-	for (i = st->npfd - 1; i >= st->nfixed; i--) {
-		p = &st->pfd[i];
-		if (p->revents == 0)
-			continue;
-		o = &st->owner[i];
-		if (o->kind == O_CONN)
-			conn_io(st, &st->conn[o->idx], p->revents);
-		else
-			upstream_tcp_io(st, &st->q[o->idx], p->revents);
-		p->revents = 0;
+	if (st->pfd[PFD_EPOLL].revents) {
+		n = epoll_wait(st->ep, ev, EPOLL_BATCH, 0);
+		for (i = 0; i < n; i++)
+			loop_event(st, ev[i].data.u64, ev[i].events);
+		batch_flush(st);
 	}
-	for (i = st->lis_at; i < st->nfixed; i++) {
+	for (i = PFD_LISTEN; i < st->npfd; i++) {
 		if (st->pfd[i].revents == 0)
 			continue;
-		if (st->owner[i].kind == O_UDP)
-			udp_read(st, st->owner[i].idx);
+		if ((i - PFD_LISTEN) % 2 == 0)
+			udp_read(st, (i - PFD_LISTEN) / 2);
 		else
-			tcp_accept(st, st->owner[i].idx);
+			tcp_accept(st, (i - PFD_LISTEN) / 2);
 	}
+	batch_flush(st);
 }
 
 static void
@@ -3807,7 +4017,6 @@ loop_run(struct state *st)
 	sigemptyset(&none);
 	for (;;) {
 		st->now = clock_ms();
-		pool_pick(st);
 		timeout = loop_timers(st);
 		ts.tv_sec = timeout / 1000;
 		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
@@ -3834,7 +4043,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 17. usage() and main() ============================================= */
+/* ==== 18. usage() and main() ============================================= */
 
 static void
 usage(FILE *fp)
@@ -4024,11 +4233,17 @@ xcalloc(size_t n, size_t size)
 static void
 state_alloc(struct state *st)
 {
+	uint32_t b = 16;
 	int i;
 
 	st->q = xcalloc((size_t)st->qmax, sizeof(*st->q));
 	st->negbuf = xcalloc((size_t)st->qmax, NEG_MAX);
-	st->idmap = xcalloc(65536, sizeof(*st->idmap));
+	while (b < 2u * (uint32_t)st->qmax)
+		b *= 2;
+	st->qbucket = xcalloc(b, sizeof(*st->qbucket));
+	st->qmask = b - 1;
+	for (i = 0; i < (int)b; i++)
+		st->qbucket[i] = -1;
 	st->freeq = -1;		/* slots are taken from qhigh on first use */
 	for (i = 0; i < F_COUNT; i++)
 		st->fifo[i].head = st->fifo[i].tail = -1;
@@ -4042,6 +4257,7 @@ state_alloc(struct state *st)
 		st->freetbuf[st->nfreetbuf++] = i;
 	st->rbuf = xcalloc(BATCH, DNS_MAX_UDP);
 	st->cli.buf = xcalloc(BATCH, DNS_MAX_UDP);
+	st->ubuf = xcalloc(1, DNS_MAX_TCP);
 	for (i = 0; i < BATCH; i++) {
 		st->riov[i].iov_base = st->rbuf[i];
 		st->rmsg[i].msg_hdr.msg_iov = &st->riov[i];
@@ -4051,41 +4267,68 @@ state_alloc(struct state *st)
 	st->f.buf = xcalloc(1, RESOLV_MAX_FILE + 1);
 	for (i = 0; i < st->f.nfile; i++)
 		st->f.file[i].text = xcalloc(1, RESOLV_MAX_FILE + 1);
-	i = 1 + 2 * POOL + 2 * st->nlis + st->tcpmax * 2;
-	st->pfd = xcalloc((size_t)i, sizeof(*st->pfd));
-	st->owner = xcalloc((size_t)i, sizeof(*st->owner));
+	st->pfd = xcalloc((size_t)(PFD_LISTEN + 2 * st->nlis),
+	    sizeof(*st->pfd));
 }
 
-/* Fixed pollfd entries: inotify, the pool, the listeners. */
+/*
+ * The descriptor budget for upstream sockets (one per attempt): the soft
+ * RLIMIT_NOFILE is raised to the hard one; what the fixed descriptors and
+ * the TCP clients leave is for attempts.  Said when it is fewer than the
+ * queries that may be in flight.
+ */
+static void
+state_budget(struct state *st)
+{
+	struct rlimit rl;
+	long limit, avail;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		st->sockmax = st->qmax;
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	limit = rl.rlim_cur > (1 << 20) ? (1 << 20) : (long)rl.rlim_cur;
+	/* stdio, inotify, epoll, listeners, a file being read, slack */
+	avail = limit - (3 + 2 + 2L * st->nlis + 1 + FD_SLACK);
+	if (avail >= (long)st->qmax + st->tcpmax) {
+		st->sockmax = (int)(avail - st->tcpmax);
+		return;
+	}
+	/* too few: at most half go to TCP clients, the rest to attempts */
+	st->sockmax = (int)(avail - (st->tcpmax < avail / 2 ? st->tcpmax :
+	    avail / 2));
+	if (st->sockmax < 1)
+		st->sockmax = 1;
+	logmsg(0, "descriptor limit %ld: %d upstream sockets for %d queries "
+	    "in flight; beyond that queries get SERVFAIL (raise ulimit -n or "
+	    "lower --max-queries)", limit, st->sockmax, st->qmax);
+}
+
+/* The fixed pollfd entries: inotify, the epoll set, the listeners. */
 static void
 state_fds(struct state *st)
 {
-	struct rlimit rl;
 	int i;
 
-	/* under a low fd limit keep most fds for TCP (RFC 5452 wants many) */
-	st->npool = POOL;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 256)
-		st->npool = rl.rlim_cur > 40 ? (int)(rl.rlim_cur - 32) / 8 : 1;
-	pfd_add(st, st->f.ifd, POLLIN, O_INOTIFY, 0);
-	st->pool_at = st->npfd;
-	for (i = 0; i < 2 * POOL; i++) {
-		st->pool[i] = -1;
-		if (i % POOL < st->npool)
-			st->pool[i] = pool_open(i < POOL ? AF_INET : AF_INET6);
-		if (st->pool[i] == -1 && i < st->npool)
-			die(1, "upstream socket: %s", strerror(errno));
-		/* only open fds: ppoll refuses more entries than the limit */
-		st->pool_pidx[i] = -1;
-		if (st->pool[i] != -1)	/* polled while a query waits on it */
-			st->pool_pidx[i] = pfd_add(st, -1, POLLIN, O_POOL, i);
-	}
-	st->lis_at = st->npfd;
+	if ((st->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		die(1, "epoll: %s", strerror(errno));
+	st->pfd[PFD_INOTIFY].fd = st->f.ifd;
+	st->pfd[PFD_INOTIFY].events = POLLIN;
+	st->pfd[PFD_EPOLL].fd = st->ep;
+	st->pfd[PFD_EPOLL].events = POLLIN;
+	st->npfd = PFD_LISTEN;
 	for (i = 0; i < st->nlis; i++) {
-		pfd_add(st, st->lis[i].udp, POLLIN, O_UDP, i);
-		pfd_add(st, st->lis[i].tcp, POLLIN, O_TCP_LISTEN, i);
+		st->pfd[st->npfd].fd = st->lis[i].udp;
+		st->pfd[st->npfd++].events = POLLIN;
+		st->pfd[st->npfd].fd = st->lis[i].tcp;
+		st->pfd[st->npfd++].events = POLLIN;
 	}
-	st->nfixed = st->npfd;
+	state_budget(st);
 }
 
 /* Watches need absolute paths: a relative one is taken from the cwd. */
@@ -4374,7 +4617,9 @@ main(int argc, char **argv)
 	st.now = clock_ms();
 	follow_paths(&st, file, hosts, nhosts);
 	state_alloc(&st);
-	if (cache_init(&st.cache, cache_n) == -1)
+	if (getrandom(st.hkey, sizeof(st.hkey), 0) != (ssize_t)sizeof(st.hkey))
+		die(1, "getrandom: %s", strerror(errno));
+	if (cache_init(&st.cache, cache_n, st.hkey) == -1)
 		die(1, "-c %d: out of memory", cache_n);
 	routes_lists(&st);
 	follow_start(&st, poll_s);

@@ -31,6 +31,7 @@
 #define RCODE_NXDOMAIN	3
 #define RCODE_NOTIMP	4
 #define RCODE_REFUSED	5
+#define RCODE_BADVERS	16	/* RFC 6891 9: extended, carried in the OPT */
 
 /* TYPEs and CLASS */
 #define TYPE_A		1
@@ -146,17 +147,36 @@ struct dns_query {
 	uint16_t	 udp_size;	/* what the client takes; 512 w/o EDNS */
 	bool		 do_bit;	/* EDNS DO (RFC 3225) */
 	uint8_t		 qname_len;
-	uint32_t	 qname_hash;	/* of qname, for the cache */
 	uint8_t		 qname[DNS_MAX_NAME];	/* wire form, lower case */
 };
 
 /*
  * Check a client query.  Returns 0 when it may be answered or forwarded
  * (q filled); -1 when it must be dropped silently (short, QR set); or an
- * RCODE (FORMERR, NOTIMP) to answer with.  When an RCODE is returned and
- * q->qend is non-zero, the question was readable and may be echoed.
+ * RCODE (FORMERR, NOTIMP, BADVERS for an EDNS version other than 0) to
+ * answer with.  When an RCODE is returned and q->qend is non-zero, the
+ * question was readable and may be echoed.
  */
 int	dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q);
+
+/*
+ * SipHash-1-3 of the question of q (name in lower case, type, class and
+ * the EDNS, DO and CD bits) under key: the cache and the table of
+ * questions in flight are keyed by names that clients choose, so their
+ * buckets must not be predictable (hash flooding).
+ */
+uint32_t dns_question_hash(const uint64_t key[2], const struct dns_query *q);
+
+/*
+ * Write to out (size bytes) the query that goes upstream for the client
+ * query in query (checked into q): its header (ID as given; RD, CD and AD
+ * kept), its question as spelled, and, when the client used EDNS, an OPT
+ * of our own: DNS_MAX_UDP bytes, the client's DO bit, version 0, no
+ * options.  The client's options (COOKIE, Client Subnet, padding) and any
+ * other records are not forwarded.  Returns the length, 0 if no room.
+ */
+size_t	dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
+	    const struct dns_query *q);
 
 /* Reply classes for the sequential policy (SPEC "Choosing the answer"). */
 enum reply_class {
@@ -174,6 +194,8 @@ struct dns_reply {
 	uint16_t	 ancount;
 	uint16_t	 qend;		/* offset past the question, 0 if none */
 	uint16_t	 opt;		/* offset of the OPT RR, 0 if none */
+	uint16_t	 ar_opt;	/* additional records before the OPT */
+	bool		 scoped;	/* Client Subnet with a scope: uncacheable */
 	uint32_t	 min_ttl;	/* smallest TTL over all RRs but OPT */
 	int64_t		 neg_ttl;	/* RFC 2308: min(SOA TTL, MINIMUM); -1 */
 	enum reply_class class;
@@ -197,8 +219,29 @@ size_t	dns_truncate(uint8_t *buf, size_t len, size_t limit,
 	    const struct dns_reply *r);
 
 /*
+ * Remove the OPT record of the reply in buf (len bytes, described by r)
+ * and the additional records after it: an upstream's OPT was made for our
+ * query and may echo a client's options.  Sets r->opt to 0; returns the
+ * new length.
+ */
+size_t	dns_strip_opt(uint8_t *buf, size_t len, struct dns_reply *r);
+
+/*
+ * Make an answer without OPT (len bytes in buf, size bytes of room,
+ * described by r) fit the client of q: cut to header and question with TC
+ * set when it and the OPT would exceed limit bytes, then, for an EDNS
+ * client, append an OPT of our own (EDNS_SIZE, the client's DO bit) that
+ * carries Extended DNS Error ede (RFC 8914) unless ede is -1.  Returns
+ * the new length.
+ */
+size_t	dns_finish(uint8_t *buf, size_t len, size_t size,
+	    const struct dns_reply *r, const struct dns_query *q, size_t limit,
+	    int ede);
+
+/*
  * Build an answer to query (len bytes, checked into q) with rcode, no
- * records but an OPT when the query had one.  With q->qend zero, only the
+ * records but an OPT when the query had one (an extended rcode such as
+ * BADVERS goes in the OPT).  With q->qend zero, only the
  * header is echoed.  Returns the length written to out (size bytes), or 0
  * when it does not fit.
  */
@@ -433,8 +476,7 @@ struct cache_entry {
 	uint8_t		 qname_len;
 	uint8_t		 rcode;
 	uint8_t		 nttl;		/* TTLs noted in ttl_at */
-	uint16_t	 opt;		/* offset of the OPT RR, 0 if none */
-	uint16_t	 len;
+	uint16_t	 len;		/* of data, which never holds an OPT */
 	uint16_t	 ttl_at[CACHE_TTLS];	/* offsets of the TTL fields */
 	uint8_t		 data[CACHE_DATA];	/* the answer as received */
 };
@@ -449,23 +491,28 @@ struct cache {
 	int32_t		 head, tail;	/* LRU: head most recent */
 	int32_t		 free;		/* freed entries; then e[high..size) */
 	int		 high;
+	uint64_t	 key[2];	/* dns_question_hash() key: secret */
 	uint64_t	 hits, misses, evictions, inserts;
 };
 
-/* Allocate a cache of size entries (0: off).  0, or -1 without memory. */
-int	cache_init(struct cache *c, int size);
+/*
+ * Allocate a cache of size entries (0: off), its buckets keyed by key (a
+ * per-process secret).  0, or -1 without memory.
+ */
+int	cache_init(struct cache *c, int size, const uint64_t key[2]);
 void	cache_free(struct cache *c);
 
 /* Drop every entry (the upstream list changed). */
 void	cache_flush(struct cache *c);
 
 /*
- * Store ans (len bytes, described by r) as the answer to q at now.  Only
- * positive answers (for their smallest TTL) and negative ones with an SOA
- * (RFC 2308: min(SOA TTL, MINIMUM)) are kept; TC, failures, TTL 0,
- * answers over CACHE_DATA bytes and with more than CACHE_TTLS records are
- * not.  The least recently used entry
- * is evicted when full.  Returns true when stored.
+ * Store ans (len bytes, described by r) as the answer to q at now, without
+ * its OPT record (see dns_strip_opt()).  Only positive answers (for their
+ * smallest TTL) and negative ones with an SOA (RFC 2308: min(SOA TTL,
+ * MINIMUM)) are kept; TC, failures, TTL 0, answers scoped by Client
+ * Subnet, answers over CACHE_DATA bytes and with more than CACHE_TTLS
+ * records are not.  The least recently used entry is evicted when full.
+ * Returns true when stored.
  */
 bool	cache_put(struct cache *c, const struct dns_query *q,
 	    const uint8_t *ans, size_t len, const struct dns_reply *r,
@@ -474,11 +521,15 @@ bool	cache_put(struct cache *c, const struct dns_query *q,
 /*
  * Look up q (its query bytes in query) at now.  On a hit, write the
  * answer to out (size bytes) with the query's ID and spelling of the
- * name and every TTL lowered by the whole seconds spent in the cache,
- * fill *r for dns_truncate(), and return its length; 0 on a miss.
+ * name and every TTL lowered by the whole seconds spent in the cache, no
+ * OPT (dns_finish() adds the client's), fill *r for dns_finish(), and
+ * return its length; 0 on a miss.
  */
 size_t	cache_get(struct cache *c, const struct dns_query *q,
 	    const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
 	    struct dns_reply *r);
+
+/* The number of entries in the longest hash chain (SIGUSR1, tests). */
+int	cache_longest_chain(const struct cache *c);
 
 #endif /* DNSFWD_H */

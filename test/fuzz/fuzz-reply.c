@@ -162,6 +162,43 @@ cut(const uint8_t *reply, size_t len, const struct dns_query *q,
 	free(buf);
 }
 
+static const uint64_t fuzz_key[2] = { 1, 2 };
+
+/*
+ * dns_finish() of an answer without OPT (reply, len, described by r) for
+ * q at a few limits: it fits, it parses as an answer to q, and it carries
+ * exactly one OPT, ours, when q had EDNS.
+ */
+static void
+finish(const uint8_t *reply, size_t len, const struct dns_query *q,
+    const struct dns_reply *r)
+{
+	static const size_t limits[] = { 512, 1232, DNS_MAX_UDP, DNS_MAX_TCP };
+	struct dns_reply t;
+	uint8_t *buf;
+	size_t i, n, size = len + 64;
+
+	if (r->class == REPLY_FAILURE || (r->flags & DNS_TC))
+		return;		/* never sent, or cut anyway: see cut() */
+	if ((buf = malloc(size)) == NULL)
+		return;
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		memcpy(buf, reply, len);
+		n = dns_finish(buf, len, size, r, q, limits[i],
+		    i == 1 ? 3 : -1);
+		check(n <= limits[i] && n >= r->qend);
+		if (n < len + (q->opt != 0 ? 11 : 0))
+			check(buf[2] & (DNS_TC >> 8));
+		dns_parse_reply(buf, n, q, &t);
+		check(t.qend == r->qend);
+		check((t.opt != 0) == (q->opt != 0));
+		if (t.opt != 0)
+			check(get16(buf + t.opt + 3) == 1232 &&
+			    (buf[t.opt + 7] & 0x80) == (q->do_bit ? 0x80 : 0));
+	}
+	free(buf);
+}
+
 /* dns_get_name() must read and skip the name at pos alike. */
 static void
 names(const uint8_t *reply, size_t len, size_t pos)
@@ -186,7 +223,7 @@ static uint32_t
 cache_ttl(const struct dns_query *q, size_t len, const struct dns_reply *r)
 {
 	if (len > CACHE_DATA || (r->flags & DNS_TC) ||
-	    r->qend != DNS_HDR + q->qname_len + 4)
+	    r->qend != DNS_HDR + q->qname_len + 4 || r->scoped)
 		return 0;
 	if (r->class == REPLY_POSITIVE)
 		return r->min_ttl < CACHE_MAX_TTL ? r->min_ttl : CACHE_MAX_TTL;
@@ -271,7 +308,7 @@ served(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	check(out[len] == 0xa5);
 	expect_aged(exp, reply, len, query, q, r->class, age_s);
 	check(memcmp(out, exp, len) == 0);
-	check(g.qend == r->qend && g.opt == r->opt && g.rcode == r->rcode);
+	check(g.qend == r->qend && g.opt == 0 && g.rcode == r->rcode);
 	check(g.flags == r->flags);
 	limit = q->udp_size > DNS_MAX_UDP ? DNS_MAX_UDP : q->udp_size;
 	cut(out, n, q, &g, limit);
@@ -397,15 +434,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(r.neg_ttl >= -1 && r.neg_ttl <= INT32_MAX);
 	check(dns_rcode_name(r.rcode) != NULL);
 
-	/* query_answer(): cache first, then the client's ID and case */
-	ttl = cache_ttl(&q, len, &r);
-	check(cache_init(&c, 4) == 0);
-	stored = cache_put(&c, &q, reply, len, &r, T0);
-	check(stored == (ttl != 0) ||
-	    (!stored && mangled(reply, len, query, &q, &r)));
 	cut(reply, len, &q, &r, 512);
 	cut(reply, len, &q, &r, q.udp_size > DNS_MAX_UDP ? DNS_MAX_UDP :
 	    q.udp_size);
+
+	/* upstream_reply(): the upstream's OPT goes; then the cache */
+	len = dns_strip_opt(reply, len, &r);
+	check(r.opt == 0 && len >= r.qend && len <= size - at);
+	finish(reply, len, &q, &r);
+	ttl = cache_ttl(&q, len, &r);
+	check(cache_init(&c, 4, fuzz_key) == 0);
+	stored = cache_put(&c, &q, reply, len, &r, T0);
+	check(stored == (ttl != 0) ||
+	    (!stored && mangled(reply, len, query, &q, &r)));
 
 	/* cache_get() some time later */
 	if (data[1] == 0xff)
