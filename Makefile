@@ -23,6 +23,9 @@ test/fakeup: test/fakeup.c
 test/dnsq: test/dnsq.c
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/dnsq.c
 
+test/chaos: test/chaos.c
+	$(CC) $(WARN) -Werror $(SAN) -o $@ test/chaos.c
+
 FUZZ	 = query reply resolv hosts options
 REPLAY	 = $(FUZZ:%=test/fuzz/replay/%)
 
@@ -35,7 +38,8 @@ test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h \
 test/dnsfwd-san: dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ dnsfwd.c
 
-test: dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san $(REPLAY)
+test: dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san \
+    $(REPLAY)
 	BINS="dnsfwd test/dnsfwd-san" bash test/run.sh
 
 test-cross: test/fakeup test/dnsq
@@ -44,6 +48,10 @@ test-cross: test/fakeup test/dnsq
 fuzz:
 	sh test/fuzz/run.sh
 
+CHAOS_SECONDS ?= 600
+chaos: test/chaos test/dnsfwd-san
+	test/chaos -s $(CHAOS_SECONDS) test/dnsfwd-san
+
 bench: dnsfwd
 	bash test/bench.sh
 
@@ -51,8 +59,8 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd test/unit test/fakeup test/dnsq test/dnsfwd-san test/benchup test/relay
+	rm -f dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/benchup test/relay
 	rm -rf test/cross test/fuzz/replay
 	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 
-.PHONY: all static test test-cross fuzz bench install clean
+.PHONY: all static test test-cross fuzz chaos bench install clean

@@ -725,6 +725,7 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 	int n;
 
 	memset(q, 0, offsetof(struct dns_query, qname));
+	q->qname[0] = 0;	/* the root until a name is read whole */
 	q->udp_size = 512;
 	if (len < DNS_HDR)
 		return -1;
@@ -742,8 +743,10 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 	n = dns_get_name(&c, q->qname);
 	q->qtype = dns_get_u16(&c);
 	q->qclass = dns_get_u16(&c);
-	if (c.err != NULL)
+	if (c.err != NULL) {
+		q->qname[0] = 0;
 		return RCODE_FORMERR;
+	}
 	q->qname_len = (uint8_t)n;
 	dns_name_lower(q->qname, (size_t)n);
 	q->qend = (uint16_t)c.pos;
@@ -1028,8 +1031,8 @@ dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
 	put_u16(out + 4, 1);
 	memset(out + 6, 0, 6);
 	if (q->opt != 0) {
-		n += dns_put_opt(out + n, size - n, DNS_MAX_UDP, 0, q->do_bit,
-		    -1);
+		n += dns_put_opt(out + n, size - n, q->udp_size < DNS_MAX_UDP ?
+		    q->udp_size : DNS_MAX_UDP, 0, q->do_bit, -1);
 		put_u16(out + 10, 1);
 	}
 	return n;
@@ -2249,6 +2252,8 @@ struct state {
 	int		 ep;		/* the epoll set */
 	int		 nsock;		/* attempt sockets open */
 	int		 sockmax;	/* their budget, from RLIMIT_NOFILE */
+	int		 tcpcap;	/* TCP clients the budget leaves room for */
+	int		 nconn;		/* TCP clients open */
 	uint64_t	 accept_at;	/* ms; TCP accepts paused until then */
 	bool		 fd_warned;	/* "out of fds" said for this episode */
 	uint64_t	 hkey[2];	/* secret key of dns_question_hash() */
@@ -2411,6 +2416,7 @@ conn_close(struct state *st, struct conn *c)
 	conn_fifo_remove(st, c);
 	close(c->fd);		/* leaves the epoll set with it */
 	c->fd = -1;
+	st->nconn--;
 	c->gen++;		/* its queries in flight now answer nobody */
 	c->next = st->freeconn;
 	st->freeconn = (int32_t)(c - st->conn);
@@ -3340,10 +3346,10 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	struct epoll_event ev;
 	struct conn *c;
 
-	if (st->freeconn >= 0) {
+	if (st->nconn < st->tcpcap && st->freeconn >= 0) {
 		c = &st->conn[st->freeconn];
 		st->freeconn = c->next;
-	} else if (st->chigh < st->tcpmax) {
+	} else if (st->nconn < st->tcpcap && st->chigh < st->tcpmax) {
 		c = &st->conn[st->chigh++];
 		c->wbuf = st->wbuf + (size_t)(c - st->conn) * TCP_WBUF;
 	} else {
@@ -3359,6 +3365,7 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 		st->freeconn = (int32_t)(c - st->conn);
 		return;
 	}
+	st->nconn++;
 	c->fd = fd;
 	c->events = EPOLLIN;
 	c->listener = li;
@@ -4295,13 +4302,15 @@ state_budget(struct state *st)
 	limit = rl.rlim_cur > (1 << 20) ? (1 << 20) : (long)rl.rlim_cur;
 	/* stdio, inotify, epoll, listeners, a file being read, slack */
 	avail = limit - (3 + 2 + 2L * st->nlis + 1 + FD_SLACK);
+	st->tcpcap = st->tcpmax;
 	if (avail >= (long)st->qmax + st->tcpmax) {
 		st->sockmax = (int)(avail - st->tcpmax);
 		return;
 	}
 	/* too few: at most half go to TCP clients, the rest to attempts */
-	st->sockmax = (int)(avail - (st->tcpmax < avail / 2 ? st->tcpmax :
-	    avail / 2));
+	if (st->tcpcap > avail / 2)
+		st->tcpcap = (int)(avail / 2);
+	st->sockmax = (int)(avail - st->tcpcap);
 	if (st->sockmax < 1)
 		st->sockmax = 1;
 	logmsg(0, "descriptor limit %ld: %d upstream sockets for %d queries "

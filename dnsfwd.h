@@ -171,8 +171,8 @@ uint32_t dns_question_hash(const uint64_t key[2], const struct dns_query *q);
  * Write to out (size bytes) the query that goes upstream for the client
  * query in query (checked into q): its header (ID as given; RD, CD and AD
  * kept), its question as spelled, and, when the client used EDNS, an OPT
- * of our own: DNS_MAX_UDP bytes, the client's DO bit, version 0, no
- * options.  The client's options (COOKIE, Client Subnet, padding) and any
+ * of our own: the client's size (at most DNS_MAX_UDP), its DO bit,
+ * version 0, no options.  The client's options (COOKIE, Client Subnet, padding) and any
  * other records are not forwarded.  Returns the length, 0 if no room.
  */
 size_t	dns_build_query(uint8_t *out, size_t size, const uint8_t *query,

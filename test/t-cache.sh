@@ -75,7 +75,8 @@ usr1_line()
 	kill -USR1 "$DNSFWD_PID"
 	wait_for 50 count_ge $((before + 1)) lines "$DNSFWD_ERR" \
 	    '^dnsfwd: cache: '
-	grep '^dnsfwd: cache: ' "$DNSFWD_ERR" | tail -n 1
+	grep '^dnsfwd: cache: ' "$DNSFWD_ERR" | tail -n 1 |
+	    sed 's/, longest chain [0-9]*$//'
 }
 
 # start_fakeup_at NAME ADDR:PORT [RULE...]: like start_fakeup, on a fixed

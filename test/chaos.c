@@ -1,0 +1,1055 @@
+/*
+ * chaos: a randomized stress driver for dnsfwd's event loop and query
+ * state machine.
+ *
+ *	test/chaos [-s SECONDS] [-r SEED] [-v] COMMAND [ARG...]
+ *
+ * chaos runs COMMAND (dnsfwd, normally the ASan+UBSan build, with any
+ * ARGs, or a wrapper such as qemu-user and dnsfwd) with its own options
+ * appended: -R, -l 127.0.0.1:0, -t 300 and two -s upstreams, 127.0.0.1:0 with
+ * two upstreams that chaos itself plays, on loopback, and then runs rounds
+ * until SECONDS (default 30) have passed.  In each round, for about a
+ * second, it throws a random mix of client behaviour at dnsfwd: UDP
+ * queries (repeated names, so that questions are shared, EDNS with
+ * options, garbage, short packets, QR set) and TCP clients that pipeline,
+ * half-close, reset, trickle one byte at a time, send oversized or empty
+ * frames, disconnect mid-answer, or sit idle.  Its upstreams answer each
+ * query one random way: at once, late, twice, never, SERVFAIL, NXDOMAIN,
+ * NODATA, garbage, TC, a wrong ID, a wrong question, a datagram over 4096
+ * bytes; over TCP also closing or resetting mid-answer.
+ *
+ * After each round chaos goes quiet and checks what a user would see:
+ * dnsfwd still runs, it uses next to no CPU while nothing happens (no
+ * spinning), and ordinary queries over UDP and TCP get their right answer.
+ * It prints "ok - ..." or "not ok - ..." lines (test/run.sh counts them)
+ * and exits 1 on any failure.  Every loop is bounded in count and time;
+ * dnsfwd is stopped by its PID.
+ */
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TCP		48	/* chaos's TCP clients at once */
+#define MAX_UPCONN	64	/* dnsfwd's TCP connections to our upstreams */
+#define MAX_PEND	512	/* delayed upstream replies */
+#define MAX_MSG		65535
+#define NAMES		24	/* distinct names: repeats are shared */
+#define ROUND_MS	1000	/* activity per round */
+#define QUIET_MS	1200	/* then: late replies and timeouts drain */
+#define IDLE_MS		500	/* CPU measured over this, quiet */
+#define IDLE_TICKS	5	/* at most this many clock ticks in IDLE_MS */
+#define TIMEOUT_MS	300	/* dnsfwd -t */
+
+static uint64_t	 seed, seed0;
+static bool	 verbose;
+static int	 failures;
+static unsigned long n_udp, n_tcp, n_up, n_upconn, n_rounds;
+
+/* ---- small utilities ----------------------------------------------------- */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* xorshift64*: reproducible from -r SEED */
+static uint32_t
+rnd(void)
+{
+	seed ^= seed >> 12;
+	seed ^= seed << 25;
+	seed ^= seed >> 27;
+	return (uint32_t)((seed * 2685821657736338717ull) >> 32);
+}
+
+static uint32_t
+below(uint32_t n)
+{
+	return n == 0 ? 0 : rnd() % n;
+}
+
+static void
+put16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static unsigned
+get16(const uint8_t *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+static void
+nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void
+fail(const char *what, const char *detail)
+{
+	printf("not ok - chaos: %s%s%s (seed %llu)\n", what,
+	    detail ? ": " : "", detail ? detail : "",
+	    (unsigned long long)seed0);
+	failures++;
+}
+
+/* ---- DNS messages -------------------------------------------------------- */
+
+/* Write name ("n3.chaos.test") in wire form at p; returns its length. */
+static size_t
+wire_name(uint8_t *p, const char *name)
+{
+	size_t n = 0, l;
+	const char *dot;
+
+	while (*name != '\0') {
+		dot = strchr(name, '.');
+		l = dot ? (size_t)(dot - name) : strlen(name);
+		p[n++] = (uint8_t)l;
+		memcpy(p + n, name, l);
+		n += l;
+		name += l + (dot ? 1 : 0);
+	}
+	p[n++] = 0;
+	return n;
+}
+
+/* A query; edns 0 none, 1 plain, 2 with a COOKIE and a Client Subnet. */
+static size_t
+make_query(uint8_t *b, unsigned id, const char *name, unsigned type,
+    int edns)
+{
+	size_t n = 12;
+
+	memset(b, 0, 12);
+	put16(b, id);
+	put16(b + 2, 0x0100);
+	put16(b + 4, 1);
+	n += wire_name(b + n, name);
+	put16(b + n, type);
+	put16(b + n + 2, 1);
+	n += 4;
+	if (edns == 0)
+		return n;
+	put16(b + 10, 1);
+	b[n] = 0;
+	put16(b + n + 1, 41);
+	put16(b + n + 3, 1232);
+	memset(b + n + 5, 0, 4);
+	if (edns == 1) {
+		put16(b + n + 9, 0);
+		return n + 11;
+	}
+	put16(b + n + 9, 12 + 11);
+	n += 11;
+	put16(b + n, 10);		/* COOKIE, client part */
+	put16(b + n + 2, 8);
+	memset(b + n + 4, 0xcc, 8);
+	n += 12;
+	put16(b + n, 8);		/* Client Subnet 192.0.2.0/24 */
+	put16(b + n + 2, 7);
+	put16(b + n + 4, 1);
+	b[n + 6] = 24;
+	b[n + 7] = 0;
+	b[n + 8] = 192;
+	b[n + 9] = 0;
+	b[n + 10] = 2;
+	return n + 11;
+}
+
+/* The address the upstreams give name: 192.0.2.(sum of its bytes). */
+static uint8_t
+addr_of(const uint8_t *wire, size_t n)
+{
+	unsigned s = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		s += wire[i] | 0x20;
+	return (uint8_t)(s % 250 + 1);
+}
+
+/* The question of a query: end offset, or 0 when unreadable. */
+static size_t
+question_end(const uint8_t *q, size_t len)
+{
+	size_t p = 12;
+
+	if (len < 12 || get16(q + 4) != 1)
+		return 0;
+	while (p < len && q[p] != 0) {
+		if (q[p] > 63)
+			return 0;
+		p += 1u + q[p];
+	}
+	return p + 5 <= len ? p + 5 : 0;
+}
+
+enum up_act {
+	UP_ANSWER, UP_DELAY, UP_DROP, UP_SERVFAIL, UP_NXDOMAIN, UP_NODATA,
+	UP_GARBAGE, UP_TWICE, UP_LATE, UP_TC, UP_BADID, UP_BADQ, UP_HUGE,
+	UP_COUNT
+};
+
+/* The reply to query q (len bytes) for act into r; its length, 0: none. */
+static size_t
+make_reply(const uint8_t *q, size_t len, int act, uint8_t *r)
+{
+	size_t qe = question_end(q, len), n;
+	unsigned flags = 0x8180, an = 1, i;
+
+	if (qe == 0)
+		return 0;
+	if (act == UP_GARBAGE) {
+		n = 2 + below(200);
+		for (i = 0; i < n; i++)
+			r[i] = (uint8_t)rnd();
+		if (below(2))
+			memcpy(r, q, 2);	/* even with the right ID */
+		return n;
+	}
+	memcpy(r, q, qe);
+	if (act == UP_SERVFAIL || act == UP_NXDOMAIN || act == UP_NODATA) {
+		flags |= act == UP_SERVFAIL ? 2 : act == UP_NXDOMAIN ? 3 : 0;
+		an = 0;
+	}
+	if (act == UP_TC) {
+		flags |= 0x0200;
+		an = 0;
+	}
+	if (act == UP_BADID)
+		put16(r, get16(q) ^ 0x5a5a);
+	if (act == UP_BADQ)
+		r[13] ^= 0x01;		/* another first letter */
+	if (act == UP_HUGE)
+		an = 320;		/* 5,000 bytes and more */
+	put16(r + 2, flags);
+	put16(r + 6, an);
+	put16(r + 8, 0);
+	put16(r + 10, 0);
+	n = qe;
+	for (i = 0; i < an; i++) {
+		put16(r + n, 0xc00c);
+		put16(r + n + 2, 1);
+		put16(r + n + 4, 1);
+		put16(r + n + 6, 0);
+		put16(r + n + 8, below(30));
+		put16(r + n + 10, 4);
+		r[n + 12] = 192;
+		r[n + 13] = 0;
+		r[n + 14] = 2;
+		r[n + 15] = act == UP_HUGE ? (uint8_t)i :
+		    addr_of(q + 12, qe - 16);
+		n += 16;
+	}
+	return n;
+}
+
+/* ---- the upstreams ------------------------------------------------------- */
+
+struct pend {
+	uint64_t	 due;
+	int		 udp;		/* socket, or -1 for a TCP conn */
+	int		 conn;		/* upconn index */
+	unsigned	 conngen;
+	struct sockaddr_in to;
+	size_t		 len;
+	uint8_t		 buf[MAX_MSG];
+};
+
+struct upconn {
+	int		 fd;
+	unsigned	 gen;
+	size_t		 inlen;
+	uint8_t		 in[2 + 4096];
+};
+
+static int		 up_udp[2], up_tcp[2];
+static uint16_t		 up_port[2];
+static struct pend	*pend;
+static int		 npend;
+static struct upconn	 upc[MAX_UPCONN];
+static bool		 tame;	/* checking: answer everything at once */
+
+static void
+pend_add(uint64_t due, int udp, int conn, const struct sockaddr_in *to,
+    const uint8_t *buf, size_t len)
+{
+	struct pend *p;
+
+	if (npend == MAX_PEND || len > MAX_MSG)
+		return;
+	p = &pend[npend++];
+	p->due = due;
+	p->udp = udp;
+	p->conn = conn;
+	p->conngen = conn >= 0 ? upc[conn].gen : 0;
+	if (to != NULL)
+		p->to = *to;
+	p->len = len;
+	memcpy(p->buf, buf, len);
+}
+
+static void
+upconn_close(int i, bool reset)
+{
+	struct linger lg = { 1, 0 };
+
+	if (upc[i].fd < 0)
+		return;
+	if (reset)
+		setsockopt(upc[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(upc[i].fd);
+	upc[i].fd = -1;
+	upc[i].gen++;
+}
+
+static void
+upconn_send(int i, const uint8_t *buf, size_t len)
+{
+	uint8_t frame[2 + MAX_MSG];
+
+	if (upc[i].fd < 0 || len > MAX_MSG)
+		return;
+	put16(frame, (unsigned)len);
+	memcpy(frame + 2, buf, len);
+	(void)!write(upc[i].fd, frame, len + 2);
+}
+
+static void
+pend_run(uint64_t now)
+{
+	struct pend *p;
+	int i = 0;
+
+	while (i < npend) {
+		p = &pend[i];
+		if (p->due > now) {
+			i++;
+			continue;
+		}
+		if (p->udp >= 0)
+			sendto(p->udp, p->buf, p->len, 0,
+			    (struct sockaddr *)&p->to, sizeof(p->to));
+		else if (upc[p->conn].gen == p->conngen)
+			upconn_send(p->conn, p->buf, p->len);
+		*p = pend[--npend];
+	}
+}
+
+/* One query at an upstream: answer it one random way. */
+static void
+up_query(int udp, int conn, const struct sockaddr_in *from,
+    const uint8_t *q, size_t len, uint64_t now)
+{
+	static uint8_t r[MAX_MSG];
+	int act = tame ? UP_ANSWER : (int)below(UP_COUNT);
+	size_t n;
+	uint64_t due = now;
+
+	n_up++;
+	if (len > 18 && q[12] >= 5 && memcmp(q + 13, "probe", 5) == 0)
+		act = UP_ANSWER;
+	if (len > 18 && q[12] >= 4 && memcmp(q + 13, "hold", 4) == 0)
+		act = UP_DROP;
+	if (act == UP_DROP)
+		return;
+	if (udp < 0 && act == UP_HUGE)
+		act = UP_ANSWER;
+	if (udp < 0 && act != UP_ANSWER && below(3) == 0) {
+		/* TCP: close or reset, maybe mid-answer */
+		n = make_reply(q, len, UP_ANSWER, r);
+		if (below(2) && n > 4)
+			(void)!write(upc[conn].fd, (uint8_t[]){ 0, (uint8_t)n },
+			    2);
+		upconn_close(conn, below(2));
+		return;
+	}
+	if ((n = make_reply(q, len, act, r)) == 0)
+		return;
+	if (act == UP_DELAY)
+		due = now + below(TIMEOUT_MS + 100);
+	if (act == UP_LATE)
+		due = now + TIMEOUT_MS + 50 + below(400);
+	pend_add(due, udp, conn, from, r, n);
+	if (act == UP_TWICE)
+		pend_add(now + below(50), udp, conn, from, r, n);
+}
+
+static void
+up_udp_read(int s, uint64_t now)
+{
+	uint8_t q[4096];
+	struct sockaddr_in from;
+	socklen_t fl;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		fl = sizeof(from);
+		n = recvfrom(s, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+		if (n <= 0)
+			return;
+		up_query(s, -1, &from, q, (size_t)n, now);
+	}
+}
+
+static void
+up_accept(int s)
+{
+	int fd, i;
+
+	while ((fd = accept(s, NULL, NULL)) >= 0) {
+		nonblock(fd);
+		n_upconn++;
+		for (i = 0; i < MAX_UPCONN && upc[i].fd >= 0; i++)
+			;
+		if (i == MAX_UPCONN) {
+			close(fd);
+			continue;
+		}
+		upc[i].fd = fd;
+		upc[i].inlen = 0;
+	}
+}
+
+static void
+upconn_read(int i, uint64_t now)
+{
+	struct upconn *c = &upc[i];
+	size_t need;
+	ssize_t n;
+
+	for (;;) {
+		need = c->inlen < 2 ? 2 : 2 + get16(c->in);
+		if (need > sizeof(c->in)) {
+			upconn_close(i, true);
+			return;
+		}
+		n = read(c->fd, c->in + c->inlen, need - c->inlen);
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			upconn_close(i, false);
+			return;
+		}
+		c->inlen += (size_t)n;
+		if (c->inlen < 2 || c->inlen < 2 + get16(c->in))
+			continue;
+		c->inlen = 0;
+		up_query(-1, i, NULL, c->in + 2, get16(c->in), now);
+		if (c->fd < 0)
+			return;
+	}
+}
+
+/* ---- the clients --------------------------------------------------------- */
+
+enum cli_mode {
+	C_NORMAL, C_HALFCLOSE, C_RESET, C_TRICKLE, C_HUGEFRAME, C_EMPTYFRAME,
+	C_MIDANSWER, C_IDLE, C_GARBAGE, C_COUNT
+};
+
+struct tcpcli {
+	int		 fd;
+	int		 mode;
+	uint64_t	 deadline;
+	uint64_t	 next_byte;
+	size_t		 outlen, sent;
+	bool		 connected;
+	uint8_t		 out[8 * 600];
+};
+
+static struct tcpcli	 cli[MAX_TCP];
+static int		 udpcli[4];
+static struct sockaddr_in fwd;		/* dnsfwd's listener */
+
+static void
+random_name(char *buf, size_t size)
+{
+	static const char *const tails[] = {
+		"chaos.test", "Chaos.TEST", "x.chaos.test",
+	};
+
+	snprintf(buf, size, "n%u.%s", below(NAMES), tails[below(3)]);
+}
+
+static size_t
+random_query(uint8_t *b)
+{
+	static const unsigned types[] = { 1, 28, 16, 15, 1, 1 };
+	char name[64];
+	size_t n, i;
+
+	switch (below(12)) {
+	case 0:		/* garbage */
+		n = below(80);
+		for (i = 0; i < n; i++)
+			b[i] = (uint8_t)rnd();
+		return n;
+	case 1:		/* a header only, or less */
+		n = below(13);
+		memset(b, 0, n);
+		return n;
+	case 2:		/* QR set: must never be answered */
+		random_name(name, sizeof(name));
+		n = make_query(b, rnd(), name, 1, 0);
+		b[2] |= 0x80;
+		return n;
+	case 3:		/* EDNS version 1 */
+		random_name(name, sizeof(name));
+		n = make_query(b, rnd(), name, 1, 1);
+		b[n - 6] = 1;
+		return n;
+	default:
+		random_name(name, sizeof(name));
+		return make_query(b, rnd(), name, types[below(6)],
+		    (int)below(3));
+	}
+}
+
+static void
+udp_burst(void)
+{
+	uint8_t b[600], junk[4096];
+	size_t n;
+	int k, s;
+
+	for (k = 0; k < (int)below(12); k++) {
+		n = random_query(b);
+		s = udpcli[below(4)];
+		sendto(s, b, n, 0, (struct sockaddr *)&fwd, sizeof(fwd));
+		n_udp++;
+	}
+	for (k = 0; k < 4; k++)
+		while (recv(udpcli[k], junk, sizeof(junk), 0) > 0)
+			;
+}
+
+static void
+cli_close(struct tcpcli *c, bool reset)
+{
+	struct linger lg = { 1, 0 };
+
+	if (reset)
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void
+cli_start(uint64_t now)
+{
+	struct tcpcli *c = NULL;
+	size_t n;
+	int i, k;
+
+	for (i = 0; i < MAX_TCP; i++)
+		if (cli[i].fd < 0) {
+			c = &cli[i];
+			break;
+		}
+	if (c == NULL)
+		return;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (c->fd < 0)
+		return;
+	connect(c->fd, (struct sockaddr *)&fwd, sizeof(fwd));
+	n_tcp++;
+	c->mode = (int)below(C_COUNT);
+	c->deadline = now + 100 + below(1500);
+	c->next_byte = now;
+	c->sent = c->outlen = 0;
+	c->connected = false;
+	switch (c->mode) {
+	case C_HUGEFRAME:
+		put16(c->out, 0xffff);
+		memset(c->out + 2, 0, 100);
+		c->outlen = 102;
+		break;
+	case C_EMPTYFRAME:
+		put16(c->out, 0);
+		c->outlen = 2;
+		break;
+	case C_GARBAGE:
+		c->outlen = 1 + below(300);
+		for (n = 0; n < c->outlen; n++)
+			c->out[n] = (uint8_t)rnd();
+		break;
+	case C_IDLE:
+		break;
+	default:
+		for (k = 0; k < 1 + (int)below(8); k++) {
+			n = random_query(c->out + c->outlen + 2);
+			put16(c->out + c->outlen, (unsigned)n);
+			c->outlen += 2 + n;
+		}
+	}
+}
+
+static void
+cli_step(struct tcpcli *c, uint64_t now)
+{
+	uint8_t junk[4096];
+	size_t chunk;
+	ssize_t n;
+
+	if (now >= c->deadline) {
+		cli_close(c, below(3) == 0);
+		return;
+	}
+	if (c->sent < c->outlen) {
+		if (c->mode == C_TRICKLE && now < c->next_byte)
+			return;
+		chunk = c->mode == C_TRICKLE ? 1 : c->outlen - c->sent;
+		n = write(c->fd, c->out + c->sent, chunk);
+		if (n > 0) {
+			c->sent += (size_t)n;
+			c->next_byte = now + 40;
+		} else if (n == -1 && errno != EAGAIN && errno != ENOTCONN) {
+			cli_close(c, false);
+			return;
+		}
+		if (c->sent < c->outlen)
+			return;
+		if (c->mode == C_HALFCLOSE)
+			shutdown(c->fd, SHUT_WR);
+		if (c->mode == C_RESET) {
+			cli_close(c, true);
+			return;
+		}
+	}
+	n = read(c->fd, junk, c->mode == C_MIDANSWER ? 1 : sizeof(junk));
+	if (n > 0 && c->mode == C_MIDANSWER) {
+		cli_close(c, below(2));
+		return;
+	}
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != ENOTCONN))
+		cli_close(c, false);
+}
+
+/* ---- dnsfwd -------------------------------------------------------------- */
+
+static pid_t	 pid = -1;
+static char	 errpath[] = "/tmp/chaos-dnsfwd.XXXXXX";
+
+static void
+start_dnsfwd(int argc, char **argv)
+{
+	char s1[40], s2[40], line[512];
+	char *args[64];	/* 40 given, 22 ours */
+	static char o0[] = "-R", o1[] = "-l", o2[] = "127.0.0.1:0";
+	static char o3[] = "-s", o4[] = "-t", o5[] = "300", o6[] = "-c";
+	static char o7[] = "64", o8[] = "--max-tcp", o9[] = "24";
+	static char o10[] = "--max-queries", o11[] = "256";
+	int i, n = 0, fd;
+	FILE *f;
+	uint64_t end;
+
+	if ((fd = mkstemp(errpath)) < 0) {
+		perror("mkstemp");
+		exit(2);
+	}
+	snprintf(s1, sizeof(s1), "127.0.0.1#%u", up_port[0]);
+	snprintf(s2, sizeof(s2), "127.0.0.1#%u", up_port[1]);
+	for (i = 0; i < argc && n < 40; i++)	/* the command, as given */
+		args[n++] = argv[i];
+	args[n++] = o0;
+	args[n++] = o1;
+	args[n++] = o2;
+	args[n++] = o3;
+	args[n++] = s1;
+	args[n++] = o3;
+	args[n++] = s2;
+	args[n++] = o4;
+	args[n++] = o5;
+	args[n++] = o6;
+	args[n++] = o7;
+	args[n++] = o8;
+	args[n++] = o9;
+	args[n++] = o10;
+	args[n++] = o11;
+	args[n] = NULL;
+	if ((pid = fork()) == 0) {
+		dup2(fd, 2);
+		execv(args[0], args);
+		_exit(127);
+	}
+	close(fd);
+	end = now_ms() + 5000;
+	while (now_ms() < end) {
+		if ((f = fopen(errpath, "r")) != NULL) {
+			while (fgets(line, sizeof(line), f) != NULL) {
+				unsigned a, b, c, d, p;
+				if (sscanf(line, "dnsfwd: listening on "
+				    "%u.%u.%u.%u:%u", &a, &b, &c, &d, &p) == 5) {
+					fclose(f);
+					fwd.sin_family = AF_INET;
+					fwd.sin_port = htons((uint16_t)p);
+					fwd.sin_addr.s_addr =
+					    htonl(INADDR_LOOPBACK);
+					return;
+				}
+			}
+			fclose(f);
+		}
+		usleep(50000);
+	}
+	fail("dnsfwd started", "no listening line in 5 s");
+	exit(1);
+}
+
+static bool
+alive(void)
+{
+	int status;
+
+	return waitpid(pid, &status, WNOHANG) == 0;
+}
+
+static void
+show_stderr(void)
+{
+	char line[512];
+	FILE *f;
+	int n = 0;
+
+	if (alive()) {
+		kill(pid, SIGUSR1);
+		usleep(200000);
+	}
+	if ((f = fopen(errpath, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL && n++ < 60)
+		printf("#   %s", line);
+	fclose(f);
+}
+
+/* Clock ticks dnsfwd has used so far (utime + stime). */
+static long
+cpu_ticks(void)
+{
+	char path[64], buf[1024], *p;
+	long ut = 0, stt = 0;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) == NULL) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (i = 0; i < 12 && p != NULL; i++)	/* fields 3 .. 13 */
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p, " %ld %ld", &ut, &stt) != 2)
+		return -1;
+	return ut + stt;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+/* Serve our upstreams and step the clients until end. */
+static void
+pump(uint64_t end, bool active)
+{
+	struct pollfd p[4 + MAX_UPCONN];
+	int map[4 + MAX_UPCONN], n, i, k;
+	uint64_t now;
+
+	while ((now = now_ms()) < end) {
+		if (active && below(3) == 0)
+			udp_burst();
+		if (active && below(4) == 0)
+			cli_start(now);
+		for (i = 0; i < MAX_TCP; i++)
+			if (cli[i].fd >= 0)
+				cli_step(&cli[i], now);
+		pend_run(now);
+		n = 0;
+		for (k = 0; k < 2; k++) {
+			p[n].fd = up_udp[k];
+			p[n].events = POLLIN;
+			map[n++] = -1;
+			p[n].fd = up_tcp[k];
+			p[n].events = POLLIN;
+			map[n++] = -2;
+		}
+		for (i = 0; i < MAX_UPCONN; i++)
+			if (upc[i].fd >= 0) {
+				p[n].fd = upc[i].fd;
+				p[n].events = POLLIN;
+				map[n++] = i;
+			}
+		if (poll(p, (nfds_t)n, 5) <= 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (p[i].revents == 0)
+				continue;
+			if (map[i] == -1)
+				up_udp_read(p[i].fd, now);
+			else if (map[i] == -2)
+				up_accept(p[i].fd);
+			else if (upc[map[i]].fd == p[i].fd)
+				upconn_read(map[i], now);
+		}
+	}
+}
+
+/* An ordinary query over UDP or TCP must get its right answer. */
+static bool
+probe(bool tcp, unsigned k)
+{
+	uint8_t q[300], r[4096];
+	char name[64];
+	size_t n, qe;
+	ssize_t got = -1, m;
+	uint64_t end;
+	struct timeval tv = { 2, 0 };
+	struct pollfd pf;
+	int s;
+
+	snprintf(name, sizeof(name), "probe%u.chaos.test", k);
+	n = make_query(q + 2, 0x4242 + k, name, 1, (int)(k % 2));
+	s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)) < 0 ||
+	    connect(s, (struct sockaddr *)&fwd, sizeof(fwd)) < 0)
+		goto out;
+	put16(q, (unsigned)n);
+	if (send(s, tcp ? q : q + 2, tcp ? n + 2 : n, 0) < 0)
+		goto out;
+	end = now_ms() + 3000;
+	pf.fd = s;
+	pf.events = POLLIN;
+	while (got < 0 && now_ms() < end) {
+		/* our upstreams must keep answering while we wait */
+		pump(now_ms() + 20, false);
+		if (poll(&pf, 1, 0) != 1)
+			continue;
+		if (tcp) {
+			if (recv(s, r, 2, MSG_WAITALL) != 2 ||
+			    (m = recv(s, r, get16(r), MSG_WAITALL)) < 12)
+				break;
+			got = m;
+		} else {
+			got = recv(s, r, sizeof(r), 0);
+		}
+	}
+out:
+	if (s >= 0)
+		close(s);
+	qe = question_end(q + 2, n);
+	return got >= (ssize_t)(qe + 16) && get16(r) == 0x4242 + k &&
+	    (get16(r + 2) & 0x800f) == 0x8000 && get16(r + 6) == 1 &&
+	    r[qe + 15] == addr_of(q + 2 + 12, qe - 16);
+}
+
+/*
+ * A TCP client that asks a name the upstreams never answer and half-closes
+ * at once: its query stays in flight while the idle CPU is measured.
+ */
+static int
+hold_start(unsigned k)
+{
+	uint8_t q[600];
+	char name[64];
+	size_t n, m;
+	int s;
+
+	/* one answered at once, then one that is not */
+	snprintf(name, sizeof(name), "probe-h%u.chaos.test", k);
+	n = make_query(q + 2, k, name, 1, 0);
+	put16(q, (unsigned)n);
+	snprintf(name, sizeof(name), "hold%u.chaos.test", k);
+	m = make_query(q + 4 + n, k, name, 1, 0);
+	put16(q + 2 + n, (unsigned)m);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&fwd, sizeof(fwd)) < 0 ||
+	    send(s, q, n + m + 4, 0) < 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	shutdown(s, SHUT_WR);
+	return s;
+}
+
+static void
+round_check(void)
+{
+	char detail[128];
+	long t0, t1;
+	unsigned k;
+	int hold;
+
+	if (!alive()) {
+		fail("dnsfwd alive after round", NULL);
+		show_stderr();
+		exit(1);
+	}
+	tame = true;
+	hold = hold_start((unsigned)n_rounds);
+	t0 = cpu_ticks();
+	pump(now_ms() + IDLE_MS, false);	/* answers the first at once */
+	t1 = cpu_ticks();
+	if (hold >= 0)
+		close(hold);
+	if (t0 < 0 || t1 < 0 || t1 - t0 > IDLE_TICKS) {
+		snprintf(detail, sizeof(detail), "%ld clock ticks in %d ms "
+		    "with nothing to do", t1 - t0, IDLE_MS);
+		fail("dnsfwd idle after round", detail);
+		show_stderr();
+	}
+	tame = true;
+	for (k = 0; k < 4; k++)
+		if (!probe(k >= 2, (unsigned)n_rounds * 4 + k)) {
+			snprintf(detail, sizeof(detail), "round %lu, %s",
+			    n_rounds, k >= 2 ? "tcp" : "udp");
+			fail("an ordinary query answered after round", detail);
+			show_stderr();
+			break;
+		}
+	tame = false;
+}
+
+static void
+setup_upstreams(void)
+{
+	struct sockaddr_in a;
+	socklen_t al;
+	int k, on = 1;
+
+	for (k = 0; k < 2; k++) {
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		up_udp[k] = socket(AF_INET, SOCK_DGRAM, 0);
+		if (up_udp[k] < 0 || bind(up_udp[k], (struct sockaddr *)&a,
+		    sizeof(a)) < 0)
+			exit(2);
+		al = sizeof(a);
+		getsockname(up_udp[k], (struct sockaddr *)&a, &al);
+		up_port[k] = ntohs(a.sin_port);
+		up_tcp[k] = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(up_tcp[k], SOL_SOCKET, SO_REUSEADDR, &on,
+		    sizeof(on));
+		if (up_tcp[k] < 0 || bind(up_tcp[k], (struct sockaddr *)&a,
+		    sizeof(a)) < 0 || listen(up_tcp[k], 64) < 0)
+			exit(2);
+		nonblock(up_udp[k]);
+		nonblock(up_tcp[k]);
+	}
+	for (k = 0; k < 4; k++) {
+		udpcli[k] = socket(AF_INET, SOCK_DGRAM, 0);
+		nonblock(udpcli[k]);
+	}
+	for (k = 0; k < MAX_UPCONN; k++)
+		upc[k].fd = -1;
+	for (k = 0; k < MAX_TCP; k++)
+		cli[k].fd = -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	unsigned long secs = 30;
+	uint64_t start, end;
+	int ch, i;
+
+	seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
+	while ((ch = getopt(argc, argv, "+s:r:v")) != -1) {
+		switch (ch) {
+		case 's':
+			secs = strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			fprintf(stderr, "usage: chaos [-s SECONDS] [-r SEED] "
+			    "[-v] DNSFWD [ARG...]\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "chaos: no dnsfwd binary given\n");
+		return 2;
+	}
+	if (seed == 0)
+		seed = 1;
+	seed0 = seed;
+	printf("# chaos: seed %llu, %lu s\n", (unsigned long long)seed, secs);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	if ((pend = calloc(MAX_PEND, sizeof(*pend))) == NULL)
+		return 2;
+	setup_upstreams();
+	start_dnsfwd(argc - optind, argv + optind);
+	start = now_ms();
+	end = start + secs * 1000;
+	while (now_ms() < end && failures == 0) {
+		pump(now_ms() + ROUND_MS, true);
+		for (i = 0; i < MAX_TCP; i++)
+			if (cli[i].fd >= 0)
+				cli_close(&cli[i], below(2));
+		pump(now_ms() + QUIET_MS, false);
+		npend = 0;
+		round_check();
+		n_rounds++;
+		if (verbose)
+			fprintf(stderr, "chaos: round %lu: %lu udp, %lu tcp, "
+			    "%lu upstream queries\n", n_rounds, n_udp, n_tcp,
+			    n_up);
+	}
+	kill(pid, SIGTERM);
+	for (i = 0; i < 50 && alive(); i++)
+		usleep(100000);
+	if (alive()) {
+		kill(pid, SIGKILL);
+		fail("dnsfwd exits on SIGTERM", NULL);
+	}
+	printf("# chaos: exit\n");
+	if (failures == 0)
+		printf("ok - chaos: %lu rounds in %llu s: %lu UDP queries, %lu "
+		    "TCP clients, %lu upstream queries, %lu upstream TCP "
+		    "connections; alive, idle and answering after each\n",
+		    n_rounds, (unsigned long long)(now_ms() - start) / 1000,
+		    n_udp, n_tcp, n_up, n_upconn);
+	if (failures == 0)
+		unlink(errpath);
+	else
+		printf("# dnsfwd stderr kept in %s\n", errpath);
+	return failures == 0 ? 0 : 1;
+}
