@@ -194,6 +194,8 @@ struct action {
 	bool		 badport;	/* UDP: send from the other socket */
 	bool		 badq;		/* change the first byte of the qname */
 	bool		 caseflip;	/* flip the case of qname letters */
+	bool		 ecs;		/* OPT with a Client Subnet, scope /24 */
+	bool		 cookie;	/* OPT with a client and server COOKIE */
 	bool		 nosoa;		/* negative answers without SOA */
 	uint8_t		 rcode;		/* K_RCODE */
 	uint32_t	 ttl;		/* seconds; records, or the SOA */
@@ -341,6 +343,10 @@ action_parse(char **tok, int n, struct action *a, char *err, size_t errlen)
 			a->badq = true;
 		else if (strcmp(tok[0], "caseflip") == 0)
 			a->caseflip = true;
+		else if (strcmp(tok[0], "ecs") == 0)
+			a->ecs = true;
+		else if (strcmp(tok[0], "cookie") == 0)
+			a->cookie = true;
 		else
 			break;
 	}
@@ -607,6 +613,7 @@ struct query {
 	bool		 edns;		/* an OPT record was present */
 	uint16_t	 udp_size;	/* from the OPT record */
 	bool		 dnssec_ok;	/* DO bit of the OPT record */
+	char		 opts[64];	/* option codes of the OPT, "8,10" */
 	char		 name[MAX_NAME];	/* presentation form */
 };
 
@@ -723,6 +730,26 @@ query_name(struct cursor *c, struct query *q)
 	return 0;
 }
 
+/* The option codes of an OPT rdata (rdlen bytes at c), comma-separated. */
+static void
+opt_codes(const struct cursor *at, uint16_t rdlen, char *out, size_t size)
+{
+	struct cursor c = *at;
+	size_t end = c.pos + rdlen, o = 0;
+	uint16_t code, olen;
+
+	out[0] = '\0';
+	if (c.len - c.pos < rdlen)
+		return;
+	while (!c.err && c.pos + 4 <= end && o + 8 < size) {
+		code = get_u16(&c);
+		olen = get_u16(&c);
+		o += (size_t)snprintf(out + o, size - o, "%s%u", o ? "," : "",
+		    code);
+		skip(&c, olen);
+	}
+}
+
 static int
 query_parse(const uint8_t *msg, size_t len, struct query *q)
 {
@@ -753,6 +780,8 @@ query_parse(const uint8_t *msg, size_t len, struct query *q)
 		class = get_u16(&c);
 		ttl = get_u32(&c);
 		rdlen = get_u16(&c);
+		if (type == T_OPT && !c.err)
+			opt_codes(&c, rdlen, q->opts, sizeof(q->opts));
 		skip(&c, rdlen);
 		if (type == T_OPT && i >= (uint32_t)an + ns) {
 			q->edns = true;
@@ -789,19 +818,32 @@ type_name(uint16_t type, char *buf, size_t size)
 }
 
 /* One line per query, written at once so lines never interleave. */
+static bool	 log_more;	/* -x: the source port and EDNS options too */
+
 static void
-query_log(int fd, const struct query *q, bool tcp)
+query_log(int fd, const struct query *q, bool tcp,
+    const struct sockaddr_storage *peer)
 {
-	char line[MAX_NAME + 128], tbuf[16], ebuf[8];
+	char line[MAX_NAME + 256], tbuf[16], ebuf[8], more[96] = "";
+	unsigned port = 0;
 	int n;
 
 	if (fd == -1)
 		return;
+	if (peer == NULL)
+		port = 0;	/* TCP: not logged */
+	else if (peer->ss_family == AF_INET)
+		port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+	else if (peer->ss_family == AF_INET6)
+		port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	if (log_more)
+		snprintf(more, sizeof(more), " port=%u opts=%s", port,
+		    q->opts[0] != '\0' ? q->opts : "none");
 	snprintf(ebuf, sizeof(ebuf), "%u", q->udp_size);
-	n = snprintf(line, sizeof(line), "%s %s %s id=%u edns=%s do=%d rd=%d\n",
+	n = snprintf(line, sizeof(line), "%s %s %s id=%u edns=%s do=%d rd=%d%s\n",
 	    tcp ? "tcp" : "udp", q->name,
 	    type_name(q->qtype, tbuf, sizeof(tbuf)), q->id,
-	    q->edns ? ebuf : "none", q->dnssec_ok, q->rd);
+	    q->edns ? ebuf : "none", q->dnssec_ok, q->rd, more);
 	if (n > 0 && (size_t)n < sizeof(line) &&
 	    write(fd, line, (size_t)n) != n)
 		logmsg("log: %s", strerror(errno));
@@ -1028,7 +1070,19 @@ reply_build(const struct query *q, const struct action *a, bool tcp,
 		put_u16(&w, T_OPT);
 		put_u16(&w, 4096);
 		put_u32(&w, q->dnssec_ok ? 0x8000 : 0);
-		put_u16(&w, 0);
+		put_u16(&w, (uint16_t)((a->ecs ? 11 : 0) + (a->cookie ? 20 : 0)));
+		if (a->ecs) {	/* RFC 7871: 192.0.2.0/24, scope /24 */
+			put_u16(&w, 8);
+			put_u16(&w, 7);
+			put_u16(&w, 1);
+			put(&w, "\x18\x18\xc0\x00\x02", 5);
+		}
+		if (a->cookie) {	/* RFC 7873: client and server parts */
+			put_u16(&w, 10);
+			put_u16(&w, 16);
+			put(&w, "\xcc\xcc\xcc\xcc\xcc\xcc\xcc\xcc"
+			    "\x5e\x5e\x5e\x5e\x5e\x5e\x5e\x5e", 16);
+		}
 	}
 	if (w.err) {
 		logmsg("%s: reply does not fit", q->name);
@@ -1313,7 +1367,7 @@ query_answer(struct state *st, const uint8_t *msg, size_t len,
 
 	if (query_parse(msg, len, &q) == -1)
 		return;
-	query_log(st->logfd, &q, c != NULL);
+	query_log(st->logfd, &q, c != NULL, peer);
 	rulefile_check(&st->file, false);
 	for (i = 0; i < st->file.nrules; i++)
 		if (rule_matches(&st->file.rules[i], q.name)) {
@@ -1501,15 +1555,16 @@ static _Noreturn void
 usage(int status)
 {
 	fprintf(status == 0 ? stdout : stderr,
-"usage: fakeup [-l ADDR:PORT] [-L LOGFILE] [-r RULEFILE] [RULE ...]\n"
+"usage: fakeup [-x] [-l ADDR:PORT] [-L LOGFILE] [-r RULEFILE] [RULE ...]\n"
 "  -l ADDR:PORT  UDP and TCP address (default 127.0.0.1:0; [::1]:0 for IPv6)\n"
 "  -L LOGFILE    append one line per query:\n"
 "                udp|tcp QNAME TYPE id=ID edns=SIZE|none do=0|1 rd=0|1\n"
+"  -x            ... and then port=SOURCEPORT opts=CODES|none\n"
 "  -r RULEFILE   one rule per line, # comments; re-read when it changes;\n"
 "                its rules are tried before the command line's\n"
 "RULE: PATTERN [MODIFIER...] ACTION [ARGS]; the first match wins, none is\n"
 "  nxdomain.  PATTERN: *, *.SUFFIX (subdomains only) or a name.\n"
-"MODIFIER: delay MS | badid | badport | badq | caseflip\n"
+"MODIFIER: delay MS | badid | badport | badq | caseflip | ecs | cookie\n"
 "ACTION:   answer IP... [ttl=N] | cname TARGET IP... [ttl=N]\n"
 "          nxdomain|nodata [ttl=N] [min=N] [nosoa]\n"
 "          servfail | refused | formerr | notimp | drop | close | garbage\n"
@@ -1694,10 +1749,13 @@ main(int argc, char *argv[])
 
 	st = xcalloc(1, sizeof(*st));
 	st->logfd = -1;
-	while ((ch = getopt(argc, argv, "+hl:L:r:")) != -1) {
+	while ((ch = getopt(argc, argv, "+hl:L:r:x")) != -1) {
 		switch (ch) {
 		case 'l':
 			listen_spec = optarg;
+			break;
+		case 'x':
+			log_more = true;
 			break;
 		case 'L':
 			logpath = optarg;

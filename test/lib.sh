@@ -266,7 +266,7 @@ fakeup_at()
 	[ $# -gt 0 ] && _write_rules "$T/$name.rules" "$@"
 	[ -f "$T/$name.rules" ] || : >"$T/$name.rules"
 	# shellcheck disable=SC2086  # FAKEUP_WRAP is a command prefix
-	${FAKEUP_WRAP:-} "$FAKEUP" -l "$where" -L "$T/$name.log" \
+	${FAKEUP_WRAP:-} "$FAKEUP" ${FAKEUP_OPTS:-} -l "$where" -L "$T/$name.log" \
 	    -r "$T/$name.rules" 2>"$T/$name.err" &
 	pid=$!
 	track_pid "$pid"

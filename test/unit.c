@@ -3468,6 +3468,59 @@ resolv_file(const char *path)
 	return 0;
 }
 
+/* FNV-1a, the unkeyed hash the cache once used: the attack's hash. */
+static uint32_t
+fnv1a(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n-- > 0)
+		h = (h ^ *p++) * 16777619u;
+	return h;
+}
+
+/*
+ * Hash flooding: 300 names chosen to share one bucket of the old unkeyed
+ * hash go into a cache of 1000 (1024 buckets).  With the keyed hash no
+ * chain grows long; and the same question hashes differently under
+ * another key.
+ */
+static void
+test_cache_flood(void)
+{
+	static const uint64_t other_key[2] = { 42, 4242 };
+	static struct xchg x;
+	char name[64];
+	struct dns_query q;
+	struct cache c;
+	int found = 0, longest;
+	unsigned i, same = 0;
+	uint32_t want = 0;
+
+	cache_init(&c, 1000, test_key);
+	for (i = 0; i < 4000000 && found < 300; i++) {
+		snprintf(name, sizeof(name), "c%u.flood.test", i);
+		query_name(&x.qp, &x.q, name, TYPE_A, EDNS_NONE);
+		if (found == 0)
+			want = fnv1a(x.q.qname, x.q.qname_len) & 1023;
+		if ((fnv1a(x.q.qname, x.q.qname_len) & 1023) != want)
+			continue;
+		xchg_answer(&x, 1, 300, name);
+		if (xchg_put(&c, &x, 0))
+			found++;
+		q = x.q;
+		same += dns_question_hash(test_key, &q) ==
+		    dns_question_hash(other_key, &q);
+	}
+	longest = cache_longest_chain(&c);
+	if (!ok(found == 300 && longest <= 12, "cache: 300 names that share "
+	    "one FNV-1a bucket: the longest chain of the keyed hash is short"))
+		diag("found %d names, longest chain %d", found, longest);
+	ok(same == 0, "dns_question_hash: another key, another hash (300 "
+	    "names)");
+	cache_free(&c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3506,6 +3559,7 @@ main(int argc, char **argv)
 	test_cache_hit();
 	test_cache_keys();
 	test_cache_lru();
+	test_cache_flood();
 	printf("# %d tests, %d failed\n", n_run, n_failed);
 	return n_failed != 0;
 }
