@@ -2785,44 +2785,6 @@ static void query_event(struct state *, struct query *, int,
 static void query_start(struct state *, struct query *);
 
 /*
- * A socket of type connected to u, non-blocking; -1 with errno set.  An
- * upstream on a port of the ephemeral range of this host (a test server,
- * a local resolver on a high port) can be handed its own port as our
- * source: a socket connected to itself hears its own query and never the
- * ICMP error, so that draw is refused and another made (once).
- */
-static int
-attempt_socket(const struct upstream *u, int type)
-{
-	union sockany me;
-	socklen_t ml;
-	int fd, err, tries;
-
-	for (tries = 0; tries < 2; tries++) {
-		fd = socket(u->addr.ss.ss_family, type | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			return -1;
-		if (connect(fd, (const struct sockaddr *)&u->addr.ss,
-		    u->addr.len) == -1 && errno != EINPROGRESS)
-			goto fail;
-		ml = sizeof(me);
-		if (addr_port(&u->addr) < 1024 ||
-		    getsockname(fd, &me.sa, &ml) == -1 ||
-		    !addr_equal(&u->addr, &me.sa))
-			return fd;
-		close(fd);
-	}
-	errno = EADDRINUSE;
-	return -1;
-fail:
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
-}
-
-/*
  * Open a socket of type for q's attempt at pos, connected to its upstream
  * and in the epoll set, and give the attempt a fresh ID.  Returns the fd,
  * or -1 with errno set.
@@ -2838,12 +2800,15 @@ attempt_open(struct state *st, struct query *q, int pos, int type)
 		errno = EMFILE;
 		return -1;
 	}
-	fd = attempt_socket(u, type);
+	fd = socket(u->addr.ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1)
 		return -1;
 	ev.events = type == SOCK_DGRAM ? EPOLLIN : EPOLLOUT;
 	ev.data.u64 = token_make(TK_ATTEMPT, slot_of(st, q), pos, q->seq);
-	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+	if ((connect(fd, (const struct sockaddr *)&u->addr.ss, u->addr.len) ==
+	    -1 && errno != EINPROGRESS) ||
+	    epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		err = errno;
 		close(fd);
 		errno = err;
@@ -3117,6 +3082,17 @@ upstream_udp_read(struct state *st, struct query *q, int pos)
 			return;
 		if (n == -1) {
 			upstream_error(st, q, pos, errno);
+			return;
+		}
+		/*
+		 * Our own query back: an upstream on a port of this host's
+		 * ephemeral range can be handed that very port as our
+		 * source, and a socket connected to itself hears itself,
+		 * never the ICMP error.  The port is as good as closed.
+		 */
+		if (n >= DNS_HDR && get_u16(st->ubuf) == q->wire_id[pos] &&
+		    !(st->ubuf[2] & (DNS_QR >> 8))) {
+			upstream_error(st, q, pos, ECONNREFUSED);
 			return;
 		}
 		if (n < DNS_HDR || get_u16(st->ubuf) != q->wire_id[pos] ||
