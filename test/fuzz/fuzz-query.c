@@ -184,28 +184,32 @@ answer_large(const uint8_t *query, const struct dns_query *q, size_t size)
 	answer(query, q, &a, size);
 }
 
-/* query_from_client(): copy for forwarding, the EDNS size clamped. */
+/*
+ * query_from_client(): the query rebuilt for upstream.  It parses as the
+ * same question, with the client's DO bit and size (clamped), and carries
+ * nothing else: no answer, authority or client option.
+ */
 static void
-forward(const uint8_t *query, size_t len, const struct dns_query *q)
+forward(const uint8_t *query, const struct dns_query *q)
 {
+	static uint8_t fwd[DNS_HDR + DNS_MAX_NAME + 4 + 11];
 	struct dns_query f;
-	uint8_t *fwd;
+	size_t n;
 
-	if ((fwd = malloc(len)) == NULL)
-		return;
-	memcpy(fwd, query, len);
-	if (q->opt != 0 && q->udp_size > DNS_MAX_UDP) {
-		check(q->opt + 11u <= len);
-		fwd[q->opt + 3] = DNS_MAX_UDP >> 8;
-		fwd[q->opt + 4] = DNS_MAX_UDP & 0xff;
-	}
-	check(dns_parse_query(fwd, len, &f) == 0);
+	n = dns_build_query(fwd, sizeof(fwd), query, q);
+	check(n == q->qend + (q->opt != 0 ? 11u : 0));
+	check(dns_parse_query(fwd, n, &f) == 0);
 	check(f.qname_len == q->qname_len &&
 	    memcmp(f.qname, q->qname, q->qname_len) == 0);
+	check(memcmp(fwd + DNS_HDR, query + DNS_HDR, q->qname_len) == 0);
 	check(f.qtype == q->qtype && f.qclass == q->qclass);
-	check(f.opt == q->opt && f.do_bit == q->do_bit);
-	check(f.udp_size <= DNS_MAX_UDP && f.udp_size >= 512);
-	free(fwd);
+	check((f.opt != 0) == (q->opt != 0) && f.do_bit == q->do_bit);
+	check(f.udp_size == (q->udp_size > DNS_MAX_UDP ? DNS_MAX_UDP :
+	    q->udp_size));
+	check(f.opt == 0 || (fwd[f.opt + 9] == 0 && fwd[f.opt + 10] == 0));
+	check(fwd[6] == 0 && fwd[7] == 0 && fwd[8] == 0 && fwd[9] == 0);
+	check(memcmp(fwd, query, 2) == 0);
+	check(dns_build_query(fwd, n - 1, query, q) == 0);
 }
 
 int
@@ -233,6 +237,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		log_names(&q);
 	}
 	if (rc != 0) {
+		if (rc == RCODE_BADVERS) {
+			/* RFC 6891 6.1.3: the whole query read, an OPT */
+			check(q.qend != 0 && q.opt != 0);
+			n = dns_build_error(out, OUT_MAX, data, &q, rc);
+			check(n == q.qend + 11u && out[n - 6] == 1 &&
+			    (out[3] & 0x0f) == 0);
+			return 0;
+		}
 		/* malformed: FORMERR or NOTIMP, echoing what was readable */
 		check(rc == RCODE_FORMERR || rc == RCODE_NOTIMP);
 		check(rc != RCODE_NOTIMP || q.qend != 0);
@@ -280,6 +292,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(n == q.qend);
 	check_reply(out, n, data, &q, RCODE_REFUSED, 0);
 
-	forward(data, size, &q);
+	forward(data, &q);
 	return 0;
 }
