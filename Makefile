@@ -42,7 +42,7 @@ test: dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san \
     $(REPLAY)
 	BINS="dnsfwd test/dnsfwd-san" bash test/run.sh
 
-test-cross: test/fakeup test/dnsq
+test-cross: test/fakeup test/dnsq test/chaos
 	WARN='$(WARN)' bash test/cross.sh
 
 fuzz:
