@@ -34,6 +34,17 @@ ticks()
 	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
 }
 
+# One helper for the Python clients below: a query as bytes.
+cat >"$T/dnsmsg.py" <<'PY'
+import struct
+def wire(name):
+    return b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+def query(i, name, flags=0x0100):
+    return struct.pack(">HHHHHH", i, flags, 1, 0, 0, 0) + wire(name) + \
+        struct.pack(">HH", 1, 1)
+PY
+export PYTHONPATH=$T
+
 start_fakeup up \
 	'*.pair.test delay 100 answer 192.0.2.70' \
 	'slow.test delay 800 answer 192.0.2.80' \
@@ -52,12 +63,8 @@ start_dnsfwd -R -t 1500 -s "127.0.0.1#$up_port"
 # in one loop pass.
 python3 - "$DNSFWD_PORT" "$DNSFWD_PID" >"$T/pairs.out" 2>&1 <<'PY'
 import os, signal, socket, struct, sys, time
+from dnsmsg import query
 port, pid = int(sys.argv[1]), int(sys.argv[2])
-def query(i, name):
-    q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0)
-    for l in name.split("."):
-        q += bytes([len(l)]) + l.encode()
-    return q + b"\0" + struct.pack(">HH", 1, 1)
 ok = 0
 for r in range(20):
     socks = []
@@ -112,17 +119,14 @@ _untrack_pid "$hp"
 # 200 clients ask slow.test at once, each with its own ID and spelling.
 python3 - "$DNSFWD_PORT" slow.test 200 >"$T/same.out" 2>&1 <<'PY'
 import random, select, socket, struct, sys, time
+from dnsmsg import query, wire
 port, name, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-def query(i, spelled):
-    q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0)
-    for l in spelled.split("."):
-        q += bytes([len(l)]) + l.encode()
-    return q + b"\0" + struct.pack(">HH", 1, 1)
 socks = {}
 for i in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(("127.0.0.1", port))
     sp = "".join(c.upper() if random.random() < 0.5 else c for c in name)
-    s.sendto(query(1000 + i, sp), ("127.0.0.1", port))
+    s.send(query(1000 + i, sp))
     socks[s] = (1000 + i, sp)
 good = forged = wrong_id = 0
 end = time.time() + 5
@@ -131,7 +135,7 @@ while socks and time.time() < end:
     for s in r:
         d = s.recv(4096)
         i, sp = socks.pop(s)
-        w = b"".join(bytes([len(l)]) + l.encode() for l in sp.split("."))
+        w = wire(sp)[:-1]
         if struct.unpack(">H", d[:2])[0] != i or d[12:12 + len(w)] != w:
             wrong_id += 1
         elif d[-4:] == bytes([192, 0, 2, 80]):
@@ -149,16 +153,14 @@ eq "3. ... sent upstream once" "$(asked up slow.test)" 1
 read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
 python3 - "$DNSFWD_PORT" slow2.test 50 >"$T/spray-clients.out" 2>&1 <<'PY' &
 import random, select, socket, struct, sys, time
+from dnsmsg import query, wire
 port, name, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-def query(i):
-    q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0)
-    for l in name.split("."):
-        q += bytes([len(l)]) + l.encode()
-    return q + b"\0" + struct.pack(">HH", 1, 1)
 socks = {}
 for i in range(n):
+    # connected: the spray below reaches every port, these included
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.sendto(query(i), ("127.0.0.1", port))
+    s.connect(("127.0.0.1", port))
+    s.send(query(i, name))
     socks[s] = i
 good = forged = 0
 end = time.time() + 6
@@ -178,10 +180,11 @@ track_pid "$cp"
 sleep 0.1
 python3 - "$up_port" "$lo" "$hi" slow2.test 0.9 >"$T/spray.out" 2>&1 <<'PY'
 import random, socket, struct, sys, time
+from dnsmsg import query
 up, lo, hi, name, secs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
-qn = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
 def forged(i):
-    dns = struct.pack(">HHHHHH", i, 0x8180, 1, 1, 0, 0) + qn + struct.pack(">HH", 1, 1)
+    dns = query(i, name, 0x8180)
+    dns = dns[:6] + b"\0\1" + dns[8:]
     return dns + struct.pack(">HHHIH", 0xc00c, 1, 1, 86400, 4) + bytes([6, 6, 6, 6])
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 src = socket.inet_aton("127.0.0.1")
@@ -204,23 +207,22 @@ diag "forged answers sprayed: $(cat "$T/spray.out")"
 ge "3. the spray ran (forged datagrams sent)" "$(cat "$T/spray.out")" 10000
 eq "3. sprayed with forged answers: every client gets the real one" \
 	"$(cat "$T/spray-clients.out")" "good 50 forged 0 none 0"
-q slow2.test
+q slow2.test +noedns	# the key the 50 clients used
 eq "3. ... and the cache holds the real one" "$ANSWER" 192.0.2.80
-eq "3. ... asked upstream once for the 50" "$(asked up slow2.test)" 1
+eq "3. ... asked upstream once for the 50" "$(asked up slow2.test)" 1 ||
+	diag "$(grep -i slow2 "$T/up.log")"
 
 # Source ports: 600 forwarded queries, at least 300 distinct ports.
 : >"$T/up.log"
 python3 - "$DNSFWD_PORT" 600 >/dev/null 2>&1 <<'PY'
 import select, socket, struct, sys
+from dnsmsg import query
 port, n = int(sys.argv[1]), int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 got = 0
 for b in range(0, n, 50):
     for i in range(b, b + 50):
-        q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0)
-        for l in ("p%d" % i, "ports", "test"):
-            q += bytes([len(l)]) + l.encode()
-        s.sendto(q + b"\0" + struct.pack(">HH", 1, 1), ("127.0.0.1", port))
+        s.sendto(query(i, "p%d.ports.test" % i), ("127.0.0.1", port))
     while got < b + 50 and select.select([s], [], [], 2)[0]:
         s.recv(4096)
         got += 1
@@ -268,13 +270,13 @@ kq e1.test +cookie +subnet=198.51.100.0/24
 eq "5. a query with COOKIE and Client Subnet: answered" "$RCODE $ANSWER" \
 	"NOERROR 192.0.2.1"
 match "5. ... neither option went upstream (the size and DO did)" \
-	"$(grep '^udp e1\.test ' "$T/up.log")" 'edns=1232 do=0 .* opts=none$'
+	"$(grep '^udp e1\.test ' "$T/up.log")" 'edns=[0-9]+ do=0 .* opts=none$'
 q ck.test +cookie
 nomatch=$(grep -ci '5e5e5e5e' <<<"$QOUT")
 eq "5. the upstream's server COOKIE does not reach the client" "$nomatch" 0
 q ck.test +nocookie
 eq "5. cached, to a client without COOKIE: answered" "$ANSWER" 192.0.2.82
-eq "5. ... with no COOKIE option" "$(grep -ci 'COOKIE' <<<"$QOUT")" 0
+eq "5. ... with no COOKIE option" "$(grep -c 'COOKIE:' <<<"$QOUT")" 0
 q ecs.test
 eq "5. an answer scoped by Client Subnet: answered" "$ANSWER" 192.0.2.81
 eq "5. ... without the upstream's Client Subnet option" \
@@ -286,6 +288,9 @@ eq "5. a cached name, EDNS version 1: BADVERS" "$RCODE" BADVERS
 eq "5. ... answered here, not upstream" "$(asked up e1.test)" 1
 
 # ---- 6. a UDP reply over 4096 bytes ------------------------------------------
+counters
+t0=$(sed -n "s/.*upstream 127\.0\.0\.1#$up_port: .*timeouts \([0-9]*\).*/\1/p" \
+    <<<"$COUNTERS")
 q huge.test +ignore
 eq "6. a 6 KB UDP reply: NOERROR to the client" "$RCODE" NOERROR
 match "6. ... with TC set" "$FLAGS" '(^| )tc( |$)'
@@ -293,8 +298,9 @@ lt "6. ... at once, not after the 1500 ms timeout (ms)" "$MS" 1000
 q huge.test +tcp
 eq "6. over TCP: all 400 records" "$(wc -w <<<"$ANSWER")" 400
 counters
-match "6. the upstream was not marked down" "$COUNTERS" \
-	"upstream 127\\.0\\.0\\.1#$up_port: answers [0-9]+, timeouts 0,"
+eq "6. no timeout was charged to the upstream" \
+	"$(sed -n "s/.*upstream 127\.0\.0\.1#$up_port: .*timeouts \([0-9]*\).*/\1/p" \
+	<<<"$COUNTERS")" "$t0"
 stop_dnsfwd
 
 # ---- 8. RLIMIT_NOFILE 40 -----------------------------------------------------
