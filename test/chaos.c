@@ -696,7 +696,7 @@ start_dnsfwd(int argc, char **argv)
 	args[n] = NULL;
 	if ((pid = fork()) == 0) {
 		dup2(fd, 2);
-		execv(args[0], args);
+		execvp(args[0], args);
 		_exit(127);
 	}
 	close(fd);
