@@ -2196,7 +2196,8 @@ struct followed {
 	int		 npath;
 	const char	*cur;		/* the one read last */
 	int		 hosts;		/* -H: index in st->hosts; -1 resolv */
-	bool		 warned;	/* "keeping previous" said once */
+	bool		 warned;	/* "no usable nameserver" said once */
+	const char	*unread;	/* why it could not be read, said; NULL */
 	char		*text;		/* last content read */
 	ssize_t		 textlen;	/* -1 when none */
 };
@@ -3618,21 +3619,63 @@ watch_read(struct state *st)
 	}
 }
 
-/* Read path into f->buf; its length, or -1 when it cannot be read. */
+/* What a file that is not a regular file is, for the message. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "not a regular file";
+}
+
+/*
+ * Read path into f->buf; its length, or -1 when it cannot be read (errno
+ * set; *kind set when it is no regular file).  Opened non-blocking and
+ * checked on the descriptor, so nothing a file can be replaced with (a
+ * FIFO with no writer, a device) stalls the loop; a read error is an
+ * error, never an empty file.
+ */
 static ssize_t
-follow_read(struct state *st, const char *path)
+follow_read(struct state *st, const char *path, const char **kind)
 {
 	char *buf = st->f.buf;
+	struct stat sb;
 	ssize_t n, got = 0;
-	int fd;
+	int fd, err;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	*kind = NULL;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1)
 		return -1;
+	if (fstat(fd, &sb) == -1) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*kind = file_kind(sb.st_mode);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
 	while (got <= RESOLV_MAX_FILE) {
 		n = read(fd, buf + got, (size_t)(RESOLV_MAX_FILE + 1 - got));
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n == -1) {
+			err = errno;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		if (n == 0)
 			break;
 		got += n;
 	}
@@ -3717,7 +3760,7 @@ hosts_apply(struct state *st, struct followed *ff, const char *text,
 static void
 follow_file(struct state *st, struct followed *ff, bool force)
 {
-	const char *path = NULL;
+	const char *path = NULL, *kind = NULL;
 	struct stat sb;
 	ssize_t len = -1;
 	int i, err;
@@ -3728,14 +3771,20 @@ follow_file(struct state *st, struct followed *ff, bool force)
 			path = ff->path[i];
 		else if (errno != ENOENT && errno != ENOTDIR)
 			err = errno;
-	if (path != NULL && (len = follow_read(st, path)) == -1)
+	if (path != NULL && !S_ISREG(sb.st_mode))
+		kind = file_kind(sb.st_mode);	/* not even opened */
+	else if (path != NULL && (len = follow_read(st, path, &kind)) == -1)
 		err = errno;
 	if (len == -1) {
-		if (!ff->warned)
+		/* said once per reason: what it is, or why it cannot be read */
+		if (kind != NULL && ff->unread != kind)
+			logmsg(0, "%s: is %s, not a regular file; keeping what "
+			    "it gave before", path, kind);
+		else if (kind == NULL && ff->unread != strerror(err))
 			logmsg(1, "%s: %s; keeping what it gave before",
 			    path != NULL ? path : ff->path[0], err == ENOENT ?
 			    "no such file" : strerror(err));
-		ff->warned = true;
+		ff->unread = kind != NULL ? kind : strerror(err);
 		ff->textlen = -1;
 		/* out of descriptors or memory: no event will come; retry */
 		if ((err == EMFILE || err == ENFILE || err == ENOMEM) &&
@@ -3743,6 +3792,7 @@ follow_file(struct state *st, struct followed *ff, bool force)
 			st->f.reload_at = st->now + RETRY_MS;
 		return;
 	}
+	ff->unread = NULL;
 	if (!force && path == ff->cur && len == ff->textlen &&
 	    memcmp(st->f.buf, ff->text, (size_t)len) == 0)
 		return;
