@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -71,6 +72,7 @@
 #define RELOAD_MS	2	/* coalesce a burst of file events */
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
 #define MAX_LISTEN	32	/* -l options */
+#define MAX_SELF	128	/* listening address:port pairs, expanded */
 #define ACCEPT_PAUSE_MS	100	/* out of fds: wait before accepting again */
 #define FD_SLACK	8	/* descriptors kept free for reloads and logs */
 #define RETRY_MS	1000	/* out of fds: read a followed file again */
@@ -1486,6 +1488,8 @@ policy_is_self(const struct addr *ns, const struct addr *self, int n)
 	uint32_t a;
 	int i;
 
+	if (is_wildcard(ns))	/* 0.0.0.0 and :: reach this host */
+		return true;
 	if (ns->ss.ss_family == AF_INET) {
 		a = ntohl(sin->sin_addr.s_addr);
 		if (a == 0x7f000035 || a == 0x7f000036)	/* systemd stubs */
@@ -2185,6 +2189,7 @@ struct stats {
 	uint64_t	 no_socket;	/* SERVFAIL: upstream socket budget spent */
 	uint64_t	 tcp_full;	/* refused: connection table full */
 	uint64_t	 unmatched;	/* replies that matched no query */
+	uint64_t	 loops;		/* our own queries come back: dropped */
 	uint64_t	 held;		/* queries held for a first list */
 	uint64_t	 local;		/* answered from -a and -H */
 	uint64_t	 send_err;	/* datagrams the kernel refused */
@@ -2244,8 +2249,8 @@ struct state {
 	int		 nfallback;
 	struct listener	 lis[MAX_LISTEN];
 	int		 nlis;
-	struct addr	 self[MAX_LISTEN];	/* bound addresses, own netns */
-	int		 nself;
+	struct addr	 self[MAX_SELF];	/* our listening address:port pairs */
+	int		 nself;		/* in our namespace, wildcards expanded */
 	/* the default upstream list */
 	struct ulist	*deflist;
 	uint64_t	 generation;	/* bumped at every cache flush */
@@ -3243,6 +3248,126 @@ answer:
 	return true;
 }
 
+/*
+ * The address:port pairs that reach dnsfwd itself in its own namespace:
+ * every listener's, and for a wildcard listener every address of the
+ * namespace on its port.  Read again before a resolv file is applied, as
+ * addresses come and go.
+ */
+static void
+self_refresh(struct state *st)
+{
+	struct ifaddrs *ifa = NULL, *i;
+	const struct listener *l;
+	struct addr *a;
+	int k;
+
+	st->nself = 0;
+	if (getifaddrs(&ifa) == -1)
+		ifa = NULL;
+	for (k = 0; k < st->nlis; k++) {
+		l = &st->lis[k];
+		if (l->netns != NULL || st->nself == MAX_SELF)
+			continue;
+		st->self[st->nself++] = l->addr;
+		if (!is_wildcard(&l->addr))
+			continue;
+		for (i = ifa; i != NULL && st->nself < MAX_SELF;
+		    i = i->ifa_next) {
+			if (i->ifa_addr == NULL || i->ifa_addr->sa_family !=
+			    l->addr.ss.ss_family)
+				continue;
+			a = &st->self[st->nself++];
+			*a = l->addr;	/* the listener's port */
+			if (a->ss.ss_family == AF_INET)
+				((struct sockaddr_in *)&a->ss)->sin_addr =
+				    ((struct sockaddr_in *)(void *)
+				    i->ifa_addr)->sin_addr;
+			else
+				((struct sockaddr_in6 *)&a->ss)->sin6_addr =
+				    ((struct sockaddr_in6 *)(void *)
+				    i->ifa_addr)->sin6_addr;
+		}
+	}
+	if (ifa != NULL)
+		freeifaddrs(ifa);
+}
+
+/* Whether a, any port, is one of the addresses in st->self. */
+static bool
+self_has_host(const struct state *st, const struct addr *a)
+{
+	struct addr x;
+	int i;
+
+	for (i = 0; i < st->nself; i++) {
+		x = st->self[i];
+		if (x.ss.ss_family != a->ss.ss_family)
+			continue;
+		if (x.ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&x.ss)->sin_port =
+			    ((const struct sockaddr_in *)&a->ss)->sin_port;
+		else
+			((struct sockaddr_in6 *)&x.ss)->sin6_port =
+			    ((const struct sockaddr_in6 *)&a->ss)->sin6_port;
+		if (addr_equal(&x, (const struct sockaddr *)&a->ss))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Drop from a[0..*n) the servers that are dnsfwd itself, saying so (what:
+ * "-s", "-f"); a -s that points back would turn one query into a table
+ * full of them.
+ */
+static void
+self_skip(struct state *st, struct addr *a, int *n, const char *what)
+{
+	char t[80];
+	int i, k = 0;
+
+	for (i = 0; i < *n; i++) {
+		if (policy_is_self(&a[i], st->self, st->nself)) {
+			logmsg(0, "%s %s: skipped: it points back at dnsfwd",
+			    what, addr_text(&a[i], '#', t, sizeof(t)));
+			continue;
+		}
+		a[k++] = a[i];
+	}
+	*n = k;
+}
+
+/*
+ * The last line against loops: a query from this host that carries the ID
+ * of one of lead's attempts, for lead's very question, is that attempt
+ * come back (an upstream that points at dnsfwd by a route no rule knew).
+ * It is dropped, and the attempt fails at once instead of timing out.
+ */
+static bool
+query_is_own(struct state *st, struct query *lead, const struct client *cl,
+    const struct dns_query *dq)
+{
+	struct addr from;
+	int pos;
+
+	memcpy(&from.ss, &cl->addr.ss, sizeof(from.ss));
+	from.len = cl->addrlen;
+	if (!is_loopback(&from) && !policy_is_self(&from, st->self,
+	    st->nself) && !self_has_host(st, &from))
+		return false;
+	for (pos = 0; pos < lead->pol.n; pos++) {
+		if (!(lead->fds & (1u << pos)) || lead->wire_id[pos] != dq->id)
+			continue;
+		st->stats.loops++;
+		query_log(st, cl, dq, "loop: dnsfwd's own query, dropped",
+		    RCODE_SERVFAIL, st->now);
+		upstream_error(st, lead, pos, ELOOP);
+		return true;
+	}
+	return false;
+}
+
 /* A query from a client, UDP or TCP: check it, then answer or forward. */
 static void
 query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
@@ -3251,6 +3376,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	struct dns_query dq;
 	struct dns_reply r;
 	struct query *q, *lead;
+	uint32_t h;
 	size_t n;
 	int rc, route;
 
@@ -3271,6 +3397,10 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 		query_log(st, cl, &dq, "cache", r.rcode, st->now);
 		return;
 	}
+	h = dns_question_hash(st->hkey, &dq);
+	lead = inflight_find(st, &dq, h);
+	if (lead != NULL && query_is_own(st, lead, cl, &dq))
+		return;
 	if ((q = query_alloc(st)) == NULL) {
 		st->stats.full++;
 		client_error(st, cl, buf, &dq, RCODE_SERVFAIL,
@@ -3282,10 +3412,10 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	q->route = route;
 	q->len = (uint16_t)dns_build_query(q->out + 2, UPQ_MAX, buf, &dq);
 	put_u16(q->out, q->len);
-	q->hash = dns_question_hash(st->hkey, &dq);
+	q->hash = h;
 	if (cl->tcp)
 		st->conn[cl->origin].inflight++;
-	if ((lead = inflight_find(st, &dq, q->hash)) != NULL) {
+	if (lead != NULL) {
 		/* RFC 5452 9.3: one exchange per question in flight */
 		query_set_state(st, q, Q_FOLLOW);
 		q->leader = slot_of(st, lead);
@@ -3699,6 +3829,7 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 	int i, n = 0;
 
 	resolv_parse(text, len, &rc);
+	self_refresh(st);
 	for (i = 0; i < rc.n; i++) {
 		sin6 = (struct sockaddr_in6 *)&rc.ns[i].addr.ss;
 		if (rc.ns[i].ifname[0] != '\0' &&
@@ -3927,15 +4058,16 @@ stats_print(struct state *st)
 	logmsg(0, "counters: queries %llu (tcp %llu), forwarded %llu, "
 	    "answered %llu, shared %llu, servfail %llu, malformed %llu, "
 	    "in flight %d, refused (table full) %llu, refused (tcp full) "
-	    "%llu, no upstream socket %llu, unmatched replies %llu, held "
-	    "%llu, send errors %llu, local %llu, upstream sockets %d",
+	    "%llu, no upstream socket %llu, unmatched replies %llu, loops "
+	    "%llu, held %llu, send errors %llu, local %llu, upstream sockets "
+	    "%d",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
 	    (unsigned long long)s->coalesced,
 	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
 	    st->nq, (unsigned long long)s->full,
 	    (unsigned long long)s->tcp_full, (unsigned long long)s->no_socket,
-	    (unsigned long long)s->unmatched,
+	    (unsigned long long)s->unmatched, (unsigned long long)s->loops,
 	    (unsigned long long)s->held, (unsigned long long)s->send_err,
 	    (unsigned long long)s->local, st->nsock);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
@@ -4247,8 +4379,6 @@ listen_chain(struct state *st, const struct listen_chain *ch,
 		    addr_text(&ch->a[ch->n - 1], ':', a, sizeof(a)),
 		    netns ? " in " : "", netns ? netns : "", strerror(err));
 	l->netns = netns;
-	if (netns == NULL)
-		st->self[st->nself++] = l->addr;
 	logmsg(0, "listening on %s (udp+tcp)%s%s", addr_text(&l->addr, ':',
 	    a, sizeof(a)), netns ? " in " : "", netns ? netns : "");
 	st->nlis++;
@@ -4500,6 +4630,7 @@ routes_lists(struct state *st)
 		r = &st->routes.r[i];
 		if (r->kind != RULE_FORWARD)
 			continue;
+		self_skip(st, r->srv, &r->nsrv, "-s");
 		l = st->rlist[i] = xcalloc(1, sizeof(*l));
 		l->refs = 1;
 		l->n = r->nsrv;
@@ -4684,6 +4815,9 @@ main(int argc, char **argv)
 		user_lookup(user, &uid, &gid);
 	for (i = 0; i < nchain; i++)
 		listen_chain(&st, &chains[i], netns[i]);
+	self_refresh(&st);
+	self_skip(&st, st.statics, &st.nstatic, "-s");
+	self_skip(&st, st.fallbacks, &st.nfallback, "-f");
 	st.now = clock_ms();
 	follow_paths(&st, file, hosts, nhosts);
 	state_alloc(&st);
