@@ -64,6 +64,7 @@
 #define QUERY_MAX	4096	/* queries in flight (--max-queries) */
 #define TCP_MAX		64	/* TCP client connections (--max-tcp) */
 #define TCP_IDLE_MS	10000	/* RFC 7766 6.2.3: close idle clients */
+#define TCP_MSG_MS	5000	/* a message whole within this of its 1st byte */
 #define TCP_PIPELINE	32	/* queries in flight per TCP client */
 #define TCP_WBUF	(2 * (2 + DNS_MAX_TCP))	/* answers awaiting write */
 #define BATCH		32	/* datagrams per recvmmsg/sendmmsg */
@@ -2121,6 +2122,8 @@ struct query {
 	int32_t		 hnext;		/* in-flight hash chain; -1 ends */
 	int32_t		 leader;	/* Q_FOLLOW: the leader's slot */
 	int32_t		 follow;	/* leader: first follower; follower: next */
+	int32_t		 cprev, cnext;	/* TCP: on its conn's list, or orphans */
+	int8_t		 clist;		/* TCP: CL_CONN, CL_ORPHAN, or -1 */
 	uint16_t	 len;		/* bytes of out after the prefix */
 	uint16_t	 neglen;	/* kept negative answer, 0 none */
 	bool		 failed;	/* an attempt failed: negatives uncached */
@@ -2133,6 +2136,16 @@ struct fifo {
 };
 
 enum { F_ATTEMPT, F_HELD, F_COUNT };
+
+/*
+ * The two deadlines of a TCP client, each a FIFO sorted by construction:
+ * between whole messages it may be idle TCP_IDLE_MS; from the first byte
+ * of a message, the message must be whole within TCP_MSG_MS.
+ */
+enum { C_IDLE, C_MSG, C_COUNT };
+
+/* The list a TCP query is on: its connection's, or the orphans'. */
+enum { CL_CONN, CL_ORPHAN };
 
 struct listener {
 	struct addr	 addr;
@@ -2148,9 +2161,10 @@ struct conn {
 	uint32_t	 gen;		/* bumped on close; queries compare */
 	int		 inflight;
 	bool		 eof;		/* client closed its sending side */
-	int32_t		 prev, next;	/* idle FIFO, or free stack */
-	bool		 linked;	/* on the idle FIFO */
-	uint64_t	 deadline;	/* ms; idle close */
+	int32_t		 prev, next;	/* its FIFO, or free stack */
+	int8_t		 fifo;		/* C_IDLE, C_MSG or -1 */
+	uint64_t	 deadline;	/* ms; idle or message close */
+	int32_t		 qhead;		/* its queries in flight; -1 */
 	uint32_t	 rlen;		/* bytes of rbuf filled */
 	uint32_t	 wpos, wlen;	/* wbuf[wpos..wlen) awaits write */
 	union sockany	 peer;		/* the client, for the -v log */
@@ -2188,6 +2202,9 @@ struct stats {
 	uint64_t	 full;		/* refused: in-flight table full */
 	uint64_t	 no_socket;	/* SERVFAIL: upstream socket budget spent */
 	uint64_t	 tcp_full;	/* refused: connection table full */
+	uint64_t	 tcp_evicted;	/* idle connections closed for new ones */
+	uint64_t	 tcp_slow;	/* closed: a message not whole in time */
+	uint64_t	 cancelled;	/* queries of closed connections ended */
 	uint64_t	 unmatched;	/* replies that matched no query */
 	uint64_t	 loops;		/* our own queries come back: dropped */
 	uint64_t	 held;		/* queries held for a first list */
@@ -2278,7 +2295,8 @@ struct state {
 	int32_t		 freeconn;	/* free stack; then conn[chigh..) */
 	int		 chigh;		/* connections ever used */
 	uint8_t		*wbuf;		/* TCP_WBUF bytes per connection */
-	struct fifo	 idle;		/* connections by idle deadline */
+	struct fifo	 cfifo[C_COUNT];	/* connections by deadline */
+	int32_t		 orphans;	/* queries of closed conns, to cancel */
 	uint8_t		(*tbuf)[2 + DNS_MAX_TCP];	/* TCP replies */
 	int		*freetbuf;	/* free stack of tbuf indices */
 	int		 nfreetbuf;
@@ -2361,36 +2379,67 @@ batch_flush(struct state *st)
 static void
 conn_fifo_remove(struct state *st, struct conn *c)
 {
-	if (!c->linked)
+	struct fifo *f;
+
+	if (c->fifo < 0)
 		return;
-	c->linked = false;
+	f = &st->cfifo[c->fifo];
 	if (c->prev >= 0)
 		st->conn[c->prev].next = c->next;
 	else
-		st->idle.head = c->next;
+		f->head = c->next;
 	if (c->next >= 0)
 		st->conn[c->next].prev = c->prev;
 	else
-		st->idle.tail = c->prev;
+		f->tail = c->prev;
+	c->fifo = -1;
 	c->prev = c->next = -1;
 }
 
-/* Activity on c: it moves to the tail of the idle FIFO. */
+/* c waits on FIFO which (C_IDLE, C_MSG), at its tail, deadline set. */
 static void
-conn_touch(struct state *st, struct conn *c)
+conn_fifo_push(struct state *st, struct conn *c, int which)
 {
+	struct fifo *f = &st->cfifo[which];
 	int32_t i = (int32_t)(c - st->conn);
 
 	conn_fifo_remove(st, c);
-	c->deadline = st->now + TCP_IDLE_MS;
-	c->linked = true;
+	c->deadline = st->now + (which == C_IDLE ? TCP_IDLE_MS : TCP_MSG_MS);
+	c->fifo = (int8_t)which;
 	c->next = -1;
-	c->prev = st->idle.tail;
-	if (st->idle.tail >= 0)
-		st->conn[st->idle.tail].next = i;
+	c->prev = f->tail;
+	if (f->tail >= 0)
+		st->conn[f->tail].next = i;
 	else
-		st->idle.head = i;
-	st->idle.tail = i;
+		f->head = i;
+	f->tail = i;
+}
+
+/*
+ * Activity between whole messages: the idle time starts again.  A
+ * message in progress keeps its deadline: bytes that trickle in do not
+ * extend it.
+ */
+static void
+conn_touch(struct state *st, struct conn *c)
+{
+	if (c->fifo != C_MSG)
+		conn_fifo_push(st, c, C_IDLE);
+}
+
+/*
+ * Queries a connection may have in flight: at most TCP_PIPELINE, and at
+ * most its share of the upstream TCP buffers with room kept for one more
+ * connection, so that no connection can take them all.
+ */
+static int
+conn_pipeline(const struct state *st)
+{
+	int share = st->tcpmax / (st->nconn + 1);
+
+	if (share < 1)
+		share = 1;
+	return share < TCP_PIPELINE ? share : TCP_PIPELINE;
 }
 
 /*
@@ -2404,7 +2453,7 @@ conn_arm(struct state *st, struct conn *c)
 	struct epoll_event ev;
 	uint32_t want = 0;
 
-	if (!c->eof && c->inflight < TCP_PIPELINE)
+	if (!c->eof && c->inflight < conn_pipeline(st))
 		want |= EPOLLIN;
 	if (c->wpos < c->wlen)
 		want |= EPOLLOUT;
@@ -2416,9 +2465,27 @@ conn_arm(struct state *st, struct conn *c)
 		c->events = want;
 }
 
+/*
+ * Close c.  Its queries in flight are moved to the orphan list and
+ * cancelled at the start of the next loop pass, not here: conn_close()
+ * may run while a leader hands its answer to its followers.
+ */
 static void
 conn_close(struct state *st, struct conn *c)
 {
+	int32_t i, last = -1;
+
+	for (i = c->qhead; i >= 0; i = st->q[i].cnext) {
+		st->q[i].clist = CL_ORPHAN;
+		last = i;
+	}
+	if (last >= 0) {
+		st->q[last].cnext = st->orphans;
+		if (st->orphans >= 0)
+			st->q[st->orphans].cprev = last;
+		st->orphans = c->qhead;
+		c->qhead = -1;
+	}
 	conn_fifo_remove(st, c);
 	close(c->fd);		/* leaves the epoll set with it */
 	c->fd = -1;
@@ -2478,13 +2545,55 @@ conn_send(struct state *st, struct conn *c, const uint8_t *buf, size_t len)
 	conn_write(st, c);
 }
 
-/* One of c's queries ended: it may read again, or close once drained. */
-static void
-conn_query_done(struct state *st, const struct client *cl)
+/* The head of the list TCP query q is on. */
+static int32_t *
+conn_qlist(struct state *st, const struct query *q)
 {
-	struct conn *c = &st->conn[cl->origin];
+	return q->clist == CL_ORPHAN ? &st->orphans :
+	    &st->conn[q->cl.origin].qhead;
+}
 
-	if (c->gen != cl->gen || c->fd < 0)
+/* A new TCP query q joins its connection's list. */
+static void
+conn_query_link(struct state *st, struct query *q)
+{
+	int32_t *h = &st->conn[q->cl.origin].qhead;
+	int32_t i = (int32_t)(q - st->q);
+
+	q->clist = CL_CONN;
+	q->cprev = -1;
+	q->cnext = *h;
+	if (*h >= 0)
+		st->q[*h].cprev = i;
+	*h = i;
+}
+
+static void
+conn_query_unlink(struct state *st, struct query *q)
+{
+	int32_t *h;
+
+	if (q->clist < 0)
+		return;
+	h = conn_qlist(st, q);
+	if (q->cprev >= 0)
+		st->q[q->cprev].cnext = q->cnext;
+	else
+		*h = q->cnext;
+	if (q->cnext >= 0)
+		st->q[q->cnext].cprev = q->cprev;
+	q->cprev = q->cnext = -1;
+	q->clist = -1;
+}
+
+/* TCP query q ended: its client may read again, or close once drained. */
+static void
+conn_query_done(struct state *st, struct query *q)
+{
+	struct conn *c = &st->conn[q->cl.origin];
+
+	conn_query_unlink(st, q);
+	if (c->gen != q->cl.gen || c->fd < 0)
 		return;
 	c->inflight--;
 	if (c->eof && c->inflight == 0 && c->wpos == c->wlen)
@@ -2682,6 +2791,8 @@ query_alloc(struct state *st)
 	q->failed = false;
 	q->hashed = false;
 	q->hnext = q->leader = q->follow = -1;
+	q->cprev = q->cnext = -1;
+	q->clist = -1;
 	q->gen = st->generation;
 	q->done = 0;
 	q->start = st->now;
@@ -2758,7 +2869,7 @@ query_free(struct state *st, struct query *q)
 	ulist_unref(q->list);
 	q->list = NULL;
 	if (q->cl.tcp)
-		conn_query_done(st, &q->cl);
+		conn_query_done(st, q);
 	query_set_state(st, q, Q_FREE);
 	q->next = st->freeq;
 	st->freeq = slot_of(st, q);
@@ -3413,8 +3524,10 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	q->len = (uint16_t)dns_build_query(q->out + 2, UPQ_MAX, buf, &dq);
 	put_u16(q->out, q->len);
 	q->hash = h;
-	if (cl->tcp)
+	if (cl->tcp) {
 		st->conn[cl->origin].inflight++;
+		conn_query_link(st, q);
+	}
 	if (lead != NULL) {
 		/* RFC 5452 9.3: one exchange per question in flight */
 		query_set_state(st, q, Q_FOLLOW);
@@ -3480,6 +3593,67 @@ tcp_resume(struct state *st)
 		st->pfd[i].events = POLLIN;
 }
 
+/*
+ * The table is full: close the connection that has waited longest with no
+ * query in flight and nothing to write, idle or trickling a message, to
+ * admit a new one.  Looks at the first few of each FIFO (their oldest).
+ */
+static void
+conn_evict(struct state *st)
+{
+	struct conn *c, *best = NULL;
+	uint64_t since, best_since = UINT64_MAX;
+	int32_t i;
+	int k, n;
+
+	for (k = 0; k < C_COUNT; k++)
+		for (i = st->cfifo[k].head, n = 0; i >= 0 && n < 8;
+		    i = c->next, n++) {
+			c = &st->conn[i];
+			if (c->inflight > 0 || c->wpos < c->wlen)
+				continue;
+			since = c->deadline - (k == C_IDLE ? TCP_IDLE_MS :
+			    TCP_MSG_MS);
+			if (since < best_since) {
+				best = c;
+				best_since = since;
+			}
+			break;
+		}
+	if (best == NULL)
+		return;
+	st->stats.tcp_evicted++;
+	conn_close(st, best);
+}
+
+/*
+ * End the queries of closed connections (conn_close() put them here): a
+ * follower leaves its leader, a leader others wait on runs on and answers
+ * nobody, anything else is freed with its sockets.
+ */
+static void
+conn_cancel_orphans(struct state *st)
+{
+	struct query *q, *lead;
+	int32_t *p, i;
+
+	while (st->orphans >= 0) {
+		i = st->orphans;
+		q = &st->q[i];
+		conn_query_unlink(st, q);
+		if (q->state != Q_FOLLOW && q->follow >= 0)
+			continue;
+		if (q->state == Q_FOLLOW) {
+			lead = &st->q[q->leader];
+			for (p = &lead->follow; *p != i; p = &st->q[*p].follow)
+				;
+			*p = q->follow;
+		}
+		st->stats.cancelled++;
+		query_free(st, q);
+	}
+}
+
 /* A new connection in a free slot of the table, in the epoll set. */
 static void
 conn_open(struct state *st, int fd, int li, const union sockany *peer,
@@ -3488,6 +3662,8 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	struct epoll_event ev;
 	struct conn *c;
 
+	if (st->nconn >= st->tcpcap)
+		conn_evict(st);
 	if (st->nconn < st->tcpcap && st->freeconn >= 0) {
 		c = &st->conn[st->freeconn];
 		st->freeconn = c->next;
@@ -3517,8 +3693,9 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	c->eof = false;
 	c->rlen = c->wpos = c->wlen = 0;
 	c->prev = c->next = -1;
-	c->linked = false;
-	conn_touch(st, c);
+	c->fifo = -1;
+	c->qhead = -1;
+	conn_fifo_push(st, c, C_IDLE);
 }
 
 static void
@@ -3559,8 +3736,7 @@ conn_read(struct state *st, struct conn *c)
 	cl.gen = gen;
 	cl.addr = c->peer;
 	cl.addrlen = c->peerlen;
-	conn_touch(st, c);
-	while (c->gen == gen && !c->eof && c->inflight < TCP_PIPELINE) {
+	while (c->gen == gen && !c->eof && c->inflight < conn_pipeline(st)) {
 		need = c->rlen < 2 ? 2 : 2 + (size_t)get_u16(c->rbuf);
 		if ((need == 2 && c->rlen == 2) || need - 2 > DNS_MAX_QUERY) {
 			st->stats.malformed++;	/* empty, or over our limit */
@@ -3585,10 +3761,13 @@ conn_read(struct state *st, struct conn *c)
 				}
 				break;
 			}
+			if (c->rlen == 0)	/* a message starts: its clock */
+				conn_fifo_push(st, c, C_MSG);
 			c->rlen += (uint32_t)n;
 			continue;
 		}
 		c->rlen = 0;
+		conn_fifo_push(st, c, C_IDLE);
 		query_from_client(st, &cl, c->rbuf + 2, need - 2);
 	}
 	if (c->gen == gen)
@@ -4058,7 +4237,8 @@ stats_print(struct state *st)
 	logmsg(0, "counters: queries %llu (tcp %llu), forwarded %llu, "
 	    "answered %llu, shared %llu, servfail %llu, malformed %llu, "
 	    "in flight %d, refused (table full) %llu, refused (tcp full) "
-	    "%llu, no upstream socket %llu, unmatched replies %llu, loops "
+	    "%llu, tcp evicted %llu, tcp too slow %llu, cancelled %llu, "
+	    "no upstream socket %llu, unmatched replies %llu, loops "
 	    "%llu, held %llu, send errors %llu, local %llu, upstream sockets "
 	    "%d",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
@@ -4066,7 +4246,10 @@ stats_print(struct state *st)
 	    (unsigned long long)s->coalesced,
 	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
 	    st->nq, (unsigned long long)s->full,
-	    (unsigned long long)s->tcp_full, (unsigned long long)s->no_socket,
+	    (unsigned long long)s->tcp_full,
+	    (unsigned long long)s->tcp_evicted,
+	    (unsigned long long)s->tcp_slow,
+	    (unsigned long long)s->cancelled, (unsigned long long)s->no_socket,
 	    (unsigned long long)s->unmatched, (unsigned long long)s->loops,
 	    (unsigned long long)s->held, (unsigned long long)s->send_err,
 	    (unsigned long long)s->local, st->nsock);
@@ -4114,6 +4297,7 @@ loop_timers(struct state *st)
 	struct query *q;
 	struct conn *c;
 	uint64_t next = UINT64_MAX;
+	int k;
 
 	while (st->fifo[F_ATTEMPT].head >= 0 &&
 	    (q = &st->q[st->fifo[F_ATTEMPT].head])->deadline <= st->now)
@@ -4121,13 +4305,20 @@ loop_timers(struct state *st)
 	while (st->fifo[F_HELD].head >= 0 &&
 	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now)
 		query_done(st, q, NULL, 0, NULL, "no upstream yet");
-	while (st->idle.head >= 0 &&
-	    (c = &st->conn[st->idle.head])->deadline <= st->now) {
+	conn_cancel_orphans(st);
+	while (st->cfifo[C_IDLE].head >= 0 &&
+	    (c = &st->conn[st->cfifo[C_IDLE].head])->deadline <= st->now) {
 		if (c->inflight > 0 || c->wpos < c->wlen)
-			conn_touch(st, c);
+			conn_fifo_push(st, c, C_IDLE);
 		else
 			conn_close(st, c);
 	}
+	while (st->cfifo[C_MSG].head >= 0 &&
+	    (c = &st->conn[st->cfifo[C_MSG].head])->deadline <= st->now) {
+		st->stats.tcp_slow++;
+		conn_close(st, c);
+	}
+	conn_cancel_orphans(st);
 	if (st->accept_at != 0 && st->accept_at <= st->now)
 		tcp_resume(st);
 	if (st->f.reload_at != 0 && st->f.reload_at <= st->now) {
@@ -4144,8 +4335,10 @@ loop_timers(struct state *st)
 	if (st->fifo[F_HELD].head >= 0 &&
 	    st->q[st->fifo[F_HELD].head].deadline < next)
 		next = st->q[st->fifo[F_HELD].head].deadline;
-	if (st->idle.head >= 0 && st->conn[st->idle.head].deadline < next)
-		next = st->conn[st->idle.head].deadline;
+	for (k = 0; k < C_COUNT; k++)
+		if (st->cfifo[k].head >= 0 &&
+		    st->conn[st->cfifo[k].head].deadline < next)
+			next = st->conn[st->cfifo[k].head].deadline;
 	if (st->f.reload_at != 0 && st->f.reload_at < next)
 		next = st->f.reload_at;
 	if (st->f.polling && st->f.next_poll < next)
@@ -4448,7 +4641,9 @@ state_alloc(struct state *st)
 	st->conn = xcalloc((size_t)st->tcpmax, sizeof(*st->conn));
 	st->wbuf = xcalloc((size_t)st->tcpmax, TCP_WBUF);
 	st->freeconn = -1;
-	st->idle.head = st->idle.tail = -1;
+	for (i = 0; i < C_COUNT; i++)
+		st->cfifo[i].head = st->cfifo[i].tail = -1;
+	st->orphans = -1;
 	st->tbuf = xcalloc((size_t)st->tcpmax, sizeof(*st->tbuf));
 	st->freetbuf = xcalloc((size_t)st->tcpmax, sizeof(int));
 	for (i = 0; i < st->tcpmax; i++)
