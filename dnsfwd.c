@@ -2428,14 +2428,15 @@ conn_touch(struct state *st, struct conn *c)
 }
 
 /*
- * Queries a connection may have in flight: at most TCP_PIPELINE, and at
- * most its share of the upstream TCP buffers with room kept for one more
- * connection, so that no connection can take them all.
+ * Queries connection c may have in flight: at most TCP_PIPELINE, and at
+ * most half of the upstream TCP buffers that others do not hold, so that
+ * however many queries one connection sends, the next connection still
+ * finds buffers (each newcomer gets half of what is left).
  */
 static int
-conn_pipeline(const struct state *st)
+conn_pipeline(const struct state *st, const struct conn *c)
 {
-	int share = st->tcpmax / (st->nconn + 1);
+	int share = (st->nfreetbuf + c->inflight) / 2;
 
 	if (share < 1)
 		share = 1;
@@ -2453,7 +2454,7 @@ conn_arm(struct state *st, struct conn *c)
 	struct epoll_event ev;
 	uint32_t want = 0;
 
-	if (!c->eof && c->inflight < conn_pipeline(st))
+	if (!c->eof && c->inflight < conn_pipeline(st, c))
 		want |= EPOLLIN;
 	if (c->wpos < c->wlen)
 		want |= EPOLLOUT;
@@ -3736,7 +3737,7 @@ conn_read(struct state *st, struct conn *c)
 	cl.gen = gen;
 	cl.addr = c->peer;
 	cl.addrlen = c->peerlen;
-	while (c->gen == gen && !c->eof && c->inflight < conn_pipeline(st)) {
+	while (c->gen == gen && !c->eof && c->inflight < conn_pipeline(st, c)) {
 		need = c->rlen < 2 ? 2 : 2 + (size_t)get_u16(c->rbuf);
 		if ((need == 2 && c->rlen == 2) || need - 2 > DNS_MAX_QUERY) {
 			st->stats.malformed++;	/* empty, or over our limit */
