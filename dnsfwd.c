@@ -2105,6 +2105,7 @@ struct query {
 	uint32_t	 seq;		/* incarnation; event tokens carry it */
 	uint32_t	 fds;		/* bit per position with a socket in fd */
 	int		 fd[MAX_UPSTREAMS];	/* attempt sockets, by position */
+	int32_t		 us[MAX_UPSTREAMS];	/* UDP: pool slot of fd; TCP -1 */
 	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
 	int		 cur;		/* sequential: position being asked */
 	int		 route;		/* rule index, -1 for the default list */
@@ -2179,7 +2180,26 @@ struct conn {
  * An event is dispatched only when the owner still has that generation,
  * so nothing closed or reused earlier in a pass is ever acted on.
  */
-enum token_kind { TK_ATTEMPT = 1, TK_CONN = 2 };
+enum token_kind { TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3 };
+
+/*
+ * A UDP socket of the upstream pool.  Each attempt connects one to its
+ * upstream, which makes the kernel draw a fresh random source port, and
+ * when the attempt ends the socket is drained and disconnected
+ * (connect(AF_UNSPEC)), which releases that port: nothing can reach it any
+ * more.  The socket object stays, in the epoll set, for the next attempt:
+ * socket(), close() and epoll_ctl() per query were the larger part of a
+ * forwarded query's cost, and keeping the object gives an attacker
+ * nothing: no port outlives its attempt.
+ */
+struct usock {
+	int		 fd;		/* -1 until first used */
+	int32_t		 q;		/* the query using it; -1 idle */
+	int32_t		 next;		/* free list of its family */
+	uint32_t	 seq;		/* q's incarnation */
+	uint8_t		 pos;		/* and the position asked */
+	uint8_t		 v6;		/* its family: AF_INET6 */
+};
 
 /* UDP answers queued for one sendmmsg on a listener. */
 struct batch {
@@ -2273,7 +2293,10 @@ struct state {
 	uint64_t	 generation;	/* bumped at every cache flush */
 	/* upstream sockets: one per attempt, all in the epoll set */
 	int		 ep;		/* the epoll set */
-	int		 nsock;		/* attempt sockets open */
+	int		 nsock;		/* attempt and pool sockets open */
+	struct usock	*us;		/* the UDP pool, uscap slots */
+	int		 uscap, nus;	/* slots, slots ever used */
+	int32_t		 usfree[2];	/* idle pool sockets: IPv4, IPv6 */
 	int		 sockmax;	/* their budget, from RLIMIT_NOFILE */
 	int		 tcpcap;	/* TCP clients the budget leaves room for */
 	int		 nconn;		/* TCP clients open */
@@ -2841,15 +2864,109 @@ inflight_remove(struct state *st, struct query *q)
 	q->hashed = false;
 }
 
-/* Close the socket of the attempt at pos, if it has one. */
+/*
+ * Give pool socket i back: with drain, read what is queued (a late
+ * datagram, an ICMP error) so that the next attempt starts clean; then
+ * disconnect it, which releases its port.  An attempt that ended with its
+ * reply read needs no drain (a late duplicate is read and dropped by the
+ * next attempt: it fails that attempt's ID).  A socket that will not
+ * disconnect is closed.
+ */
 static void
-attempt_close(struct state *st, struct query *q, int pos)
+usock_release(struct state *st, int32_t i, bool drain)
+{
+	struct usock *u = &st->us[i];
+	struct sockaddr sa;
+	int n;
+
+	for (n = 0; n < 8 && drain; n++)
+		if (recv(u->fd, st->ubuf, DNS_MAX_TCP, MSG_DONTWAIT) == -1 &&
+		    errno == EAGAIN)
+			break;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_family = AF_UNSPEC;
+	if ((drain && n == 8) || connect(u->fd, &sa, sizeof(sa)) == -1) {
+		close(u->fd);
+		u->fd = -1;
+		st->nsock--;
+	}
+	u->q = -1;
+	u->next = st->usfree[u->v6];
+	st->usfree[u->v6] = i;
+}
+
+/*
+ * A pool socket of family for an attempt: an idle one, else a new one in
+ * the epoll set.  Its slot, or -1 with errno set.
+ */
+static int32_t
+usock_get(struct state *st, int family)
+{
+	int v6 = family == AF_INET6, err;
+	int32_t i = st->usfree[v6];
+	struct epoll_event ev;
+	struct usock *u;
+
+	if (i >= 0) {
+		u = &st->us[i];
+		st->usfree[v6] = u->next;
+		if (u->fd >= 0)
+			return i;
+	} else if (st->nus < st->uscap) {
+		i = st->nus++;
+		u = &st->us[i];
+		u->v6 = (uint8_t)v6;
+		u->fd = -1;
+	} else {
+		errno = EMFILE;
+		return -1;
+	}
+	if (st->nsock >= st->sockmax) {
+		errno = EMFILE;
+		goto back;
+	}
+	if ((u->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto back;
+	ev.events = EPOLLIN;
+	ev.data.u64 = token_make(TK_USOCK, i, 0, 0);
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, u->fd, &ev) == -1) {
+		err = errno;
+		close(u->fd);
+		u->fd = -1;
+		errno = err;
+		goto back;
+	}
+	st->nsock++;
+	return i;
+back:
+	u->next = st->usfree[v6];
+	st->usfree[v6] = i;
+	return -1;
+}
+
+/*
+ * Close (or give back to the pool) the socket of q's attempt at pos;
+ * answered: the attempt ended with its reply read.
+ */
+static void
+attempt_end(struct state *st, struct query *q, int pos, bool answered)
 {
 	if (!(q->fds & (1u << pos)))
 		return;
-	close(q->fd[pos]);	/* leaves the epoll set with it */
 	q->fds &= ~(1u << pos);
+	if (q->us[pos] >= 0) {
+		usock_release(st, q->us[pos], !answered);
+		return;
+	}
+	close(q->fd[pos]);	/* leaves the epoll set with it */
 	st->nsock--;
+}
+
+static void
+attempt_close(struct state *st, struct query *q, int pos)
+{
+	attempt_end(st, q, pos, false);
 }
 
 /* Free q; its followers must have been answered or moved on. */
@@ -2903,40 +3020,59 @@ static void query_event(struct state *, struct query *, int,
 static void query_start(struct state *, struct query *);
 
 /*
- * Open a socket of type for q's attempt at pos, connected to its upstream
- * and in the epoll set, and give the attempt a fresh ID.  Returns the fd,
- * or -1 with errno set.
+ * A socket of type for q's attempt at pos, connected to its upstream and
+ * in the epoll set, from a fresh random port, and a fresh ID: for UDP a
+ * pool socket, for TCP a new one.  Returns the fd, or -1 with errno set.
  */
 static int
 attempt_open(struct state *st, struct query *q, int pos, int type)
 {
 	const struct upstream *u = &q->list->u[q->order[pos]];
+	const struct sockaddr *to = (const struct sockaddr *)&u->addr.ss;
 	struct epoll_event ev;
+	int32_t i = -1;
 	int fd, err;
 
-	if (st->nsock >= st->sockmax) {
-		errno = EMFILE;
-		return -1;
+	if (type == SOCK_DGRAM) {
+		if ((i = usock_get(st, u->addr.ss.ss_family)) < 0)
+			return -1;
+		fd = st->us[i].fd;
+		if (connect(fd, to, u->addr.len) == -1) {	/* a new port */
+			err = errno;
+			usock_release(st, i, false);
+			errno = err;
+			return -1;
+		}
+		st->us[i].q = slot_of(st, q);
+		st->us[i].seq = q->seq;
+		st->us[i].pos = (uint8_t)pos;
+	} else {
+		if (st->nsock >= st->sockmax) {
+			errno = EMFILE;
+			return -1;
+		}
+		fd = socket(u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			return -1;
+		ev.events = EPOLLOUT;
+		ev.data.u64 = token_make(TK_ATTEMPT, slot_of(st, q), pos,
+		    q->seq);
+		if ((connect(fd, to, u->addr.len) == -1 &&
+		    errno != EINPROGRESS) ||
+		    epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			err = errno;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		st->nsock++;
 	}
-	fd = socket(u->addr.ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1)
-		return -1;
-	ev.events = type == SOCK_DGRAM ? EPOLLIN : EPOLLOUT;
-	ev.data.u64 = token_make(TK_ATTEMPT, slot_of(st, q), pos, q->seq);
-	if ((connect(fd, (const struct sockaddr *)&u->addr.ss, u->addr.len) ==
-	    -1 && errno != EINPROGRESS) ||
-	    epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
+	q->us[pos] = i;
 	q->fd[pos] = fd;
 	q->fds |= 1u << pos;
 	q->wire_id[pos] = rnd16(&st->rnd);
 	put_u16(q->out + 2, q->wire_id[pos]);
-	st->nsock++;
 	return fd;
 }
 
@@ -3173,7 +3309,7 @@ upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
 {
 	struct upstream *u = &q->list->u[q->order[pos]];
 
-	attempt_close(st, q, pos);
+	attempt_end(st, q, pos, true);
 	u->answers++;
 	policy_alive(u);
 	len = dns_strip_opt(buf, len, r);
@@ -4358,6 +4494,7 @@ loop_event(struct state *st, uint64_t tok, uint32_t ev)
 	uint32_t gen = (uint32_t)(tok >> 32);
 	int kind = (int)(tok >> 24 & 0xff), pos = (int)(tok >> 16 & 0xff);
 	int idx = (int)(tok & 0xffff);
+	struct usock *u;
 	struct query *q;
 	struct conn *c;
 
@@ -4365,6 +4502,22 @@ loop_event(struct state *st, uint64_t tok, uint32_t ev)
 		c = &st->conn[idx];
 		if (c->fd >= 0 && c->gen == gen)
 			conn_io(st, c, ev);
+		return;
+	}
+	if (kind == TK_USOCK) {
+		u = &st->us[idx];
+		if (u->q < 0) {		/* came in before it was disconnected */
+			for (pos = 0; pos < 8 && u->fd >= 0; pos++)
+				if (recv(u->fd, st->ubuf, DNS_MAX_TCP,
+				    MSG_DONTWAIT) == -1 && errno == EAGAIN)
+					break;
+			return;
+		}
+		q = &st->q[u->q];
+		pos = u->pos;
+		if (q->state == Q_UDP && q->seq == u->seq &&
+		    (q->fds & (1u << pos)) && q->us[pos] == idx)
+			upstream_udp_read(st, q, pos);
 		return;
 	}
 	q = &st->q[idx];
@@ -4725,6 +4878,9 @@ state_fds(struct state *st)
 		st->pfd[st->npfd++].events = POLLIN;
 	}
 	state_budget(st);
+	st->uscap = st->sockmax < 65535 ? st->sockmax : 65535;
+	st->us = xcalloc((size_t)st->uscap, sizeof(*st->us));
+	st->usfree[0] = st->usfree[1] = -1;
 }
 
 /* Watches need absolute paths: a relative one is taken from the cwd. */
