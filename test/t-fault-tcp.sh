@@ -5,8 +5,8 @@
 # have been idle for its TCP idle timeout (10 s, RFC 7766 6.2.3), so its
 # fds come back.  Two rounds; the second must not grow the RSS by more
 # than 2 MiB.  Then the --max-tcp cap: when idle clients hold every slot a
-# new TCP client is refused (counted), UDP goes on, and a freed slot is
-# usable at once.
+# new TCP client is answered (the idlest is closed for it, counted), UDP
+# goes on, and a freed slot is usable at once.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib-fault.sh
@@ -21,6 +21,7 @@ start_fakeup up '* answer 192.0.2.1'
 start_dnsfwd -R -q -s "127.0.0.1#$up_port"
 q warm.fault.test +tcp
 eq "setup: TCP answer" "$ANSWER" 192.0.2.1
+q warm-udp.fault.test	# and the UDP socket pool's first socket, kept
 base=$(nfds "$DNSFWD_PID")
 
 FDS=()
