@@ -2095,8 +2095,8 @@ struct client {
  * (RFC 5452 9.3): the first is the leader, on the in-flight hash; the
  * others follow it (Q_FOLLOW) and are answered from its reply.  Each
  * attempt has its own socket, connected to its upstream, from a port the
- * kernel draws at random, and its own random ID; the socket is closed when
- * the attempt ends.
+ * kernel draws at random, and its own random ID; the port is released
+ * when the attempt ends.
  */
 struct query {
 	enum query_state state;
@@ -2996,12 +2996,13 @@ query_free(struct state *st, struct query *q)
 
 /* ==== 13. Upstream I/O =================================================== */
 /*
- * An attempt is one query to one upstream.  Each has its own socket,
- * connected to the upstream, so the kernel drops datagrams from any other
- * address or port, and bound by the kernel to a port drawn at random from
- * the whole ephemeral range; and each carries a fresh random ID.  An
- * off-path attacker must guess both, for one exchange per question
- * (RFC 5452 9.2, 9.3).  The socket is closed as soon as the attempt ends,
+ * An attempt is one query to one upstream.  Each has a socket of its own
+ * for its lifetime, connected to the upstream, so the kernel drops
+ * datagrams from any other address or port, on a port the kernel draws at
+ * random from the whole ephemeral range; and each carries a fresh random
+ * ID.  An off-path attacker must guess both, for one exchange per question
+ * (RFC 5452 9.2, 9.3).  The port is released as soon as the attempt ends
+ * (a TCP socket is closed, a UDP pool socket disconnected: struct usock),
  * so a late or duplicate reply finds no socket.  A connected socket also
  * reports ICMP errors (ECONNREFUSED, ENETUNREACH) on its next read, so a
  * dead port costs no timeout.  Queries that came over TCP are forwarded
@@ -3601,8 +3602,7 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 
 	memcpy(&from.ss, &cl->addr.ss, sizeof(from.ss));
 	from.len = cl->addrlen;
-	if (!is_loopback(&from) && !policy_is_self(&from, st->self,
-	    st->nself) && !self_has_host(st, &from))
+	if (!is_loopback(&from) && !self_has_host(st, &from))
 		return false;
 	for (pos = 0; pos < lead->pol.n; pos++) {
 		if (!(lead->fds & (1u << pos)) || lead->wire_id[pos] != dq->id)
