@@ -15,12 +15,21 @@
  * with one A record (192.0.2.1, TTL 300) appended, the barest cache path:
  *
  *	test/relay -l 127.0.0.1:0 -a
+ *
+ * With -p each query leaves from a fresh random port instead (RFC 5452):
+ * a socket from a pool is connected to the upstream, which draws the port,
+ * its reply read alone from it (epoll), and the socket disconnected, which
+ * releases the port.  That is what port randomisation costs at least, the
+ * floor of a forwarder that defends against spoofing:
+ *
+ *	test/relay -l 127.0.0.1:0 -u 127.0.0.1:PORT -p
  */
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -42,6 +51,7 @@
 #define MAX_MSG		65535	/* any UDP payload */
 #define HDR_LEN		12
 #define ID_PROBES	4	/* random draws before taking a busy ID */
+#define POOL		1024	/* -p: sockets, one per query in flight */
 
 /* A client address, kept small: the ID table has 65536 of them. */
 union client_addr {
@@ -67,8 +77,20 @@ struct batch {
 	int			 nout;
 };
 
+/* -p: one pool socket; connected while its query is in flight. */
+struct psock {
+	int			 fd;		/* -1 until first used */
+	bool			 busy;
+	uint16_t		 wire_id;
+	struct pending		 p;
+};
+
 struct state {
 	int			 lfd;		/* listener */
+	int			 ep;		/* -p: epoll set of the pool; else -1 */
+	struct psock		 pool[POOL];
+	int			 freep[POOL];	/* free pool slots */
+	int			 nfreep;
 	int			 ufd;		/* upstream, unconnected; -1 with -a */
 	struct sockaddr_storage	 up;
 	socklen_t		 uplen;
@@ -89,7 +111,7 @@ die(const char *what)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: relay -l ADDR:PORT -u ADDR:PORT | -a\n");
+	fprintf(stderr, "usage: relay -l ADDR:PORT -u ADDR:PORT [-p] | -a\n");
 	exit(1);
 }
 
@@ -302,6 +324,132 @@ answer_queries(struct state *st)
 	return n;
 }
 
+/* ==== Fresh ports (-p) ==================================================== */
+
+/*
+ * Pool socket k's query is over: disconnect it, which releases its port.
+ * A query whose reply never comes keeps its socket: this relay has no
+ * timeouts, and the bench loses no replies on loopback.
+ */
+static void
+fresh_done(struct state *st, int k)
+{
+	struct sockaddr unspec;
+
+	memset(&unspec, 0, sizeof(unspec));
+	unspec.sa_family = AF_UNSPEC;
+	st->pool[k].busy = false;
+	connect(st->pool[k].fd, &unspec, sizeof(unspec));
+	st->freep[st->nfreep++] = k;
+}
+
+/* A query to the upstream from a pool socket connected for it alone. */
+static void
+fresh_query(struct state *st, int i)
+{
+	struct batch *b = &st->b;
+	struct epoll_event ev;
+	struct psock *s;
+	int k;
+
+	if (st->nfreep == 0)
+		return;			/* all in flight: drop, like a full table */
+	k = st->freep[--st->nfreep];
+	s = &st->pool[k];
+	if (s->fd == -1) {
+		s->fd = socket(st->up.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (s->fd == -1)
+			die("socket");
+		ev.events = EPOLLIN;
+		ev.data.u32 = (uint32_t)k;
+		if (epoll_ctl(st->ep, EPOLL_CTL_ADD, s->fd, &ev) == -1)
+			die("epoll_ctl");
+	}
+	if (connect(s->fd, (struct sockaddr *)&st->up, st->uplen) == -1) {
+		st->freep[st->nfreep++] = k;
+		return;
+	}
+	memcpy(&s->p.client, &b->from[i], b->in[i].msg_hdr.msg_namelen);
+	s->p.clientlen = b->in[i].msg_hdr.msg_namelen;
+	get16(b->buf[i], &s->p.client_id);
+	s->wire_id = random_id(st);
+	put16(b->buf[i], s->wire_id);
+	s->busy = true;
+	if (send(s->fd, b->buf[i], b->in[i].msg_len, 0) == -1)
+		fresh_done(st, k);
+}
+
+static int
+fresh_queries(struct state *st)
+{
+	struct batch *b = &st->b;
+	int i, n;
+
+	n = batch_recv(st, st->lfd);
+	for (i = 0; i < n; i++)
+		if (b->in[i].msg_len >= HDR_LEN &&
+		    !(b->in[i].msg_hdr.msg_flags & MSG_TRUNC) &&
+		    b->in[i].msg_hdr.msg_namelen <= sizeof(union client_addr))
+			fresh_query(st, i);
+	return n;
+}
+
+/* Replies on the pool: one recv each, disconnect, batch to the clients. */
+static int
+fresh_replies(struct state *st)
+{
+	struct epoll_event ev[BATCH];
+	struct batch *b = &st->b;
+	struct psock *s;
+	ssize_t len;
+	uint16_t id;
+	int i, n;
+
+	b->nout = 0;
+	n = epoll_wait(st->ep, ev, BATCH, 0);
+	for (i = 0; i < n; i++) {
+		s = &st->pool[ev[i].data.u32];
+		len = recv(s->fd, b->buf[b->nout], MAX_MSG, MSG_DONTWAIT);
+		if (len < HDR_LEN || !s->busy)
+			continue;
+		get16(b->buf[b->nout], &id);
+		if (id != s->wire_id)
+			continue;
+		put16(b->buf[b->nout], s->p.client_id);
+		memcpy(&b->from[b->nout], &s->p.client, s->p.clientlen);
+		b->iov[b->nout].iov_base = b->buf[b->nout];
+		b->in[b->nout].msg_len = (unsigned)len;
+		batch_queue(st, b->nout, &b->from[b->nout], s->p.clientlen);
+		fresh_done(st, (int)ev[i].data.u32);
+	}
+	batch_flush(st, st->lfd);
+	return n;
+}
+
+static void
+fresh_loop(struct state *st)
+{
+	struct pollfd pfd[2];
+	int more;
+
+	pfd[0].fd = st->ep;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = st->lfd;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		do {
+			more = fresh_replies(st) == BATCH;
+			more |= fresh_queries(st) == BATCH;
+		} while (more);
+	}
+}
+
 static void
 relay_loop(struct state *st)
 {
@@ -337,13 +485,16 @@ main(int argc, char *argv[])
 	struct sockaddr_storage ls, any;
 	socklen_t lslen;
 	const char *l = "127.0.0.1:0", *u = NULL;
-	bool answer = false;
-	int ch;
+	bool answer = false, fresh = false;
+	int ch, i;
 
-	while ((ch = getopt(argc, argv, "al:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "al:pu:")) != -1) {
 		switch (ch) {
 		case 'a':
 			answer = true;
+			break;
+		case 'p':
+			fresh = true;
 			break;
 		case 'l':
 			l = optarg;
@@ -355,7 +506,7 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc || (u == NULL) == !answer)
+	if (optind != argc || (u == NULL) == !answer || (fresh && answer))
 		usage();
 	if (parse_addr(l, &ls, &lslen) == -1) {
 		fprintf(stderr, "relay: -l: \"%s\" is not ADDR:PORT\n", l);
@@ -391,6 +542,15 @@ main(int argc, char *argv[])
 	if (getsockname(st.lfd, (struct sockaddr *)&ls, &lslen) == -1)
 		die("getsockname");
 	print_listening("relay", &ls);
+	if (fresh) {
+		if ((st.ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+			die("epoll_create1");
+		for (i = 0; i < POOL; i++) {
+			st.pool[i].fd = -1;
+			st.freep[st.nfreep++] = POOL - 1 - i;
+		}
+		fresh_loop(&st);
+	}
 	relay_loop(&st);
 	return 0;
 }
