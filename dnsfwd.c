@@ -78,6 +78,11 @@
 #define FD_SLACK	8	/* descriptors kept free for reloads and logs */
 #define RETRY_MS	1000	/* out of fds: read a followed file again */
 #define MAX_WATCH	32	/* inotify watches: parents and link targets */
+#define SRC_KEY		9	/* a source: family byte, IPv4 or IPv6 /64 */
+#define STRANGER_SLOTS	64	/* sources whose refusal was logged lately */
+#define STRANGER_MS	60000	/* one line a minute per source ... */
+#define STRANGER_LINES	16	/* ... and at most this many a minute */
+#define NL_DUMP_TRIES	4	/* dumps redone while addresses change */
 #define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
 #define EDNS_ECS	8	/* RFC 7871 Client Subnet option code */
@@ -1507,6 +1512,221 @@ policy_is_self(const struct addr *ns, const struct addr *self, int n)
 	return false;
 }
 
+/*
+ * Who may ask (struct acl).  Sets are small (ACL_MAX) and checked per
+ * datagram, loopback first: a linear walk of whole-byte compares and one
+ * masked byte, no allocation, a few nanoseconds per prefix.
+ */
+/* Clear the host bits of p, those past its length. */
+static void
+prefix_clear(struct prefix *p)
+{
+	int i;
+
+	for (i = p->len / 8; i < 16; i++)
+		p->a[i] &= i == p->len / 8 ? (uint8_t)(0xff00 >> (p->len % 8)) :
+		    0;
+}
+
+int
+cfg_parse_prefix(const char *s, struct prefix *out, char *err,
+    size_t errlen)
+{
+	char a[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long len;
+	int max;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0 || n >= sizeof(a))
+		goto bad;
+	memcpy(a, s, n);
+	a[n] = '\0';
+	if (inet_pton(AF_INET, a, out->a) == 1)
+		max = 32;
+	else if (inet_pton(AF_INET6, a, out->a) == 1) {
+		out->v6 = 1;
+		max = 128;
+	} else
+		goto bad;
+	len = (unsigned long)max;
+	if (slash != NULL && cfg_parse_uint(slash + 1, 0, (unsigned long)max,
+	    &len) == -1) {
+		snprintf(err, errlen, "\"%s\": the length after / must be "
+		    "0 to %d", s, max);
+		return -1;
+	}
+	out->len = (uint8_t)len;
+	prefix_clear(out);	/* 10.1.2.3/8 is 10.0.0.0/8 */
+	return 0;
+bad:
+	snprintf(err, errlen, "\"%s\" is not an address or ADDR/LEN", s);
+	return -1;
+}
+
+bool
+acl_add(struct acl *set, const struct prefix *p)
+{
+	int i;
+
+	for (i = 0; i < set->n; i++)
+		if (set->p[i].v6 == p->v6 && set->p[i].len == p->len &&
+		    memcmp(set->p[i].a, p->a, sizeof(p->a)) == 0)
+			return true;
+	if (set->n == ACL_MAX) {
+		set->full = true;
+		return false;
+	}
+	set->p[set->n++] = *p;
+	return true;
+}
+
+/* sa as 4 or 16 bytes at *b, IPv4-mapped IPv6 as IPv4: 0, 1, or -1. */
+static int
+acl_key(const struct sockaddr *sa, const uint8_t **b)
+{
+	static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+	const uint8_t *a6;
+
+	if (sa->sa_family == AF_INET) {
+		*b = (const uint8_t *)&((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr;
+		return 0;
+	}
+	if (sa->sa_family != AF_INET6)
+		return -1;
+	a6 = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+	if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+		*b = a6 + 12;
+		return 0;
+	}
+	*b = a6;
+	return 1;
+}
+
+static bool
+prefix_has(const struct prefix *p, const uint8_t *b)
+{
+	int whole = p->len / 8, rest = p->len % 8;
+
+	if (memcmp(p->a, b, (size_t)whole) != 0)
+		return false;
+	return rest == 0 ||
+	    ((b[whole] ^ p->a[whole]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+bool
+acl_is_loopback(const struct sockaddr *sa)
+{
+	static const uint8_t one[16] = { 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1 };
+	const uint8_t *b;
+
+	switch (acl_key(sa, &b)) {
+	case 0:
+		return b[0] == 127;
+	case 1:
+		return memcmp(b, one, sizeof(one)) == 0;
+	}
+	return false;
+}
+
+bool
+acl_match(const struct acl *set, const struct sockaddr *sa)
+{
+	const uint8_t *b;
+	int i, v6 = acl_key(sa, &b);
+
+	for (i = 0; v6 >= 0 && i < set->n; i++)
+		if (set->p[i].v6 == v6 && prefix_has(&set->p[i], b))
+			return true;
+	return false;
+}
+
+/*
+ * The netlink ABI (linux/netlink.h, linux/rtnetlink.h, which musl does
+ * not ship): host byte order, every header 4-byte aligned.
+ */
+#define NL_HDR		16	/* struct nlmsghdr: len, type, flags, seq, pid */
+#define NL_IFA		8	/* struct ifaddrmsg: family, prefixlen, .. */
+#define NL_RTA		4	/* struct rtattr: len, type */
+#define NL_ALIGN(n)	(((n) + 3u) & ~(size_t)3)
+#define NLMSG_ERR	2
+#define NLMSG_END	3	/* NLMSG_DONE */
+#define NL_NEWADDR	20	/* RTM_NEWADDR */
+#define NL_DELADDR	21
+#define NL_GETADDR	22
+#define NL_IFA_ADDRESS	1
+#define NL_IFA_LOCAL	2
+#define NL_GRP_IFADDR4	0x10	/* RTMGRP_IPV4_IFADDR */
+#define NL_GRP_IFADDR6	0x100	/* RTMGRP_IPV6_IFADDR */
+
+/* One address attribute of an RTM_NEWADDR as its network. */
+static void
+nl_add_attr(struct acl *out, int family, int plen, const uint8_t *v,
+    size_t vlen)
+{
+	struct prefix p;
+
+	memset(&p, 0, sizeof(p));
+	if (family == AF_INET && vlen == 4 && plen <= 32)
+		memcpy(p.a, v, 4);
+	else if (family == AF_INET6 && vlen == 16 && plen <= 128) {
+		memcpy(p.a, v, 16);
+		p.v6 = 1;
+	} else
+		return;
+	p.len = (uint8_t)plen;
+	prefix_clear(&p);
+	acl_add(out, &p);
+}
+
+int
+nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
+    struct acl *out, int *other)
+{
+	uint32_t mlen, mseq;
+	uint16_t type, alen, atype;
+	size_t at, end, ap;
+
+	for (at = 0; at + NL_HDR <= len; at += NL_ALIGN(mlen)) {
+		memcpy(&mlen, buf + at, 4);
+		memcpy(&type, buf + at + 4, 2);
+		memcpy(&mseq, buf + at + 8, 4);
+		if (mlen < NL_HDR || mlen > len - at)
+			return -1;
+		if (mseq != seq) {
+			(*other)++;
+			continue;
+		}
+		if (type == NLMSG_END)
+			return 1;
+		if (type == NLMSG_ERR)
+			return -1;
+		if (type != NL_NEWADDR || mlen < NL_HDR + NL_IFA)
+			continue;
+		end = at + mlen;
+		for (ap = at + NL_HDR + NL_IFA; ap + NL_RTA <= end;
+		    ap += NL_ALIGN(alen)) {
+			memcpy(&alen, buf + ap, 2);
+			memcpy(&atype, buf + ap + 2, 2);
+			if (alen < NL_RTA || alen > end - ap)
+				return -1;
+			if (atype == NL_IFA_ADDRESS || atype == NL_IFA_LOCAL)
+				nl_add_attr(out, buf[at + NL_HDR],
+				    buf[at + NL_HDR + 1], buf + ap + NL_RTA,
+				    alen - (size_t)NL_RTA);
+		}
+	}
+	return 0;
+}
+
+bool
+policy_share_ok(int held, int nq, int max)
+{
+	return nq < max / 2 || held < max - nq;
+}
+
 /* Probe for name; the rule index, or -(free slot) - 1. */
 static int
 route_find(const struct routes *t, const uint8_t *name, size_t len)
@@ -2119,6 +2339,7 @@ struct query {
 	struct policy	 pol;
 	struct dns_query dq;		/* the client's query, as checked */
 	uint32_t	 hash;		/* dns_question_hash() of dq */
+	int32_t		 src;		/* its node in st->src; -1: none */
 	bool		 hashed;	/* a leader on the in-flight hash */
 	int32_t		 hnext;		/* in-flight hash chain; -1 ends */
 	int32_t		 leader;	/* Q_FOLLOW: the leader's slot */
@@ -2151,7 +2372,43 @@ enum { CL_CONN, CL_ORPHAN };
 struct listener {
 	struct addr	 addr;
 	const char	*netns;		/* NULL: our own namespace */
+	int		 view;		/* its namespace in st->view */
 	int		 udp, tcp;
+};
+
+/*
+ * A network namespace dnsfwd listens in, and the networks of its
+ * interfaces: who may ask by default.  A netlink socket opened inside it
+ * (it stays bound there after setns() back and after -u) hears every
+ * address change, and each change reads the whole table again
+ * (RTM_GETADDR), so the set is the namespace's as of the last loop pass.
+ * With --allow the default is not used and no socket is opened.
+ */
+struct netview {
+	const char	*path;		/* NULL: our own namespace */
+	int		 nl;		/* netlink socket, -1 when none */
+	uint32_t	 seq;		/* of the last dump asked */
+	struct acl	 onlink;	/* the last complete dump's networks */
+};
+
+/*
+ * Queries in flight per source, for the fair-share rule
+ * (policy_share_ok): a source is an address, an IPv6 client its /64 (one
+ * host, or one site: what a single client can take without spoofing).
+ * Nodes come from a pool of qmax, one per source with a query in flight
+ * (so never more than queries); buckets are keyed with the secret hash
+ * key, so no client can make its sources collide.
+ */
+struct source {
+	uint8_t		 key[SRC_KEY];	/* family byte, then 4 or 8 */
+	int32_t		 next;		/* bucket chain, or free stack */
+	int32_t		 held;		/* queries in flight from it */
+};
+
+/* A stranger's last log line, for "at most once a minute per source". */
+struct stranger {
+	uint8_t		 key[SRC_KEY];
+	uint64_t	 at;		/* ms of the line; 0: never */
 };
 
 /* A TCP client (RFC 7766): framed queries in, framed answers out. */
@@ -2180,7 +2437,7 @@ struct conn {
  * An event is dispatched only when the owner still has that generation,
  * so nothing closed or reused earlier in a pass is ever acted on.
  */
-enum token_kind { TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3 };
+enum token_kind { TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4 };
 
 /*
  * A UDP socket of the upstream pool.  Each attempt connects one to its
@@ -2220,6 +2477,9 @@ struct stats {
 	uint64_t	 servfail;	/* SERVFAIL sent */
 	uint64_t	 malformed;	/* dropped or FORMERR */
 	uint64_t	 full;		/* refused: in-flight table full */
+	uint64_t	 over_share;	/* refused: its source's share taken */
+	uint64_t	 strangers;	/* refused: not allowed (UDP) */
+	uint64_t	 strangers_tcp;	/* closed at accept: not allowed */
 	uint64_t	 no_socket;	/* SERVFAIL: upstream socket budget spent */
 	uint64_t	 tcp_full;	/* refused: connection table full */
 	uint64_t	 tcp_evicted;	/* idle connections closed for new ones */
@@ -2286,6 +2546,13 @@ struct state {
 	int		 nfallback;
 	struct listener	 lis[MAX_LISTEN];
 	int		 nlis;
+	struct netview	 view[MAX_LISTEN];	/* the listeners' namespaces */
+	int		 nview;
+	struct acl	 allow;		/* --allow; replaces the on-link sets */
+	bool		 allowing;	/* --allow was given */
+	struct stranger	 strangers[STRANGER_SLOTS];
+	uint64_t	 stranger_min;	/* ms: start of this minute's lines */
+	int		 stranger_lines;	/* said in it */
 	struct addr	 self[MAX_SELF];	/* our listening address:port pairs */
 	int		 nself;		/* in our namespace, wildcards expanded */
 	/* the default upstream list */
@@ -2310,6 +2577,10 @@ struct state {
 	int		 nq;		/* slots in use */
 	uint32_t	 qseq;		/* last incarnation number given */
 	int32_t		*qbucket;	/* in-flight hash: first leader, -1 */
+	struct source	*src;		/* qmax nodes: free stack, chains */
+	int32_t		*sbucket;	/* sources by hash: first node, -1 */
+	uint32_t	 smask;		/* its buckets - 1 */
+	int32_t		 freesrc;
 	uint32_t	 qmask;		/* its buckets - 1 */
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct fifo	 fifo[F_COUNT];
@@ -2792,6 +3063,65 @@ query_set_state(struct state *st, struct query *q, enum query_state s)
 	q->state = s;
 }
 
+/* The key of cl's source: its address, an IPv6 client's /64. */
+static void
+source_key(const struct client *cl, uint8_t *key)
+{
+	const uint8_t *b;
+	int v6 = acl_key(&cl->addr.sa, &b);
+
+	memset(key, 0, SRC_KEY);
+	key[0] = (uint8_t)(v6 + 1);	/* 0: no address (never matched) */
+	if (v6 >= 0)
+		memcpy(key + 1, b, v6 ? 8 : 4);
+}
+
+/* The node of key's source, -1 if it has nothing in flight; *h its hash. */
+static int32_t
+source_find(const struct state *st, const uint8_t *key, uint32_t *h)
+{
+	int32_t i;
+
+	*h = (uint32_t)siphash13(st->hkey, key, SRC_KEY) & st->smask;
+	for (i = st->sbucket[*h]; i >= 0; i = st->src[i].next)
+		if (memcmp(st->src[i].key, key, SRC_KEY) == 0)
+			return i;
+	return -1;
+}
+
+/* One more query from key's source (node i, or new in bucket h). */
+static int32_t
+source_take(struct state *st, int32_t i, const uint8_t *key, uint32_t h)
+{
+	if (i < 0) {		/* a node is free: nodes <= queries <= qmax */
+		i = st->freesrc;
+		st->freesrc = st->src[i].next;
+		memcpy(st->src[i].key, key, SRC_KEY);
+		st->src[i].held = 0;
+		st->src[i].next = st->sbucket[h];
+		st->sbucket[h] = i;
+	}
+	st->src[i].held++;
+	return i;
+}
+
+static void
+source_put(struct state *st, int32_t i)
+{
+	int32_t *p;
+	uint32_t h;
+
+	if (i < 0 || --st->src[i].held > 0)
+		return;
+	h = (uint32_t)siphash13(st->hkey, st->src[i].key, SRC_KEY) &
+	    st->smask;
+	for (p = &st->sbucket[h]; *p != i; p = &st->src[*p].next)
+		;
+	*p = st->src[i].next;
+	st->src[i].next = st->freesrc;
+	st->freesrc = i;
+}
+
 static struct query *
 query_alloc(struct state *st)
 {
@@ -2820,6 +3150,7 @@ query_alloc(struct state *st)
 	q->gen = st->generation;
 	q->done = 0;
 	q->start = st->now;
+	q->src = -1;
 	st->nq++;
 	return q;
 }
@@ -2988,6 +3319,8 @@ query_free(struct state *st, struct query *q)
 	q->list = NULL;
 	if (q->cl.tcp)
 		conn_query_done(st, q);
+	source_put(st, q->src);
+	q->src = -1;
 	query_set_state(st, q, Q_FREE);
 	q->next = st->freeq;
 	st->freeq = slot_of(st, q);
@@ -3624,7 +3957,9 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	struct dns_query dq;
 	struct dns_reply r;
 	struct query *q, *lead;
-	uint32_t h;
+	uint8_t skey[SRC_KEY];
+	uint32_t h, sh;
+	int32_t si;
 	size_t n;
 	int rc, route;
 
@@ -3649,12 +3984,22 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	lead = inflight_find(st, &dq, h);
 	if (lead != NULL && query_is_own(st, lead, cl, &dq))
 		return;
+	source_key(cl, skey);
+	si = source_find(st, skey, &sh);
+	if (!policy_share_ok(si < 0 ? 0 : st->src[si].held, st->nq,
+	    st->qmax)) {
+		st->stats.over_share++;
+		client_error(st, cl, buf, &dq, RCODE_REFUSED,
+		    "over its share of the table", st->now);
+		return;
+	}
 	if ((q = query_alloc(st)) == NULL) {
 		st->stats.full++;
 		client_error(st, cl, buf, &dq, RCODE_SERVFAIL,
 		    "in-flight table full", st->now);
 		return;
 	}
+	q->src = source_take(st, si, skey, sh);
 	q->cl = *cl;
 	q->dq = dq;
 	q->route = route;
@@ -3675,6 +4020,208 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	}
 	inflight_add(st, q);
 	query_start(st, q);
+}
+
+/*
+ * Who may ask: loopback always; then --allow if given, else the networks
+ * of the listener's namespace (struct netview).  Everyone else gets
+ * REFUSED over UDP (if it sent a query at all) and is closed at accept
+ * over TCP, counted, and logged at most once a minute per source.
+ */
+static bool
+client_allowed(const struct state *st, int li, const struct sockaddr *sa)
+{
+	if (acl_is_loopback(sa))
+		return true;
+	if (st->allowing)
+		return acl_match(&st->allow, sa);
+	return acl_match(&st->view[st->lis[li].view].onlink, sa);
+}
+
+static void
+stranger_refused(struct state *st, int li, const union sockany *peer,
+    socklen_t peerlen, bool tcp)
+{
+	const struct listener *l = &st->lis[li];
+	uint8_t key[SRC_KEY];
+	struct stranger *s;
+	struct client cl;
+	struct addr a;
+	char t[80];
+
+	if (tcp)
+		st->stats.strangers_tcp++;
+	else
+		st->stats.strangers++;
+	memset(&cl, 0, sizeof(cl));
+	memcpy(&cl.addr, peer, peerlen);
+	source_key(&cl, key);
+	s = &st->strangers[siphash13(st->hkey, key, SRC_KEY) % STRANGER_SLOTS];
+	if (s->at != 0 && memcmp(s->key, key, SRC_KEY) == 0 &&
+	    st->now - s->at < STRANGER_MS)
+		return;
+	if (st->now - st->stranger_min >= STRANGER_MS) {
+		st->stranger_min = st->now;
+		st->stranger_lines = 0;
+	}
+	if (st->stranger_lines == STRANGER_LINES)
+		return;		/* counted all the same */
+	st->stranger_lines++;
+	memcpy(s->key, key, SRC_KEY);
+	s->at = st->now | 1;
+	memcpy(&a.ss, peer, peerlen);
+	a.len = peerlen;
+	logmsg(1, "refused %s%s: %s%s%s (--allow admits clients; said once "
+	    "a minute per source)", addr_text(&a, ':', t, sizeof(t)),
+	    tcp ? " (tcp)" : "", st->allowing ? "not in --allow" :
+	    "not on a network of ", st->allowing ? "" : l->netns ? l->netns :
+	    "this namespace", "");
+}
+
+/* A datagram from a stranger: REFUSED if it is a query, else nothing. */
+static void
+stranger_udp(struct state *st, const struct client *cl, const uint8_t *buf,
+    size_t len)
+{
+	struct dns_query dq;
+
+	st->stats.queries++;
+	stranger_refused(st, cl->origin, &cl->addr, cl->addrlen, false);
+	if (dns_parse_query(buf, len, &dq) == 0)
+		client_error(st, cl, buf, &dq, RCODE_REFUSED, "not allowed",
+		    st->now);
+}
+
+/* Open the netlink socket of a new view; we are inside its namespace. */
+static int
+view_socket(void)
+{
+	struct {
+		sa_family_t	 family;
+		unsigned short	 pad;
+		uint32_t	 pid, groups;
+	} sa;
+	int fd;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.family = AF_NETLINK;
+	sa.groups = NL_GRP_IFADDR4 | NL_GRP_IFADDR6;
+	if (bind(fd, (struct sockaddr *)(void *)&sa, sizeof(sa)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The view of namespace path, made on first use; we are inside it. */
+static int
+view_attach(struct state *st, const char *path)
+{
+	struct netview *v;
+	int i;
+
+	for (i = 0; i < st->nview; i++)
+		if (path == st->view[i].path || (path != NULL &&
+		    st->view[i].path != NULL &&
+		    strcmp(path, st->view[i].path) == 0))
+			return i;
+	v = &st->view[st->nview];
+	v->path = path;
+	v->nl = -1;
+	if (!st->allowing && (v->nl = view_socket()) == -1)
+		logmsg(0, "%s%s: cannot watch addresses (netlink: %s); "
+		    "answering loopback clients only (see --allow)",
+		    path ? "namespace " : "own namespace", path ? path : "",
+		    strerror(errno));
+	return st->nview++;
+}
+
+/*
+ * Read the networks of v's namespace again (an RTM_GETADDR dump on its
+ * socket).  The kernel makes each part of a dump as the one before is
+ * read, so non-blocking reads see it whole; a change heard while dumping
+ * starts the dump again (NL_DUMP_TRIES).  On failure the set read last
+ * stays.
+ */
+static void
+view_dump(struct state *st, struct netview *v)
+{
+	struct acl set;
+	uint8_t req[NL_HDR + 4];
+	uint32_t len, seq;
+	uint16_t type = NL_GETADDR, flags = 0x301;	/* REQUEST|DUMP */
+	ssize_t n;
+	int tries, reads, other, rc = -1;
+
+	for (tries = 0; tries < NL_DUMP_TRIES; tries++) {
+		memset(&set, 0, sizeof(set));
+		memset(req, 0, sizeof(req));
+		len = sizeof(req);
+		seq = ++v->seq;
+		memcpy(req, &len, 4);
+		memcpy(req + 4, &type, 2);
+		memcpy(req + 6, &flags, 2);
+		memcpy(req + 8, &seq, 4);	/* family AF_UNSPEC: both */
+		if (send(v->nl, req, sizeof(req), 0) == -1)
+			break;
+		other = 0;
+		for (reads = 0, rc = 0; rc == 0 && reads < 256; reads++) {
+			n = recv(v->nl, st->ubuf, DNS_MAX_TCP, MSG_DONTWAIT);
+			if (n <= 0 && errno == EINTR)
+				continue;
+			rc = n <= 0 ? -1 : nl_parse_addrs(st->ubuf,
+			    (size_t)n, seq, &set, &other);
+		}
+		if (rc == 1 && other == 0)
+			break;
+	}
+	if (rc != 1) {
+		logmsg(0, "%s%s: cannot read its addresses; keeping the "
+		    "networks read before", v->path ? "namespace " :
+		    "own namespace", v->path ? v->path : "");
+		return;
+	}
+	if (set.full)
+		logmsg(1, "%s%s: more than %d networks; clients of the "
+		    "others are refused (see --allow)", v->path ?
+		    "namespace " : "own namespace", v->path ? v->path : "",
+		    ACL_MAX);
+	v->onlink = set;
+}
+
+/* An address changed in v's namespace: read what is queued, dump again. */
+static void
+view_event(struct state *st, int i)
+{
+	struct netview *v = &st->view[i];
+	int n;
+
+	for (n = 0; n < 64; n++)
+		if (recv(v->nl, st->ubuf, DNS_MAX_TCP, MSG_DONTWAIT) == -1 &&
+		    errno != ENOBUFS && errno != EINTR)
+			break;	/* EAGAIN; ENOBUFS: changes were lost */
+	view_dump(st, v);
+}
+
+/* Each view's first dump and its place in the epoll set. */
+static void
+views_start(struct state *st)
+{
+	struct epoll_event ev;
+	int i;
+
+	for (i = 0; i < st->nview; i++) {
+		if (st->view[i].nl == -1)
+			continue;
+		ev.events = EPOLLIN;
+		ev.data.u64 = token_make(TK_VIEW, i, 0, 0);
+		if (epoll_ctl(st->ep, EPOLL_CTL_ADD, st->view[i].nl, &ev) == -1)
+			die(1, "epoll: %s", strerror(errno));
+		view_dump(st, &st->view[i]);
+	}
 }
 
 static void
@@ -3700,6 +4247,11 @@ udp_read(struct state *st, int li)
 		}
 		cl.addrlen = st->rmsg[i].msg_hdr.msg_namelen;
 		memcpy(&cl.addr, &st->rname[i], cl.addrlen);
+		if (!client_allowed(st, li, &cl.addr.sa)) {
+			stranger_udp(st, &cl, st->rbuf[i],
+			    st->rmsg[i].msg_len);
+			continue;
+		}
 		query_from_client(st, &cl, st->rbuf[i], st->rmsg[i].msg_len);
 	}
 	batch_flush(st);
@@ -3855,6 +4407,11 @@ tcp_accept(struct state *st, int li)
 		if (fd == -1)
 			return;
 		st->fd_warned = false;
+		if (!client_allowed(st, li, &peer.sa)) {
+			close(fd);
+			stranger_refused(st, li, &peer, peerlen, true);
+			continue;
+		}
 		conn_open(st, fd, li, &peer, peerlen);
 	}
 }
@@ -4377,7 +4934,8 @@ stats_print(struct state *st)
 	    "%llu, tcp evicted %llu, tcp too slow %llu, cancelled %llu, "
 	    "no upstream socket %llu, unmatched replies %llu, loops "
 	    "%llu, held %llu, send errors %llu, local %llu, upstream sockets "
-	    "%d",
+	    "%d, strangers refused %llu, strangers closed %llu, over share "
+	    "%llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
 	    (unsigned long long)s->coalesced,
@@ -4389,7 +4947,10 @@ stats_print(struct state *st)
 	    (unsigned long long)s->cancelled, (unsigned long long)s->no_socket,
 	    (unsigned long long)s->unmatched, (unsigned long long)s->loops,
 	    (unsigned long long)s->held, (unsigned long long)s->send_err,
-	    (unsigned long long)s->local, st->nsock);
+	    (unsigned long long)s->local, st->nsock,
+	    (unsigned long long)s->strangers,
+	    (unsigned long long)s->strangers_tcp,
+	    (unsigned long long)s->over_share);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
 	    "%llu, inserts %llu, longest chain %d", st->cache.n,
 	    st->cache.size, (unsigned long long)st->cache.hits,
@@ -4504,6 +5065,10 @@ loop_event(struct state *st, uint64_t tok, uint32_t ev)
 			conn_io(st, c, ev);
 		return;
 	}
+	if (kind == TK_VIEW) {
+		view_event(st, idx);
+		return;
+	}
 	if (kind == TK_USOCK) {
 		u = &st->us[idx];
 		if (u->q < 0) {		/* came in before it was disconnected */
@@ -4603,6 +5168,9 @@ usage(FILE *fp)
 "                         list is a fallback chain (default 127.0.0.1:53)\n"
 "  -N, --netns PATH       open the next listeners in network namespace PATH\n"
 "                         ('-' for dnsfwd's own)\n"
+"      --allow CIDR       answer clients from CIDR (repeatable; replaces the\n"
+"                         default: the listener's own networks); loopback\n"
+"                         is always answered, others get REFUSED\n"
 "  -r, --resolv FILE      follow FILE for upstreams (default\n"
 "                         /run/systemd/resolve/resolv.conf, else\n"
 "                         /etc/resolv.conf)\n"
@@ -4715,6 +5283,8 @@ listen_chain(struct state *st, const struct listen_chain *ch,
 			    addr_text(&ch->a[i], ':', a, sizeof(a)),
 			    strerror(err));
 	}
+	if (l->udp != -1)
+		l->view = view_attach(st, netns);	/* inside, for netlink */
 	if (netns != NULL) {
 		if (setns(own, CLONE_NEWNET) == -1)
 			die(2, "setns back: %s", strerror(errno));
@@ -4790,6 +5360,14 @@ state_alloc(struct state *st)
 	for (i = 0; i < (int)b; i++)
 		st->qbucket[i] = -1;
 	st->freeq = -1;		/* slots are taken from qhigh on first use */
+	st->src = xcalloc((size_t)st->qmax, sizeof(*st->src));
+	st->sbucket = xcalloc(b, sizeof(*st->sbucket));
+	st->smask = b - 1;
+	for (i = 0; i < (int)b; i++)
+		st->sbucket[i] = -1;
+	for (i = 0; i < st->qmax; i++)
+		st->src[i].next = i + 1 < st->qmax ? i + 1 : -1;
+	st->freesrc = 0;
 	for (i = 0; i < F_COUNT; i++)
 		st->fifo[i].head = st->fifo[i].tail = -1;
 	st->conn = xcalloc((size_t)st->tcpmax, sizeof(*st->conn));
@@ -4840,8 +5418,8 @@ state_budget(struct state *st)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	limit = rl.rlim_cur > (1 << 20) ? (1 << 20) : (long)rl.rlim_cur;
-	/* stdio, inotify, epoll, listeners, a file being read, slack */
-	avail = limit - (3 + 2 + 2L * st->nlis + 1 + FD_SLACK);
+	/* stdio, inotify, epoll, listeners, netlink, a file being read, slack */
+	avail = limit - (3 + 2 + 2L * st->nlis + st->nview + 1 + FD_SLACK);
 	st->tcpcap = st->tcpmax;
 	if (avail >= (long)st->qmax + st->tcpmax) {
 		st->sockmax = (int)(avail - st->tcpmax);
@@ -4992,11 +5570,12 @@ routes_lists(struct state *st)
 }
 
 enum {
-	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP,
+	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
 };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
 	{ "netns", required_argument, NULL, 'N' },
 	{ "resolv", required_argument, NULL, 'r' },
 	{ "no-resolv", no_argument, NULL, 'R' },
@@ -5031,6 +5610,7 @@ main(int argc, char **argv)
 	sigset_t block;
 	char err[128];
 	unsigned long v;
+	struct prefix pfx;
 	long poll_s = 0;
 	int ch, nchain = 0, nhosts = 0, i, cache_n = CACHE_SIZE;
 
@@ -5049,6 +5629,15 @@ main(int argc, char **argv)
 			    sizeof(err)) == -1)
 				usage_error("-l", "%s", err);
 			netns[nchain++] = cur_ns;
+			break;
+		case OPT_ALLOW:
+			if (cfg_parse_prefix(optarg, &pfx, err,
+			    sizeof(err)) == -1)
+				usage_error("--allow", "%s", err);
+			if (!acl_add(&st.allow, &pfx))
+				usage_error("--allow", "more than %d networks",
+				    ACL_MAX);
+			st.allowing = true;
 			break;
 		case 'N':
 			cur_ns = strcmp(optarg, "-") == 0 ? NULL : optarg;
@@ -5182,6 +5771,7 @@ main(int argc, char **argv)
 	if (st.deflist == NULL)	/* no servers in the file: -s and -f */
 		deflist_rebuild(&st);
 	state_fds(&st);
+	views_start(&st);
 	if (!st.following && st.nstatic == 0 && st.nfallback == 0 &&
 	    st.routes.n == 0)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");

@@ -451,6 +451,62 @@ enum policy_act policy_event(struct policy *p, int pos, enum reply_class c,
  */
 bool	policy_is_self(const struct addr *ns, const struct addr *self, int n);
 
+/*
+ * Who may ask.  A prefix is an IPv4 or IPv6 network; a set is what one
+ * --allow list or one namespace's on-link networks hold.  An IPv4 client
+ * seen on an IPv6 socket (::ffff:a.b.c.d) is matched as IPv4.
+ */
+struct prefix {
+	uint8_t		 v6;		/* 0: IPv4 (a[0..3]), 1: IPv6 */
+	uint8_t		 len;		/* bits; host bits of a[] are zero */
+	uint8_t		 a[16];
+};
+
+#define ACL_MAX		64	/* prefixes in one set */
+
+struct acl {
+	int		 n;
+	bool		 full;		/* more were offered than fit */
+	struct prefix	 p[ACL_MAX];
+};
+
+/*
+ * Parse "10.0.0.0/8", "fd00::/8", or an address alone (a /32 or /128);
+ * host bits are cleared ("10.1.2.3/8" is 10.0.0.0/8, as iptables and
+ * CoreDNS read it).  Returns 0 and fills *out, or -1 with err filled.
+ */
+int	cfg_parse_prefix(const char *s, struct prefix *out, char *err,
+	    size_t errlen);
+
+/* Add p to set unless it is there; false (and set->full) when full. */
+bool	acl_add(struct acl *set, const struct prefix *p);
+
+/* Whether sa is loopback: 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
+bool	acl_is_loopback(const struct sockaddr *sa);
+
+/* Whether sa (AF_INET or AF_INET6) lies in a prefix of set. */
+bool	acl_match(const struct acl *set, const struct sockaddr *sa);
+
+/*
+ * Read netlink messages buf[0..len) of an RTM_GETADDR dump whose request
+ * carried seq, adding every address's network to out (IFA_ADDRESS and
+ * IFA_LOCAL, each with the address's prefix length).  Messages of another
+ * sequence (address notifications) are skipped and counted in *other.
+ * Returns 1 when the dump's NLMSG_DONE was read, 0 when more is to come,
+ * -1 for an error message or a message that runs past the buffer.
+ */
+int	nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
+	    struct acl *out, int *other);
+
+/*
+ * The fair-share rule of the query table: a source (an address; an IPv6
+ * /64) that holds held of the nq queries in flight, in a table of max,
+ * may add one unless the table is half full and the source holds as many
+ * as are still free.  One flooding source is held to half the table; k of
+ * them to max/(k+1) each, leaving that much to everyone else.
+ */
+bool	policy_share_ok(int held, int nq, int max);
+
 /* ==== 9. Cache ========================================================== */
 
 #define CACHE_DATA	1232	/* larger answers are not cached */
