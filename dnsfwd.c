@@ -1558,6 +1558,13 @@ cfg_parse_prefix(const char *s, struct prefix *out, char *err,
 		return -1;
 	}
 	out->len = (uint8_t)len;
+	if (out->v6 && len >= 96 && memcmp(out->a, "\0\0\0\0\0\0\0\0\0\0"
+	    "\377\377", 12) == 0) {	/* ::ffff:a.b.c.d/N: clients as IPv4 */
+		memmove(out->a, out->a + 12, 4);
+		memset(out->a + 4, 0, 12);
+		out->v6 = 0;
+		out->len = (uint8_t)(len - 96);
+	}
 	prefix_clear(out);	/* 10.1.2.3/8 is 10.0.0.0/8 */
 	return 0;
 bad:
@@ -1724,7 +1731,7 @@ nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
 bool
 policy_share_ok(int held, int nq, int max)
 {
-	return nq < max / 2 || held < max - nq;
+	return nq < max / 2 || held == 0 || held < max - nq;
 }
 
 /* Probe for name; the rule index, or -(free slot) - 1. */

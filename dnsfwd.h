@@ -473,7 +473,9 @@ struct acl {
 /*
  * Parse "10.0.0.0/8", "fd00::/8", or an address alone (a /32 or /128);
  * host bits are cleared ("10.1.2.3/8" is 10.0.0.0/8, as iptables and
- * CoreDNS read it).  Returns 0 and fills *out, or -1 with err filled.
+ * CoreDNS read it), and an IPv4-mapped network (::ffff:10.0.0.0/104) is
+ * the IPv4 one, as clients are matched.  Returns 0 and fills *out, or -1
+ * with err filled.
  */
 int	cfg_parse_prefix(const char *s, struct prefix *out, char *err,
 	    size_t errlen);
@@ -501,9 +503,11 @@ int	nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
 /*
  * The fair-share rule of the query table: a source (an address; an IPv6
  * /64) that holds held of the nq queries in flight, in a table of max,
- * may add one unless the table is half full and the source holds as many
- * as are still free.  One flooding source is held to half the table; k of
- * them to max/(k+1) each, leaving that much to everyone else.
+ * may add one unless the table is half full and the source holds at least
+ * as many as are still free.  One flooding source is held to half the
+ * table; k of them to max/(k+1) each, leaving that much to everyone else.
+ * A source with nothing in flight is never over its share (a full table
+ * is refused by the table, SERVFAIL, not by this rule).
  */
 bool	policy_share_ok(int held, int nq, int max);
 

@@ -4,7 +4,7 @@
  * loops, several queries on one TCP connection.
  *
  *	cc -std=c11 -D_GNU_SOURCE -o test/dnsq test/dnsq.c
- *	test/dnsq [-t [-r]] [-w MS] [-n N] HOST PORT HEX [HEX...]
+ *	test/dnsq [-t [-r]] [-w MS] [-n N] [-b ADDR] HOST PORT HEX [HEX...]
  *	test/dnsq -m ID NAME [TYPE [FLAGS]]
  *
  * Each HEX argument is one message (white space, ':' and '.' between the
@@ -27,6 +27,9 @@
  * -m prints the HEX of a query: ID (decimal or 0x), NAME ("." for the
  * root), TYPE (a number or A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, ANY;
  * default A), FLAGS (the 16-bit flags word; default 0x0100, RD).
+ *
+ * -b ADDR sends from ADDR (any port): a client of another source address,
+ * 127.0.0.2 say, on loopback.
  *
  * Exit status: 0 when every awaited reply came, 1 on timeout, 2 when the
  * TCP connection was closed or refused first, 3 on a usage or system error.
@@ -73,7 +76,7 @@ static _Noreturn void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: dnsq [-t [-r]] [-w MS] [-n N] HOST PORT HEX [HEX...]\n"
+	    "usage: dnsq [-t [-r]] [-w MS] [-n N] [-b ADDR] HOST PORT HEX [HEX...]\n"
 	    "       dnsq -m ID NAME [TYPE [FLAGS]]\n");
 	exit(3);
 }
@@ -403,11 +406,14 @@ main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	uint64_t deadline;
+	struct sockaddr_storage bs;
+	socklen_t bslen = 0;
+	const char *bind_to = NULL;
 	bool tcp = false, raw = false;
 	long wait_ms = 1000, want = -1;
 	int c, fd, i, nm;
 
-	while ((c = getopt(argc, argv, "+mtrw:n:")) != -1) {
+	while ((c = getopt(argc, argv, "+mtrw:n:b:")) != -1) {
 		switch (c) {
 		case 'm':
 			return make_query(argc - optind, argv + optind);
@@ -420,6 +426,9 @@ main(int argc, char **argv)
 		case 'w':
 			if ((wait_ms = parse_num(optarg, 600000)) < 0)
 				usage();
+			break;
+		case 'b':
+			bind_to = optarg;
 			break;
 		case 'n':
 			if ((want = parse_num(optarg, MAX_MSGS * 16)) < 0)
@@ -452,6 +461,12 @@ main(int argc, char **argv)
 	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		fprintf(stderr, "dnsq: socket: %s\n", strerror(errno));
+		return 3;
+	}
+	if (bind_to != NULL && (resolve(bind_to, "0", tcp ? SOCK_STREAM :
+	    SOCK_DGRAM, &bs, &bslen) == -1 ||
+	    bind(fd, (const struct sockaddr *)&bs, bslen) == -1)) {
+		fprintf(stderr, "dnsq: -b %s: %s\n", bind_to, strerror(errno));
 		return 3;
 	}
 	deadline = clock_ms() + (uint64_t)wait_ms;

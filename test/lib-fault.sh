@@ -89,7 +89,8 @@ counter()
 
 # flood PORT [OPTION...]: run flood.pl against DNSFWD_ADDR:PORT; its output
 # line in FLOOD, and F_SENT F_OK F_SERVFAIL F_TIMEOUT F_WRONG F_OTHER
-# F_MAXMS from it.  Options: -n N queries, -r QPS, -d MS (send for MS
+# F_MAXMS from it.  Options: -b ADDR source address, -n N queries, -r QPS,
+# -d MS (send for MS
 # instead of -n), -t MS per-query timeout (default 3000), -e IP the one
 # correct A answer (default 192.0.2.1), -f FMT names (%d: query number;
 # default "fNNNN-%d.fault.test", unique per run so no cache hit).
@@ -147,7 +148,7 @@ flood_clean()
 _write_flood()
 {
 	cat >"$1" <<'EOF'
-# flood.pl [-n N | -d MS] [-r QPS] [-t MS] [-e IP] [-f FMT] ADDR PORT
+# flood.pl [-b ADDR] [-n N | -d MS] [-r QPS] [-t MS] [-e IP] [-f FMT] ADDR PORT
 # Paced A queries from one UDP socket; prints one line:
 #   sent=N ok=N servfail=N timeout=N wrong=N other=N late=N maxms=N [detail]
 # ok: NOERROR whose A records are exactly -e; wrong: another answer, or a
@@ -160,7 +161,7 @@ use Socket;
 use Time::HiRes qw(time);
 
 my %o;
-getopts('n:d:r:t:e:f:', \%o) && @ARGV == 2 or die "usage\n";
+getopts('n:d:r:t:e:f:b:', \%o) && @ARGV == 2 or die "usage\n";
 my ($addr, $port) = @ARGV;
 my $n = $o{n} // 1000;
 my $dur = defined $o{d} ? $o{d} / 1000 : undef;
@@ -171,7 +172,8 @@ my $fmt = $o{f} // sprintf('f%d-%d-%%d.fault.test', $$, int(rand(1e6)));
 my @rc = qw(NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED);
 
 my $s = IO::Socket::INET->new(Proto => 'udp', PeerAddr => $addr,
-    PeerPort => $port) or die "socket: $!\n";
+    PeerPort => $port, defined $o{b} ? (LocalAddr => $o{b}) : ())
+    or die "socket: $!\n";
 setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4 << 20);
 $s->blocking(0);
 

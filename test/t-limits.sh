@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # t-limits.sh: SPEC "Memory is bounded": beyond --max-queries queries in
-# flight new queries are refused (SERVFAIL at once) and counted; beyond
+# flight new queries are refused (SERVFAIL at once) and counted, and one
+# source may not take the table (REFUSED beyond its share); beyond
 # --max-tcp connections new ones are closed at once; and dnsfwd keeps
 # serving.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
@@ -24,10 +25,12 @@ counter()
 # ---- --max-queries ------------------------------------------------------------------
 
 start_fakeup up 'good.test answer 192.0.2.1' '* drop'
-start_dnsfwd -R -c 0 -t 3000 --max-queries 50 -s "127.0.0.1#$up_port"
+start_dnsfwd -R -c 0 -t 6000 --max-queries 50 -s "127.0.0.1#$up_port"
 
-# Four batches of 50 queries, 200 names.  The first batch fills the table
-# (the upstream drops them all); the next three are refused at once.
+# Four batches of 50 queries from one source, 200 names.  The upstream
+# drops them all.  The source may hold half the table, then no more than
+# is still free: the first 25 are forwarded, every later one is REFUSED at
+# once (its share is taken), and other sources are still served.
 for b in 1 2 3 4; do
 	msgs=()
 	for i in $(seq 1 50); do
@@ -37,8 +40,11 @@ for b in 1 2 3 4; do
 done
 # shellcheck disable=SC2086  # one word per message
 "$DNSQ" -w 300 127.0.0.1 "$DNSFWD_PORT" ${batch[1]} >"$T/b1.out"
-eq "flood, batch 1 (fills the table): no answer yet" \
-	"$(grep -c '^rcode=' "$T/b1.out")" 0
+t_fill=$(date +%s%N)
+eq "one source, batch 1: 25 answered at once, half the table waits" \
+	"$(grep -c '^rcode=' "$T/b1.out")" 25
+eq "one source, batch 1: the other half REFUSED" \
+	"$(grep -c '^rcode=REFUSED ' "$T/b1.out")" 25
 start=$(date +%s%N)
 for b in 2 3 4; do
 	# shellcheck disable=SC2086
@@ -46,33 +52,60 @@ for b in 2 3 4; do
 done
 ms=$((($(date +%s%N) - start) / 1000000))
 cat "$T/b2.out" "$T/b3.out" "$T/b4.out" >"$T/refused.out"
-eq "flood, batches 2-4: 150 SERVFAILs" \
-	"$(grep -c '^rcode=SERVFAIL ' "$T/refused.out")" 150
-lt "flood, batches 2-4: refused at once, not after -t 3000 (ms)" "$ms" 2000
-eq "flood: the refused ones were not forwarded" \
+eq "one source, batches 2-4: 150 REFUSED" \
+	"$(grep -c '^rcode=REFUSED ' "$T/refused.out")" 150
+lt "one source, batches 2-4: refused at once, not after -t 6000 (ms)" \
+	"$ms" 2000
+eq "one source: the refused ones were not forwarded" \
 	"$(grep -c 'f[234]-' "$T/up.log")" 0
-ge "flood: the first 50 were forwarded" "$(grep -c 'f1-' "$T/up.log")" 50
-ok "flood: answers carry the clients' IDs" \
-	grep -q '^rcode=SERVFAIL id=250 ' "$T/b2.out"
+eq "one source: 25 forwarded" "$(grep -c 'f1-' "$T/up.log")" 25
+ok "one source: answers carry the clients' IDs" \
+	grep -q '^rcode=REFUSED id=250 ' "$T/b2.out"
+n=$(counter 'over share')
+ge "SIGUSR1: the refusals counted as over share" "${n:-0}" 175
+q good.test -b 127.0.0.2
+eq "another source meanwhile: answered" "$RCODE $ANSWER" "NOERROR 192.0.2.1"
+
+# 30 more sources with one dropped name each, all at once: a source with
+# nothing in flight is admitted while there is room, so 25 fill the table
+# and 5 find it full (SERVFAIL at once, as dnsmasq does).
+pids=()
+for i in $(seq 1 30); do
+	"$DNSQ" -b "127.0.1.$i" -w 1000 127.0.0.1 "$DNSFWD_PORT" \
+	    "$("$DNSQ" -m "$i" "s$i.flood.test")" >"$T/s$i.out" 2>&1 &
+	pids+=("$!")
+	track_pid "$!"
+done
+for p in "${pids[@]}"; do
+	wait "$p"
+	_untrack_pid "$p"
+done
+lt "30 sources sent while the first 25 were still in flight (ms)" \
+	$((($(date +%s%N) - t_fill) / 1000000)) 5000
+eq "30 sources: 25 forwarded" "$(grep -c ' s[0-9]*.flood.test ' \
+	"$T/up.log")" 25
+eq "30 sources: the last 5 SERVFAIL (table full)" \
+	"$(cat "$T"/s*.out | grep -c '^rcode=SERVFAIL ')" 5
 n=$(counter 'refused (table full)')
-ge "SIGUSR1: the refusals counted" "${n:-0}" 150
+ge "SIGUSR1: table full counted" "${n:-0}" 5
 n=$(counter 'in flight')
 eq "SIGUSR1: in flight at the cap" "${n:-}" 50
 ok "flood: dnsfwd still running" kill -0 "$DNSFWD_PID"
-q good.test
+q good.test -b 127.0.0.3
 eq "table full: a good name gets SERVFAIL" "$RCODE" SERVFAIL
 lt "table full: ... at once (ms)" "$MS" 500
-# The 50 dropped ones time out after 3 s (SERVFAIL); the table empties.
-for ((i = 0; i < 60; i++)); do
+# The 50 dropped ones time out after 6 s (SERVFAIL); the table empties.
+for ((i = 0; i < 150; i++)); do
 	n=$(counter 'in flight')
 	[ "${n:-1}" -eq 0 ] && break
 	sleep 0.1
 done
 ms=$((($(date +%s%N) - start) / 1000000))
 eq "after the flood: the table empties" "${n:-}" 0
-lt "after the flood: within the timeout of the queued ones (ms)" "$ms" 7000
+lt "after the flood: within the timeout of the queued ones (ms)" "$ms" 15000
 q good.test
-eq "after the flood: a good name answered" "$ANSWER" 192.0.2.1
+eq "after the flood: a good name answered, the flooder's too" "$ANSWER" \
+	192.0.2.1
 lt "after the flood: ... at once (ms)" "$MS" 500
 stop_dnsfwd
 

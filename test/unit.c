@@ -3525,6 +3525,255 @@ test_cache_flood(void)
 	cache_free(&c);
 }
 
+/* ---- who may ask: prefixes, sets, netlink dumps, fair share ------------ */
+
+/* sa for text "1.2.3.4" or "::1" (port 0). */
+static struct sockaddr_storage
+sock_of(const char *text)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1)
+		sin->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1)
+		sin6->sin6_family = AF_INET6;
+	else
+		bail("bad address in a who-may-ask case", text);
+	return ss;
+}
+
+static void
+test_acl(void)
+{
+	static const struct {
+		const char	*allow;		/* space-separated --allow values */
+		const char	*client;
+		bool		 want;
+	} cases[] = {
+		{ "10.0.0.0/8", "10.1.2.3", true },
+		{ "10.0.0.0/8", "11.0.0.1", false },
+		{ "10.1.2.3/8", "10.200.0.1", true },	/* host bits cleared */
+		{ "192.0.2.0/25", "192.0.2.127", true },
+		{ "192.0.2.0/25", "192.0.2.128", false },
+		{ "192.0.2.7", "192.0.2.7", true },	/* an address: /32 */
+		{ "192.0.2.7", "192.0.2.6", false },
+		{ "0.0.0.0/0", "203.0.113.9", true },
+		{ "0.0.0.0/0", "2001:db8::1", false },	/* families apart */
+		{ "::/0", "2001:db8::1", true },
+		{ "2001:db8::/32", "2001:db8:ffff::1", true },
+		{ "2001:db8::/33", "2001:db8:8000::1", false },
+		{ "2001:db8::/33", "2001:db8:7fff::1", true },
+		{ "fe80::/10", "febf::1", true },
+		{ "fe80::/10", "fec0::1", false },
+		{ "10.0.0.0/8", "::ffff:10.9.9.9", true },	/* v4-mapped */
+		{ "::ffff:10.0.0.0/104", "::ffff:10.9.9.9", true }, /* IPv4 */
+		{ "::ffff:10.0.0.0/104", "10.9.9.9", true },
+		{ "::ffff:10.0.0.0/104", "11.9.9.9", false },
+		{ "2001:db8::1/128", "2001:db8::1", true },
+		{ "2001:db8::1/128", "2001:db8::2", false },
+		{ "", "10.0.0.1", false },
+		{ "172.16.0.0/12 10.0.0.0/8", "10.0.0.1", true },
+	};
+	static const char *bad[] = {
+		"10.0.0.0/33", "::/129", "10.0.0.0/", "/8", "", "10.0.0",
+		"10.0.0.0/8x", "10.0.0.0/-1", "fe80::1%eth0/64", "banana",
+	};
+	static const struct {
+		const char	*addr;
+		bool		 want;
+	} loop[] = {
+		{ "127.0.0.1", true }, { "127.255.0.9", true },
+		{ "128.0.0.1", false }, { "::1", true }, { "::2", false },
+		{ "::ffff:127.0.0.1", true }, { "::ffff:10.0.0.1", false },
+		{ "0.0.0.0", false },
+	};
+	struct sockaddr_storage ss;
+	struct prefix p;
+	struct acl set;
+	char err[128], buf[128], *tok, *save;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&set, 0, sizeof(set));
+		snprintf(buf, sizeof(buf), "%s", cases[i].allow);
+		for (tok = strtok_r(buf, " ", &save); tok != NULL;
+		    tok = strtok_r(NULL, " ", &save)) {
+			if (cfg_parse_prefix(tok, &p, err, sizeof(err)) == -1)
+				bail(err, tok);
+			acl_add(&set, &p);
+		}
+		ss = sock_of(cases[i].client);
+		ok(acl_match(&set, (struct sockaddr *)&ss) == cases[i].want,
+		    "acl: %s %s \"%s\"", cases[i].client, cases[i].want ?
+		    "in" : "not in", cases[i].allow);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(cfg_parse_prefix(bad[i], &p, err, sizeof(err)) == -1 &&
+		    strstr(err, "\"") != NULL, "cfg_parse_prefix: \"%s\" is "
+		    "an error that quotes it", bad[i]);
+	for (i = 0; i < sizeof(loop) / sizeof(loop[0]); i++) {
+		ss = sock_of(loop[i].addr);
+		ok(acl_is_loopback((struct sockaddr *)&ss) == loop[i].want,
+		    "acl_is_loopback: %s: %s", loop[i].addr, loop[i].want ?
+		    "yes" : "no");
+	}
+	memset(&set, 0, sizeof(set));
+	for (k = 0; k < ACL_MAX + 2; k++) {
+		snprintf(buf, sizeof(buf), "10.%d.0.0/16", k);
+		cfg_parse_prefix(buf, &p, err, sizeof(err));
+		acl_add(&set, &p);
+		acl_add(&set, &p);	/* twice: kept once */
+	}
+	ok(set.n == ACL_MAX && set.full, "acl_add: a set holds %d networks, "
+	    "no duplicates, and says it is full", ACL_MAX);
+}
+
+/* Append one netlink message (16-byte header, then body) to buf at *len. */
+static void
+nl_msg(uint8_t *buf, size_t *len, uint16_t type, uint32_t seq,
+    const uint8_t *body, size_t blen)
+{
+	uint32_t mlen = (uint32_t)(16 + blen), pid = 0;
+	uint16_t flags = 2;	/* NLM_F_MULTI */
+
+	memcpy(buf + *len, &mlen, 4);
+	memcpy(buf + *len + 4, &type, 2);
+	memcpy(buf + *len + 6, &flags, 2);
+	memcpy(buf + *len + 8, &seq, 4);
+	memcpy(buf + *len + 12, &pid, 4);
+	memcpy(buf + *len + 16, body, blen);
+	*len += (16 + blen + 3) & ~(size_t)3;
+}
+
+/* An RTM_NEWADDR body: ifaddrmsg, then IFA_ADDRESS (and IFA_LOCAL). */
+static size_t
+nl_addr(uint8_t *b, int family, int plen, const char *addr, const char *local)
+{
+	uint8_t a[16];
+	uint16_t alen, type;
+	size_t n = 8, k = family == AF_INET ? 4 : 16;
+	const char *v[2] = { addr, local };
+	int i;
+
+	memset(b, 0, 64);
+	b[0] = (uint8_t)family;
+	b[1] = (uint8_t)plen;
+	for (i = 0; i < 2; i++) {
+		if (v[i] == NULL)
+			continue;
+		if (inet_pton(family, v[i], a) != 1)
+			bail("bad address in a netlink case", v[i]);
+		alen = (uint16_t)(4 + k);
+		type = (uint16_t)(i + 1);	/* IFA_ADDRESS, IFA_LOCAL */
+		memcpy(b + n, &alen, 2);
+		memcpy(b + n + 2, &type, 2);
+		memcpy(b + n + 4, a, k);
+		n += (4 + k + 3) & ~(size_t)3;
+	}
+	return n;
+}
+
+static void
+test_netlink(void)
+{
+	uint8_t buf[1024], body[64];
+	struct sockaddr_storage ss;
+	struct acl set;
+	size_t len = 0, n;
+	int other = 0, rc;
+	uint32_t bad;
+
+	n = nl_addr(body, AF_INET, 24, "10.211.0.1", "10.211.0.1");
+	nl_msg(buf, &len, 20, 7, body, n);
+	n = nl_addr(body, AF_INET6, 64, "fd21:1::1", NULL);
+	nl_msg(buf, &len, 20, 7, body, n);
+	n = nl_addr(body, AF_INET, 32, "10.8.0.2", "10.8.0.1");	/* p2p */
+	nl_msg(buf, &len, 20, 7, body, n);
+	n = nl_addr(body, AF_INET, 16, "172.30.0.1", NULL);	/* news */
+	nl_msg(buf, &len, 20, 99, body, n);
+	memset(&set, 0, sizeof(set));
+	rc = nl_parse_addrs(buf, len, 7, &set, &other);
+	ok(rc == 0 && set.n == 4 && other == 1, "nl_parse_addrs: a part of "
+	    "a dump: 4 networks, 1 message of another sequence skipped");
+	ss = sock_of("10.211.0.77");
+	ok(acl_match(&set, (struct sockaddr *)&ss), "nl_parse_addrs: the "
+	    "address's /24 is its network");
+	ss = sock_of("fd21:1::abcd");
+	ok(acl_match(&set, (struct sockaddr *)&ss), "nl_parse_addrs: IPv6 "
+	    "/64");
+	ss = sock_of("10.8.0.2");
+	ok(acl_match(&set, (struct sockaddr *)&ss), "nl_parse_addrs: a "
+	    "point-to-point peer");
+	ss = sock_of("172.30.0.9");
+	ok(!acl_match(&set, (struct sockaddr *)&ss), "nl_parse_addrs: an "
+	    "address notification is not part of the dump");
+
+	len = 0;
+	nl_msg(buf, &len, 3, 7, (const uint8_t *)"\0\0\0", 4);	/* DONE */
+	ok(nl_parse_addrs(buf, len, 7, &set, &other) == 1, "nl_parse_addrs: "
+	    "NLMSG_DONE ends the dump");
+	len = 0;
+	nl_msg(buf, &len, 2, 7, (const uint8_t *)"\0\0\0\0", 4); /* ERROR */
+	ok(nl_parse_addrs(buf, len, 7, &set, &other) == -1, "nl_parse_addrs: "
+	    "an error message fails the dump");
+
+	len = 0;
+	n = nl_addr(body, AF_INET, 24, "10.1.1.1", NULL);
+	nl_msg(buf, &len, 20, 7, body, n);
+	bad = (uint32_t)len + 4;	/* the message says more than is there */
+	memcpy(buf, &bad, 4);
+	ok(nl_parse_addrs(buf, len, 7, &set, &other) == -1, "nl_parse_addrs: "
+	    "a message longer than the buffer is an error");
+	memcpy(buf, &(uint32_t){ 8 }, 4);
+	ok(nl_parse_addrs(buf, len, 7, &set, &other) == -1, "nl_parse_addrs: "
+	    "a message shorter than its header is an error");
+	len = 0;
+	n = nl_addr(body, AF_INET, 24, "10.1.1.1", NULL);
+	body[8] = 200;		/* the attribute runs past its message */
+	nl_msg(buf, &len, 20, 7, body, n);
+	ok(nl_parse_addrs(buf, len, 7, &set, &other) == -1, "nl_parse_addrs: "
+	    "an attribute past its message is an error");
+	len = 0;
+	n = nl_addr(body, AF_INET, 40, "10.1.1.1", NULL);	/* bad length */
+	nl_msg(buf, &len, 20, 7, body, n);
+	memset(&set, 0, sizeof(set));
+	ok(nl_parse_addrs(buf, len, 7, &set, &other) == 0 && set.n == 0,
+	    "nl_parse_addrs: an IPv4 prefix over 32 bits is skipped");
+}
+
+static void
+test_share(void)
+{
+	static const struct {
+		int	 held, nq, max;
+		bool	 want;
+	} cases[] = {
+		{ 2047, 2047, 4096, true },	/* under half: anyone */
+		{ 2048, 2048, 4096, false },	/* half, all one source's */
+		{ 100, 2048, 4096, true },
+		{ 1365, 2730, 4096, true },	/* two of 1365: 1366 free */
+		{ 1366, 2732, 4096, false },	/* k = 2: max / 3 each */
+		{ 0, 4095, 4096, true },	/* a new source, one left */
+		{ 0, 4096, 4096, true },	/* full: the table says so */
+		{ 1, 4095, 4096, false },
+		{ 0, 0, 1, true },
+		{ 1, 1, 1, false },		/* full, all its own */
+		{ 1, 3, 4, false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(policy_share_ok(cases[i].held, cases[i].nq, cases[i].max)
+		    == cases[i].want, "policy_share_ok: a source holding %d "
+		    "of %d in flight (table %d): %s", cases[i].held,
+		    cases[i].nq, cases[i].max, cases[i].want ? "admitted" :
+		    "refused");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3550,6 +3799,9 @@ main(int argc, char **argv)
 	test_policy_events();
 	test_policy_health();
 	test_policy_self();
+	test_acl();
+	test_netlink();
+	test_share();
 	test_cfg_addr();
 	test_cfg_listen();
 	test_cfg_uint();
