@@ -59,7 +59,7 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/benchup test/relay
+	rm -f dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/benchup test/relay test/bench-acl
 	rm -rf test/cross test/fuzz/replay
 	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 

@@ -83,6 +83,7 @@
 #define STRANGER_MS	60000	/* one line a minute per source ... */
 #define STRANGER_LINES	16	/* ... and at most this many a minute */
 #define NL_DUMP_TRIES	4	/* dumps redone while addresses change */
+#define MAX_PROBES	32	/* probes of down upstreams at once */
 #define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
 #define EDNS_ECS	8	/* RFC 7871 Client Subnet option code */
@@ -1384,57 +1385,78 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
  */
 
 int
-policy_order(const struct upstream *u, int n, uint64_t now, uint8_t *order)
+policy_order(const struct upstream *u, int n, uint8_t *order)
 {
-	int i, k = 0;
+	int i, k = 0, live;
 
 	for (i = 0; i < n; i++)
-		if (u[i].down_until <= now)
+		if (u[i].backoff == 0)
 			order[k++] = (uint8_t)i;
+	live = k;
 	for (i = 0; i < n; i++)
-		if (u[i].down_until > now)
+		if (u[i].backoff != 0)
 			order[k++] = (uint8_t)i;
-	return n;
+	return live;
 }
 
 void
-policy_timeout(struct upstream *u, uint64_t now)
+policy_down(struct upstream *u, uint64_t now)
 {
 	if (u->backoff == 0)
 		u->backoff = BACKOFF_MIN;
 	else if (u->backoff < BACKOFF_MAX)
 		u->backoff = u->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX :
 		    u->backoff * 2;
-	u->down_until = now + u->backoff;
-	u->timeouts++;
+	u->probe_at = now + u->backoff;
 }
 
 void
 policy_alive(struct upstream *u)
 {
 	u->backoff = 0;
-	u->down_until = 0;
+	u->probe_at = 0;
+}
+
+bool
+policy_probe(struct upstream *u, uint64_t now)
+{
+	if (u->backoff == 0 || u->probe_at > now)
+		return false;
+	u->probe_at = now + u->backoff;
+	return true;
+}
+
+/* Bits first..last-1 of a pending mask. */
+static uint32_t
+policy_bits(int first, int last)
+{
+	uint32_t hi = last >= 32 ? UINT32_MAX : (1u << last) - 1;
+
+	return hi & ~((1u << first) - 1);
 }
 
 enum policy_act
-policy_start(struct policy *p, int n, bool parallel)
+policy_start(struct policy *p, int n, int live, bool parallel)
 {
 	p->n = (uint8_t)n;
+	p->live = (uint8_t)(live > 0 && live < n ? live : n);
 	p->next = 0;
 	p->neg = -1;
+	p->negrank = 0;
 	p->parallel = parallel;
+	p->stop = parallel ? p->live : p->n;
 	p->pending = 0;
 	if (n <= 0)
 		return ACT_SERVFAIL;
 	if (parallel)
-		p->pending = n >= 32 ? UINT32_MAX : (1u << n) - 1;
+		p->pending = policy_bits(0, p->live);
 	return ACT_NEXT;
 }
 
 int
 policy_ask(struct policy *p)
 {
-	if (p->next >= p->n)
+	if (p->next >= p->stop)
 		return -1;
 	if (!p->parallel)
 		p->pending |= 1u << p->next;
@@ -1442,25 +1464,32 @@ policy_ask(struct policy *p)
 }
 
 enum policy_act
-policy_event(struct policy *p, int pos, enum reply_class c, bool *keep)
+policy_event(struct policy *p, int pos, enum reply_class c, int rcode,
+    bool *keep)
 {
+	uint8_t rank = rcode == RCODE_NXDOMAIN ? 1 : 2;
+
 	*keep = false;
 	if (pos < 0 || pos >= p->n || !(p->pending & (1u << pos)))
 		return ACT_WAIT;
 	p->pending &= ~(1u << pos);
 	if (c == REPLY_POSITIVE)
 		return ACT_ANSWER;
-	if (c == REPLY_NEGATIVE) {
-		/* sequential: the last negative; parallel: the earliest */
-		if (!p->parallel || p->neg == -1 || pos < p->neg) {
-			p->neg = (int8_t)pos;
-			*keep = true;
-		}
+	if (c == REPLY_NEGATIVE && (rank > p->negrank ||
+	    (rank == p->negrank && pos > p->neg))) {
+		p->neg = (int8_t)pos;
+		p->negrank = rank;
+		*keep = true;
 	}
 	if (p->parallel) {
 		if (p->pending != 0)
 			return ACT_WAIT;
-	} else if (p->next < p->n)
+		if (p->neg == -1 && p->stop < p->n) {	/* the down ones */
+			p->pending = policy_bits(p->stop, p->n);
+			p->stop = p->n;
+			return ACT_NEXT;
+		}
+	} else if (p->next < p->live || (p->next < p->n && p->neg == -1))
 		return ACT_NEXT;
 	return p->neg != -1 ? ACT_NEGATIVE : ACT_SERVFAIL;
 }
@@ -2294,6 +2323,7 @@ static const char *const query_state_name[] = {
 /* An upstream list, shared by the queries that started on it. */
 struct ulist {
 	int		 refs;		/* queries + 1 while current */
+	bool		 retired;	/* replaced: health goes to the new one */
 	int		 n;
 	struct upstream	 u[MAX_UPSTREAMS];
 };
@@ -2459,10 +2489,26 @@ enum token_kind { TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4 };
 struct usock {
 	int		 fd;		/* -1 until first used */
 	int32_t		 q;		/* the query using it; -1 idle */
+	int32_t		 probe;		/* or the probe; -1 */
 	int32_t		 next;		/* free list of its family */
 	uint32_t	 seq;		/* q's incarnation */
 	uint8_t		 pos;		/* and the position asked */
 	uint8_t		 v6;		/* its family: AF_INET6 */
+};
+
+/*
+ * A probe of a down upstream: a copy of a real query, sent from a pool
+ * socket on its own, that no client waits for.  Any reply to it makes the
+ * upstream live again; a timeout doubles its backoff.  At most one per
+ * upstream per backoff period (policy_probe()), MAX_PROBES at once.
+ */
+struct probe {
+	struct ulist	*list;		/* counted reference; NULL: slot free */
+	uint8_t		 idx;		/* the upstream, list->u[idx] */
+	uint16_t	 id;
+	int32_t		 us;		/* its pool socket */
+	uint64_t	 deadline;	/* ms */
+	struct dns_query dq;		/* the question a reply must carry */
 };
 
 /* UDP answers queued for one sendmmsg on a listener. */
@@ -2484,6 +2530,8 @@ struct stats {
 	uint64_t	 servfail;	/* SERVFAIL sent */
 	uint64_t	 malformed;	/* dropped or FORMERR */
 	uint64_t	 full;		/* refused: in-flight table full */
+	uint64_t	 probes;	/* sent to down upstreams */
+	uint64_t	 revived;	/* ... that answered */
 	uint64_t	 over_share;	/* refused: its source's share taken */
 	uint64_t	 strangers;	/* refused: not allowed (UDP) */
 	uint64_t	 strangers_tcp;	/* closed at accept: not allowed */
@@ -2571,6 +2619,8 @@ struct state {
 	struct usock	*us;		/* the UDP pool, uscap slots */
 	int		 uscap, nus;	/* slots, slots ever used */
 	int32_t		 usfree[2];	/* idle pool sockets: IPv4, IPv6 */
+	struct probe	 probes[MAX_PROBES];	/* of down upstreams */
+	int		 nprobe;		/* slots in use */
 	int		 sockmax;	/* their budget, from RLIMIT_NOFILE */
 	int		 tcpcap;	/* TCP clients the budget leaves room for */
 	int		 nconn;		/* TCP clients open */
@@ -3057,6 +3107,34 @@ ulist_unref(struct ulist *l)
 		free(l);
 }
 
+/*
+ * What an answer (alive) or a timeout says of upstream i of list l,
+ * written to it and, when l has been replaced since, to the same server
+ * in the current list: a query that began before a reload still teaches
+ * the list that replaced its own.
+ */
+static void
+upstream_health(struct state *st, struct ulist *l, int i, bool alive)
+{
+	struct ulist *cur = st->deflist;
+	int k;
+
+	if (alive)
+		policy_alive(&l->u[i]);
+	else
+		policy_down(&l->u[i], st->now);
+	for (k = 0; l->retired && cur != NULL && k < cur->n; k++) {
+		if (!addr_equal(&cur->u[k].addr,
+		    (const struct sockaddr *)&l->u[i].addr.ss))
+			continue;
+		if (alive)
+			policy_alive(&cur->u[k]);
+		else
+			policy_down(&cur->u[k], st->now);
+		break;
+	}
+}
+
 static void
 query_set_state(struct state *st, struct query *q, enum query_state s)
 {
@@ -3229,6 +3307,7 @@ usock_release(struct state *st, int32_t i, bool drain)
 		st->nsock--;
 	}
 	u->q = -1;
+	u->probe = -1;
 	u->next = st->usfree[u->v6];
 	st->usfree[u->v6] = i;
 }
@@ -3255,6 +3334,7 @@ usock_get(struct state *st, int family)
 		u = &st->us[i];
 		u->v6 = (uint8_t)v6;
 		u->fd = -1;
+		u->q = u->probe = -1;
 	} else {
 		errno = EMFILE;
 		return -1;
@@ -3432,10 +3512,12 @@ upstream_error(struct state *st, struct query *q, int pos, int err)
 	char a[80];
 
 	attempt_close(st, q, pos);
-	if (is_resource_error(err))
+	if (is_resource_error(err)) {
 		st->stats.no_socket++;	/* ours, not the upstream's */
-	else
-		u->errors++;
+	} else {
+		u->errors++;	/* refused, unreachable: down, probed */
+		upstream_health(st, q->list, q->order[pos], false);
+	}
 	if (log_level >= 2)
 		logmsg(2, "upstream %s: %s", addr_text(&u->addr, '#', a,
 		    sizeof(a)), strerror(err));
@@ -3472,6 +3554,97 @@ upstream_send_tcp(struct state *st, struct query *q, int pos)
 	st->stats.forwarded++;
 	q->done = 0;
 	query_set_state(st, q, Q_TCP_WRITE);
+}
+
+/*
+ * Probe the down upstreams of q's list that are due (policy_probe()):
+ * the live ones answer q, the probes only say whether the down ones are
+ * back.  With no live upstream q asks them all itself.
+ */
+static void
+probe_send(struct state *st, struct query *q)
+{
+	uint8_t out[UPQ_MAX];
+	struct upstream *u;
+	struct probe *p;
+	int pos, i;
+	int32_t k;
+
+	for (pos = q->pol.live; pos < q->pol.n; pos++) {
+		u = &q->list->u[q->order[pos]];
+		if (st->nprobe == MAX_PROBES || !policy_probe(u, st->now))
+			continue;
+		for (i = 0; st->probes[i].list != NULL; i++)
+			;
+		if ((k = usock_get(st, u->addr.ss.ss_family)) < 0)
+			return;
+		p = &st->probes[i];
+		p->id = rnd16(&st->rnd);
+		memcpy(out, q->out + 2, q->len);
+		put_u16(out, p->id);
+		if (connect(st->us[k].fd, (const struct sockaddr *)&u->addr.ss,
+		    u->addr.len) == -1 ||
+		    send(st->us[k].fd, out, q->len, 0) == -1) {
+			usock_release(st, k, false);
+			continue;	/* down it stays; probed again later */
+		}
+		st->us[k].probe = i;
+		p->us = k;
+		p->list = q->list;
+		p->list->refs++;
+		p->idx = q->order[pos];
+		p->dq = q->dq;
+		p->deadline = st->now + (uint64_t)st->timeout_ms;
+		st->nprobe++;
+		st->stats.probes++;
+	}
+}
+
+/* Probe i ends: answered, the upstream is live; else its backoff grows. */
+static void
+probe_end(struct state *st, int i, bool answered)
+{
+	struct probe *p = &st->probes[i];
+	char a[80];
+
+	usock_release(st, p->us, !answered);
+	upstream_health(st, p->list, p->idx, answered);
+	if (answered)
+		st->stats.revived++;
+	logmsg(answered ? 1 : 2, "upstream %s: %s",
+	    addr_text(&p->list->u[p->idx].addr, '#', a, sizeof(a)), answered ?
+	    "answers again (probe); back in use" : "probe failed; still down");
+	ulist_unref(p->list);
+	p->list = NULL;
+	st->nprobe--;
+}
+
+/* Datagrams on probe i's socket: its reply, checked as an attempt's. */
+static void
+probe_read(struct state *st, int i)
+{
+	struct probe *p = &st->probes[i];
+	struct dns_reply r;
+	ssize_t n;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		n = recv(st->us[p->us].fd, st->ubuf, DNS_MAX_TCP, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == -1) {
+			probe_end(st, i, false);
+			return;
+		}
+		if (n >= DNS_HDR && get_u16(st->ubuf) == p->id &&
+		    (st->ubuf[2] & (DNS_QR >> 8)) &&
+		    dns_parse_reply(st->ubuf, (size_t)n, &p->dq, &r) !=
+		    REPLY_FOREIGN) {
+			probe_end(st, i, true);
+			return;
+		}
+		st->stats.unmatched++;
+	}
 }
 
 /*
@@ -3549,6 +3722,7 @@ static void
 query_start(struct state *st, struct query *q)
 {
 	struct ulist *l = st->deflist;
+	int live;
 
 	if (q->route >= 0 && st->rlist[q->route] != NULL)
 		l = st->rlist[q->route];
@@ -3565,9 +3739,11 @@ query_start(struct state *st, struct query *q)
 	fifo_remove(st, q);
 	q->list = l;
 	l->refs++;
-	policy_order(l->u, l->n, st->now, q->order);
+	live = policy_order(l->u, l->n, q->order);
 	/* TCP clients are forwarded one connection at a time */
-	policy_start(&q->pol, l->n, st->parallel && !q->cl.tcp);
+	policy_start(&q->pol, l->n, live, st->parallel && !q->cl.tcp);
+	if (q->pol.live < q->pol.n)
+		probe_send(st, q);
 	query_ask(st, q);
 }
 
@@ -3580,14 +3756,28 @@ query_answer(struct state *st, struct query *q, const uint8_t *buf,
     size_t len, const struct dns_reply *r, int pos)
 {
 	char how[80] = "upstream";
+	struct dns_reply cr = *r;
+	int64_t cap;
+	int k;
 
+	/*
+	 * A negative formed while upstreams of the list were down (and not
+	 * asked) is kept no longer than the shortest of their backoffs: one
+	 * of them may know the name when it is back.
+	 */
+	for (k = q->pol.live; r->class == REPLY_NEGATIVE && k < q->pol.n;
+	    k++) {
+		cap = q->list->u[q->order[k]].backoff / 1000;
+		if (cr.neg_ttl > cap)
+			cr.neg_ttl = cap;
+	}
 	/*
 	 * Not kept: an answer from before the list changed (it would outlive
 	 * the flush), or a negative when an upstream failed (RFC 2308).
 	 */
 	if (q->gen == st->generation && (r->class == REPLY_POSITIVE ||
 	    !q->failed))
-		cache_put(&st->cache, &q->dq, buf, len, r, st->now);
+		cache_put(&st->cache, &q->dq, buf, len, &cr, st->now);
 	if (log_level >= 2)
 		addr_text(&q->list->u[q->order[pos]].addr, '#', how,
 		    sizeof(how));
@@ -3614,7 +3804,7 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 
 	if (c == REPLY_FAILURE)
 		q->failed = true;
-	act = policy_event(&q->pol, pos, c, &keep);
+	act = policy_event(&q->pol, pos, c, r != NULL ? r->rcode : 0, &keep);
 	if (act == ACT_ANSWER || (act == ACT_NEGATIVE && keep)) {
 		query_answer(st, q, buf, len, r, pos);
 		return;
@@ -3652,7 +3842,7 @@ upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
 
 	attempt_end(st, q, pos, true);
 	u->answers++;
-	policy_alive(u);
+	upstream_health(st, q->list, q->order[pos], true);
 	len = dns_strip_opt(buf, len, r);
 	query_event(st, q, pos, r->class, buf, len, r);
 }
@@ -3782,7 +3972,8 @@ expire_attempt(struct state *st, struct query *q)
 			return;
 		attempt_close(st, q, pos);
 		u = &q->list->u[q->order[pos]];
-		policy_timeout(u, st->now);
+		u->timeouts++;
+		upstream_health(st, q->list, q->order[pos], false);
 		if (log_level >= 2)
 			logmsg(2, "upstream %s: timed out; down for %u ms",
 			    addr_text(&u->addr, '#', a, sizeof(a)), u->backoff);
@@ -4901,6 +5092,8 @@ deflist_rebuild(struct state *st)
 		    i > 0 ? " " : "", addr_text(&want[i], '#', a, sizeof(a)));
 	}
 	st->deflist = l;
+	if (old != NULL)
+		old->retired = true;
 	ulist_unref(old);
 	st->generation++;
 	cache_flush(&st->cache);	/* a VPN coming up is seen at once */
@@ -4942,7 +5135,7 @@ stats_print(struct state *st)
 	    "no upstream socket %llu, unmatched replies %llu, loops "
 	    "%llu, held %llu, send errors %llu, local %llu, upstream sockets "
 	    "%d, strangers refused %llu, strangers closed %llu, over share "
-	    "%llu",
+	    "%llu, probes %llu, revived %llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
 	    (unsigned long long)s->coalesced,
@@ -4957,7 +5150,8 @@ stats_print(struct state *st)
 	    (unsigned long long)s->local, st->nsock,
 	    (unsigned long long)s->strangers,
 	    (unsigned long long)s->strangers_tcp,
-	    (unsigned long long)s->over_share);
+	    (unsigned long long)s->over_share,
+	    (unsigned long long)s->probes, (unsigned long long)s->revived);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
 	    "%llu, inserts %llu, longest chain %d", st->cache.n,
 	    st->cache.size, (unsigned long long)st->cache.hits,
@@ -4969,7 +5163,7 @@ stats_print(struct state *st)
 		logmsg(0, "upstream %s: answers %u, timeouts %u, errors %u%s",
 		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
 		    l->u[i].answers, l->u[i].timeouts, l->u[i].errors,
-		    l->u[i].down_until > st->now ? ", down" : "");
+		    l->u[i].backoff != 0 ? ", down" : "");
 }
 
 /* ==== 17. The event loop ================================================= */
@@ -5010,6 +5204,10 @@ loop_timers(struct state *st)
 	while (st->fifo[F_HELD].head >= 0 &&
 	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now)
 		query_done(st, q, NULL, 0, NULL, "no upstream yet");
+	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
+		if (st->probes[k].list != NULL &&
+		    st->probes[k].deadline <= st->now)
+			probe_end(st, k, false);
 	conn_cancel_orphans(st);
 	while (st->cfifo[C_IDLE].head >= 0 &&
 	    (c = &st->conn[st->cfifo[C_IDLE].head])->deadline <= st->now) {
@@ -5044,6 +5242,10 @@ loop_timers(struct state *st)
 		if (st->cfifo[k].head >= 0 &&
 		    st->conn[st->cfifo[k].head].deadline < next)
 			next = st->conn[st->cfifo[k].head].deadline;
+	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
+		if (st->probes[k].list != NULL &&
+		    st->probes[k].deadline < next)
+			next = st->probes[k].deadline;
 	if (st->f.reload_at != 0 && st->f.reload_at < next)
 		next = st->f.reload_at;
 	if (st->f.polling && st->f.next_poll < next)
@@ -5078,6 +5280,10 @@ loop_event(struct state *st, uint64_t tok, uint32_t ev)
 	}
 	if (kind == TK_USOCK) {
 		u = &st->us[idx];
+		if (u->probe >= 0) {
+			probe_read(st, u->probe);
+			return;
+		}
 		if (u->q < 0) {		/* came in before it was disconnected */
 			for (pos = 0; pos < 8 && u->fd >= 0; pos++)
 				if (recv(u->fd, st->ubuf, DNS_MAX_TCP,

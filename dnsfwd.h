@@ -379,11 +379,16 @@ void	route_local(const struct rule *r, const struct dns_query *q,
 
 void	routes_free(struct routes *t);
 
-/* One upstream server and its health; the health survives reloads. */
+/*
+ * One upstream server and its health; the health survives reloads.  An
+ * upstream that timed out is down (backoff != 0) until it answers again:
+ * it is asked only when every live upstream of its list failed, and is
+ * probed in the background at most once per backoff period.
+ */
 struct upstream {
 	struct addr	 addr;
-	uint64_t	 down_until;	/* ms; 0 while healthy */
-	uint32_t	 backoff;	/* ms; 0, then doubles 1000..60000 */
+	uint64_t	 probe_at;	/* ms; down: the next probe from then */
+	uint32_t	 backoff;	/* ms; 0 while live, then 1000..60000 */
 	uint32_t	 answers;	/* counters for SIGUSR1 */
 	uint32_t	 timeouts;
 	uint32_t	 errors;
@@ -393,23 +398,41 @@ struct upstream {
 #define BACKOFF_MAX	60000
 
 /*
- * Fill order[] with the positions 0..n-1 of u[]: those up (down_until <=
- * now) first, then those down, each group in list order.  Returns n.
+ * Fill order[] with the positions 0..n-1 of u[]: the live ones first,
+ * then the down ones, each group in list order.  Returns how many are
+ * live.
  */
-int	policy_order(const struct upstream *u, int n, uint64_t now,
-	    uint8_t *order);
+int	policy_order(const struct upstream *u, int n, uint8_t *order);
 
-/* An upstream timed out at now: mark it down, backoff doubling. */
-void	policy_timeout(struct upstream *u, uint64_t now);
+/*
+ * An upstream timed out, failed with a network error, or failed a probe
+ * at now: it is down, its backoff doubling from 1000 to 60000 ms, its next
+ * probe a backoff away.  (Counters are the caller's.)
+ */
+void	policy_down(struct upstream *u, uint64_t now);
 
-/* An upstream answered: it is up again. */
+/* An upstream answered: it is live again. */
 void	policy_alive(struct upstream *u);
 
-/* The per-query decision state; positions index the query's order[]. */
+/*
+ * Whether a down upstream is due a probe at now; if so, the next is a
+ * backoff away (at most one probe per backoff period).
+ */
+bool	policy_probe(struct upstream *u, uint64_t now);
+
+/*
+ * The per-query decision state; positions index the query's order[], the
+ * live upstreams first.  The negative kept is the best so far: NODATA
+ * outranks NXDOMAIN (the name exists at some upstream), and between two
+ * of one kind the later in the order.  Both modes reach the same answer.
+ */
 struct policy {
 	uint8_t		 n;		/* upstreams in the order */
-	uint8_t		 next;		/* sequential: next position to ask */
+	uint8_t		 live;		/* the first live of them, all if 0 */
+	uint8_t		 next;		/* next position to ask */
+	uint8_t		 stop;		/* parallel: end of the round asked */
 	int8_t		 neg;		/* position of the kept negative, -1 */
+	uint8_t		 negrank;	/* 1 NXDOMAIN, 2 NODATA; 0 none */
 	bool		 parallel;
 	uint32_t	 pending;	/* bit per position awaiting a reply */
 };
@@ -423,26 +446,32 @@ enum policy_act {
 };
 
 /*
- * Start a decision over n upstreams.  Returns ACT_NEXT when there is one
- * to ask (parallel: every pending bit set), else ACT_SERVFAIL.
+ * Start a decision over n upstreams of which the first live are live
+ * (policy_order()).  The down ones are asked only when every live one
+ * failed; negative answers from the live ones end the decision.  With no
+ * live one, all are asked as if live.  Returns ACT_NEXT when there is one
+ * to ask (parallel: the live round all pending), else ACT_SERVFAIL.
  */
-enum policy_act policy_start(struct policy *p, int n, bool parallel);
+enum policy_act policy_start(struct policy *p, int n, int live,
+	    bool parallel);
 
 /*
  * The next position to ask: sequential, marks it pending and returns it
- * once; parallel, returns 0..n-1 in turn (all pending from the start).
- * Returns -1 when there is none left.
+ * once; parallel, returns the positions of the current round in turn (all
+ * pending from its start).  Returns -1 when there is none left.
  */
 int	policy_ask(struct policy *p);
 
 /*
- * The upstream at position pos gave a reply of class c (REPLY_FAILURE for
- * a timeout or network error).  *keep is set when this reply must be kept
- * as the negative answer (replacing the previous one).  Returns what to do.
- * An event for a position that is not pending returns ACT_WAIT.
+ * The upstream at position pos gave a reply of class c with rcode
+ * (REPLY_FAILURE for a timeout or network error).  *keep is set when this
+ * reply must be kept as the negative answer (replacing the previous one).
+ * Returns what to do; ACT_NEXT in parallel starts the round of the down
+ * upstreams.  An event for a position that is not pending returns
+ * ACT_WAIT.
  */
 enum policy_act policy_event(struct policy *p, int pos, enum reply_class c,
-	    bool *keep);
+	    int rcode, bool *keep);
 
 /*
  * Whether a nameserver would send queries back to dnsfwd: one of the

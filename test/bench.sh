@@ -445,6 +445,33 @@ if wanted dnsdist; then
 	fi
 fi
 
+# What "who may ask" adds per datagram, from the pure functions: ns per
+# check, and that over dnsfwd's forward-path CPU per query in this run.
+acl_cost() {
+	local out fwd
+	if ! $CC -O2 -std=c11 -D_GNU_SOURCE -DDNSFWD_TEST -o \
+	    "$ROOT/test/bench-acl" "$ROOT/test/bench-acl.c" "$ROOT/dnsfwd.c"
+	then
+		NOTES+=("test/bench-acl did not build")
+		return
+	fi
+	out=$("${ON_SERVER[@]}" "$ROOT/test/bench-acl") || return
+	fwd=$(awk -F '\t' '$1 == "dnsfwd" && $2 == "forward" { print $7 }' \
+	    "$ROOT_ROWS")
+	awk -v fwd="${fwd:--}" '
+		{ ns[$1] = $2 }
+		END {
+			line = sprintf("who may ask, per datagram: loopback %s ns, " \
+			    "first network %s ns, a stranger against 64 networks " \
+			    "%s ns", ns["loopback"], ns["first"], ns["worst"])
+			if (fwd != "-" && fwd > 0)
+				line = line sprintf(" (%.2f%% of dnsfwd\x27s " \
+				    "forward-path CPU per query)",
+				    ns["worst"] / 10 / fwd)
+			print line
+		}' <<<"$out"
+}
+
 echo
 table
 echo
@@ -453,6 +480,9 @@ echo "forward: 100,000 distinct names; cache: 100 names; dnsdist has a" \
 echo "CPU us/query: forwarder user+system time per completed query;" \
     "x floor: that over the relay's (forward) or relay -a's (cache)."
 targets
+if wanted dnsfwd; then
+	ROOT_ROWS=$ROWS acl_cost
+fi
 for line in "${SKIPPED[@]}"; do
 	echo "$line"
 done

@@ -163,7 +163,7 @@ parse_u32(const char *s, uint32_t max, uint32_t *out)
 
 /* ==== 3. Rules: parsing and matching ====================================== */
 /*
- * A rule is "PATTERN ACTION [ARGS]".  Modifiers (delay, badid, badport, badq,
+ * A rule is "PATTERN[/TYPE] ACTION [ARGS]".  Modifiers (delay, badid, badport, badq,
  * caseflip) are prefixes that set flags; then exactly one action word with
  * its arguments.  Parsing fills a struct action completely, so replying
  * never looks at text again.
@@ -209,6 +209,7 @@ struct action {
 
 struct rule {
 	char		 pattern[MAX_PATTERN];	/* "*", "*.suffix" or a name */
+	char		 qtype[16];	/* "/TYPE" after it: only that type */
 	struct action	 act;
 };
 
@@ -408,7 +409,7 @@ action_parse(char **tok, int n, struct action *a, char *err, size_t errlen)
 static int
 rule_parse(char *text, struct rule *r, char *err, size_t errlen)
 {
-	char *tok[MAX_TOKENS];
+	char *tok[MAX_TOKENS], *slash;
 	size_t len;
 	int n;
 
@@ -423,6 +424,15 @@ rule_parse(char *text, struct rule *r, char *err, size_t errlen)
 		snprintf(err, errlen, "needs a pattern and an action");
 		return -1;
 	}
+	r->qtype[0] = '\0';
+	if ((slash = strchr(tok[0], '/')) != NULL) {
+		if (strlen(slash + 1) >= sizeof(r->qtype) || slash[1] == '\0') {
+			snprintf(err, errlen, "bad type after /");
+			return -1;
+		}
+		strcpy(r->qtype, slash + 1);
+		*slash = '\0';
+	}
 	len = strlen(tok[0]);
 	if (len > 1 && tok[0][len - 1] == '.')
 		tok[0][--len] = '\0';
@@ -434,13 +444,15 @@ rule_parse(char *text, struct rule *r, char *err, size_t errlen)
 	return action_parse(tok + 1, n - 1, &r->act, err, errlen);
 }
 
-/* name: presentation form, no trailing dot, root as ".". */
+/* name: presentation form, no trailing dot, root as "."; type: its name. */
 static bool
-rule_matches(const struct rule *r, const char *name)
+rule_matches(const struct rule *r, const char *name, const char *type)
 {
 	const char *p = r->pattern;
 	size_t pl, nl;
 
+	if (r->qtype[0] != '\0' && strcasecmp(r->qtype, type) != 0)
+		return false;
 	if (strcmp(p, "*") == 0)
 		return true;
 	if (p[0] == '*' && p[1] == '.') {
@@ -1363,19 +1375,22 @@ query_answer(struct state *st, const uint8_t *msg, size_t len,
 	};
 	const struct action *a = &nxdomain;
 	struct query q;
+	const char *type;
+	char tbuf[16];
 	int i;
 
 	if (query_parse(msg, len, &q) == -1)
 		return;
+	type = type_name(q.qtype, tbuf, sizeof(tbuf));
 	query_log(st->logfd, &q, c != NULL, peer);
 	rulefile_check(&st->file, false);
 	for (i = 0; i < st->file.nrules; i++)
-		if (rule_matches(&st->file.rules[i], q.name)) {
+		if (rule_matches(&st->file.rules[i], q.name, type)) {
 			a = &st->file.rules[i].act;
 			goto found;
 		}
 	for (i = 0; i < st->nrules; i++)
-		if (rule_matches(&st->rules[i], q.name)) {
+		if (rule_matches(&st->rules[i], q.name, type)) {
 			a = &st->rules[i].act;
 			break;
 		}
@@ -1563,7 +1578,8 @@ usage(int status)
 "  -r RULEFILE   one rule per line, # comments; re-read when it changes;\n"
 "                its rules are tried before the command line's\n"
 "RULE: PATTERN [MODIFIER...] ACTION [ARGS]; the first match wins, none is\n"
-"  nxdomain.  PATTERN: *, *.SUFFIX (subdomains only) or a name.\n"
+"  nxdomain.  PATTERN: *, *.SUFFIX (subdomains only) or a name, with\n"
+"  /TYPE (A, AAAA, TYPE65...) for that query type only.\n"
 "MODIFIER: delay MS | badid | badport | badq | caseflip | ecs | cookie\n"
 "ACTION:   answer IP... [ttl=N] | cname TARGET IP... [ttl=N]\n"
 "          nxdomain|nodata [ttl=N] [min=N] [nosoa]\n"

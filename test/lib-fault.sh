@@ -62,29 +62,6 @@ nfds()
 	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
 
-# counters: SIGUSR1 to dnsfwd; COUNTERS is the block it printed.
-counters()
-{
-	local before i
-
-	before=$(grep -c 'counters:' "$DNSFWD_ERR")
-	kill -USR1 "$DNSFWD_PID"
-	for ((i = 0; i < 30; i++)); do
-		[ "$(grep -c 'counters:' "$DNSFWD_ERR")" -gt "$before" ] &&
-		    break
-		sleep 0.1
-	done
-	sleep 0.1	# the cache and per-upstream lines follow
-	COUNTERS=$(awk -v n="$before" '/counters:/ { c++ } c > n' \
-	    "$DNSFWD_ERR" | grep -E 'counters:|cache:|upstream .*: answers')
-}
-
-# counter NAME: one number from COUNTERS ("queries", "servfail", ...).
-counter()
-{
-	sed -n "s/.*[:,] $1 \\([0-9]*\\).*/\\1/p" <<<"$COUNTERS" | head -n 1
-}
-
 # ---- flood: the checking UDP client -----------------------------------------
 
 # flood PORT [OPTION...]: run flood.pl against DNSFWD_ADDR:PORT; its output

@@ -150,31 +150,6 @@ errlines()
 	wc -l <"$DNSFWD_ERR" | tr -d ' '
 }
 
-# counters: SIGUSR1, then COUNTERS is the block dnsfwd printed.
-counters()
-{
-	local before
-
-	before=$(grep -c 'counters:' "$DNSFWD_ERR")
-	kill -USR1 "$DNSFWD_PID"
-	wait_for 30 _more_counters "$before"
-	sleep 0.1	# the per-upstream lines follow the first one
-	COUNTERS=$(awk -v n="$before" '
-		/counters:/ { c++ }
-		c > n && /counters:|upstream .*: answers/' "$DNSFWD_ERR")
-}
-
-_more_counters()
-{
-	[ "$(grep -c 'counters:' "$DNSFWD_ERR")" -gt "$1" ]
-}
-
-# counter NAME: one number from COUNTERS ("queries", "forwarded", ...).
-counter()
-{
-	sed -n "s/.*[:,] $1 \\([0-9]*\\).*/\\1/p" <<<"$COUNTERS" | head -n 1
-}
-
 # wakeups PID: context switches so far (each return from ppoll is one).
 wakeups()
 {

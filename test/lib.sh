@@ -405,6 +405,31 @@ stop_dnsfwd()
 	DNSFWD_PID=
 }
 
+# counters: SIGUSR1 to dnsfwd; COUNTERS is the block it printed (the
+# counters, cache and per-upstream lines).
+counters()
+{
+	local before
+
+	before=$(grep -c 'counters:' "$DNSFWD_ERR")
+	kill -USR1 "$DNSFWD_PID"
+	wait_for 30 _more_counters "$before"
+	sleep 0.1	# the cache and per-upstream lines follow
+	COUNTERS=$(awk -v n="$before" '/counters:/ { c++ } c > n' \
+	    "$DNSFWD_ERR" | grep -E 'counters:|cache:|upstream .*: answers')
+}
+
+_more_counters()
+{
+	[ "$(grep -c 'counters:' "$DNSFWD_ERR")" -gt "$1" ]
+}
+
+# counter NAME: one number from COUNTERS ("queries", "servfail", ...).
+counter()
+{
+	sed -n "s/.*[:,] $1 \\([0-9]*\\).*/\\1/p" <<<"$COUNTERS" | head -n 1
+}
+
 # ---- queries ----------------------------------------------------------------
 
 # _parse: fill RCODE ANSWER FLAGS TTL AUTHORITY from QOUT (dig or kdig).
@@ -525,6 +550,7 @@ cleanup()
 	_PIDS=()
 	for ns in "${_NETNS[@]}"; do
 		ip netns delete "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns"	# a resolv.conf for ip netns exec
 	done
 	_NETNS=()
 	[ -d "$T" ] || return 0

@@ -12,8 +12,6 @@
 #
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=lib-fault.sh
-. "$(dirname "$0")/lib-fault.sh"
 need dig bind9-dnsutils
 need ip iproute2
 if [ "$(id -u)" -ne 0 ]; then

@@ -10,18 +10,6 @@ need dig bind9-dnsutils
 DNSQ=$ROOT/test/dnsq
 [ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
 
-# counter NAME: the last value of "NAME N" in the SIGUSR1 counters.
-counter()
-{
-	local before
-
-	before=$(grep -c 'counters:' "$DNSFWD_ERR")
-	kill -USR1 "$DNSFWD_PID"
-	wait_for 20 test "$(grep -c 'counters:' "$DNSFWD_ERR")" -gt "$before"
-	grep 'counters:' "$DNSFWD_ERR" | tail -n 1 |
-	    sed -n "s/.*$1 \\([0-9]*\\).*/\\1/p"
-}
-
 # ---- --max-queries ------------------------------------------------------------------
 
 start_fakeup up 'good.test answer 192.0.2.1' '* drop'
@@ -61,6 +49,7 @@ eq "one source: the refused ones were not forwarded" \
 eq "one source: 25 forwarded" "$(grep -c 'f1-' "$T/up.log")" 25
 ok "one source: answers carry the clients' IDs" \
 	grep -q '^rcode=REFUSED id=250 ' "$T/b2.out"
+counters
 n=$(counter 'over share')
 ge "SIGUSR1: the refusals counted as over share" "${n:-0}" 175
 q good.test -b 127.0.0.2
@@ -86,8 +75,10 @@ eq "30 sources: 25 forwarded" "$(grep -c ' s[0-9]*.flood.test ' \
 	"$T/up.log")" 25
 eq "30 sources: the last 5 SERVFAIL (table full)" \
 	"$(cat "$T"/s*.out | grep -c '^rcode=SERVFAIL ')" 5
+counters
 n=$(counter 'refused (table full)')
 ge "SIGUSR1: table full counted" "${n:-0}" 5
+counters
 n=$(counter 'in flight')
 eq "SIGUSR1: in flight at the cap" "${n:-}" 50
 ok "flood: dnsfwd still running" kill -0 "$DNSFWD_PID"
@@ -96,6 +87,7 @@ eq "table full: a good name gets SERVFAIL" "$RCODE" SERVFAIL
 lt "table full: ... at once (ms)" "$MS" 500
 # The 50 dropped ones time out after 6 s (SERVFAIL); the table empties.
 for ((i = 0; i < 150; i++)); do
+	counters
 	n=$(counter 'in flight')
 	[ "${n:-1}" -eq 0 ] && break
 	sleep 0.1
@@ -131,6 +123,7 @@ match "--max-tcp 2, two idle open: a third connection is answered" "$out" \
 lt "--max-tcp 2: ... at once (ms)" "$ms" 1000
 q udp.test
 eq "--max-tcp 2 full: UDP still answered" "$ANSWER" 192.0.2.2
+counters
 n=$(counter 'tcp evicted')
 ge "SIGUSR1: the eviction counted" "${n:-0}" 1
 for p in "${idle[@]}"; do

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # t-policy.sh: the sequential policy of SPEC "Choosing the answer": the
-# first positive answer wins, negatives fall through and the last one is
-# returned, failures move on at once, a network error costs no timeout, a
-# timed-out upstream is marked down; and --parallel.
+# first positive answer wins, negatives fall through and the best one is
+# returned (NODATA over NXDOMAIN, else the last), failures move on at once,
+# a network error costs no timeout, a timed-out upstream is marked down
+# and never waited on again while others answer, only probed; and
+# --parallel, which gives the same answers.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
@@ -70,15 +72,19 @@ eq "NODATA then positive: up2's answer" "$ANSWER" 192.0.2.23
 eq "NODATA then positive: both asked" \
 	"$(asked up1 nd-pos.test) $(asked up2 nd-pos.test)" "1 1"
 
-# 3. negatives only: the LAST negative.
+# 3. negatives only: NODATA over NXDOMAIN (the name exists somewhere),
+# else the last.
 q nx-nd.test
 eq "NXDOMAIN then NODATA: NOERROR (the last, NODATA)" "$RCODE" NOERROR
 eq "NXDOMAIN then NODATA: no answer" "$ANSWER" ""
 eq "NXDOMAIN then NODATA: SOA in authority" "$AUTHORITY" SOA
 eq "NXDOMAIN then NODATA: up2's SOA (ttl 22)" "$TTL" 22
 q nd-nx.test
-eq "NODATA then NXDOMAIN: NXDOMAIN (the last)" "$RCODE" NXDOMAIN
-eq "NODATA then NXDOMAIN: up2's SOA (ttl 22)" "$TTL" 22
+eq "NODATA then NXDOMAIN: NOERROR (NODATA outranks NXDOMAIN)" "$RCODE" \
+	NOERROR
+eq "NODATA then NXDOMAIN: up1's SOA (ttl 11)" "$TTL" 11
+eq "NODATA then NXDOMAIN: both asked" \
+	"$(asked up1 nd-nx.test) $(asked up2 nd-nx.test)" "1 1"
 q nx-nx.test
 eq "NXDOMAIN twice: NXDOMAIN" "$RCODE" NXDOMAIN
 eq "NXDOMAIN twice: the last one's SOA (ttl 22)" "$TTL" 22
@@ -128,8 +134,9 @@ eq "only upstream dead: SERVFAIL" "$RCODE" SERVFAIL
 lt "only upstream dead: far less than -t 3000 (ms)" "$MS" 1000
 stop_dnsfwd
 
-# 7. a dropping first upstream costs the timeout once, then is marked down
-# (tried last) for 1 s: queries go to the second at once.
+# 7. a dropping first upstream costs the timeout once, then is down: it is
+# not waited on again while up2 answers, positive or negative, only probed
+# in the background once per backoff (1 s, then 2 s...).
 start_fakeup drop '* drop'
 start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$drop_port" \
 	-s "127.0.0.1#$up2_port"
@@ -143,43 +150,83 @@ q nx-pos.test
 eq "marked down: up2's answer" "$ANSWER" 192.0.2.22
 lt "marked down: at once (ms)" "$MS" 300
 eq "marked down: the dropping one not asked" "$(asked drop nx-pos.test)" 0
-q nd-pos.test
-eq "marked down, 2nd query: up2's answer" "$ANSWER" 192.0.2.23
-lt "marked down, 2nd query: at once (ms)" "$MS" 300
-eq "marked down, 2nd query: the dropping one not asked" \
-	"$(asked drop nd-pos.test)" 0
+q nx-nx.test
+eq "marked down, a negative from up2: NXDOMAIN" "$RCODE" NXDOMAIN
+lt "marked down, a negative: at once, no wait on the down one (ms)" \
+	"$MS" 300
+eq "marked down, a negative: the down one not asked" \
+	"$(asked drop nx-nx.test)" 0
+q nx-nd.test
+eq "marked down, NODATA from up2: NOERROR" "$RCODE" NOERROR
+lt "marked down, NODATA: at once (ms)" "$MS" 300
 sleep_until 700 "$t_down"
 q ni.test
 eq "marked down, 0.7 s later: up2's answer" "$ANSWER" 192.0.2.27
 lt "marked down, 0.7 s later: at once (ms)" "$MS" 300
 eq "marked down, 0.7 s later: the dropping one not asked" \
 	"$(asked drop ni.test)" 0
-# The backoff (1 s after the first timeout) runs out: the dropping one is
-# asked first again and costs the timeout again.
-sleep_until 1300 "$t_down"
+# The backoff (1 s after the first timeout) runs out: the next query sends
+# a probe to the dropping one, but is answered by up2 without waiting.
+sleep_until 1100 "$t_down"
 q fe.test
-eq "after 1 s: the dropping one is asked again" "$(asked drop fe.test)" 1
 eq "after 1 s: up2's answer" "$ANSWER" 192.0.2.26
-ge "after 1 s: the timeout is paid again (ms)" "$MS" 450
-# Down again (for 2 s now), but still tried last when all others fail.
+lt "after 1 s: at once, the probe is not waited on (ms)" "$MS" 300
+eq "after 1 s: the dropping one probed with the query" \
+	"$(asked drop fe.test)" 1
+q junk.test
+eq "after 1 s, another query: no second probe in the backoff" \
+	"$(asked drop junk.test)" 0
+lt "after 1 s, another query: at once (ms)" "$MS" 300
+# Down, but asked when every live one fails.
 q dsf.test
 eq "marked down, up2 fails: SERVFAIL" "$RCODE" SERVFAIL
-eq "marked down, up2 fails: the down one still tried last" \
+eq "marked down, up2 fails: the down one is asked then" \
 	"$(asked drop dsf.test)" 1
 eq "marked down, up2 fails: up2 asked first" "$(asked up2 dsf.test)" 1
 ge "marked down, up2 fails: the timeout is paid (ms)" "$MS" 450
 lt "marked down, up2 fails: ... once (ms)" "$MS" 1500
+counters
+ge "SIGUSR1: the probe counted" "$(counter probes)" 1
+stop_dnsfwd
+
+# 7b. the dead one comes back: the next probe finds it, and from then on it
+# is asked first again, within its backoff of the recovery.
+start_dnsfwd -R -c 0 -t 500 -s "127.0.0.1#$drop_port" \
+	-s "127.0.0.1#$up2_port"
+q pos.test
+eq "recovery: the first query times out on it" "$ANSWER" 192.0.2.21
+t_down=$(date +%s%N)
+set_rules drop '* answer 192.0.2.99'
+sleep_until 1100 "$t_down"
+q nx-pos.test
+eq "recovery: the query that probes it is answered by up2" "$ANSWER" \
+	192.0.2.22
+lt "recovery: ... at once (ms)" "$MS" 300
+ok "recovery: the probe's answer brings it back (logged)" \
+	wait_for 20 grep -q "127.0.0.1#$drop_port: answers again" \
+	"$DNSFWD_ERR"
+q nd-pos.test
+eq "recovery: asked first again" "$ANSWER" 192.0.2.99
+counters
+ge "SIGUSR1: revived counted" "$(counter revived)" 1
 stop_dnsfwd
 
 # 8. --parallel: the first positive wins even if slower than a negative;
-# with negatives only, the earliest in list order.
+# with negatives only, the same as sequential: NODATA over NXDOMAIN, else
+# the last in list order, whichever arrives first.
 set_rules up1 \
+	'nx-nd.test nxdomain ttl=11 min=11' \
+	'nd-nx.test nodata ttl=11 min=11' \
+	'nx-nx.test nxdomain ttl=11 min=11' \
 	'slow-pos.test delay 300 answer 192.0.2.11' \
 	'slow-nx.test delay 300 nxdomain' \
 	'nd-slownx.test nodata' \
 	'pos-drop.test drop' \
 	'sf-all.test servfail'
 set_rules up2 \
+	'nx-nd.test delay 100 nodata ttl=22 min=22' \
+	'nd-nx.test nxdomain ttl=22 min=22' \
+	'nx-nx.test delay 100 nxdomain ttl=22 min=22' \
 	'slow-pos.test nxdomain' \
 	'slow-nx.test nodata' \
 	'nd-slownx.test delay 200 nxdomain' \
@@ -194,12 +241,18 @@ eq "parallel: both asked" \
 	"$(asked up1 slow-pos.test) $(asked up2 slow-pos.test)" "1 1"
 ge "parallel: waited for the positive (ms)" "$MS" 250
 q slow-nx.test
-eq "parallel, negatives only: the earliest in list (up1 NXDOMAIN)" \
-	"$RCODE" NXDOMAIN
+eq "parallel, slow NXDOMAIN at up1, NODATA at up2: NODATA" "$RCODE" NOERROR
+ge "parallel, slow NXDOMAIN, NODATA: waited for both (ms)" "$MS" 250
 q nd-slownx.test
-eq "parallel, negatives only: the earliest in list (up1 NODATA)" \
-	"$RCODE" NOERROR
+eq "parallel, NODATA at up1, slow NXDOMAIN at up2: NODATA" "$RCODE" NOERROR
 eq "parallel, up1 NODATA: no answer" "$ANSWER" ""
+for n in nx-nd nd-nx nx-nx; do
+	q "$n.test"
+	par="$RCODE $TTL"
+	eq "parallel, $n: the same as sequential" "$par" "$(
+		case $n in nx-nd) echo NOERROR 22 ;; nd-nx) echo NOERROR 11 ;;
+		nx-nx) echo NXDOMAIN 22 ;; esac)"
+done
 q pos-drop.test
 eq "parallel: a positive does not wait for a dropping upstream" \
 	"$ANSWER" 192.0.2.29

@@ -47,7 +47,8 @@ for t in "${tools[@]}"; do
 			192.0.2.22
 		# shellcheck disable=SC2086
 		$t neg.test $x
-		eq "$w: NODATA then NXDOMAIN: NXDOMAIN" "$RCODE" NXDOMAIN
+		eq "$w: NODATA then NXDOMAIN: NODATA (NOERROR, no answer)" \
+			"$RCODE $ANSWER" "NOERROR "
 		eq "$w: NODATA then NXDOMAIN: SOA" "$AUTHORITY" SOA
 		# shellcheck disable=SC2086
 		$t fail.test $x

@@ -1312,56 +1312,92 @@ struct policy_case {
 	enum policy_act		 start;
 	const char		*steps;	/* "ask=N" and "POS:CLASS>ACT[+]" */
 	int			 neg;	/* p.neg at the end */
+	int			 live;	/* of n, live; 0: all */
 };
 
 /*
  * Steps: "ask=N" expects policy_ask() to return N; "P:C>A" reports class
- * C (pos, neg, fail) for position P and expects action A; a '+' after A
- * expects *keep.
+ * C for position P and expects action A; a '+' after A expects *keep.
+ * Classes: pos, neg (NXDOMAIN), nd (NODATA), fail.
  */
 static const struct policy_case policy_cases[] = {
 	{ "sequential: positive first", 3, false, ACT_NEXT,
-	    "ask=0 0:pos>answer", -1 },
+	    "ask=0 0:pos>answer", -1, 0 },
 	{ "sequential: neg, neg, fail: the last negative", 3, false, ACT_NEXT,
 	    "ask=0 0:neg>next+ ask=1 1:neg>next+ ask=2 2:fail>negative "
-	    "ask=-1", 1 },
+	    "ask=-1", 1, 0 },
 	{ "sequential: neg, fail, neg: the last negative", 3, false, ACT_NEXT,
-	    "ask=0 0:neg>next+ ask=1 1:fail>next ask=2 2:neg>negative+", 2 },
+	    "ask=0 0:neg>next+ ask=1 1:fail>next ask=2 2:neg>negative+", 2, 0 },
 	{ "sequential: all fail: SERVFAIL", 3, false, ACT_NEXT,
 	    "ask=0 0:fail>next ask=1 1:fail>next ask=2 2:fail>servfail "
-	    "ask=-1", -1 },
+	    "ask=-1", -1, 0 },
 	{ "sequential: fail then positive", 3, false, ACT_NEXT,
-	    "ask=0 0:fail>next ask=1 1:pos>answer", -1 },
+	    "ask=0 0:fail>next ask=1 1:pos>answer", -1, 0 },
 	{ "sequential: negative then positive", 2, false, ACT_NEXT,
-	    "ask=0 0:neg>next+ ask=1 1:pos>answer", 0 },
+	    "ask=0 0:neg>next+ ask=1 1:pos>answer", 0, 0 },
 	{ "sequential: one upstream, negative", 1, false, ACT_NEXT,
-	    "ask=0 0:neg>negative+ ask=-1", 0 },
+	    "ask=0 0:neg>negative+ ask=-1", 0, 0 },
 	{ "sequential: events for positions not pending", 3, false, ACT_NEXT,
 	    "1:pos>wait ask=0 2:neg>wait 0:fail>next 0:pos>wait ask=1 "
-	    "5:pos>wait -1:pos>wait 1:pos>answer", -1 },
-	{ "sequential: no upstreams", 0, false, ACT_SERVFAIL, "ask=-1", -1 },
+	    "5:pos>wait -1:pos>wait 1:pos>answer", -1, 0 },
+	{ "sequential: no upstreams", 0, false, ACT_SERVFAIL, "ask=-1", -1, 0 },
 	{ "parallel: every position asked once", 3, true, ACT_NEXT,
-	    "ask=0 ask=1 ask=2 ask=-1", -1 },
+	    "ask=0 ask=1 ask=2 ask=-1", -1, 0 },
 	{ "parallel: positive after a negative", 3, true, ACT_NEXT,
-	    "ask=0 ask=1 ask=2 1:neg>wait+ 2:pos>answer", 1 },
-	{ "parallel: negatives at 2 then 0, failure at 1: the earliest", 3,
-	    true, ACT_NEXT,
-	    "ask=0 ask=1 ask=2 2:neg>wait+ 0:neg>wait+ 1:fail>negative", 0 },
-	{ "parallel: negatives at 0 then 2: 2 is not kept", 3, true, ACT_NEXT,
-	    "ask=0 ask=1 ask=2 0:neg>wait+ 2:neg>wait 1:fail>negative", 0 },
+	    "ask=0 ask=1 ask=2 1:neg>wait+ 2:pos>answer", 1, 0 },
+	{ "parallel: negatives at 2 then 0, failure at 1: the last in order, "
+	    "as sequential", 3, true, ACT_NEXT,
+	    "ask=0 ask=1 ask=2 2:neg>wait+ 0:neg>wait 1:fail>negative", 2, 0 },
+	{ "parallel: negatives at 0 then 2: 2 is kept", 3, true, ACT_NEXT,
+	    "ask=0 ask=1 ask=2 0:neg>wait+ 2:neg>wait+ 1:fail>negative", 2, 0 },
 	{ "parallel: the last to arrive is the negative", 2, true, ACT_NEXT,
-	    "ask=0 ask=1 0:fail>wait 1:neg>negative+", 1 },
+	    "ask=0 ask=1 0:fail>wait 1:neg>negative+", 1, 0 },
 	{ "parallel: all failures: SERVFAIL", 3, true, ACT_NEXT,
-	    "ask=0 ask=1 ask=2 1:fail>wait 0:fail>wait 2:fail>servfail", -1 },
+	    "ask=0 ask=1 ask=2 1:fail>wait 0:fail>wait 2:fail>servfail", -1, 0 },
 	{ "parallel: WAIT while pending, a repeat is ignored", 3, true,
 	    ACT_NEXT, "ask=0 ask=1 ask=2 0:fail>wait 0:pos>wait 1:fail>wait "
-	    "1:neg>wait 7:pos>wait 2:pos>answer", -1 },
+	    "1:neg>wait 7:pos>wait 2:pos>answer", -1, 0 },
 	{ "parallel: 16 upstreams", 16, true, ACT_NEXT,
-	    "15:neg>wait+ 3:neg>wait+ 0:fail>wait 1:fail>wait 2:fail>wait "
+	    "15:neg>wait+ 3:neg>wait 0:fail>wait 1:fail>wait 2:fail>wait "
 	    "4:fail>wait 5:fail>wait 6:fail>wait 7:fail>wait 8:fail>wait "
 	    "9:fail>wait 10:fail>wait 11:fail>wait 12:fail>wait 13:fail>wait "
-	    "14:fail>negative", 3 },
-	{ "parallel: no upstreams", 0, true, ACT_SERVFAIL, "ask=-1", -1 },
+	    "14:fail>negative", 15, 0 },
+	{ "parallel: no upstreams", 0, true, ACT_SERVFAIL, "ask=-1", -1, 0 },
+	/* NODATA outranks NXDOMAIN, in both modes, in any order */
+	{ "sequential: NODATA then NXDOMAIN: NODATA", 2, false, ACT_NEXT,
+	    "ask=0 0:nd>next+ ask=1 1:neg>negative", 0, 0 },
+	{ "sequential: NXDOMAIN then NODATA: NODATA", 2, false, ACT_NEXT,
+	    "ask=0 0:neg>next+ ask=1 1:nd>negative+", 1, 0 },
+	{ "sequential: NODATA, NODATA: the last", 2, false, ACT_NEXT,
+	    "ask=0 0:nd>next+ ask=1 1:nd>negative+", 1, 0 },
+	{ "sequential: NODATA, NXDOMAIN, failure: NODATA", 3, false, ACT_NEXT,
+	    "ask=0 0:nd>next+ ask=1 1:neg>next ask=2 2:fail>negative", 0, 0 },
+	{ "parallel: NODATA at 0 first, NXDOMAIN at 1: NODATA", 2, true,
+	    ACT_NEXT, "ask=0 ask=1 0:nd>wait+ 1:neg>negative", 0, 0 },
+	{ "parallel: NXDOMAIN at 1 first, NODATA at 0: NODATA", 2, true,
+	    ACT_NEXT, "ask=0 ask=1 1:neg>wait+ 0:nd>negative+", 0, 0 },
+	{ "parallel: NXDOMAIN at 0 first, NODATA at 1: NODATA", 2, true,
+	    ACT_NEXT, "ask=0 ask=1 0:neg>wait+ 1:nd>negative+", 1, 0 },
+	{ "parallel: NODATA at 1 first, NXDOMAIN at 0: NODATA", 2, true,
+	    ACT_NEXT, "ask=0 ask=1 1:nd>wait+ 0:neg>negative", 1, 0 },
+	/* down upstreams (after the live ones) only when all live failed */
+	{ "sequential, 1 of 3 down: live negatives end it", 3, false,
+	    ACT_NEXT, "ask=0 0:neg>next+ ask=1 1:neg>negative+", 1, 2 },
+	{ "sequential, 1 of 3 down: failure, negative: no wait on it", 3,
+	    false, ACT_NEXT, "ask=0 0:fail>next ask=1 1:nd>negative+", 1, 2 },
+	{ "sequential, 1 of 3 down: both live failed: asked", 3, false,
+	    ACT_NEXT, "ask=0 0:fail>next ask=1 1:fail>next ask=2 2:pos>answer",
+	    -1, 2 },
+	{ "sequential, 2 of 3 down: a live negative ends it", 3, false,
+	    ACT_NEXT, "ask=0 0:nd>negative+", 0, 1 },
+	{ "parallel, 1 of 3 down: the live round only", 3, true, ACT_NEXT,
+	    "ask=0 ask=1 ask=-1 0:nd>wait+ 1:fail>negative", 0, 2 },
+	{ "parallel, 1 of 3 down: live ones failed: then the down one", 3,
+	    true, ACT_NEXT, "ask=0 ask=1 ask=-1 1:fail>wait 0:fail>next ask=2 "
+	    "ask=-1 2:neg>negative+", 2, 2 },
+	{ "parallel, 1 of 3 down: the second round fails too", 3, true,
+	    ACT_NEXT, "ask=0 ask=1 0:fail>wait 1:fail>next ask=2 2:fail>"
+	    "servfail", -1, 2 },
 };
 
 static int
@@ -1389,7 +1425,7 @@ run_policy(const struct policy_case *t)
 	int v, pos, got, k;
 	bool keep;
 
-	got = (int)policy_start(&p, t->n, t->parallel);
+	got = (int)policy_start(&p, t->n, t->live, t->parallel);
 	if (got != (int)t->start) {
 		diag("policy_start gave %d", got);
 		return false;
@@ -1414,9 +1450,11 @@ run_policy(const struct policy_case *t)
 		if (k < 3 || act_of(act) < 0)
 			bail("bad step", tok);
 		c = strcmp(cls, "pos") == 0 ? REPLY_POSITIVE :
-		    strcmp(cls, "neg") == 0 ? REPLY_NEGATIVE : REPLY_FAILURE;
+		    strcmp(cls, "neg") == 0 || strcmp(cls, "nd") == 0 ?
+		    REPLY_NEGATIVE : REPLY_FAILURE;
 		keep = !(plus[0] == '+');
-		got = (int)policy_event(&p, pos, c, &keep);
+		got = (int)policy_event(&p, pos, c, strcmp(cls, "neg") == 0 ?
+		    RCODE_NXDOMAIN : RCODE_NOERROR, &keep);
 		if (got != act_of(act) || keep != (plus[0] == '+')) {
 			diag("%s: got action %d keep %d", tok, got, (int)keep);
 			return false;
@@ -1445,20 +1483,18 @@ test_policy_health(void)
 	static const struct {
 		const char	*desc;
 		int		 n;
-		uint64_t	 down[6];	/* down_until of each */
-		uint64_t	 now;
+		uint32_t	 backoff[6];	/* of each; 0: live */
+		int		 live;
 		const char	*order;
 	} cases[] = {
-		{ "all up: list order", 3, { 0, 0, 0 }, 5000, "0 1 2" },
+		{ "all live: list order", 3, { 0, 0, 0 }, 3, "0 1 2" },
 		{ "down ones last, list order kept", 4,
-		    { 6000, 0, 9000, 4000 }, 5000, "1 3 0 2" },
-		{ "down_until == now is up", 3, { 5000, 5001, 0 }, 5000,
-		    "0 2 1" },
-		{ "all down: list order", 3, { 9000, 6000, 7000 }, 5000,
+		    { 1000, 0, 4000, 0 }, 2, "1 3 0 2" },
+		{ "all down: list order", 3, { 1000, 2000, 1000 }, 0,
 		    "0 1 2" },
-		{ "first down, the rest up", 6, { 9000, 0, 0, 0, 0, 0 }, 5000,
+		{ "first down, the rest live", 6, { 60000, 0, 0, 0, 0, 0 }, 5,
 		    "1 2 3 4 5 0" },
-		{ "one upstream down", 1, { 9000 }, 5000, "0" },
+		{ "one upstream down", 1, { 1000 }, 0, "0" },
 	};
 	static const uint32_t backoff[] = {
 		1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000,
@@ -1467,54 +1503,65 @@ test_policy_health(void)
 	uint8_t order[MAX_UPSTREAMS];
 	char got[64];
 	size_t i, o;
-	int n, k;
+	int live, k;
 	bool good;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(u, 0, sizeof(u));
 		for (k = 0; k < cases[i].n; k++)
-			u[k].down_until = cases[i].down[k];
-		n = policy_order(u, cases[i].n, cases[i].now, order);
+			u[k].backoff = cases[i].backoff[k];
+		live = policy_order(u, cases[i].n, order);
 		o = 0;
 		got[0] = '\0';
-		for (k = 0; k < n && o < sizeof(got); k++)
+		for (k = 0; k < cases[i].n && o < sizeof(got); k++)
 			o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%u",
 			    k ? " " : "", order[k]);
-		if (!ok(n == cases[i].n && strcmp(got, cases[i].order) == 0,
-		    "policy_order: %s: %s", cases[i].desc, cases[i].order))
-			diag("got %d: %s", n, got);
+		if (!ok(live == cases[i].live &&
+		    strcmp(got, cases[i].order) == 0,
+		    "policy_order: %s: %s, %d live", cases[i].desc,
+		    cases[i].order, cases[i].live))
+			diag("got %d live: %s", live, got);
 	}
 
 	memset(u, 0, sizeof(u));
 	good = true;
 	for (i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++) {
-		policy_timeout(&u[0], 100000 + i);
+		policy_down(&u[0], 100000 + i);
 		if (u[0].backoff != backoff[i] ||
-		    u[0].down_until != 100000 + i + backoff[i] ||
-		    u[0].timeouts != i + 1) {
-			diag("timeout %zu: backoff %u down_until %llu", i + 1,
-			    u[0].backoff, (unsigned long long)u[0].down_until);
+		    u[0].probe_at != 100000 + i + backoff[i]) {
+			diag("timeout %zu: backoff %u probe_at %llu", i + 1,
+			    u[0].backoff, (unsigned long long)u[0].probe_at);
 			good = false;
 		}
 	}
-	ok(good, "policy_timeout: backoff 1000, 2000, 4000 ... 60000 capped, "
-	    "down_until = now + backoff");
+	ok(good, "policy_down: backoff 1000, 2000, 4000 ... 60000 capped, "
+	    "next probe a backoff away");
 
 	policy_alive(&u[0]);
-	ok(u[0].backoff == 0 && u[0].down_until == 0,
-	    "policy_alive: backoff and down_until reset");
-	policy_timeout(&u[0], 7000);
-	ok(u[0].backoff == 1000 && u[0].down_until == 8000,
-	    "policy_timeout: after policy_alive, backoff starts at 1000");
+	ok(u[0].backoff == 0 && u[0].probe_at == 0,
+	    "policy_alive: live again, no probe due");
+	ok(!policy_probe(&u[0], 123456), "policy_probe: never for a live "
+	    "upstream");
+	policy_down(&u[0], 7000);
+	ok(u[0].backoff == 1000 && u[0].probe_at == 8000,
+	    "policy_down: after policy_alive, backoff starts at 1000");
+	ok(!policy_probe(&u[0], 7999), "policy_probe: not before the backoff "
+	    "ran out");
+	ok(policy_probe(&u[0], 8000), "policy_probe: due when it ran out");
+	ok(!policy_probe(&u[0], 8500) && u[0].probe_at == 9000,
+	    "policy_probe: once per backoff period");
+	ok(policy_probe(&u[0], 9000), "policy_probe: due again a backoff "
+	    "later");
 
 	memset(u, 0, sizeof(u));
-	policy_timeout(&u[0], 7000);
-	policy_order(u, 3, 7999, order);
-	ok(order[0] == 1 && order[1] == 2 && order[2] == 0,
-	    "policy_order: timed out at 7000, still last at 7999");
-	policy_order(u, 3, 8000, order);
-	ok(order[0] == 0 && order[1] == 1 && order[2] == 2,
-	    "policy_order: first again at 8000 (backoff over)");
+	policy_down(&u[0], 7000);
+	ok(policy_order(u, 3, order) == 2 && order[2] == 0,
+	    "policy_order: timed out: last");
+	ok(policy_order(u, 3, order) == 2 && order[2] == 0,
+	    "policy_order: still last a minute later: down until it answers");
+	policy_alive(&u[0]);
+	ok(policy_order(u, 3, order) == 3 && order[0] == 0,
+	    "policy_order: first again once it answered");
 }
 
 static void
