@@ -61,6 +61,9 @@
 #define VERSION		"0.1.0"
 #define TIMEOUT_MS	1500	/* -t: one upstream's wait, as SPEC */
 #define HOLD_MS		5000	/* a stub resolver's usual first timeout */
+#define STALE_S		86400	/* --stale: answers kept past expiry */
+#define STALE_WAIT_MS	1800	/* RFC 8767 5: the client response timer */
+#define EDE_STALE	3	/* RFC 8914 4.4: Stale Answer */
 #define QUERY_MAX	4096	/* queries in flight (--max-queries) */
 #define TCP_MAX		64	/* TCP client connections (--max-tcp) */
 #define TCP_IDLE_MS	10000	/* RFC 7766 6.2.3: close idle clients */
@@ -2013,7 +2016,7 @@ void
 cache_flush(struct cache *c)
 {
 	uint64_t h = c->hits, m = c->misses, ev = c->evictions;
-	uint64_t in = c->inserts;
+	uint64_t in = c->inserts, sh = c->stale_hits;
 	int i;
 
 	if (c->size == 0)
@@ -2026,6 +2029,19 @@ cache_flush(struct cache *c)
 	c->misses = m;
 	c->evictions = ev;
 	c->inserts = in;
+	c->stale_hits = sh;
+}
+
+void
+cache_stale(struct cache *c, uint32_t seconds)
+{
+	c->stale_ms = (uint64_t)seconds * 1000;
+}
+
+void
+cache_expire(struct cache *c)
+{
+	c->gen++;
 }
 
 static uint8_t
@@ -2049,6 +2065,21 @@ cache_unlink(struct cache *c, int32_t i)
 		c->l[l->next].prev = l->prev;
 	else
 		c->tail = l->prev;
+}
+
+/* The end of the use order: evicted first. */
+static void
+cache_link_tail(struct cache *c, int32_t i)
+{
+	struct cache_link *l = &c->l[i];
+
+	l->next = -1;
+	l->prev = c->tail;
+	if (c->tail >= 0)
+		c->l[c->tail].next = i;
+	else
+		c->head = i;
+	c->tail = i;
 }
 
 static void
@@ -2218,6 +2249,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	c->l[i].hash = h;
 	e->stored = now;
 	e->expires = now + (uint64_t)ttl * 1000;
+	e->gen = c->gen;
 	e->qtype = q->qtype;
 	e->qclass = q->qclass;
 	e->key = cache_key(q);
@@ -2240,34 +2272,26 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	return true;
 }
 
-size_t
-cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
-    uint8_t *out, size_t size, uint64_t now, struct dns_reply *r)
+/*
+ * Serve entry i for q to out: the query's ID and spelling, TTLs aged, or
+ * for a stale answer capped at STALE_TTL.
+ */
+static size_t
+cache_serve(struct cache *c, int32_t i, const struct dns_query *q,
+    const uint8_t *query, uint8_t *out, uint64_t now, bool stale,
+    struct dns_reply *r)
 {
-	struct cache_entry *e;
-	uint32_t age;
-	int32_t i;
+	struct cache_entry *e = &c->e[i];
+	uint32_t age = (uint32_t)((now - e->stored) / 1000);
 
-	if (c->size == 0)
-		return 0;
-	if ((i = cache_find(c, q, dns_question_hash(c->key, q))) < 0) {
-		c->misses++;
-		return 0;
-	}
-	e = &c->e[i];
-	if (now >= e->expires || e->len > size) {
-		cache_drop(c, i);
-		c->misses++;
-		return 0;
-	}
 	cache_unlink(c, i);
 	cache_link_head(c, i);
-	c->hits++;
 	memcpy(out, e->data, e->len);
 	memcpy(out, query, 2);			/* the client's ID */
 	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
-	age = (uint32_t)((now - e->stored) / 1000);
-	if (age > 0)
+	if (stale)
+		cache_age(out, out, e->ttl_at, e->nttl, 0, STALE_TTL);
+	else if (age > 0)
 		cache_age(out, out, e->ttl_at, e->nttl, age, UINT32_MAX);
 	memset(r, 0, sizeof(*r));
 	r->flags = get_u16(out + 2);
@@ -2275,6 +2299,70 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	r->qend = (uint16_t)(DNS_HDR + q->qname_len + 4);
 	r->class = REPLY_POSITIVE;
 	return e->len;
+}
+
+static bool
+cache_fresh(const struct cache *c, const struct cache_entry *e, uint64_t now)
+{
+	return e->gen == c->gen && now < e->expires;
+}
+
+static bool
+cache_keeps(const struct cache *c, const struct cache_entry *e, uint64_t now)
+{
+	return now < e->expires + c->stale_ms;
+}
+
+size_t
+cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
+    uint8_t *out, size_t size, uint64_t now, struct dns_reply *r)
+{
+	struct cache_entry *e;
+	int32_t i;
+
+	c->stale_seen = false;
+	if (c->size == 0)
+		return 0;
+	if ((i = cache_find(c, q, dns_question_hash(c->key, q))) < 0) {
+		c->misses++;
+		return 0;
+	}
+	e = &c->e[i];
+	if (!cache_fresh(c, e, now) || e->len > size) {
+		c->misses++;
+		if (e->len <= size && cache_keeps(c, e, now)) {
+			c->stale_seen = true;
+			cache_unlink(c, i);	/* evicted before fresh ones */
+			cache_link_tail(c, i);
+		} else {
+			cache_drop(c, i);
+		}
+		return 0;
+	}
+	c->hits++;
+	return cache_serve(c, i, q, query, out, now, false, r);
+}
+
+size_t
+cache_get_stale(struct cache *c, const struct dns_query *q,
+    const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
+    struct dns_reply *r)
+{
+	struct cache_entry *e;
+	int32_t i;
+
+	if (c->size == 0 ||
+	    (i = cache_find(c, q, dns_question_hash(c->key, q))) < 0)
+		return 0;
+	e = &c->e[i];
+	if (e->len > size)
+		return 0;
+	if (cache_fresh(c, e, now))
+		return cache_serve(c, i, q, query, out, now, false, r);
+	if (!cache_keeps(c, e, now))
+		return 0;
+	c->stale_hits++;
+	return cache_serve(c, i, q, query, out, now, true, r);
 }
 
 int
@@ -2386,6 +2474,9 @@ struct query {
 	uint16_t	 len;		/* bytes of out after the prefix */
 	uint16_t	 neglen;	/* kept negative answer, 0 none */
 	bool		 failed;	/* an attempt failed: negatives uncached */
+	bool		 replied;	/* its client got a stale answer */
+	int32_t		 sprev, snext;	/* on the stale list, or -1 */
+	bool		 staling;	/* on it: a stale answer waits */
 	uint64_t	 gen;		/* st->generation when it arrived */
 	uint8_t		 out[2 + UPQ_MAX];	/* TCP length + upstream query */
 };
@@ -2531,6 +2622,7 @@ struct stats {
 	uint64_t	 malformed;	/* dropped or FORMERR */
 	uint64_t	 full;		/* refused: in-flight table full */
 	uint64_t	 probes;	/* sent to down upstreams */
+	uint64_t	 stale;		/* clients answered from stale entries */
 	uint64_t	 revived;	/* ... that answered */
 	uint64_t	 over_share;	/* refused: its source's share taken */
 	uint64_t	 strangers;	/* refused: not allowed (UDP) */
@@ -2641,6 +2733,8 @@ struct state {
 	uint32_t	 qmask;		/* its buckets - 1 */
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct fifo	 fifo[F_COUNT];
+	struct fifo	 stale;		/* queries with a stale answer, by age */
+	uint8_t		*stalebuf;	/* CACHE_DATA: a stale answer served */
 	/* TCP */
 	struct conn	*conn;
 	int32_t		 freeconn;	/* free stack; then conn[chigh..) */
@@ -3108,6 +3202,44 @@ ulist_unref(struct ulist *l)
 }
 
 /*
+ * The stale list: leaders that missed the cache where a stale answer was
+ * kept (RFC 8767), in arrival order; the head is the first whose client
+ * is answered from it, STALE_WAIT_MS after it came, if no upstream has
+ * answered by then.
+ */
+static void
+stale_add(struct state *st, struct query *q)
+{
+	int32_t s = slot_of(st, q);
+
+	q->staling = true;
+	q->sprev = st->stale.tail;
+	q->snext = -1;
+	if (st->stale.tail >= 0)
+		st->q[st->stale.tail].snext = s;
+	else
+		st->stale.head = s;
+	st->stale.tail = s;
+}
+
+static void
+stale_remove(struct state *st, struct query *q)
+{
+	if (!q->staling)
+		return;
+	if (q->sprev >= 0)
+		st->q[q->sprev].snext = q->snext;
+	else
+		st->stale.head = q->snext;
+	if (q->snext >= 0)
+		st->q[q->snext].sprev = q->sprev;
+	else
+		st->stale.tail = q->sprev;
+	q->staling = false;
+	q->sprev = q->snext = -1;
+}
+
+/*
  * What an answer (alive) or a timeout says of upstream i of list l,
  * written to it and, when l has been replaced since, to the same server
  * in the current list: a query that began before a reload still teaches
@@ -3236,6 +3368,8 @@ query_alloc(struct state *st)
 	q->done = 0;
 	q->start = st->now;
 	q->src = -1;
+	q->sprev = q->snext = -1;
+	q->staling = q->replied = false;
 	st->nq++;
 	return q;
 }
@@ -3402,6 +3536,7 @@ query_free(struct state *st, struct query *q)
 	if (q->hashed)
 		inflight_remove(st, q);
 	fifo_remove(st, q);
+	stale_remove(st, q);
 	ulist_unref(q->list);
 	q->list = NULL;
 	if (q->cl.tcp)
@@ -3689,6 +3824,40 @@ query_reply(struct state *st, struct query *q, const uint8_t *buf,
 }
 
 /*
+ * Answer q's client and its followers with the stale answer buf (Extended
+ * DNS Error 3 to EDNS clients).  The followers end; q goes on, so that
+ * its answer refreshes the entry, or ends in query_done() which called
+ * this for want of any other answer.
+ */
+static void
+query_stale(struct state *st, struct query *q, const uint8_t *buf,
+    size_t len, const struct dns_reply *r)
+{
+	struct query *f;
+	int32_t i, next;
+
+	stale_remove(st, q);
+	for (i = q->follow; i >= 0; i = next) {
+		f = &st->q[i];
+		next = f->follow;
+		f->follow = f->leader = -1;
+		client_answer(st, &f->cl, f->out + 2, &f->dq, buf, len, r,
+		    EDE_STALE);
+		st->stats.stale++;
+		query_log(st, &f->cl, &f->dq, "stale", r->rcode, f->start);
+		query_free(st, f);
+	}
+	q->follow = -1;
+	if (!q->replied) {
+		client_answer(st, &q->cl, q->out + 2, &q->dq, buf, len, r,
+		    EDE_STALE);
+		st->stats.stale++;
+		query_log(st, &q->cl, &q->dq, "stale", r->rcode, q->start);
+		q->replied = true;
+	}
+}
+
+/*
  * q ends: answer its client and every follower with buf (no OPT; len
  * bytes, described by r), or SERVFAIL when buf is NULL; free them all.
  * buf stays intact meanwhile: it is never st->scratch.
@@ -3697,9 +3866,15 @@ static void
 query_done(struct state *st, struct query *q, const uint8_t *buf,
     size_t len, const struct dns_reply *r, const char *how)
 {
+	struct dns_reply sr;
 	struct query *f;
 	int32_t i, next;
+	size_t n;
 
+	/* no answer at all: the stale one, if kept (RFC 8767) */
+	if (buf == NULL && (n = cache_get_stale(&st->cache, &q->dq,
+	    q->out + 2, st->stalebuf, CACHE_DATA, st->now, &sr)) != 0)
+		query_stale(st, q, st->stalebuf, n, &sr);
 	for (i = q->follow; i >= 0; i = next) {
 		f = &st->q[i];
 		next = f->follow;
@@ -3714,7 +3889,10 @@ query_done(struct state *st, struct query *q, const uint8_t *buf,
 		query_reply(st, f, buf, len, r, how);
 	}
 	q->follow = -1;
-	query_reply(st, q, buf, len, r, how);
+	if (q->replied)		/* its client had the stale answer */
+		query_free(st, q);
+	else
+		query_reply(st, q, buf, len, r, how);
 }
 
 /* Start forwarding q on its rule's list or the default one (or hold). */
@@ -4217,6 +4395,8 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 		return;
 	}
 	inflight_add(st, q);
+	if (st->cache.stale_seen)	/* answered from it in 1.8 s at worst */
+		stale_add(st, q);
 	query_start(st, q);
 }
 
@@ -5096,7 +5276,7 @@ deflist_rebuild(struct state *st)
 		old->retired = true;
 	ulist_unref(old);
 	st->generation++;
-	cache_flush(&st->cache);	/* a VPN coming up is seen at once */
+	cache_expire(&st->cache);	/* the new list is asked at once */
 	logmsg(1, "upstreams: %s", n > 0 ? text : "none");
 	follow_release(st);
 }
@@ -5135,7 +5315,7 @@ stats_print(struct state *st)
 	    "no upstream socket %llu, unmatched replies %llu, loops "
 	    "%llu, held %llu, send errors %llu, local %llu, upstream sockets "
 	    "%d, strangers refused %llu, strangers closed %llu, over share "
-	    "%llu, probes %llu, revived %llu",
+	    "%llu, probes %llu, revived %llu, stale answers %llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
 	    (unsigned long long)s->coalesced,
@@ -5151,7 +5331,8 @@ stats_print(struct state *st)
 	    (unsigned long long)s->strangers,
 	    (unsigned long long)s->strangers_tcp,
 	    (unsigned long long)s->over_share,
-	    (unsigned long long)s->probes, (unsigned long long)s->revived);
+	    (unsigned long long)s->probes, (unsigned long long)s->revived,
+	    (unsigned long long)s->stale);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
 	    "%llu, inserts %llu, longest chain %d", st->cache.n,
 	    st->cache.size, (unsigned long long)st->cache.hits,
@@ -5189,6 +5370,24 @@ stats_print(struct state *st)
  *   at once with nothing to do.
  */
 
+/*
+ * q has waited STALE_WAIT_MS with a stale answer kept: its clients get it
+ * now (RFC 8767 5), and q goes on to refresh it.
+ */
+static void
+stale_due(struct state *st, struct query *q)
+{
+	struct dns_reply r;
+	size_t n;
+
+	n = cache_get_stale(&st->cache, &q->dq, q->out + 2, st->stalebuf,
+	    CACHE_DATA, st->now, &r);
+	if (n != 0)
+		query_stale(st, q, st->stalebuf, n, &r);
+	else
+		stale_remove(st, q);	/* evicted meanwhile */
+}
+
 /* Run what is due; return the ms until the next deadline, -1 for none. */
 static int
 loop_timers(struct state *st)
@@ -5208,6 +5407,9 @@ loop_timers(struct state *st)
 		if (st->probes[k].list != NULL &&
 		    st->probes[k].deadline <= st->now)
 			probe_end(st, k, false);
+	while (st->stale.head >= 0 && (q = &st->q[st->stale.head])->start +
+	    STALE_WAIT_MS <= st->now)
+		stale_due(st, q);
 	conn_cancel_orphans(st);
 	while (st->cfifo[C_IDLE].head >= 0 &&
 	    (c = &st->conn[st->cfifo[C_IDLE].head])->deadline <= st->now) {
@@ -5246,6 +5448,9 @@ loop_timers(struct state *st)
 		if (st->probes[k].list != NULL &&
 		    st->probes[k].deadline < next)
 			next = st->probes[k].deadline;
+	if (st->stale.head >= 0 &&
+	    st->q[st->stale.head].start + STALE_WAIT_MS < next)
+		next = st->q[st->stale.head].start + STALE_WAIT_MS;
 	if (st->f.reload_at != 0 && st->f.reload_at < next)
 		next = st->f.reload_at;
 	if (st->f.polling && st->f.next_poll < next)
@@ -5396,6 +5601,8 @@ usage(FILE *fp)
 "                         or NXDOMAIN; /#/ matches every name\n"
 "  -H, --hosts FILE       answer A, AAAA and PTR from FILE, followed live\n"
 "  -c, --cache-size N     keep up to N answers (default 1000; 0: off)\n"
+"      --stale SECONDS    serve an answer up to SECONDS past its expiry\n"
+"                         when no upstream answers (default 86400; 0: off)\n"
 "      --poll SECONDS     poll the file instead of using inotify\n"
 "  -t, --timeout MS       wait for one upstream (default 1500)\n"
 "      --parallel         ask all upstreams at once\n"
@@ -5573,6 +5780,8 @@ state_alloc(struct state *st)
 	for (i = 0; i < (int)b; i++)
 		st->qbucket[i] = -1;
 	st->freeq = -1;		/* slots are taken from qhigh on first use */
+	st->stale.head = st->stale.tail = -1;
+	st->stalebuf = xcalloc(1, CACHE_DATA);
 	st->src = xcalloc((size_t)st->qmax, sizeof(*st->src));
 	st->sbucket = xcalloc(b, sizeof(*st->sbucket));
 	st->smask = b - 1;
@@ -5784,11 +5993,13 @@ routes_lists(struct state *st)
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
+	OPT_STALE,
 };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "stale", required_argument, NULL, OPT_STALE },
 	{ "netns", required_argument, NULL, 'N' },
 	{ "resolv", required_argument, NULL, 'r' },
 	{ "no-resolv", no_argument, NULL, 'R' },
@@ -5824,7 +6035,7 @@ main(int argc, char **argv)
 	char err[128];
 	unsigned long v;
 	struct prefix pfx;
-	long poll_s = 0;
+	long poll_s = 0, stale_s = STALE_S;
 	int ch, nchain = 0, nhosts = 0, i, cache_n = CACHE_SIZE;
 
 	st.timeout_ms = TIMEOUT_MS;
@@ -5915,6 +6126,12 @@ main(int argc, char **argv)
 				    "number (1-65535)", optarg);
 			st.qmax = (int)v;
 			break;
+		case OPT_STALE:
+			if (cfg_parse_uint(optarg, 0, 604800, &v) == -1)
+				usage_error("--stale", "\"%s\" is not a number "
+				    "of seconds (0-604800)", optarg);
+			stale_s = (long)v;
+			break;
 		case OPT_MAXTCP:
 			if (cfg_parse_uint(optarg, 1, 4096, &v) == -1)
 				usage_error("--max-tcp", "\"%s\" is not a "
@@ -5979,6 +6196,7 @@ main(int argc, char **argv)
 		die(1, "getrandom: %s", strerror(errno));
 	if (cache_init(&st.cache, cache_n, st.hkey) == -1)
 		die(1, "-c %d: out of memory", cache_n);
+	cache_stale(&st.cache, (uint32_t)stale_s);
 	routes_lists(&st);
 	follow_start(&st, poll_s);
 	if (st.deflist == NULL)	/* no servers in the file: -s and -f */

@@ -546,6 +546,7 @@ bool	policy_share_ok(int held, int nq, int max);
 #define CACHE_MAX_TTL	86400	/* seconds, as unbound's cache-max-ttl */
 #define CACHE_MAX_NEG	10800	/* RFC 2308 5: three hours at most */
 #define CACHE_TTLS	110	/* TTLs noted per entry: all that fit */
+#define STALE_TTL	30	/* RFC 8767 4: the TTL of a stale answer */
 
 /*
  * What a lookup, an insert and an eviction walk, kept apart from the
@@ -560,6 +561,7 @@ struct cache_link {
 struct cache_entry {
 	uint64_t	 stored;	/* ms */
 	uint64_t	 expires;	/* ms */
+	uint32_t	 gen;		/* fresh only while it is the cache's */
 	uint16_t	 qtype, qclass;
 	uint8_t		 key;		/* EDNS, DO and CD bits of the query */
 	uint8_t		 qname_len;
@@ -581,7 +583,10 @@ struct cache {
 	int32_t		 free;		/* freed entries; then e[high..size) */
 	int		 high;
 	uint64_t	 key[2];	/* dns_question_hash() key: secret */
-	uint64_t	 hits, misses, evictions, inserts;
+	uint64_t	 stale_ms;	/* entries are kept this long past expiry */
+	uint32_t	 gen;		/* bumped by cache_expire() */
+	bool		 stale_seen;	/* the last miss had a stale answer */
+	uint64_t	 hits, misses, evictions, inserts, stale_hits;
 };
 
 /*
@@ -591,8 +596,21 @@ struct cache {
 int	cache_init(struct cache *c, int size, const uint64_t key[2]);
 void	cache_free(struct cache *c);
 
-/* Drop every entry (the upstream list changed). */
+/* Drop every entry (SIGHUP). */
 void	cache_flush(struct cache *c);
+
+/*
+ * Keep entries up to seconds past their expiry, for cache_get_stale()
+ * (RFC 8767; 0, the default after cache_init(), keeps none).
+ */
+void	cache_stale(struct cache *c, uint32_t seconds);
+
+/*
+ * Expire every entry at once, keeping them as stale ones (the upstream
+ * list changed: the new list is asked, but an outage right after the
+ * switch can still be served).  O(1).
+ */
+void	cache_expire(struct cache *c);
 
 /*
  * Store ans (len bytes, described by r) as the answer to q at now, without
@@ -612,9 +630,20 @@ bool	cache_put(struct cache *c, const struct dns_query *q,
  * answer to out (size bytes) with the query's ID and spelling of the
  * name and every TTL lowered by the whole seconds spent in the cache, no
  * OPT (dns_finish() adds the client's), fill *r for dns_finish(), and
- * return its length; 0 on a miss.
+ * return its length; 0 on a miss.  A miss sets c->stale_seen when an
+ * expired answer is still kept for cache_get_stale(); such an entry goes
+ * to the end of the use order, so it is evicted before fresh ones.
  */
 size_t	cache_get(struct cache *c, const struct dns_query *q,
+	    const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
+	    struct dns_reply *r);
+
+/*
+ * The same, but an expired answer within the stale window is served too,
+ * every TTL set to at most STALE_TTL (RFC 8767 4): the last resort when
+ * no upstream answers.  0 when there is none.
+ */
+size_t	cache_get_stale(struct cache *c, const struct dns_query *q,
 	    const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
 	    struct dns_reply *r);
 

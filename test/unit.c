@@ -3127,6 +3127,95 @@ xchg_get(struct cache *c, struct xchg *x, uint64_t now, int *v)
 	return n;
 }
 
+/* Look x's query up as a last resort at now: length, *v, *ttl served. */
+static size_t
+xchg_stale(struct cache *c, struct xchg *x, uint64_t now, int *v,
+    uint32_t *ttl)
+{
+	static uint8_t out[DNS_MAX_UDP];
+	struct dns_reply r;
+	size_t n;
+
+	n = cache_get_stale(c, &x->q, x->qp.b, out, sizeof(out), now, &r);
+	*v = n > 0 ? out[n - 1] : -1;
+	*ttl = n >= 10 ? (uint32_t)out[n - 10] << 24 | (uint32_t)out[n - 9] <<
+	    16 | (uint32_t)out[n - 8] << 8 | out[n - 7] : 0;
+	return n;
+}
+
+/* RFC 8767: answers kept past expiry, served only as a last resort. */
+static void
+test_cache_stale(void)
+{
+	static struct xchg a, b, cc, short_ttl;
+	struct cache c;
+	uint32_t ttl;
+	int v;
+
+	xchg_a(&a, "a.test", TYPE_A, EDNS_NONE, 1, 300);
+	xchg_a(&b, "b.test", TYPE_A, EDNS_NONE, 2, 300);
+	xchg_a(&cc, "c.test", TYPE_A, EDNS_NONE, 3, 300);
+	xchg_a(&short_ttl, "s.test", TYPE_A, EDNS_NONE, 4, 10);
+
+	cache_init(&c, 4, test_key);
+	cache_stale(&c, 100);
+	xchg_put(&c, &a, 0);
+	ok(xchg_get(&c, &a, 299999, &v) != 0 && !c.stale_seen,
+	    "stale: fresh until its TTL runs out");
+	ok(xchg_get(&c, &a, 300000, &v) == 0 && c.stale_seen,
+	    "stale: expired: a miss that says a stale answer is kept");
+	ok(xchg_stale(&c, &a, 300000, &v, &ttl) != 0 && v == 1 &&
+	    ttl == STALE_TTL, "cache_get_stale: served with TTL %d",
+	    STALE_TTL);
+	ok(xchg_stale(&c, &a, 399999, &v, &ttl) != 0 && v == 1,
+	    "cache_get_stale: until 100 s past expiry");
+	ok(xchg_get(&c, &a, 399999, &v) == 0, "stale: never a normal hit");
+	ok(xchg_stale(&c, &a, 400000, &v, &ttl) == 0, "cache_get_stale: not "
+	    "after the window");
+	ok(xchg_get(&c, &a, 400000, &v) == 0 && !c.stale_seen && c.n == 0,
+	    "stale: past the window, dropped on lookup");
+
+	xchg_put(&c, &short_ttl, 0);
+	ok(xchg_stale(&c, &short_ttl, 20000, &v, &ttl) != 0 && ttl == 10,
+	    "cache_get_stale: an original TTL under %d is kept", STALE_TTL);
+	ok(xchg_stale(&c, &short_ttl, 5000, &v, &ttl) != 0 && ttl == 5,
+	    "cache_get_stale: a fresh entry is served aged, as by cache_get");
+
+	/* the list changed: every entry expired at once, kept as stale */
+	xchg_put(&c, &b, 1000);
+	cache_expire(&c);
+	ok(xchg_get(&c, &b, 2000, &v) == 0 && c.stale_seen,
+	    "cache_expire: a fresh entry is expired at once");
+	ok(xchg_stale(&c, &b, 2000, &v, &ttl) != 0 && v == 2 &&
+	    ttl == STALE_TTL, "cache_expire: ... and served as stale");
+	xchg_put(&c, &b, 3000);
+	ok(xchg_get(&c, &b, 3000, &v) != 0 && v == 2, "cache_expire: an "
+	    "answer stored after it is fresh");
+	cache_free(&c);
+
+	/* stale entries are evicted before fresh ones */
+	cache_init(&c, 2, test_key);
+	cache_stale(&c, 86400);
+	xchg_a(&a, "a.test", TYPE_A, EDNS_NONE, 1, 1);
+	xchg_put(&c, &a, 0);
+	xchg_put(&c, &b, 1);
+	ok(xchg_get(&c, &a, 500, &v) != 0, "stale eviction: a used last");
+	ok(xchg_get(&c, &a, 1500, &v) == 0 && c.stale_seen,
+	    "stale eviction: then a is stale");
+	xchg_put(&c, &cc, 1600);
+	ok(xchg_get(&c, &b, 1700, &v) != 0 && v == 2 &&
+	    xchg_stale(&c, &a, 1700, &v, &ttl) == 0,
+	    "stale eviction: c evicted the stale a, not the older fresh b");
+	cache_free(&c);
+
+	cache_init(&c, 2, test_key);
+	xchg_put(&c, &b, 0);
+	ok(xchg_get(&c, &b, 300000, &v) == 0 && !c.stale_seen &&
+	    xchg_stale(&c, &b, 300000, &v, &ttl) == 0,
+	    "cache_stale 0 (the default): nothing kept past expiry");
+	cache_free(&c);
+}
+
 /* The cache counters and size as "n N hits H misses M inserts I evict E". */
 static void
 cache_show(const struct cache *c, char *buf, size_t size)
@@ -3862,6 +3951,7 @@ main(int argc, char **argv)
 	test_cache_hit();
 	test_cache_keys();
 	test_cache_lru();
+	test_cache_stale();
 	test_cache_flood();
 	printf("# %d tests, %d failed\n", n_run, n_failed);
 	return n_failed != 0;
