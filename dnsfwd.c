@@ -394,6 +394,7 @@ cfg_parse_addr(const char *s, char sep, uint16_t defport, struct addr *out,
     char *err, size_t errlen)
 {
 	char host[128];
+	uint8_t scratch[16];
 	const char *p, *port = NULL;
 	size_t hl;
 	unsigned long pv;
@@ -432,8 +433,32 @@ cfg_parse_addr(const char *s, char sep, uint16_t defport, struct addr *out,
 	}
 	if (cfg_parse_host(host, defport, out) == -1)
 		goto bad;
+	/* "::1:5353" is an address, but more likely a slip for [::1]:5353 */
+	if (sep == ':' && s[0] != '[' && (p = strrchr(s, ':')) != NULL &&
+	    p[1] != '\0' && strspn(p + 1, "0123456789") == strlen(p + 1) &&
+	    (hl = (size_t)(p - s)) < sizeof(host)) {
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		if (inet_pton(AF_INET6, host, scratch) == 1) {
+			snprintf(err, errlen, "\"%s\" is ambiguous: write "
+			    "[%s]:%s for port %s, or [%s] for that address", s,
+			    host, p + 1, p + 1, s);
+			return -1;
+		}
+	}
 	return 0;
 bad:
+	/* "127.0.0.1:5353" given to -s: servers take ADDR#PORT */
+	if (sep == '#' && (p = strrchr(s, ':')) != NULL && strchr(s, ':') == p &&
+	    (hl = (size_t)(p - s)) < sizeof(host)) {
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		if (inet_pton(AF_INET, host, scratch) == 1) {
+			snprintf(err, errlen, "\"%s\" is not an address; a "
+			    "server's port follows a '#': %s#%s", s, host, p + 1);
+			return -1;
+		}
+	}
 	snprintf(err, errlen, "\"%s\" is not an address", s);
 	return -1;
 }
@@ -1390,16 +1415,21 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 int
 policy_order(const struct upstream *u, int n, uint8_t *order)
 {
-	int i, k = 0, live;
+	int i, k = 0, first;
 
 	for (i = 0; i < n; i++)
-		if (u[i].backoff == 0)
+		if (u[i].backoff == 0 && !u[i].failover)
 			order[k++] = (uint8_t)i;
-	live = k;
+	first = k;
+	for (i = 0; i < n; i++)
+		if (u[i].backoff == 0 && u[i].failover)
+			order[k++] = (uint8_t)i;
+	if (first == 0)
+		first = k;
 	for (i = 0; i < n; i++)
 		if (u[i].backoff != 0)
 			order[k++] = (uint8_t)i;
-	return live;
+	return first;
 }
 
 void
@@ -1520,19 +1550,22 @@ is_wildcard(const struct addr *a)
 }
 
 bool
+policy_is_stub(const struct addr *a)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	uint32_t v = ntohl(sin->sin_addr.s_addr);
+
+	return a->ss.ss_family == AF_INET && addr_port(a) == 53 &&
+	    (v == 0x7f000035 || v == 0x7f000036);
+}
+
+bool
 policy_is_self(const struct addr *ns, const struct addr *self, int n)
 {
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ns->ss;
-	uint32_t a;
 	int i;
 
 	if (is_wildcard(ns))	/* 0.0.0.0 and :: reach this host */
 		return true;
-	if (ns->ss.ss_family == AF_INET) {
-		a = ntohl(sin->sin_addr.s_addr);
-		if (a == 0x7f000035 || a == 0x7f000036)	/* systemd stubs */
-			return true;
-	}
 	for (i = 0; i < n; i++) {
 		if (addr_equal(&self[i], (const struct sockaddr *)&ns->ss))
 			return true;
@@ -2645,13 +2678,14 @@ struct followed {
 	int		 npath;
 	const char	*cur;		/* the one read last */
 	int		 hosts;		/* -H: index in st->hosts; -1 resolv */
+	bool		 failover;	/* resolved's uplinks behind its stub */
 	bool		 warned;	/* "no usable nameserver" said once */
 	const char	*unread;	/* why it could not be read, said; NULL */
 	char		*text;		/* last content read */
 	ssize_t		 textlen;	/* -1 when none */
 };
 
-#define MAX_FOLLOW	(1 + MAX_HOSTS)
+#define MAX_FOLLOW	(2 + MAX_HOSTS)	/* resolv, its failover, -H */
 
 /* One inotify watch: a directory for a name in it, or a file ("" name). */
 struct watch {
@@ -2672,6 +2706,11 @@ struct follow {
 	char		*buf;		/* a file being read */
 	struct addr	 good[RESOLV_MAX_NS];	/* the last good list */
 	int		 ngood;
+	struct addr	 fgood[RESOLV_MAX_NS];	/* the failover file's */
+	int		 nfgood;
+	bool		 stub;		/* good is resolved's stub alone */
+	bool		 said;		/* "following FILE" said */
+	uint64_t	 held_said;	/* ms: held queries failed, said then */
 };
 
 /*
@@ -5068,6 +5107,29 @@ follow_read(struct state *st, const char *path, const char **kind)
 	return got;
 }
 
+/*
+ * Say what the resolv file is followed for, at its first reading and
+ * whenever it starts or stops naming systemd-resolved's stub alone.
+ */
+static void
+follow_said(struct state *st, const struct followed *ff, bool stub)
+{
+	struct follow *f = &st->f;
+	const char *fo = f->nfile > 1 && f->file[1].failover ?
+	    f->file[1].path[0] : NULL;
+
+	if (f->said && stub == f->stub)
+		return;
+	if (stub && fo != NULL)
+		logmsg(1, "following %s (systemd-resolved stub; failover %s)",
+		    ff->cur, fo);
+	else
+		logmsg(1, "following %s%s", ff->cur, stub ?
+		    " (systemd-resolved stub)" : "");
+	f->said = true;
+	f->stub = stub;
+}
+
 /* A new resolv file: its usable servers become the last good list. */
 static void
 resolv_apply(struct state *st, struct followed *ff, const char *text,
@@ -5076,8 +5138,9 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 	struct follow *f = &st->f;
 	struct resolv_conf rc;
 	struct sockaddr_in6 *sin6;
+	struct addr *good;
 	char a[80];
-	int i, n = 0;
+	int i, n = 0, *ngood;
 
 	resolv_parse(text, len, &rc);
 	self_refresh(st);
@@ -5102,17 +5165,26 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 	if (rc.ignored > 0)
 		logmsg(1, "%s: %d nameservers beyond %d ignored", ff->cur,
 		    rc.ignored, RESOLV_MAX_NS);
+	good = ff->failover ? f->fgood : f->good;
+	ngood = ff->failover ? &f->nfgood : &f->ngood;
 	if (n == 0) {
 		if (!ff->warned)
-			logmsg(1, "%s: no usable nameserver; keeping %d previous "
-			    "upstreams", ff->cur, f->ngood);
+			logmsg(1, "%s: no usable nameserver; keeping %s", ff->cur,
+			    *ngood == 0 ? "none: there were none before" :
+			    *ngood == 1 ? "the previous upstream" :
+			    "the previous upstreams");
 		ff->warned = true;
 		return;
 	}
 	ff->warned = false;
 	for (i = 0; i < n; i++)
-		f->good[i] = rc.ns[i].addr;
-	f->ngood = n;
+		good[i] = rc.ns[i].addr;
+	*ngood = n;
+	if (!ff->failover) {
+		for (i = 0; i < n && policy_is_stub(&good[i]); i++)
+			;
+		follow_said(st, ff, i == n);
+	}
 	deflist_rebuild(st);
 }
 
@@ -5132,7 +5204,7 @@ hosts_apply(struct state *st, struct followed *ff, const char *text,
 		logmsg(1, "%s: %d lines not understood", ff->cur, h.bad);
 	hosts_free(&st->hosts[ff->hosts]);
 	st->hosts[ff->hosts] = h;
-	logmsg(1, "%s: %d names", ff->cur, h.n);
+	logmsg(1, "%s: %d %s", ff->cur, h.n, h.n == 1 ? "name" : "names");
 }
 
 /*
@@ -5162,6 +5234,10 @@ follow_file(struct state *st, struct followed *ff, bool force)
 		if (kind != NULL && ff->unread != kind)
 			logmsg(0, "%s: is %s, not a regular file; keeping what "
 			    "it gave before", path, kind);
+		else if (kind == NULL && ff->unread != strerror(err) &&
+		    err == ENOENT && ff->cur == NULL)	/* never read yet */
+			logmsg(ff->failover ? 2 : 1, "waiting for %s to appear",
+			    ff->path[0]);
 		else if (kind == NULL && ff->unread != strerror(err))
 			logmsg(1, "%s: %s; keeping what it gave before",
 			    path != NULL ? path : ff->path[0], err == ENOENT ?
@@ -5231,9 +5307,10 @@ static void
 deflist_rebuild(struct state *st)
 {
 	struct addr want[MAX_UPSTREAMS];
+	bool fo[MAX_UPSTREAMS];
 	struct ulist *l, *old = st->deflist;
-	char text[MAX_UPSTREAMS * 50], a[80];
-	int i, k, n = 0;
+	char text[MAX_UPSTREAMS * 60], a[80];
+	int i, k, n = 0, primary;
 	size_t o = 0;
 
 	for (i = 0; i < st->nstatic && n < MAX_UPSTREAMS; i++)
@@ -5242,12 +5319,23 @@ deflist_rebuild(struct state *st)
 	for (i = 0; i < st->f.ngood && n < MAX_UPSTREAMS; i++)
 		if (!ulist_has(want, n, &st->f.good[i]))
 			want[n++] = st->f.good[i];
-	for (i = 0; i < st->nfallback && n == 0; i++)
+	/* resolved's uplinks: failover behind its stub, else the list */
+	primary = st->f.stub || st->f.ngood == 0 ? n : MAX_UPSTREAMS;
+	for (i = 0; i < st->f.nfgood && n < MAX_UPSTREAMS &&
+	    (st->f.stub || st->f.ngood == 0); i++)
+		if (!ulist_has(want, n, &st->f.fgood[i]))
+			want[n++] = st->f.fgood[i];
+	for (i = 0; i < n; i++)
+		fo[i] = i >= primary && primary > 0;
+	for (i = 0; i < st->nfallback && n == 0; i++) {
+		fo[n] = false;
 		want[n++] = st->fallbacks[i];
+	}
 	if (old != NULL && old->n == n) {
 		for (i = 0; i < n; i++)
 			if (!addr_equal(&old->u[i].addr,
-			    (const struct sockaddr *)&want[i].ss))
+			    (const struct sockaddr *)&want[i].ss) ||
+			    old->u[i].failover != fo[i])
 				break;
 		if (i == n)
 			return;
@@ -5268,8 +5356,10 @@ deflist_rebuild(struct state *st)
 				l->u[i] = old->u[k];
 				break;
 			}
-		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s",
-		    i > 0 ? " " : "", addr_text(&want[i], '#', a, sizeof(a)));
+		l->u[i].failover = fo[i];
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s%s",
+		    i > 0 ? " " : "", addr_text(&want[i], '#', a, sizeof(a)),
+		    fo[i] ? " (failover)" : "");
 	}
 	st->deflist = l;
 	if (old != NULL)
@@ -5277,7 +5367,8 @@ deflist_rebuild(struct state *st)
 	ulist_unref(old);
 	st->generation++;
 	cache_expire(&st->cache);	/* the new list is asked at once */
-	logmsg(1, "upstreams: %s", n > 0 ? text : "none");
+	if (old != NULL || n > 0)	/* at start, "waiting for" said it */
+		logmsg(1, "upstreams: %s", n > 0 ? text : "none");
 	follow_release(st);
 }
 
@@ -5307,32 +5398,36 @@ stats_print(struct state *st)
 	const struct ulist *l = st->deflist;
 	char a[80];
 	int i;
+	uint64_t ref = s->strangers + s->strangers_tcp + s->over_share +
+	    s->full + s->tcp_full;
 
-	logmsg(0, "counters: queries %llu (tcp %llu), forwarded %llu, "
-	    "answered %llu, shared %llu, servfail %llu, malformed %llu, "
-	    "in flight %d, refused (table full) %llu, refused (tcp full) "
-	    "%llu, tcp evicted %llu, tcp too slow %llu, cancelled %llu, "
-	    "no upstream socket %llu, unmatched replies %llu, loops "
-	    "%llu, held %llu, send errors %llu, local %llu, upstream sockets "
-	    "%d, strangers refused %llu, strangers closed %llu, over share "
-	    "%llu, probes %llu, revived %llu, stale answers %llu",
+	logmsg(0, "counters: queries %llu (tcp %llu), answers %llu: upstream "
+	    "%llu, cache %llu, stale answers %llu, local %llu, shared %llu; "
+	    "refused %llu: strangers refused %llu, strangers closed %llu, "
+	    "over share %llu, refused (table full) %llu, refused (tcp full) "
+	    "%llu, servfail %llu, malformed %llu, forwarded %llu, in flight "
+	    "%d, held %llu, tcp evicted %llu, tcp too slow %llu, cancelled "
+	    "%llu, no upstream socket %llu, unmatched replies %llu, loops "
+	    "%llu, send errors %llu, upstream sockets %d, probes %llu, "
+	    "revived %llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
-	    (unsigned long long)s->forwarded, (unsigned long long)s->answered,
-	    (unsigned long long)s->coalesced,
-	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
-	    st->nq, (unsigned long long)s->full,
+	    (unsigned long long)(s->answered + st->cache.hits + s->stale +
+	    s->local), (unsigned long long)s->answered,
+	    (unsigned long long)st->cache.hits, (unsigned long long)s->stale,
+	    (unsigned long long)s->local, (unsigned long long)s->coalesced,
+	    (unsigned long long)ref, (unsigned long long)s->strangers,
+	    (unsigned long long)s->strangers_tcp,
+	    (unsigned long long)s->over_share, (unsigned long long)s->full,
 	    (unsigned long long)s->tcp_full,
+	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
+	    (unsigned long long)s->forwarded, st->nq,
+	    (unsigned long long)s->held,
 	    (unsigned long long)s->tcp_evicted,
 	    (unsigned long long)s->tcp_slow,
 	    (unsigned long long)s->cancelled, (unsigned long long)s->no_socket,
 	    (unsigned long long)s->unmatched, (unsigned long long)s->loops,
-	    (unsigned long long)s->held, (unsigned long long)s->send_err,
-	    (unsigned long long)s->local, st->nsock,
-	    (unsigned long long)s->strangers,
-	    (unsigned long long)s->strangers_tcp,
-	    (unsigned long long)s->over_share,
-	    (unsigned long long)s->probes, (unsigned long long)s->revived,
-	    (unsigned long long)s->stale);
+	    (unsigned long long)s->send_err, st->nsock,
+	    (unsigned long long)s->probes, (unsigned long long)s->revived);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
 	    "%llu, inserts %llu, longest chain %d", st->cache.n,
 	    st->cache.size, (unsigned long long)st->cache.hits,
@@ -5400,9 +5495,16 @@ loop_timers(struct state *st)
 	while (st->fifo[F_ATTEMPT].head >= 0 &&
 	    (q = &st->q[st->fifo[F_ATTEMPT].head])->deadline <= st->now)
 		expire_attempt(st, q);
-	while (st->fifo[F_HELD].head >= 0 &&
-	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now)
+	for (k = 0; st->fifo[F_HELD].head >= 0 &&
+	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now; k++)
 		query_done(st, q, NULL, 0, NULL, "no upstream yet");
+	if (k > 0 && st->now >= st->f.held_said + HOLD_MS) {
+		logmsg(1, "%s%s: no upstream after %d s: %d held %s failed "
+		    "(SERVFAIL)", st->f.file[0].cur == NULL ? "still waiting "
+		    "for " : "", st->f.nfile > 0 ? st->f.file[0].path[0] :
+		    "-s", HOLD_MS / 1000, k, k == 1 ? "query" : "queries");
+		st->f.held_said = st->now;
+	}
 	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
 		if (st->probes[k].list != NULL &&
 		    st->probes[k].deadline <= st->now)
@@ -5906,22 +6008,25 @@ follow_paths(struct state *st, const char *file, const char **hosts,
 	static const char sysd[] = "/run/systemd/resolve/resolv.conf";
 	static const char etc[] = "/etc/resolv.conf";
 	struct followed *ff;
-	struct stat sb;
 	int i;
 
 	if (st->following) {
 		ff = &st->f.file[st->f.nfile++];
 		ff->hosts = -1;
-		if (file != NULL) {
-			ff->path[ff->npath++] = path_absolute(file);
-		} else if (stat(sysd, &sb) == 0) {
-			ff->path[ff->npath++] = sysd;
-		} else if (stat(etc, &sb) == 0) {
-			ff->path[ff->npath++] = etc;
-		} else {	/* both watched; the systemd one preferred */
-			ff->path[ff->npath++] = sysd;
-			ff->path[ff->npath++] = etc;
-		}
+		ff->path[ff->npath++] = file != NULL ? path_absolute(file) :
+		    etc;
+	}
+	/*
+	 * With no -r, resolved's own list of uplink servers is followed too:
+	 * while /etc/resolv.conf names its stub, they are the stub's
+	 * failover (asked only when it fails); while /etc/resolv.conf gives
+	 * nothing, they are the list.
+	 */
+	if (st->following && file == NULL) {
+		ff = &st->f.file[st->f.nfile++];
+		ff->hosts = -1;
+		ff->failover = true;
+		ff->path[ff->npath++] = sysd;
 	}
 	for (i = 0; i < nhosts; i++) {
 		ff = &st->f.file[st->f.nfile++];
@@ -5963,10 +6068,10 @@ follow_start(struct state *st, long poll_s)
 		logmsg(1, "polling %s every %ld s", f->file[0].path[0], poll_s);
 	f->next_poll = st->now + f->poll_ms;
 	follow_reload(st, true);
-	if (st->following && f->ngood == 0 && st->nstatic == 0 &&
-	    st->nfallback == 0)
-		logmsg(1, "%s: no upstream yet; holding queries until one "
-		    "appears", f->file[0].path[0]);
+	if (st->following && f->ngood == 0 && f->nfgood == 0 &&
+	    st->nstatic == 0 && st->nfallback == 0)
+		logmsg(1, "no upstream yet: each query is held up to %d s for "
+		    "one to appear", HOLD_MS / 1000);
 }
 
 /* Give every forwarding rule its upstream list. */

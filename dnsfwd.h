@@ -387,6 +387,7 @@ void	routes_free(struct routes *t);
  */
 struct upstream {
 	struct addr	 addr;
+	bool		 failover;	/* asked only when the others failed */
 	uint64_t	 probe_at;	/* ms; down: the next probe from then */
 	uint32_t	 backoff;	/* ms; 0 while live, then 1000..60000 */
 	uint32_t	 answers;	/* counters for SIGUSR1 */
@@ -398,9 +399,13 @@ struct upstream {
 #define BACKOFF_MAX	60000
 
 /*
- * Fill order[] with the positions 0..n-1 of u[]: the live ones first,
- * then the down ones, each group in list order.  Returns how many are
- * live.
+ * Fill order[] with the positions 0..n-1 of u[], each group in list
+ * order: the live ones that are not failovers first, then the live
+ * failovers, then the down ones.  Returns the size of the first group (the
+ * upstreams a query asks before any other): the live non-failovers, or
+ * when there are none the live failovers.  A failover (systemd-resolved's
+ * uplink servers behind its stub) is asked, like a down upstream, only
+ * when every one before it failed, never after a negative answer.
  */
 int	policy_order(const struct upstream *u, int n, uint8_t *order);
 
@@ -474,11 +479,15 @@ enum policy_act policy_event(struct policy *p, int pos, enum reply_class c,
 	    int rcode, bool *keep);
 
 /*
- * Whether a nameserver would send queries back to dnsfwd: one of the
- * listening addresses self[0..n-1] (a wildcard listener counts for every
- * loopback address on its port), or the systemd stubs 127.0.0.53/54.
+ * Whether a nameserver would send queries back to dnsfwd: 0.0.0.0 or ::,
+ * or one of the listening addresses self[0..n-1] (a wildcard listener
+ * counts for every loopback address on its port).  systemd-resolved's
+ * stubs (127.0.0.53/54) are self only when dnsfwd listens there.
  */
 bool	policy_is_self(const struct addr *ns, const struct addr *self, int n);
+
+/* Whether a is systemd-resolved's stub, 127.0.0.53 or 127.0.0.54, port 53. */
+bool	policy_is_stub(const struct addr *a);
 
 /*
  * Who may ask.  A prefix is an IPv4 or IPv6 network; a set is what one

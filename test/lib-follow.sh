@@ -75,7 +75,8 @@ stage()
 	printf '%s\n' "$@" >"$f"
 }
 
-# dq ADDR PORT [OPTION...]: run the perl client; its one output line in DQ,
+# dq ADDR PORT [OPTION...]: run the perl client (under QWRAP, as q); its one
+# output line in DQ,
 # the fields in DQ_MS (-1: never happened), DQ_N (queries sent) and DQ_END
 # (wall clock in ms when it stopped, as now_ms); returns its status.
 # Options: -u KEY stop at the first answer that has KEY (an IPv4 address of
@@ -89,7 +90,8 @@ dq()
 	local a=$1 p=$2 rc
 
 	shift 2
-	DQ=$(perl "$T/dq.pl" "$@" "$a" "$p" 2>&1)
+	# shellcheck disable=SC2086  # QWRAP is a command prefix
+	DQ=$(${QWRAP:-} perl "$T/dq.pl" "$@" "$a" "$p" 2>&1)
 	rc=$?
 	DQ_MS=$(sed -n 's/^ms=\(-\{0,1\}[0-9]*\) .*/\1/p' <<<"$DQ")
 	DQ_N=$(sed -n 's/.* n=\([0-9]*\).*/\1/p' <<<"$DQ")

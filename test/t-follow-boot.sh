@@ -54,8 +54,8 @@ mkdir -p "$T/root/run"
 RC=$T/root/run/resolvconf/resolv.conf
 start_dnsfwd -r "$RC"
 settled
-ok "stderr: no upstream yet, holding queries" \
-	grep -q "resolvconf/resolv.conf: no upstream yet; holding queries" \
+ok "stderr: waiting for the file, holding queries" \
+	grep -q "waiting for .*resolvconf/resolv.conf to appear" \
 	"$DNSFWD_ERR"
 
 # ---- the file appears 1 s after the first queries --------------------------

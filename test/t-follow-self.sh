@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # t-follow-self.sh: a resolv.conf that lists dnsfwd itself.  dnsfwd listens
-# on 127.0.9.1:53 and 127.0.9.3:53; the file names both, the systemd stubs
-# 127.0.0.53 and 127.0.0.54, and one real server (up, 127.0.9.2).  The four
-# are skipped (each said on stderr), up is used, queries are answered at
-# once, and the counters show one upstream query per client query: no loop.
+# on 127.0.9.1:53 and 127.0.9.3:53; the file names both and one real server
+# (up, 127.0.9.2).  The two are skipped (each said on stderr), up is used,
+# queries are answered at once, and the counters show one upstream query
+# per client query: no loop.  (systemd-resolved's stubs, 127.0.0.53 and .54,
+# are upstreams unless dnsfwd listens there: t-follow-systemd.sh.)
 # A rewrite that leaves only dnsfwd itself keeps the last good list.
 # Addresses: 127.0.9.x (see lib-follow.sh).
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
@@ -17,14 +18,13 @@ start_fakeup_at up 127.0.9.2 \
 	'nx.test nxdomain' \
 	'* answer 192.0.2.2'
 RC=$T/resolv.conf
-printf '%s\n' 'nameserver 127.0.9.1' 'nameserver 127.0.0.53' \
-	'nameserver 127.0.9.3' 'nameserver 127.0.0.54' \
+printf '%s\n' 'nameserver 127.0.9.1' 'nameserver 127.0.9.3' \
 	'nameserver 127.0.9.2' >"$RC"
 start_dnsfwd -l 127.0.9.1:53 -l 127.0.9.3:53 -r "$RC"
 settled
 eq "listening on both addresses" "${DNSFWD_LISTEN[*]}" \
 	"127.0.9.1:53 127.0.9.3:53"
-for a in 127.0.9.1 127.0.0.53 127.0.9.3 127.0.0.54; do
+for a in 127.0.9.1 127.0.9.3; do
 	eq "stderr: $a skipped as pointing back at dnsfwd" \
 	    "$(errcount "resolv.conf: skipping nameserver ${a//./\\.}#53: it points back at dnsfwd")" 1
 done
@@ -53,10 +53,10 @@ eq "counters: one upstream, up, with 3 answers" \
 diag "$COUNTERS"
 
 # A rewrite that lists only dnsfwd itself: the last good list stays.
-put "$RC" 'nameserver 127.0.9.1' 'nameserver 127.0.0.53'
+put "$RC" 'nameserver 127.0.9.1' 'nameserver 127.0.9.3'
 wait_for 20 grep -q 'no usable nameserver' "$DNSFWD_ERR"
 eq "only itself: no usable nameserver, keeping the list (said once)" \
-	"$(errcount 'resolv.conf: no usable nameserver; keeping 1 previous')" 1
+	"$(errcount 'resolv.conf: no usable nameserver; keeping the previous upstream$')" 1
 q c.test
 eq "only itself: still answered by up" "$RCODE $ANSWER" "NOERROR 192.0.2.2"
 lt "only itself: at once (${MS} ms)" "$MS" 500

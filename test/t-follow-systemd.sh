@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# t-follow-systemd.sh: the default paths (no -r), in a private mount
-# namespace so that the host is not touched.
+# t-follow-systemd.sh: the default paths (no -r), in a private mount and
+# network namespace, so that the host is not touched and nothing of it is
+# asked (a stub of its own on 127.0.0.53 included).
 #  1. systemd-resolved's layout: /etc/resolv.conf holds only the stub
 #     (nameserver 127.0.0.53) and /run/systemd/resolve/resolv.conf the real
-#     servers.  dnsfwd follows the systemd file, uses its server, skips the
-#     stub, and follows systemd-resolved's atomic rewrite of it.
+#     servers.  The stub is the upstream, so its routing holds (a
+#     split-tunnel name only it knows is answered); the uplink servers are
+#     its failover: never asked while the stub answers, negatively or not,
+#     asked at once when it stops; systemd-resolved's atomic rewrite of
+#     their file is followed.
 #  2. No /run/systemd/resolve: dnsfwd follows /etc/resolv.conf, here a
 #     bind-mounted file as in a container, also when it is edited in place
 #     (as Docker and Podman do to a container's /etc/resolv.conf).
 #  3. Neither file at start (early boot): both are watched; a query is held
-#     while /etc/resolv.conf appears with only the stub, and answered from
-#     /run/systemd/resolve/resolv.conf once systemd-resolved writes it.
+#     until /etc/resolv.conf appears, naming the stub that has just come
+#     up, which answers it; the uplinks join as failover when resolved
+#     writes its file.
 # Afterwards the host's /etc/resolv.conf and /run are as they were.
 # Addresses: 127.0.4.x (see lib-follow.sh).
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
@@ -20,7 +25,16 @@
 need dig bind9-dnsutils
 need unshare util-linux
 need mount mount
+need ip iproute2
 follow_init 127.0.4
+if ! unshare -n true 2>/dev/null; then
+	echo "skip - $SCRIPT: cannot create network namespaces here"
+	exit 0
+fi
+NS=dnsfwd-t-$$-sd
+new_netns "$NS"
+FAKEUP_WRAP="ip netns exec $NS"
+QWRAP="ip netns exec $NS"
 
 SYSD_DIR=/run/systemd/resolve
 host_state()
@@ -84,8 +98,8 @@ DNSFWD_WRAP=
 REAL_DNSFWD=$DNSFWD
 ns_dnsfwd()
 {
-	printf '#!/bin/sh\nexec unshare -m --propagation private /bin/bash %s %s %s "$@"\n' \
-	    "$T/ns-setup.sh" "$1" "$REAL_DNSFWD" >"$T/dnsfwd-$1"
+	printf '#!/bin/sh\nexec ip netns exec %s unshare -m --propagation private /bin/bash %s %s %s "$@"\n' \
+	    "$NS" "$T/ns-setup.sh" "$1" "$REAL_DNSFWD" >"$T/dnsfwd-$1"
 	chmod +x "$T/dnsfwd-$1"
 	DNSFWD=$T/dnsfwd-$1
 }
@@ -111,21 +125,35 @@ start_fakeup_at up2 127.0.4.2 '* answer 192.0.2.2'
 start_fakeup_at up3 127.0.4.3 '* answer 192.0.2.3'
 
 # ---- 1. systemd-resolved ---------------------------------------------------
+# The stub knows the VPN's split-tunnel name and the public ones; the
+# uplink (up1) only public ones: it must never see a corp name.
+fakeup_at stub 127.0.0.53:53 'wiki.corp.example answer 10.0.0.5' \
+	'*.corp.example nxdomain' '* answer 192.0.2.53'
 # shellcheck disable=SC2119  # no options: the default paths
 start_dnsfwd
-q sd.test
-eq "systemd: answered by the server of /run/systemd/resolve/resolv.conf" \
-	"$RCODE $ANSWER" "NOERROR 192.0.2.1"
-eq "systemd: up1 asked" "$(asked up1 sd.test)" 1
-lt "systemd: at once, not held (${MS} ms)" "$MS" 500
-eq "systemd: upstreams are up1 alone" \
-	"$(grep 'upstreams:' "$DNSFWD_ERR" | tail -n 1)" \
-	"dnsfwd: upstreams: 127.0.4.1#53"
-ok "systemd: the stub 127.0.0.53 skipped, said on stderr" grep -q \
-	'^dnsfwd: /run/systemd/resolve/resolv.conf: skipping nameserver 127\.0\.0\.53#53' \
+ok "systemd: the start line says what is followed and why" grep -qx \
+	'dnsfwd: following /etc/resolv.conf (systemd-resolved stub; failover /run/systemd/resolve/resolv.conf)' \
 	"$DNSFWD_ERR"
-ok "systemd: /etc/resolv.conf not read" \
-	test "$(grep -c '/etc/resolv.conf' "$DNSFWD_ERR")" -eq 0
+eq "systemd: the stub first, resolved's uplink its failover" \
+	"$(grep 'upstreams:' "$DNSFWD_ERR" | tail -n 1)" \
+	"dnsfwd: upstreams: 127.0.0.53#53 127.0.4.1#53 (failover)"
+q wiki.corp.example
+eq "systemd: a split-tunnel name only the stub knows is answered" \
+	"$RCODE $ANSWER" "NOERROR 10.0.0.5"
+q sd.test
+eq "systemd: public names from the stub too" "$RCODE $ANSWER" \
+	"NOERROR 192.0.2.53"
+q nosuch.corp.example
+eq "systemd: the stub's NXDOMAIN is the answer" "$RCODE" NXDOMAIN
+eq "systemd: the uplink is never asked while the stub answers" \
+	"$(asked up1)" 0
+stop_fakeup stub
+q sd2.test
+eq "systemd: the stub stopped: the uplink answers" "$RCODE $ANSWER" \
+	"NOERROR 192.0.2.1"
+lt "systemd: ... at once (the stub's port is closed) (${MS} ms)" "$MS" 500
+q sd3.test
+lt "systemd: the stub is down: no wait on it either (${MS} ms)" "$MS" 500
 
 # systemd-resolved rewrites its file with a temporary file and rename(2).
 stage "$T/sysd/.#resolv.confAbCdEf" '# This is /run/systemd/resolve/resolv.conf' \
@@ -134,9 +162,9 @@ dq 127.0.0.1 "$DNSFWD_PORT" -R "$T/sysd/.#resolv.confAbCdEf $T/sysd/resolv.conf"
 	-u 192.0.2.2 -d 3000
 within "systemd: its rewrite is followed, up2 answers within 100 ms" 100
 eq "systemd: no SERVFAIL meanwhile" "$(dq_count SERVFAIL)" 0
-q sd2.test
+q sd4.test
 eq "systemd: then only up2 is asked" \
-	"$(asked up1 sd2.test) $(asked up2 sd2.test)" "0 1"
+	"$(asked up1 sd4.test) $(asked up2 sd4.test)" "0 1"
 stop_dnsfwd
 eq "systemd: dnsfwd exits 0 on SIGTERM" "$DNSFWD_STATUS" 0
 
@@ -168,30 +196,33 @@ settled
 NSROOT=/proc/$DNSFWD_PID/root
 ok "neither: the namespace has no /etc/resolv.conf" \
 	test ! -e "$NSROOT/etc/resolv.conf" -a ! -e "$NSROOT$SYSD_DIR"
-ok "neither: stderr says queries are held" \
-	grep -q 'no upstream yet; holding queries' "$DNSFWD_ERR"
+ok "neither: stderr says what it waits for" \
+	grep -q 'waiting for /etc/resolv.conf to appear' "$DNSFWD_ERR"
 (q boot.test +time=9; printf '%s|%s|%s\n' "$RCODE" "$ANSWER" "$MS" \
     >"$T/boot.tmp"; mv "$T/boot.tmp" "$T/boot.res") &
 bg=$!
 track_pid "$bg"
-sleep 0.5		# the scenario: the stub file comes first ...
+sleep 1			# the scenario: resolved starts, its stub first ...
+fakeup_at stub 127.0.0.53:53 '* answer 192.0.2.53'
 printf '%s\n' 'nameserver 127.0.0.53' >"$NSROOT/etc/resolv.conf"
-sleep 1			# ... and systemd-resolved's file 1 s later
-ok "neither: with only the stub in /etc/resolv.conf the query is held" \
-	test ! -e "$T/boot.res"
-mkdir -p "$NSROOT$SYSD_DIR"
-printf '%s\n' 'nameserver 127.0.4.2' >"$NSROOT$SYSD_DIR/.tmp"
-mv "$NSROOT$SYSD_DIR/.tmp" "$NSROOT$SYSD_DIR/resolv.conf"
 wait_for 50 test -e "$T/boot.res"
 IFS='|' read -r rc ans ms <"$T/boot.res" 2>/dev/null
-eq "neither: the held query is answered from the systemd file (up2)" \
-	"${rc-} ${ans-}" "NOERROR 192.0.2.2"
-lt "neither: ... at about 1.5 s, before the 5 s hold ends (${ms-} ms)" \
+eq "neither: the held query is answered by the stub once it is named" \
+	"${rc-} ${ans-}" "NOERROR 192.0.2.53"
+lt "neither: ... at about 1 s, before the 5 s hold ends (${ms-} ms)" \
 	"${ms-}" 2500
 wait "$bg" 2>/dev/null
 _untrack_pid "$bg"
+mkdir -p "$NSROOT$SYSD_DIR"	# ... then its file of uplinks
+printf '%s\n' 'nameserver 127.0.4.2' >"$NSROOT$SYSD_DIR/.tmp"
+mv "$NSROOT$SYSD_DIR/.tmp" "$NSROOT$SYSD_DIR/resolv.conf"
+ok "neither: resolved's uplinks join as the stub's failover" wait_for 30 \
+	grep -q 'upstreams: 127.0.0.53#53 127.0.4.2#53 (failover)$' \
+	"$DNSFWD_ERR"
 q boot2.test
-eq "neither: later queries go to up2" "$RCODE $ANSWER" "NOERROR 192.0.2.2"
+eq "neither: later queries go to the stub" "$RCODE $ANSWER" \
+	"NOERROR 192.0.2.53"
+stop_fakeup stub
 stop_dnsfwd
 
 # ---- the host ----------------------------------------------------------------

@@ -9,8 +9,9 @@
 #  - "-s" naming one of dnsfwd's listeners: skipped at start, said;
 #  - the last line: a forwarder dnsfwd cannot see through (a Python relay
 #    that keeps the ID) sends dnsfwd's own query back: dropped as a loop,
-#    the attempt fails at once, the next upstream answers; one -v line per
-#    looped query, and the table does not fill.
+#    the attempt fails at once and marks that upstream down, the next
+#    upstream answers; one -v line per looped query, and the table does
+#    not fill.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib-fault.sh
@@ -105,9 +106,17 @@ for i in 1 2 3; do
 		"NOERROR 192.0.2.1"
 	lt "loop $i: at once, not after the 1500 ms timeout (ms)" "$MS" 1000
 done
-eq "one -v line per looped query" \
-	"$(grep -c "loop[0-9]\\.test A: loop: dnsfwd's own query, dropped" \
-	"$DNSFWD_ERR")" 3
+# The first looped attempt fails at once and marks the looping upstream
+# down, so the next queries go straight to the one that answers.
+nloop=$(grep -c "loop[0-9]\\.test A: loop: dnsfwd's own query, dropped" \
+	"$DNSFWD_ERR")
+eq "one -v line per looped query: the first; then the loop is down" \
+	"$nloop" 1
 counters
-eq "SIGUSR1 counts them" "$(counter loops)" 3 || diag "$COUNTERS"
+eq "SIGUSR1 counts them" "$(counter loops)" "$nloop" || diag "$COUNTERS"
+match "the looping upstream is down" "$COUNTERS" \
+	'upstream 127\.0\.0\.1#5398: .*, down'
+q loop4.test
+eq "down: not asked again within its backoff" \
+	"$(grep -c 'loop4\.test A: loop' "$DNSFWD_ERR")" 0
 eq "the table holds nothing afterwards" "$(counter 'in flight')" 0

@@ -1562,6 +1562,21 @@ test_policy_health(void)
 	policy_alive(&u[0]);
 	ok(policy_order(u, 3, order) == 3 && order[0] == 0,
 	    "policy_order: first again once it answered");
+
+	/* systemd-resolved: the stub, then its uplinks as failover */
+	memset(u, 0, sizeof(u));
+	u[1].failover = u[2].failover = true;
+	ok(policy_order(u, 3, order) == 1 && order[0] == 0 && order[1] == 1 &&
+	    order[2] == 2, "policy_order: the stub alone first, the failovers "
+	    "after it");
+	policy_down(&u[0], 1000);
+	ok(policy_order(u, 3, order) == 2 && order[0] == 1 && order[1] == 2 &&
+	    order[2] == 0, "policy_order: the stub down: the failovers first, "
+	    "the stub last");
+	policy_down(&u[1], 1000);
+	ok(policy_order(u, 3, order) == 1 && order[0] == 2 && order[1] == 0 &&
+	    order[2] == 1, "policy_order: a failover down too: the other one, "
+	    "then the down ones in list order");
 }
 
 static void
@@ -1587,9 +1602,10 @@ test_policy_self(void)
 		{ "0.0.0.0#5353", "127.0.0.1:53", true },
 		{ "::", "", true },
 		{ "::#5353", "", true },
-		{ "127.0.0.53", "", true },
-		{ "127.0.0.54", "", true },
-		{ "127.0.0.53#5353", "", true },
+		{ "127.0.0.53", "", false },	/* the stub: an upstream */
+		{ "127.0.0.53", "127.0.0.53:53", true },
+		{ "127.0.0.54", "", false },
+		{ "127.0.0.53#5353", "", false },
 		{ "127.0.0.55", "", false },
 		{ "127.0.0.1", "", false },
 		{ "8.8.8.8", "127.0.0.1:53", false },
