@@ -27,8 +27,10 @@
 /* ==== 1. Includes ======================================================== */
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <grp.h>
 #include <ifaddrs.h>
@@ -49,7 +51,11 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,7 +81,9 @@
 #define NEG_MAX		4096	/* a kept negative answer; larger is cut */
 #define RELOAD_MS	2	/* coalesce a burst of file events */
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
-#define MAX_LISTEN	32	/* -l options */
+#define NS_RETRY_MS	10	/* a namespace file not mounted yet: again */
+#define NS_TRIES	200	/* ... this many times (2 s) after a change */
+#define NSFS_MAGIC	0x6e736673	/* statfs(2) of a namespace file */
 #define MAX_SELF	128	/* listening address:port pairs, expanded */
 #define ACCEPT_PAUSE_MS	100	/* out of fds: wait before accepting again */
 #define FD_SLACK	8	/* descriptors kept free for reloads and logs */
@@ -104,6 +112,7 @@
  */
 
 static int log_level = 1;
+static bool log_time;	/* -v lines start with the time: see log_init() */
 
 static void logmsg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -136,6 +145,29 @@ logmsg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlogmsg(fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * The per-query lines (-v) carry the time of day when nothing else will:
+ * when stderr is neither a terminal (someone is watching) nor the journal
+ * (systemd's JOURNAL_STREAM names stderr's device and inode, and the
+ * journal stamps every line), or always with --log-time.
+ */
+static void
+log_init(bool force)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+
+	log_time = force;
+	if (force || isatty(2) || fstat(2, &sb) == -1)
+		return;
+	if (js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    dev == (unsigned long long)sb.st_dev &&
+	    ino == (unsigned long long)sb.st_ino)
+		return;
+	log_time = true;
 }
 
 static void
@@ -2460,7 +2492,7 @@ union sockany {
 struct client {
 	bool		 tcp;
 	int		 origin;	/* listener (UDP) or conn (TCP) index */
-	uint32_t	 gen;		/* TCP: the conn's generation */
+	uint32_t	 gen;		/* the conn's or listener's generation */
 	union sockany	 addr;		/* UDP: the client's address */
 	socklen_t	 addrlen;
 };
@@ -2530,11 +2562,32 @@ enum { C_IDLE, C_MSG, C_COUNT };
 /* The list a TCP query is on: its connection's, or the orphans'. */
 enum { CL_CONN, CL_ORPHAN };
 
+/*
+ * A listener: a UDP and a TCP socket on one address in one namespace.
+ * Slots are reused as namespaces come and go; gen changes with each use,
+ * and event tokens and UDP clients carry it, so nothing meant for a closed
+ * listener ever reaches the one that took its slot.
+ */
 struct listener {
-	struct addr	 addr;
-	const char	*netns;		/* NULL: our own namespace */
-	int		 view;		/* its namespace in st->view */
-	int		 udp, tcp;
+	struct addr	 addr;		/* as bound: the real port */
+	int		 view;		/* its namespace, st->view[] */
+	int		 udp, tcp;	/* -1: the slot is free */
+	uint32_t	 gen;
+	uint64_t	 queries;	/* for SIGUSR1 */
+};
+
+/*
+ * What the command line asked: the -l chains given after one -N (or
+ * before any), and the namespace they are for: our own, one path, or a
+ * glob(7) pattern over the names of one directory.
+ */
+struct lgroup {
+	const char	*path;		/* NULL: our own namespace */
+	char		*dir;		/* the directory of path, watched */
+	const char	*glob;		/* a pattern of names in it; NULL */
+	int		 wd;		/* inotify watch of dir; -1 */
+	const struct listen_chain *ch;	/* its chains, nch of them */
+	int		 nch;
 };
 
 /*
@@ -2546,7 +2599,14 @@ struct listener {
  * With --allow the default is not used and no socket is opened.
  */
 struct netview {
-	const char	*path;		/* NULL: our own namespace */
+	bool		 used;		/* the slot holds a view */
+	char		*path;		/* NULL: our own namespace */
+	int		 group;		/* the lgroup it serves */
+	bool		 bound;		/* its listeners are open */
+	bool		 mark;		/* seen by the scan under way */
+	bool		 said;		/* its failure to open was said */
+	dev_t		 dev;		/* the namespace bound: its identity */
+	ino_t		 ino;
 	int		 nl;		/* netlink socket, -1 when none */
 	uint32_t	 seq;		/* of the last dump asked */
 	struct acl	 onlink;	/* the last complete dump's networks */
@@ -2577,6 +2637,7 @@ struct conn {
 	int		 fd;		/* -1 when free */
 	uint32_t	 events;	/* what the epoll set waits for */
 	int		 listener;
+	uint32_t	 lgen;		/* the listener's gen when accepted */
 	uint32_t	 gen;		/* bumped on close; queries compare */
 	int		 inflight;
 	bool		 eof;		/* client closed its sending side */
@@ -2598,7 +2659,9 @@ struct conn {
  * An event is dispatched only when the owner still has that generation,
  * so nothing closed or reused earlier in a pass is ever acted on.
  */
-enum token_kind { TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4 };
+enum token_kind {
+	TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4, TK_LISTEN = 5,
+};
 
 /*
  * A UDP socket of the upstream pool.  Each attempt connects one to its
@@ -2709,7 +2772,7 @@ struct follow {
 	struct addr	 fgood[RESOLV_MAX_NS];	/* the failover file's */
 	int		 nfgood;
 	bool		 stub;		/* good is resolved's stub alone */
-	bool		 said;		/* "following FILE" said */
+	int		 mode;		/* enum follow_mode, as said last */
 	uint64_t	 held_said;	/* ms: held queries failed, said then */
 };
 
@@ -2717,7 +2780,7 @@ struct follow {
  * The fixed pollfd entries: inotify, the epoll set that holds every
  * upstream socket and TCP client, then a UDP and a TCP entry per listener.
  */
-enum { PFD_INOTIFY, PFD_EPOLL, PFD_LISTEN };
+enum { PFD_INOTIFY, PFD_EPOLL, PFD_COUNT };
 
 struct state {
 	uint64_t	 now;		/* ms, read once per loop pass */
@@ -2730,10 +2793,22 @@ struct state {
 	int		 nstatic;
 	struct addr	 fallbacks[MAX_UPSTREAMS];	/* -f */
 	int		 nfallback;
-	struct listener	 lis[MAX_LISTEN];
-	int		 nlis;
-	struct netview	 view[MAX_LISTEN];	/* the listeners' namespaces */
-	int		 nview;
+	struct listener	*lis;		/* lcap slots, the first nlis used */
+	int		 nlis, lcap;
+	struct netview	*view;		/* vcap slots, the first nview used */
+	int		 nview, vcap;
+	struct lgroup	*grp;		/* from -N and -l, in order */
+	int		 ngrp;
+	uint64_t	 ns_scan_at;	/* ms: look at the namespaces; 0 */
+	int		 ns_tries;	/* scans left before giving up waiting */
+	bool		 ns_caps;	/* -u kept what entering one needs */
+	bool		 tcp_paused;	/* accepts stopped: out of fds */
+	int		 ready_fd;	/* --ready-fd; -1 when none or done */
+	bool		 ready;		/* readiness told */
+	uint64_t	 start_ms;
+	const char	*pid_file;	/* --pid-file, removed on exit */
+	uint64_t	 ready_tok[EPOLL_BATCH];	/* listener events, last */
+	int		 nready;
 	struct acl	 allow;		/* --allow; replaces the on-link sets */
 	bool		 allowing;	/* --allow was given */
 	struct stranger	 strangers[STRANGER_SLOTS];
@@ -2786,7 +2861,6 @@ struct state {
 	int		 nfreetbuf;
 	/* poll */
 	struct pollfd	*pfd;		/* PFD_* entries, fixed at start */
-	int		 npfd;
 	/* buffers */
 	struct batch	 cli;		/* UDP answers to clients */
 	uint8_t		(*rbuf)[DNS_MAX_UDP];	/* recvmmsg from listeners */
@@ -3103,7 +3177,9 @@ client_send(struct state *st, const struct client *cl, const uint8_t *buf,
 	}
 	if (len > DNS_MAX_UDP)
 		return;		/* dns_finish() cut it to the client's size */
-	fd = st->lis[cl->origin].udp;
+	if (st->lis[cl->origin].gen != cl->gen ||
+	    (fd = st->lis[cl->origin].udp) < 0)
+		return;		/* its listener closed: the namespace went */
 	if (st->cli.n == BATCH || (st->cli.n > 0 && st->cli.fd != fd))
 		batch_flush(st);
 	memcpy(st->cli.buf[st->cli.n], buf, len);
@@ -3116,8 +3192,11 @@ static void
 query_log(struct state *st, const struct client *cl,
     const struct dns_query *dq, const char *how, int rcode, uint64_t start)
 {
-	char who[80], name[DNS_MAX_NAME * 4 + 1], tb[16];
+	char who[80], name[DNS_MAX_NAME * 4 + 1], tb[16], tmb[48];
+	const char *clock;
+	struct timespec ts;
 	struct addr a;
+	struct tm tm;
 
 	if (log_level < 2)
 		return;
@@ -3127,7 +3206,14 @@ query_log(struct state *st, const struct client *cl,
 	if (cl->tcp)
 		strcat(who, "/tcp");
 	dns_name_text(dq->qname, name, sizeof(name));
-	logmsg(2, "%s %s %s: %s %s %llu ms", who, name,
+	clock = "";
+	if (log_time && clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
+	    localtime_r(&ts.tv_sec, &tm) != NULL) {
+		snprintf(tmb, sizeof(tmb), "%02d:%02d:%02d.%03ld ", tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+		clock = tmb;
+	}
+	logmsg(2, "%s%s %s %s: %s %s %llu ms", clock, who, name,
 	    dns_type_name(dq->qtype, tb, sizeof(tb)), how,
 	    dns_rcode_name(rcode), (unsigned long long)(st->now - start));
 }
@@ -4264,7 +4350,8 @@ self_refresh(struct state *st)
 		ifa = NULL;
 	for (k = 0; k < st->nlis; k++) {
 		l = &st->lis[k];
-		if (l->netns != NULL || st->nself == MAX_SELF)
+		if (l->udp < 0 || st->view[l->view].path != NULL ||
+		    st->nself == MAX_SELF)
 			continue;
 		st->self[st->nself++] = l->addr;
 		if (!is_wildcard(&l->addr))
@@ -4491,7 +4578,8 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 	logmsg(1, "refused %s%s: %s%s%s (--allow admits clients; said once "
 	    "a minute per source)", addr_text(&a, ':', t, sizeof(t)),
 	    tcp ? " (tcp)" : "", st->allowing ? "not in --allow" :
-	    "not on a network of ", st->allowing ? "" : l->netns ? l->netns :
+	    "not on a network of ", st->allowing ? "" :
+	    st->view[l->view].path != NULL ? st->view[l->view].path :
 	    "this namespace", "");
 }
 
@@ -4531,29 +4619,6 @@ view_socket(void)
 		return -1;
 	}
 	return fd;
-}
-
-/* The view of namespace path, made on first use; we are inside it. */
-static int
-view_attach(struct state *st, const char *path)
-{
-	struct netview *v;
-	int i;
-
-	for (i = 0; i < st->nview; i++)
-		if (path == st->view[i].path || (path != NULL &&
-		    st->view[i].path != NULL &&
-		    strcmp(path, st->view[i].path) == 0))
-			return i;
-	v = &st->view[st->nview];
-	v->path = path;
-	v->nl = -1;
-	if (!st->allowing && (v->nl = view_socket()) == -1)
-		logmsg(0, "%s%s: cannot watch addresses (netlink: %s); "
-		    "answering loopback clients only (see --allow)",
-		    path ? "namespace " : "own namespace", path ? path : "",
-		    strerror(errno));
-	return st->nview++;
 }
 
 /*
@@ -4623,23 +4688,493 @@ view_event(struct state *st, int i)
 	view_dump(st, v);
 }
 
-/* Each view's first dump and its place in the epoll set. */
+/*
+ * ---- Listeners in namespaces ----
+ *
+ * Each lgroup (a -N and the -l after it) is served in one namespace, or in
+ * every namespace whose name in one directory matches its glob(7)
+ * pattern: one netview per namespace, one listener per -l chain.  The
+ * directory of every -N path is watched (inotify, in the loop with the
+ * followed files); any change makes views_scan() compare each path with
+ * the namespace its listeners are bound in, by identity (the namespace
+ * file's device and inode, not its name): a namespace gone has its
+ * listeners closed, so the kernel can free it; one re-created at the same
+ * path gets new ones.  ip netns add creates the file before it mounts the
+ * namespace on it, so a file that is not a namespace yet is looked at
+ * again every NS_RETRY_MS, NS_TRIES times.
+ *
+ * After -u, entering a namespace needs CAP_SYS_ADMIN (and binding port
+ * 53 CAP_NET_BIND_SERVICE): when -N is given, those two stay permitted
+ * but not effective, raised only around entering and binding
+ * (caps_raise()); without -N nothing is kept.
+ */
+
+#ifndef IP_FREEBIND
+#define IP_FREEBIND	15
+#endif
+#define CAP_V3		0x20080522	/* _LINUX_CAPABILITY_VERSION_3 */
+#define CAP_BIND	(1u << 10)	/* CAP_NET_BIND_SERVICE */
+#define CAP_ADMIN	(1u << 21)	/* CAP_SYS_ADMIN */
+
+/* capset(2), which libc does not wrap: set the first 32 capabilities. */
+static int
+caps_set(uint32_t effective, uint32_t permitted)
+{
+	struct {
+		uint32_t	 version;
+		int		 pid;
+	} h = { CAP_V3, 0 };
+	struct {
+		uint32_t	 effective, permitted, inheritable;
+	} d[2];
+
+	memset(d, 0, sizeof(d));
+	d[0].effective = effective;
+	d[0].permitted = permitted;
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static void
+caps_raise(struct state *st, bool up)
+{
+	if (st->ns_caps)
+		caps_set(up ? CAP_ADMIN | CAP_BIND : 0, CAP_ADMIN | CAP_BIND);
+}
+
+/*
+ * Bind one listener at a; 0, or -1 with errno.  A specific address binds
+ * even when it is not configured yet (IP_FREEBIND, which covers IPv6
+ * sockets too): it is served as soon as it appears.
+ */
+static int
+listen_bind(struct listener *l, const struct addr *a)
+{
+	int on = 1, err;
+	struct addr b = *a;
+
+	l->udp = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	l->tcp = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (l->udp == -1 || l->tcp == -1)
+		goto fail;
+	if (a->ss.ss_family == AF_INET6) {
+		setsockopt(l->udp, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+		setsockopt(l->tcp, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	}
+	if (!is_wildcard(a)) {
+		setsockopt(l->udp, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on));
+		setsockopt(l->tcp, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on));
+	}
+	setsockopt(l->tcp, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (bind(l->udp, (const struct sockaddr *)&b.ss, b.len) == -1)
+		goto fail;
+	/* port 0: the TCP socket takes the port UDP was given */
+	if (getsockname(l->udp, (struct sockaddr *)&b.ss, &b.len) == -1 ||
+	    bind(l->tcp, (const struct sockaddr *)&b.ss, b.len) == -1 ||
+	    listen(l->tcp, 128) == -1)
+		goto fail;
+	l->addr = b;
+	return 0;
+fail:
+	err = errno;
+	if (l->udp != -1)
+		close(l->udp);
+	if (l->tcp != -1)
+		close(l->tcp);
+	l->udp = l->tcp = -1;
+	errno = err;
+	return -1;
+}
+
+/* Whether a is an address of the namespace we are in (no FREEBIND). */
+static bool
+addr_configured(const struct addr *a)
+{
+	struct addr b = *a;
+	int fd, r;
+
+	if (is_wildcard(a))
+		return true;
+	if (b.ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&b.ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&b.ss)->sin6_port = 0;
+	if ((fd = socket(b.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return true;
+	r = bind(fd, (const struct sockaddr *)&b.ss, b.len);
+	close(fd);
+	return r == 0 || errno != EADDRNOTAVAIL;
+}
+
+/*
+ * Open l on the first address of chain ch that binds; we are in its
+ * namespace.  The chain moves on only when an address is in use or not
+ * permitted.  0, or -1 with errno of the last address tried.
+ */
+static int
+listen_open(struct listener *l, const struct listen_chain *ch)
+{
+	char a[80];
+	int i, tries, err = 0;
+
+	for (i = 0; i < ch->n; i++) {
+		/* with port 0 the TCP bind can lose a race; retry it */
+		for (tries = 0; tries < 8; tries++) {
+			if (listen_bind(l, &ch->a[i]) == 0)
+				return 0;
+			err = errno;
+			if (err != EADDRINUSE || addr_port(&ch->a[i]) != 0)
+				break;
+		}
+		if (err != EADDRINUSE && err != EACCES && err != EPERM)
+			break;
+		if (i + 1 < ch->n)
+			logmsg(1, "cannot listen on %s: %s; trying the next",
+			    addr_text(&ch->a[i], ':', a, sizeof(a)),
+			    strerror(err));
+	}
+	errno = err;
+	return -1;
+}
+
+/* A free listener slot (the table grows at start and as namespaces come). */
+static int
+lis_alloc(struct state *st)
+{
+	struct listener *l;
+	int i;
+
+	for (i = 0; i < st->nlis; i++)
+		if (st->lis[i].udp < 0)
+			return i;
+	if (st->nlis == st->lcap) {
+		st->lcap = st->lcap > 0 ? 2 * st->lcap : 8;
+		if ((l = realloc(st->lis, (size_t)st->lcap * sizeof(*l))) ==
+		    NULL)
+			return -1;
+		st->lis = l;
+	}
+	l = &st->lis[st->nlis];
+	memset(l, 0, sizeof(*l));
+	l->udp = l->tcp = -1;
+	return st->nlis++;
+}
+
+static int
+view_alloc(struct state *st, int group, char *path)
+{
+	struct netview *v;
+	int i;
+
+	for (i = 0; i < st->nview && st->view[i].used; i++)
+		;
+	if (i == st->nview && st->nview == st->vcap) {
+		st->vcap = st->vcap > 0 ? 2 * st->vcap : 8;
+		if ((v = realloc(st->view, (size_t)st->vcap * sizeof(*v))) ==
+		    NULL)
+			return -1;
+		st->view = v;
+	}
+	if (i == st->nview)
+		st->nview++;
+	v = &st->view[i];
+	memset(v, 0, sizeof(*v));
+	v->used = true;
+	v->group = group;
+	v->path = path;
+	v->nl = -1;
+	return i;
+}
+
+/* Listener k in the epoll set (its TCP socket paused when accepts are). */
+static void
+listener_watch(struct state *st, int k)
+{
+	struct listener *l = &st->lis[k];
+	struct epoll_event ev;
+
+	ev.events = EPOLLIN;
+	ev.data.u64 = token_make(TK_LISTEN, k, 0, l->gen);
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->udp, &ev) == -1)
+		logmsg(0, "epoll: %s", strerror(errno));
+	ev.events = st->tcp_paused ? 0 : EPOLLIN;
+	ev.data.u64 = token_make(TK_LISTEN, k, 1, l->gen);
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->tcp, &ev) == -1)
+		logmsg(0, "epoll: %s", strerror(errno));
+}
+
+/* View vi's netlink socket in the epoll set, and its first dump. */
+static void
+view_watch(struct state *st, int vi)
+{
+	struct epoll_event ev;
+
+	if (st->view[vi].nl < 0)
+		return;
+	ev.events = EPOLLIN;
+	ev.data.u64 = token_make(TK_VIEW, vi, 0, 0);
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, st->view[vi].nl, &ev) == -1)
+		logmsg(0, "epoll: %s", strerror(errno));
+	view_dump(st, &st->view[vi]);
+}
+
+/* Close view vi's listeners (said, when say) and its netlink socket. */
+static void
+view_close(struct state *st, int vi, bool say)
+{
+	struct netview *v = &st->view[vi];
+	struct listener *l;
+	char a[80];
+	int i;
+
+	batch_flush(st);	/* nothing queued for a descriptor closed */
+	for (i = 0; i < st->nlis; i++) {
+		l = &st->lis[i];
+		if (l->udp < 0 || l->view != vi)
+			continue;
+		if (say)
+			logmsg(0, "stopped listening on %s in %s", addr_text(
+			    &l->addr, ':', a, sizeof(a)), v->path);
+		close(l->udp);
+		close(l->tcp);
+		l->udp = l->tcp = -1;
+		l->gen++;
+	}
+	if (v->nl >= 0)
+		close(v->nl);
+	v->nl = -1;
+	v->bound = false;
+}
+
+/*
+ * Open view vi's listeners, and its netlink socket, inside its namespace.
+ * At start a failure is fatal (exit 2, as before any query); later it is
+ * said once and the namespace looked at again on its next change.
+ */
+static int
+view_open(struct state *st, int vi, bool fatal)
+{
+	struct netview *v = &st->view[vi];
+	const struct lgroup *g = &st->grp[v->group];
+	const char *where = v->path != NULL ? v->path : "";
+	struct stat sb;
+	char a[80], why[PATH_MAX + 160];
+	int own = -1, ns = -1, i = 0, k, err = 0, early = 0;
+	bool entered = v->path == NULL;
+
+	caps_raise(st, true);
+	if (v->path != NULL) {
+		if ((own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) ==
+		    -1)
+			die(2, "/proc/self/ns/net: %s", strerror(errno));
+		if ((ns = open(v->path, O_RDONLY | O_CLOEXEC)) == -1 ||
+		    fstat(ns, &sb) == -1 || setns(ns, CLONE_NEWNET) == -1) {
+			err = errno;
+			goto out;
+		}
+		v->dev = sb.st_dev;
+		v->ino = sb.st_ino;
+		entered = true;
+	}
+	for (i = 0; i < g->nch; i++) {
+		if ((k = lis_alloc(st)) < 0) {
+			err = ENOMEM;
+			break;
+		}
+		if (listen_open(&st->lis[k], &g->ch[i]) == -1) {
+			err = errno;
+			addr_text(&g->ch[i].a[g->ch[i].n - 1], ':', a, sizeof(a));
+			break;
+		}
+		st->lis[k].view = vi;
+		if (!addr_configured(&st->lis[k].addr))
+			early |= 1 << (i < 30 ? i : 30);
+	}
+	if (err == 0 && !st->allowing && (v->nl = view_socket()) == -1)
+		logmsg(0, "%s%s: cannot watch addresses (netlink: %s); "
+		    "answering loopback clients only (see --allow)",
+		    v->path ? "namespace " : "own namespace", where,
+		    strerror(errno));
+out:
+	if (own >= 0) {
+		if (setns(own, CLONE_NEWNET) == -1)
+			die(2, "setns back: %s", strerror(errno));
+		close(own);
+	}
+	if (ns >= 0)
+		close(ns);
+	caps_raise(st, false);
+	if (err != 0) {
+		view_close(st, vi, false);
+		if (!entered)
+			snprintf(why, sizeof(why), "--netns %s: %s", v->path,
+			    err == EINVAL ? "not a network namespace" :
+			    strerror(err));
+		else
+			snprintf(why, sizeof(why), "cannot listen on %s%s%s: %s",
+			    a, v->path ? " in " : "", where, strerror(err));
+		if (fatal)
+			die(2, "%s", why);
+		if (!v->said)	/* once, until it works */
+			logmsg(1, "%s", why);
+		v->said = true;
+		return -1;
+	}
+	v->said = false;
+	v->bound = true;
+	for (i = 0, k = 0; k < st->nlis; k++) {
+		if (st->lis[k].udp < 0 || st->lis[k].view != vi)
+			continue;
+		addr_text(&st->lis[k].addr, ':', a, sizeof(a));
+		logmsg(0, "listening on %s (udp+tcp)%s%s", a, v->path ?
+		    " in " : "", where);
+		if (early & (1 << (i < 30 ? i : 30)))
+			logmsg(1, "%s is not an address of %s yet: served once "
+			    "it is added", a, v->path ? v->path :
+			    "this namespace");
+		if (st->ep >= 0)
+			listener_watch(st, k);
+		i++;
+	}
+	if (st->ep >= 0)
+		view_watch(st, vi);
+	return 0;
+}
+
+/*
+ * Compare view vi's path with the namespace it is bound to: gone, or not
+ * a namespace (any more, or yet), it is closed; another namespace there,
+ * it is opened again.  Returns true when it should be looked at again.
+ */
+static bool
+view_check(struct state *st, int vi)
+{
+	struct netview *v = &st->view[vi];
+	struct statfs fs;
+	struct stat sb;
+
+	if (stat(v->path, &sb) == -1 || statfs(v->path, &fs) == -1) {
+		if (v->bound)
+			view_close(st, vi, true);
+		return false;
+	}
+	if ((unsigned long)fs.f_type != NSFS_MAGIC) {	/* not mounted yet */
+		if (v->bound)
+			view_close(st, vi, true);
+		return true;
+	}
+	if (v->bound && sb.st_dev == v->dev && sb.st_ino == v->ino)
+		return false;
+	if (v->bound)
+		view_close(st, vi, true);
+	return view_open(st, vi, false) == -1;
+}
+
+/* Look at every -N namespace (a watched directory changed, or a retry). */
+static void
+views_scan(struct state *st)
+{
+	const struct lgroup *g;
+	struct dirent *de;
+	bool again = false;
+	char path[PATH_MAX], *p;
+	DIR *d;
+	int gi, vi;
+
+	st->ns_scan_at = 0;
+	for (gi = 0; gi < st->ngrp; gi++) {
+		g = &st->grp[gi];
+		if (g->path == NULL || g->nch == 0)
+			continue;
+		for (vi = 0; vi < st->nview; vi++)
+			st->view[vi].mark = false;
+		if (g->glob != NULL && (d = opendir(g->dir)) != NULL) {
+			while ((de = readdir(d)) != NULL) {
+				if (fnmatch(g->glob, de->d_name, FNM_PERIOD) !=
+				    0 || snprintf(path, sizeof(path), "%s/%s",
+				    g->dir, de->d_name) >= (int)sizeof(path))
+					continue;
+				for (vi = 0; vi < st->nview; vi++)
+					if (st->view[vi].used &&
+					    st->view[vi].group == gi &&
+					    strcmp(st->view[vi].path, path) == 0)
+						break;
+				if (vi == st->nview) {
+					if ((p = strdup(path)) == NULL ||
+					    (vi = view_alloc(st, gi, p)) < 0) {
+						free(p);
+						continue;
+					}
+				}
+				st->view[vi].mark = true;
+			}
+			closedir(d);
+		}
+		for (vi = 0; vi < st->nview; vi++) {
+			if (!st->view[vi].used || st->view[vi].group != gi)
+				continue;
+			if (g->glob != NULL && !st->view[vi].mark) {
+				if (st->view[vi].bound)	/* its name went */
+					view_close(st, vi, true);
+				free(st->view[vi].path);
+				st->view[vi].used = false;
+				continue;
+			}
+			again |= view_check(st, vi);
+		}
+	}
+	if (again && st->ns_tries > 0) {
+		st->ns_tries--;
+		st->ns_scan_at = st->now + NS_RETRY_MS;
+	}
+}
+
+/* A -N directory changed: look now, and keep looking for a while. */
+static void
+views_changed(struct state *st)
+{
+	st->ns_tries = NS_TRIES;
+	if (st->ns_scan_at == 0 || st->ns_scan_at > st->now)
+		st->ns_scan_at = st->now;
+}
+
+/*
+ * The listeners opened before the loop existed join its epoll set, and
+ * the -N directories are watched.
+ */
 static void
 views_start(struct state *st)
 {
-	struct epoll_event ev;
+	struct lgroup *g;
 	int i;
 
-	for (i = 0; i < st->nview; i++) {
-		if (st->view[i].nl == -1)
+	for (i = 0; i < st->nlis; i++)
+		if (st->lis[i].udp >= 0)
+			listener_watch(st, i);
+	for (i = 0; i < st->nview; i++)
+		if (st->view[i].used && st->view[i].bound)
+			view_watch(st, i);
+	for (i = 0; i < st->ngrp; i++) {
+		g = &st->grp[i];
+		/* /proc/PID/ns/net names a process's: nothing to watch */
+		if (g->path == NULL || g->nch == 0 ||
+		    strncmp(g->dir, "/proc/", 6) == 0)
 			continue;
-		ev.events = EPOLLIN;
-		ev.data.u64 = token_make(TK_VIEW, i, 0, 0);
-		if (epoll_ctl(st->ep, EPOLL_CTL_ADD, st->view[i].nl, &ev) == -1)
-			die(1, "epoll: %s", strerror(errno));
-		view_dump(st, &st->view[i]);
+		if (st->f.ifd < 0 && (st->f.ifd = inotify_init1(IN_NONBLOCK |
+		    IN_CLOEXEC)) != -1)
+			st->pfd[PFD_INOTIFY].fd = st->f.ifd;
+		if (st->f.ifd < 0)
+			break;
+		g->wd = inotify_add_watch(st->f.ifd, g->dir, IN_CREATE |
+		    IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
+		if (g->wd == -1)
+			logmsg(1, "%s: cannot watch (%s); namespaces there are "
+			    "looked at on SIGHUP only", g->dir, strerror(errno));
 	}
 }
+
+
 
 static void
 udp_read(struct state *st, int li)
@@ -4656,6 +5191,8 @@ udp_read(struct state *st, int li)
 		return;
 	memset(&cl, 0, sizeof(cl));
 	cl.origin = li;
+	cl.gen = st->lis[li].gen;
+	st->lis[li].queries += (uint64_t)n;
 	for (i = 0; i < n; i++) {
 		if (st->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			st->stats.queries++;
@@ -4676,27 +5213,37 @@ udp_read(struct state *st, int li)
 
 /* Stop (or, when due, resume) polling the TCP listeners for accepts. */
 static void
-tcp_pause(struct state *st)
+tcp_arm(struct state *st, bool on)
 {
+	struct epoll_event ev;
 	int i;
 
+	st->tcp_paused = !on;
+	for (i = 0; i < st->nlis; i++) {
+		if (st->lis[i].tcp < 0)
+			continue;
+		ev.events = on ? EPOLLIN : 0;
+		ev.data.u64 = token_make(TK_LISTEN, i, 1, st->lis[i].gen);
+		epoll_ctl(st->ep, EPOLL_CTL_MOD, st->lis[i].tcp, &ev);
+	}
+}
+
+static void
+tcp_pause(struct state *st)
+{
 	if (!st->fd_warned)
 		logmsg(0, "tcp: accept: %s; refusing connections until "
 		    "descriptors are free", strerror(errno));
 	st->fd_warned = true;
 	st->accept_at = st->now + ACCEPT_PAUSE_MS;
-	for (i = PFD_LISTEN + 1; i < st->npfd; i += 2)
-		st->pfd[i].events = 0;
+	tcp_arm(st, false);
 }
 
 static void
 tcp_resume(struct state *st)
 {
-	int i;
-
 	st->accept_at = 0;
-	for (i = PFD_LISTEN + 1; i < st->npfd; i += 2)
-		st->pfd[i].events = POLLIN;
+	tcp_arm(st, true);
 }
 
 /*
@@ -4793,6 +5340,7 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	c->fd = fd;
 	c->events = EPOLLIN;
 	c->listener = li;
+	c->lgen = st->lis[li].gen;
 	c->peer = *peer;
 	c->peerlen = peerlen;
 	c->inflight = 0;
@@ -4879,6 +5427,8 @@ conn_read(struct state *st, struct conn *c)
 		}
 		c->rlen = 0;
 		conn_fifo_push(st, c, C_IDLE);
+		if (st->lis[c->listener].gen == c->lgen)
+			st->lis[c->listener].queries++;
 		query_from_client(st, &cl, c->rbuf + 2, need - 2);
 	}
 	if (c->gen == gen)
@@ -5021,6 +5571,7 @@ watch_read(struct state *st)
 			ev = (const struct inotify_event *)(void *)(buf + i);
 			if (ev->mask & IN_Q_OVERFLOW) {
 				follow_schedule(st);
+				views_changed(st);
 				continue;
 			}
 			/*
@@ -5028,6 +5579,9 @@ watch_read(struct state *st)
 			 * directory changed itself or went away (IN_IGNORED of
 			 * a watch removed by watch_arm() is not ours).
 			 */
+			for (k = 0; k < st->ngrp; k++)
+				if (st->grp[k].wd == ev->wd && ev->wd >= 0)
+					views_changed(st);
 			for (k = 0; k < st->f.nw; k++)
 				if (st->f.w[k].wd == ev->wd &&
 				    (st->f.w[k].name[0] == '\0' ||
@@ -5108,26 +5662,43 @@ follow_read(struct state *st, const char *path, const char **kind)
 }
 
 /*
- * Say what the resolv file is followed for, at its first reading and
- * whenever it starts or stops naming systemd-resolved's stub alone.
+ * Which file gives the default list, as SPEC's -r default says: with no
+ * -r, /etc/resolv.conf naming systemd-resolved's stub alone makes the
+ * stub the upstream and resolved's uplink file its failover; otherwise
+ * that uplink file when it has servers; otherwise /etc/resolv.conf.  The
+ * choice is said whenever it changes ("following ...").
  */
-static void
-follow_said(struct state *st, const struct followed *ff, bool stub)
+enum follow_mode { FM_NONE, FM_FILE, FM_STUB, FM_SYSD };
+
+static enum follow_mode
+follow_mode(struct state *st)
 {
 	struct follow *f = &st->f;
-	const char *fo = f->nfile > 1 && f->file[1].failover ?
-	    f->file[1].path[0] : NULL;
+	const struct followed *ff = &f->file[0], *fo = &f->file[1];
+	bool sysd = f->nfile > 1 && fo->failover;
+	enum follow_mode m = FM_NONE;
 
-	if (f->said && stub == f->stub)
-		return;
-	if (stub && fo != NULL)
-		logmsg(1, "following %s (systemd-resolved stub; failover %s)",
-		    ff->cur, fo);
-	else
-		logmsg(1, "following %s%s", ff->cur, stub ?
-		    " (systemd-resolved stub)" : "");
-	f->said = true;
-	f->stub = stub;
+	if (!st->following)
+		return FM_NONE;
+	if (sysd && f->stub && f->ngood > 0)
+		m = FM_STUB;
+	else if (sysd && f->nfgood > 0)
+		m = FM_SYSD;
+	else if (f->ngood > 0)
+		m = FM_FILE;
+	if (m != FM_NONE && (int)m != f->mode) {
+		if (m == FM_STUB)
+			logmsg(1, "following %s (systemd-resolved stub; "
+			    "failover %s)", ff->path[0], fo->path[0]);
+		else if (m == FM_SYSD)
+			logmsg(1, "following %s (systemd-resolved's servers)",
+			    fo->path[0]);
+		else
+			logmsg(1, "following %s%s", ff->path[0], f->stub ?
+			    " (systemd-resolved stub)" : "");
+		f->mode = (int)m;
+	}
+	return m;
 }
 
 /* A new resolv file: its usable servers become the last good list. */
@@ -5183,7 +5754,7 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 	if (!ff->failover) {
 		for (i = 0; i < n && policy_is_stub(&good[i]); i++)
 			;
-		follow_said(st, ff, i == n);
+		f->stub = i == n;
 	}
 	deflist_rebuild(st);
 }
@@ -5288,6 +5859,62 @@ follow_release(struct state *st)
 	batch_flush(st);
 }
 
+/*
+ * sd_notify(3) without libsystemd: one datagram to the unix socket
+ * NOTIFY_SOCKET names (abstract when it starts with '@').
+ */
+static void
+notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    (n = strlen(path)) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, n);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+	    (path[0] == '/'));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	(void)!sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	    (const struct sockaddr *)&sun, len);
+	close(fd);
+}
+
+/*
+ * Ready: every listener asked at start is bound (they are before the
+ * loop runs) and the default list has servers, or the start hold ran out.
+ * Tell --ready-fd (a newline, then close: s6, dinit) and NOTIFY_SOCKET
+ * (READY=1: systemd Type=notify), once.
+ */
+static void
+ready_check(struct state *st)
+{
+	bool servers = st->deflist != NULL && st->deflist->n > 0;
+
+	if (st->ready || (!servers && st->now < st->start_ms + HOLD_MS))
+		return;
+	st->ready = true;
+	if (!servers)
+		logmsg(0, "ready, but with no upstream after %d s: queries get "
+		    "SERVFAIL until one appears", HOLD_MS / 1000);
+	if (st->ready_fd >= 0) {
+		(void)!write(st->ready_fd, "\n", 1);
+		close(st->ready_fd);
+		st->ready_fd = -1;
+	}
+	notify(servers ? "READY=1\nSTATUS=serving" :
+	    "READY=1\nSTATUS=serving, no upstream yet");
+}
+
 static bool
 ulist_has(const struct addr *a, int n, const struct addr *x)
 {
@@ -5309,20 +5936,23 @@ deflist_rebuild(struct state *st)
 	struct addr want[MAX_UPSTREAMS];
 	bool fo[MAX_UPSTREAMS];
 	struct ulist *l, *old = st->deflist;
-	char text[MAX_UPSTREAMS * 60], a[80];
+	char text[MAX_UPSTREAMS * 60], a[80], status[MAX_UPSTREAMS * 60 + 32];
 	int i, k, n = 0, primary;
+	enum follow_mode mode;
 	size_t o = 0;
 
 	for (i = 0; i < st->nstatic && n < MAX_UPSTREAMS; i++)
 		if (!ulist_has(want, n, &st->statics[i]))
 			want[n++] = st->statics[i];
-	for (i = 0; i < st->f.ngood && n < MAX_UPSTREAMS; i++)
+	mode = follow_mode(st);
+	for (i = 0; i < st->f.ngood && n < MAX_UPSTREAMS && mode != FM_SYSD;
+	    i++)
 		if (!ulist_has(want, n, &st->f.good[i]))
 			want[n++] = st->f.good[i];
-	/* resolved's uplinks: failover behind its stub, else the list */
-	primary = st->f.stub || st->f.ngood == 0 ? n : MAX_UPSTREAMS;
+	/* resolved's uplinks: the stub's failover, or the list */
+	primary = mode == FM_STUB ? n : MAX_UPSTREAMS;
 	for (i = 0; i < st->f.nfgood && n < MAX_UPSTREAMS &&
-	    (st->f.stub || st->f.ngood == 0); i++)
+	    (mode == FM_STUB || mode == FM_SYSD); i++)
 		if (!ulist_has(want, n, &st->f.fgood[i]))
 			want[n++] = st->f.fgood[i];
 	for (i = 0; i < n; i++)
@@ -5369,6 +5999,11 @@ deflist_rebuild(struct state *st)
 	cache_expire(&st->cache);	/* the new list is asked at once */
 	if (old != NULL || n > 0)	/* at start, "waiting for" said it */
 		logmsg(1, "upstreams: %s", n > 0 ? text : "none");
+	if (st->ready) {
+		snprintf(status, sizeof(status), "STATUS=upstreams: "
+		    "%s", n > 0 ? text : "none");
+		notify(status);
+	}
 	follow_release(st);
 }
 
@@ -5435,6 +6070,14 @@ stats_print(struct state *st)
 	    (unsigned long long)st->cache.evictions,
 	    (unsigned long long)st->cache.inserts,
 	    cache_longest_chain(&st->cache));
+	for (i = 0; i < st->nlis; i++)
+		if (st->lis[i].udp >= 0)
+			logmsg(0, "listener %s%s%s: queries %llu",
+			    addr_text(&st->lis[i].addr, ':', a, sizeof(a)),
+			    st->view[st->lis[i].view].path ? " in " : "",
+			    st->view[st->lis[i].view].path ?
+			    st->view[st->lis[i].view].path : "",
+			    (unsigned long long)st->lis[i].queries);
 	for (i = 0; l != NULL && i < l->n; i++)
 		logmsg(0, "upstream %s: answers %u, timeouts %u, errors %u%s",
 		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
@@ -5512,6 +6155,9 @@ loop_timers(struct state *st)
 	while (st->stale.head >= 0 && (q = &st->q[st->stale.head])->start +
 	    STALE_WAIT_MS <= st->now)
 		stale_due(st, q);
+	if (st->ns_scan_at != 0 && st->ns_scan_at <= st->now)
+		views_scan(st);
+	ready_check(st);
 	conn_cancel_orphans(st);
 	while (st->cfifo[C_IDLE].head >= 0 &&
 	    (c = &st->conn[st->cfifo[C_IDLE].head])->deadline <= st->now) {
@@ -5553,6 +6199,10 @@ loop_timers(struct state *st)
 	if (st->stale.head >= 0 &&
 	    st->q[st->stale.head].start + STALE_WAIT_MS < next)
 		next = st->q[st->stale.head].start + STALE_WAIT_MS;
+	if (st->ns_scan_at != 0 && st->ns_scan_at < next)
+		next = st->ns_scan_at;
+	if (!st->ready && st->start_ms + HOLD_MS < next)
+		next = st->start_ms + HOLD_MS;
 	if (st->f.reload_at != 0 && st->f.reload_at < next)
 		next = st->f.reload_at;
 	if (st->f.polling && st->f.next_poll < next)
@@ -5585,6 +6235,11 @@ loop_event(struct state *st, uint64_t tok, uint32_t ev)
 		view_event(st, idx);
 		return;
 	}
+	if (kind == TK_LISTEN) {
+		if (st->nready < EPOLL_BATCH)	/* one per event taken */
+			st->ready_tok[st->nready++] = tok;
+		return;
+	}
 	if (kind == TK_USOCK) {
 		u = &st->us[idx];
 		if (u->probe >= 0) {
@@ -5614,6 +6269,22 @@ loop_event(struct state *st, uint64_t tok, uint32_t ev)
 		upstream_tcp_io(st, q, ev);
 }
 
+/* A listener's event, held back to the end of the pass: still its own? */
+static void
+listener_event(struct state *st, uint64_t tok)
+{
+	uint32_t gen = (uint32_t)(tok >> 32);
+	int pos = (int)(tok >> 16 & 0xff), idx = (int)(tok & 0xffff);
+	const struct listener *l = &st->lis[idx];
+
+	if (idx >= st->nlis || l->udp < 0 || l->gen != gen)
+		return;
+	if (pos == 0)
+		udp_read(st, idx);
+	else if (!st->tcp_paused)
+		tcp_accept(st, idx);
+}
+
 static void
 loop_dispatch(struct state *st)
 {
@@ -5623,18 +6294,14 @@ loop_dispatch(struct state *st)
 	if (st->pfd[PFD_INOTIFY].revents)
 		watch_read(st);
 	if (st->pfd[PFD_EPOLL].revents) {
+		st->nready = 0;
 		n = epoll_wait(st->ep, ev, EPOLL_BATCH, 0);
 		for (i = 0; i < n; i++)
 			loop_event(st, ev[i].data.u64, ev[i].events);
 		batch_flush(st);
-	}
-	for (i = PFD_LISTEN; i < st->npfd; i++) {
-		if (st->pfd[i].revents == 0)
-			continue;
-		if ((i - PFD_LISTEN) % 2 == 0)
-			udp_read(st, (i - PFD_LISTEN) / 2);
-		else
-			tcp_accept(st, (i - PFD_LISTEN) / 2);
+		/* the listeners last: work in progress before new work */
+		for (i = 0; i < st->nready; i++)
+			listener_event(st, st->ready_tok[i]);
 	}
 	batch_flush(st);
 }
@@ -5652,7 +6319,7 @@ loop_run(struct state *st)
 		timeout = loop_timers(st);
 		ts.tv_sec = timeout / 1000;
 		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
-		ready = ppoll(st->pfd, (nfds_t)st->npfd, timeout < 0 ? NULL :
+		ready = ppoll(st->pfd, PFD_COUNT, timeout < 0 ? NULL :
 		    &ts, &none);
 		if (ready == -1 && errno != EINTR)
 			die(1, "poll: %s", strerror(errno));
@@ -5669,6 +6336,7 @@ loop_run(struct state *st)
 			cache_flush(&st->cache);
 			st->generation++;
 			follow_reload(st, true);
+			views_changed(st);
 		}
 		if (ready > 0)
 			loop_dispatch(st);
@@ -5686,8 +6354,10 @@ usage(FILE *fp)
 "\n"
 "  -l, --listen ADDR[:PORT][,ADDR[:PORT]...]  listen on UDP and TCP; a comma\n"
 "                         list is a fallback chain (default 127.0.0.1:53)\n"
-"  -N, --netns PATH       open the next listeners in network namespace PATH\n"
-"                         ('-' for dnsfwd's own)\n"
+"  -N, --netns PATH|NAME|PATTERN  open the next listeners in network\n"
+"                         namespace PATH (NAME: /run/netns/NAME; a glob(7)\n"
+"                         pattern: every match, present and future; '-':\n"
+"                         dnsfwd's own)\n"
 "      --allow CIDR       answer clients from CIDR (repeatable; replaces the\n"
 "                         default: the listener's own networks); loopback\n"
 "                         is always answered, others get REFUSED\n"
@@ -5711,7 +6381,11 @@ usage(FILE *fp)
 "      --max-queries N    queries in flight (default 4096)\n"
 "      --max-tcp N        TCP client connections (default 64)\n"
 "  -u, --user USER|UID:GID  drop privileges after binding\n"
+"      --ready-fd N       write a newline to descriptor N when ready\n"
+"      --pid-file FILE    write the process ID to FILE; removed on exit\n"
 "  -v, --verbose          log every query\n"
+"      --log-time         start those lines with the time of day (the\n"
+"                         default unless stderr is a terminal or journal)\n"
 "  -q, --quiet            errors only\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n");
@@ -5732,95 +6406,18 @@ usage_error(const char *opt, const char *fmt, ...)
 	die(1, "%s: %s", opt, why);
 }
 
-/* Bind one listener at a; 0, or -1 with errno. */
-static int
-listen_bind(struct listener *l, const struct addr *a)
-{
-	int on = 1, err;
-	struct addr b = *a;
-
-	l->udp = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	l->tcp = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (l->udp == -1 || l->tcp == -1)
-		goto fail;
-	if (a->ss.ss_family == AF_INET6) {
-		setsockopt(l->udp, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-		setsockopt(l->tcp, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	}
-	setsockopt(l->tcp, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (bind(l->udp, (const struct sockaddr *)&b.ss, b.len) == -1)
-		goto fail;
-	/* port 0: the TCP socket takes the port UDP was given */
-	if (getsockname(l->udp, (struct sockaddr *)&b.ss, &b.len) == -1 ||
-	    bind(l->tcp, (const struct sockaddr *)&b.ss, b.len) == -1 ||
-	    listen(l->tcp, 128) == -1)
-		goto fail;
-	l->addr = b;
-	return 0;
-fail:
-	err = errno;
-	if (l->udp != -1)
-		close(l->udp);
-	if (l->tcp != -1)
-		close(l->tcp);
-	l->udp = l->tcp = -1;
-	errno = err;
-	return -1;
-}
-
-/* Bind the first address of a chain that works; exit 2 if none does. */
+/* --pid-file: written once listening, before privileges are dropped. */
 static void
-listen_chain(struct state *st, const struct listen_chain *ch,
-    const char *netns)
+pid_file_write(const char *path)
 {
-	struct listener *l = &st->lis[st->nlis];
-	char a[80];
-	int i, tries, own = -1, ns = -1, err = 0;
+	char buf[32];
+	int fd, n;
 
-	if (netns != NULL) {
-		if ((own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) ==
-		    -1)
-			die(2, "/proc/self/ns/net: %s", strerror(errno));
-		if ((ns = open(netns, O_RDONLY | O_CLOEXEC)) == -1)
-			die(2, "--netns %s: %s", netns, strerror(errno));
-		if (setns(ns, CLONE_NEWNET) == -1)
-			die(2, "--netns %s: %s", netns, errno == EINVAL ?
-			    "not a network namespace" : strerror(errno));
-	}
-	for (i = 0; i < ch->n; i++) {
-		/* with port 0 the TCP bind can lose a race; retry it */
-		for (tries = 0; tries < 8; tries++) {
-			if (listen_bind(l, &ch->a[i]) == 0)
-				break;
-			err = errno;
-			if (err != EADDRINUSE || addr_port(&ch->a[i]) != 0)
-				break;
-		}
-		if (l->udp != -1)
-			break;
-		if (i + 1 < ch->n)
-			logmsg(1, "cannot listen on %s: %s; trying the next",
-			    addr_text(&ch->a[i], ':', a, sizeof(a)),
-			    strerror(err));
-	}
-	if (l->udp != -1)
-		l->view = view_attach(st, netns);	/* inside, for netlink */
-	if (netns != NULL) {
-		if (setns(own, CLONE_NEWNET) == -1)
-			die(2, "setns back: %s", strerror(errno));
-		close(own);
-		close(ns);
-	}
-	if (l->udp == -1)
-		die(2, "cannot listen on %s%s%s: %s",
-		    addr_text(&ch->a[ch->n - 1], ':', a, sizeof(a)),
-		    netns ? " in " : "", netns ? netns : "", strerror(err));
-	l->netns = netns;
-	logmsg(0, "listening on %s (udp+tcp)%s%s", addr_text(&l->addr, ':',
-	    a, sizeof(a)), netns ? " in " : "", netns ? netns : "");
-	st->nlis++;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0644)) == -1 || write(fd, buf, (size_t)n) != n)
+		die(1, "--pid-file %s: %s", path, strerror(errno));
+	close(fd);
 }
 
 /* Resolve -u USER before binding, so a bad name fails before "listening". */
@@ -5848,13 +6445,35 @@ user_lookup(const char *user, uid_t *uid, gid_t *gid)
 	*gid = pw->pw_gid;
 }
 
+/*
+ * Become user.  With -N, CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE stay
+ * permitted (not effective) so that namespaces can be entered again as
+ * they come and go; without -N nothing is kept.
+ */
 static void
-drop_privileges(const char *user, uid_t uid, gid_t gid)
+drop_privileges(struct state *st, const char *user, uid_t uid, gid_t gid)
 {
+	bool keep = false;
+	int i;
+
+	for (i = 0; i < st->ngrp; i++)
+		keep |= st->grp[i].path != NULL && st->grp[i].nch > 0;
+	if (keep && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1)
+		keep = false;
 	if (setgroups(0, NULL) == -1 || setgid(gid) == -1 ||
 	    setuid(uid) == -1)
 		die(1, "-u %s: %s", user, strerror(errno));
+	if (!keep)
+		return;
+	prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
+	if (caps_set(0, CAP_ADMIN | CAP_BIND) == -1) {
+		logmsg(0, "-u %s: cannot keep CAP_SYS_ADMIN (%s): namespaces "
+		    "that come later are not served", user, strerror(errno));
+		return;
+	}
+	st->ns_caps = true;
 }
+
 
 static void *
 xcalloc(size_t n, size_t size)
@@ -5916,8 +6535,7 @@ state_alloc(struct state *st)
 	st->f.buf = xcalloc(1, RESOLV_MAX_FILE + 1);
 	for (i = 0; i < st->f.nfile; i++)
 		st->f.file[i].text = xcalloc(1, RESOLV_MAX_FILE + 1);
-	st->pfd = xcalloc((size_t)(PFD_LISTEN + 2 * st->nlis),
-	    sizeof(*st->pfd));
+	st->pfd = xcalloc(PFD_COUNT, sizeof(*st->pfd));
 }
 
 /*
@@ -5964,21 +6582,12 @@ state_budget(struct state *st)
 static void
 state_fds(struct state *st)
 {
-	int i;
-
 	if ((st->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die(1, "epoll: %s", strerror(errno));
 	st->pfd[PFD_INOTIFY].fd = st->f.ifd;
 	st->pfd[PFD_INOTIFY].events = POLLIN;
 	st->pfd[PFD_EPOLL].fd = st->ep;
 	st->pfd[PFD_EPOLL].events = POLLIN;
-	st->npfd = PFD_LISTEN;
-	for (i = 0; i < st->nlis; i++) {
-		st->pfd[st->npfd].fd = st->lis[i].udp;
-		st->pfd[st->npfd++].events = POLLIN;
-		st->pfd[st->npfd].fd = st->lis[i].tcp;
-		st->pfd[st->npfd++].events = POLLIN;
-	}
 	state_budget(st);
 	st->uscap = st->sockmax < 65535 ? st->sockmax : 65535;
 	st->us = xcalloc((size_t)st->uscap, sizeof(*st->us));
@@ -5998,6 +6607,61 @@ path_absolute(const char *path)
 	abs = xcalloc(1, n);
 	snprintf(abs, n, "%s/%s", cwd, path);
 	return abs;
+}
+
+/*
+ * A -N value: "-" is our own namespace again, a bare NAME is
+ * /run/netns/NAME, and a glob(7) pattern may stand for the last name.
+ */
+static void
+group_add(struct state *st, const char *arg)
+{
+	struct lgroup *g = &st->grp[st->ngrp++];
+	const char *slash, *base;
+	char *p;
+	size_t n;
+
+	g->wd = -1;
+	if (strcmp(arg, "-") == 0)
+		return;
+	if (strchr(arg, '/') == NULL) {
+		n = strlen(arg) + sizeof("/run/netns/");
+		p = xcalloc(1, n);
+		snprintf(p, n, "/run/netns/%s", arg);
+		arg = p;
+	}
+	g->path = path_absolute(arg);
+	slash = strrchr(g->path, '/');
+	base = slash + 1;
+	n = (size_t)(slash - g->path);
+	g->dir = xcalloc(1, n + 2);
+	memcpy(g->dir, g->path, n > 0 ? n : 1);
+	if (strpbrk(g->dir, "*?[") != NULL)
+		usage_error("-N", "\"%s\": a pattern matches names in one "
+		    "directory only", arg);
+	if (strpbrk(base, "*?[") != NULL)
+		g->glob = base;
+}
+
+/*
+ * Open every listener asked at start: our own namespace's and each -N
+ * path's (fatal, exit 2, as before), and those of the namespaces a -N
+ * pattern matches now (not fatal: they may come and go).
+ */
+static void
+listen_start(struct state *st)
+{
+	int gi, vi;
+
+	for (gi = 0; gi < st->ngrp; gi++) {
+		if (st->grp[gi].nch == 0 || st->grp[gi].glob != NULL)
+			continue;
+		vi = view_alloc(st, gi, (char *)(uintptr_t)st->grp[gi].path);
+		if (vi < 0)
+			die(1, "out of memory");
+		view_open(st, vi, true);
+	}
+	views_scan(st);		/* the patterns' first matches */
 }
 
 /* Name the files to follow: the resolv file (or candidates) and -H. */
@@ -6098,13 +6762,16 @@ routes_lists(struct state *st)
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
-	OPT_STALE,
+	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE,
 };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "allow", required_argument, NULL, OPT_ALLOW },
 	{ "stale", required_argument, NULL, OPT_STALE },
+	{ "log-time", no_argument, NULL, OPT_LOGTIME },
+	{ "ready-fd", required_argument, NULL, OPT_READYFD },
+	{ "pid-file", required_argument, NULL, OPT_PIDFILE },
 	{ "netns", required_argument, NULL, 'N' },
 	{ "resolv", required_argument, NULL, 'r' },
 	{ "no-resolv", no_argument, NULL, 'R' },
@@ -6130,8 +6797,8 @@ int
 main(int argc, char **argv)
 {
 	static struct state st;
-	static struct listen_chain chains[MAX_LISTEN];
-	const char *netns[MAX_LISTEN], *cur_ns = NULL, *file = NULL;
+	struct listen_chain *chains;
+	const char *file = NULL;
 	const char *user = NULL, *hosts[MAX_HOSTS];
 	struct sigaction sa;
 	uid_t uid = 0;
@@ -6141,8 +6808,14 @@ main(int argc, char **argv)
 	unsigned long v;
 	struct prefix pfx;
 	long poll_s = 0, stale_s = STALE_S;
-	int ch, nchain = 0, nhosts = 0, i, cache_n = CACHE_SIZE;
+	bool logtime = false;
+	int ch, nchain = 0, nhosts = 0, cache_n = CACHE_SIZE;
 
+	chains = xcalloc((size_t)argc + 1, sizeof(*chains));
+	st.grp = xcalloc((size_t)argc + 2, sizeof(*st.grp));
+	st.grp[st.ngrp++].wd = -1;	/* our own namespace, until a -N */
+	st.ep = -1;
+	st.ready_fd = -1;
 	st.timeout_ms = TIMEOUT_MS;
 	st.qmax = QUERY_MAX;
 	st.tcpmax = TCP_MAX;
@@ -6151,13 +6824,12 @@ main(int argc, char **argv)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'l':
-			if (nchain == MAX_LISTEN)
-				usage_error("-l", "more than %s listeners",
-				    "32");
 			if (cfg_parse_listen(optarg, &chains[nchain], err,
 			    sizeof(err)) == -1)
 				usage_error("-l", "%s", err);
-			netns[nchain++] = cur_ns;
+			if (st.grp[st.ngrp - 1].nch++ == 0)
+				st.grp[st.ngrp - 1].ch = &chains[nchain];
+			nchain++;
 			break;
 		case OPT_ALLOW:
 			if (cfg_parse_prefix(optarg, &pfx, err,
@@ -6169,7 +6841,7 @@ main(int argc, char **argv)
 			st.allowing = true;
 			break;
 		case 'N':
-			cur_ns = strcmp(optarg, "-") == 0 ? NULL : optarg;
+			group_add(&st, optarg);
 			break;
 		case 'r':
 			file = optarg;
@@ -6231,6 +6903,19 @@ main(int argc, char **argv)
 				    "number (1-65535)", optarg);
 			st.qmax = (int)v;
 			break;
+		case OPT_LOGTIME:
+			logtime = true;
+			break;
+		case OPT_READYFD:
+			if (cfg_parse_uint(optarg, 3, INT_MAX, &v) == -1 ||
+			    fcntl((int)v, F_GETFD) == -1)
+				usage_error("--ready-fd", "\"%s\" is not an open "
+				    "descriptor (3 or more)", optarg);
+			st.ready_fd = (int)v;
+			break;
+		case OPT_PIDFILE:
+			st.pid_file = path_absolute(optarg);
+			break;
 		case OPT_STALE:
 			if (cfg_parse_uint(optarg, 0, 604800, &v) == -1)
 				usage_error("--stale", "\"%s\" is not a number "
@@ -6265,11 +6950,13 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error(argv[optind], "%s", "unexpected argument");
+	log_init(logtime);
 	if (file != NULL && !st.following)
 		usage_error("-r", "%s", "cannot be combined with -R");
 	if (nchain == 0) {
 		cfg_parse_listen("127.0.0.1:53", &chains[0], err, sizeof(err));
-		netns[nchain++] = NULL;
+		st.grp[0].ch = &chains[0];
+		st.grp[0].nch = 1;
 	}
 
 	sigemptyset(&block);
@@ -6289,8 +6976,10 @@ main(int argc, char **argv)
 
 	if (user != NULL)
 		user_lookup(user, &uid, &gid);
-	for (i = 0; i < nchain; i++)
-		listen_chain(&st, &chains[i], netns[i]);
+	st.start_ms = clock_ms();
+	listen_start(&st);
+	if (st.pid_file != NULL)
+		pid_file_write(st.pid_file);
 	self_refresh(&st);
 	self_skip(&st, st.statics, &st.nstatic, "-s");
 	self_skip(&st, st.fallbacks, &st.nfallback, "-f");
@@ -6312,8 +7001,10 @@ main(int argc, char **argv)
 	    st.routes.n == 0)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
 	if (user != NULL)
-		drop_privileges(user, uid, gid);
+		drop_privileges(&st, user, uid, gid);
 	loop_run(&st);
+	if (st.pid_file != NULL)
+		unlink(st.pid_file);
 	logmsg(1, "exiting");
 	return 0;
 }

@@ -946,25 +946,36 @@ setup_upstreams(void)
 {
 	struct sockaddr_in a;
 	socklen_t al;
-	int k, on = 1;
+	int k, tries, on = 1;
 
 	for (k = 0; k < 2; k++) {
-		memset(&a, 0, sizeof(a));
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		up_udp[k] = socket(AF_INET, SOCK_DGRAM, 0);
-		if (up_udp[k] < 0 || bind(up_udp[k], (struct sockaddr *)&a,
-		    sizeof(a)) < 0)
+		/* the port UDP is given may be taken for TCP: try another */
+		for (tries = 0; tries < 32; tries++) {
+			memset(&a, 0, sizeof(a));
+			a.sin_family = AF_INET;
+			a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			up_udp[k] = socket(AF_INET, SOCK_DGRAM, 0);
+			if (up_udp[k] < 0 || bind(up_udp[k],
+			    (struct sockaddr *)&a, sizeof(a)) < 0)
+				exit(2);
+			al = sizeof(a);
+			getsockname(up_udp[k], (struct sockaddr *)&a, &al);
+			up_port[k] = ntohs(a.sin_port);
+			up_tcp[k] = socket(AF_INET, SOCK_STREAM, 0);
+			setsockopt(up_tcp[k], SOL_SOCKET, SO_REUSEADDR, &on,
+			    sizeof(on));
+			if (up_tcp[k] >= 0 && bind(up_tcp[k],
+			    (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			    listen(up_tcp[k], 64) == 0)
+				break;
+			close(up_udp[k]);
+			if (up_tcp[k] >= 0)
+				close(up_tcp[k]);
+		}
+		if (tries == 32) {
+			fprintf(stderr, "chaos: no port free for UDP and TCP\n");
 			exit(2);
-		al = sizeof(a);
-		getsockname(up_udp[k], (struct sockaddr *)&a, &al);
-		up_port[k] = ntohs(a.sin_port);
-		up_tcp[k] = socket(AF_INET, SOCK_STREAM, 0);
-		setsockopt(up_tcp[k], SOL_SOCKET, SO_REUSEADDR, &on,
-		    sizeof(on));
-		if (up_tcp[k] < 0 || bind(up_tcp[k], (struct sockaddr *)&a,
-		    sizeof(a)) < 0 || listen(up_tcp[k], 64) < 0)
-			exit(2);
+		}
 		nonblock(up_udp[k]);
 		nonblock(up_tcp[k]);
 	}

@@ -346,6 +346,7 @@ asked()
 # has -l/--listen), wait for one "listening on" line per -l.  Sets
 # DNSFWD_PID, DNSFWD_ADDR and DNSFWD_PORT (first listener) and DNSFWD_LISTEN
 # (every "ADDR:PORT[ in NS]").  Bails out if dnsfwd exits or is not ready.
+# DNSFWD_WANT=N waits for N lines instead (a -N pattern may match none).
 start_dnsfwd()
 {
 	local a want=0 i n=0 line re dflt=(-l 127.0.0.1:0)
@@ -360,6 +361,7 @@ start_dnsfwd()
 		esac
 	done
 	[ "$want" -eq 0 ] && want=1
+	want=${DNSFWD_WANT:-$want}	# a -N pattern may match nothing yet
 	# An earlier instance keeps writing to its renamed file.
 	[ -e "$DNSFWD_ERR" ] && mv "$DNSFWD_ERR" "$DNSFWD_ERR.$((_NSTARTS++))"
 	: >"$DNSFWD_ERR"
@@ -416,7 +418,7 @@ counters()
 	wait_for 30 _more_counters "$before"
 	sleep 0.1	# the cache and per-upstream lines follow
 	COUNTERS=$(awk -v n="$before" '/counters:/ { c++ } c > n' \
-	    "$DNSFWD_ERR" | grep -E 'counters:|cache:|upstream .*: answers')
+	    "$DNSFWD_ERR" | grep -E 'counters:|cache:|upstream .*: answers|listener .*: queries')
 }
 
 _more_counters()

@@ -107,12 +107,27 @@ run_dnsfwd -R -N /proc/self/ns/uts -l 127.0.0.1:0
 eq "-N /proc/self/ns/uts (another kind of namespace): exit 2" "$RC" 2
 match "-N /proc/self/ns/uts: 'not a network namespace'" "$ERR" \
 	"not a network namespace"
-run_dnsfwd -R -N "/run/netns/$NS1" -l 192.0.2.200:53
-eq "-N NS -l ADDR not in NS: exit 2" "$RC" 2
-match "-N NS -l ADDR not in NS: names the address, the namespace, the reason" \
-	"$ERR" "192\\.0\\.2\\.200:53 in /run/netns/$NS1: Cannot assign"
 ok "failed starts left no listener in $NS1" bash -c \
 	"! ip netns exec $NS1 ss -Hlnu | grep -q ."
+
+# ---- an address that comes after the start ----------------------------------
+# A VM manager adds the gateway address after the forwarder started: the
+# listener binds anyway (IP_FREEBIND), says so on a line of its own, and
+# serves once the address is there.
+start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
+	-N "$NS1" -l 10.77.0.1:5399
+eq "late address: the listening line keeps its form" "${DNSFWD_LISTEN[1]}" \
+	"10.77.0.1:5399 in /run/netns/$NS1"
+ok "late address: a line of its own says it is not there yet" grep -qxF \
+	"dnsfwd: 10.77.0.1:5399 is not an address of /run/netns/$NS1 yet: served once it is added" \
+	"$DNSFWD_ERR"
+ip -n "$NS1" addr add 10.77.0.1/24 dev lo
+QWRAP="ip netns exec $NS1" DNSFWD_ADDR=10.77.0.1 DNSFWD_PORT=5399 \
+	q late.ns1.test
+eq "late address: served once added (-N NAME is /run/netns/NAME)" \
+	"$RCODE $ANSWER" "NOERROR 192.0.2.1"
+stop_dnsfwd
+ip -n "$NS1" addr del 10.77.0.1/24 dev lo
 
 # ---- several namespaces, one process ---------------------------------------
 # NS3 is given as /proc/PID/ns/net of a process living in it.

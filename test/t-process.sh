@@ -144,14 +144,26 @@ q nx.test AAAA
 q c.test +tcp
 lines=$(grep -E ' (a|nx|c)\.test ' "$DNSFWD_ERR")
 eq "-v: one line per query" "$(wc -l <<<"$lines")" 3
-v='^dnsfwd: 127\.0\.0\.1#[0-9]+ a\.test A: 127\.0\.0\.1#'"$up_port"
-match "-v: client, name, type, upstream, NOERROR, ms" "$lines" \
+# stderr is a file here: each line starts with the time of day.
+v='^dnsfwd: [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} 127\.0\.0\.1#[0-9]+ a\.test A: 127\.0\.0\.1#'"$up_port"
+match "-v: time, client, name, type, upstream, NOERROR, ms" "$lines" \
 	"$v NOERROR [0-9]+ ms"
 match "-v: NXDOMAIN and AAAA" "$lines" \
 	"nx\\.test AAAA: 127\\.0\\.0\\.1#$up_port NXDOMAIN [0-9]+ ms"
 match "-v: a TCP query's line names the client address" \
 	"$(grep ' c\.test ' "$DNSFWD_ERR")" \
 	"^dnsfwd: .*127\\.0\\.0\\.1[#:][0-9]+.* c\\.test A: .* NOERROR [0-9]+ ms"
+stop_dnsfwd
+# As systemd does: JOURNAL_STREAM names the device and inode of stderr.
+printf '#!/bin/sh\nJOURNAL_STREAM=$(stat -L -c %%d:%%i /proc/self/fd/2)\nexport JOURNAL_STREAM\nexec ${W:-} "$@"\n' \
+	>"$T/journal.sh"
+chmod +x "$T/journal.sh"
+w0=${DNSFWD_WRAP:-}
+W=$w0 DNSFWD_WRAP=$T/journal.sh start_dnsfwd -R -c 0 -v -s "$up"
+DNSFWD_WRAP=$w0
+q a.test
+match "-v to the journal (JOURNAL_STREAM names stderr): no time, it stamps" \
+	"$(grep ' a\.test ' "$DNSFWD_ERR")" '^dnsfwd: 127\.0\.0\.1#[0-9]+ a\.test A: '
 stop_dnsfwd
 
 # ---- -q ---------------------------------------------------------------------------

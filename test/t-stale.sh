@@ -58,6 +58,7 @@ q short.test +time=5
 eq "silent upstream: the stale answer" "$RCODE $ANSWER" "NOERROR 192.0.2.1"
 ge "silent upstream: after the 1.8 s client response timer (ms)" "$MS" 1700
 lt "silent upstream: ... not after -t 4000 (ms)" "$MS" 3000
+diag "time to the stale answer with a silent upstream: $MS ms"
 match "silent upstream: EDE 3" "$QOUT" 'EDE: 3 \(Stale Answer\)'
 ok "the late answer arrives and refreshes the entry" \
 	wait_for 30 _fresh 192.0.2.2

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# t-netns-follow.sh: listeners that follow the namespaces of a VM host.
+#  - a namespace deleted and re-created under its name (a VM restart) is
+#    served again, its old listeners closed ("stopped listening");
+#  - a -N glob: namespaces added after start are served, one deleted has
+#    its sockets closed (descriptor count), 100 through one pattern;
+#  - all of it after -u dropped privileges (what is kept: CapPrm/CapEff);
+#  - SIGUSR1 counts queries per listener.
+# Needs root and ip(8); every namespace is made here and deleted on exit.
+# shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
+. "$(dirname "$0")/lib.sh"
+need dig bind9-dnsutils
+need ip iproute2
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip - $SCRIPT: needs root (network namespaces)"
+	exit 0
+fi
+if ! unshare -n true 2>/dev/null; then
+	echo "skip - $SCRIPT: cannot create network namespaces here"
+	exit 0
+fi
+
+P=dnsfwd-t-$$
+start_fakeup up '* answer 192.0.2.1'
+
+# ns_up NAME: create NAME (tracked) with lo up.
+ns_up()
+{
+	ip netns add "$1" && track_netns "$1" && ip -n "$1" link set lo up
+}
+
+# served NS [NAME]: a query inside NS to 127.0.0.1:5399 is answered.
+served()
+{
+	QWRAP="ip netns exec $1" DNSFWD_ADDR=127.0.0.1 DNSFWD_PORT=5399 \
+	    q "${2:-probe}.$1.test" +time=1
+	[ "$RCODE $ANSWER" = "NOERROR 192.0.2.1" ]
+}
+
+nfds() { find "/proc/$DNSFWD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# ---- a VM restart: the same name, a new namespace ---------------------------
+ns_up "$P-vm"
+start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
+	-N "$P-vm" -l 127.0.0.1:5399
+ok "restart: served before" served "$P-vm" before
+fd0=$(nfds)
+ip netns del "$P-vm"
+ok "restart: its listener closed when the namespace goes (said)" \
+	wait_for 30 grep -qxF \
+	"dnsfwd: stopped listening on 127.0.0.1:5399 in /run/netns/$P-vm" \
+	"$DNSFWD_ERR"
+eq "restart: its sockets closed (descriptors)" "$(nfds)" $((fd0 - 3))
+t0=$(date +%s%N)
+ns_up "$P-vm"
+ok "restart: served again in the new namespace" wait_for 30 served \
+	"$P-vm" after
+ms=$((($(date +%s%N) - t0) / 1000000))
+lt "restart: from ip netns add to a served query (ms)" "$ms" 1000
+diag "ip netns add to a served query: $ms ms"
+eq "restart: two listening lines for it" "$(grep -c \
+	"listening on 127.0.0.1:5399 (udp+tcp) in /run/netns/$P-vm$" \
+	"$DNSFWD_ERR")" 2
+eq "restart: as many descriptors as before" "$(nfds)" "$fd0"
+counters
+match "SIGUSR1: queries per listener, with its namespace" "$COUNTERS" \
+	"listener 127\\.0\\.0\\.1:5399 in /run/netns/$P-vm: queries [1-9]"
+stop_dnsfwd
+ip netns del "$P-vm"
+
+# ---- a glob, after -u --------------------------------------------------------
+DNSFWD_WANT=1 start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
+	-u 65534:65534 -N "/run/netns/$P-g*" -l 127.0.0.1:5399
+q warm.test	# the first upstream socket, kept for the next queries
+fd0=$(nfds)
+eq "-u with -N: no effective capability while idle" \
+	"$(awk '/^CapEff/ { print $2 }' "/proc/$DNSFWD_PID/status")" \
+	0000000000000000
+eq "-u with -N: CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE kept permitted" \
+	"$(awk '/^CapPrm/ { print $2 }' "/proc/$DNSFWD_PID/status")" \
+	0000000000200400
+for n in 1 2 3; do
+	ns_up "$P-g$n"
+done
+for n in 1 2 3; do
+	ok "glob: $P-g$n, added after start (and after -u), is served" \
+	    wait_for 30 served "$P-g$n"
+done
+eq "glob: three namespaces, three sockets each (udp, tcp, netlink)" \
+	"$(nfds)" $((fd0 + 9))
+ip netns del "$P-g2"
+ok "glob: one deleted: its listener closed (said)" wait_for 30 grep -qxF \
+	"dnsfwd: stopped listening on 127.0.0.1:5399 in /run/netns/$P-g2" \
+	"$DNSFWD_ERR"
+eq "glob: its sockets closed, so the kernel can free it" "$(nfds)" \
+	$((fd0 + 6))
+ok "glob: the others still served" served "$P-g1" again
+ok "glob: ... both" served "$P-g3" again
+for n in 1 3; do
+	ip netns del "$P-g$n"
+done
+_fds_are() { [ "$(nfds)" -eq "$1" ]; }
+ok "glob: all gone: back to where it started" wait_for 30 _fds_are "$fd0"
+stop_dnsfwd
+
+# ---- 100 namespaces through one pattern ------------------------------------
+DNSFWD_WANT=1 start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
+	-N "/run/netns/$P-m*" -l 127.0.0.1:5399
+q warm.test
+fd0=$(nfds)
+for n in $(seq 1 100); do
+	ns_up "$P-m$n"
+done
+_listening_in_all()
+{
+	[ "$(grep -c "listening on 127.0.0.1:5399 (udp+tcp) in /run/netns/$P-m" \
+	    "$DNSFWD_ERR")" -eq 100 ]
+}
+ok "100 namespaces: all listening" wait_for 100 _listening_in_all ||
+	diag "missing: $(for n in $(seq 1 100); do grep -q "in /run/netns/$P-m$n\$" \
+	    "$DNSFWD_ERR" || printf '%s ' "$n"; done)"
+bad=0
+for n in $(seq 1 100); do
+	served "$P-m$n" || bad=$((bad + 1))
+done
+eq "100 namespaces: each answered a query" "$bad" 0
+eq "100 namespaces: 300 descriptors more" "$(nfds)" $((fd0 + 300))
+diag "100 namespaces: RSS $(awk '/^VmRSS/ { print $2 " " $3 }' \
+	"/proc/$DNSFWD_PID/status")"
+stop_dnsfwd
+for n in $(seq 1 100); do
+	ip netns del "$P-m$n"
+done
