@@ -8,11 +8,20 @@ SAN	 = -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
 
 all: dnsfwd
 
-dnsfwd: dnsfwd.c dnsfwd.h
-	$(CC) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ dnsfwd.c
+# .build records how ./dnsfwd was built: after `make static` (the same
+# file, built by musl-gcc) a plain `make` or `make test` builds it again
+# with $(CC) instead of testing the static binary unawares.
+BUILD	 = $(CC) $(WARN) $(CFLAGS) $(LDFLAGS)
+
+dnsfwd: dnsfwd.c dnsfwd.h .build
+	$(BUILD) -o $@ dnsfwd.c
+
+.build: FORCE
+	@echo '$(BUILD)' | cmp -s - $@ || echo '$(BUILD)' >$@
 
 static:
 	musl-gcc $(WARN) -Os -static -s -o dnsfwd dnsfwd.c
+	@echo static >.build
 
 test/unit: test/unit.c dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -DDNSFWD_TEST -o $@ test/unit.c dnsfwd.c
@@ -59,8 +68,10 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/benchup test/relay test/bench-acl
+	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/benchup test/relay test/bench-acl
 	rm -rf test/cross test/fuzz/replay
 	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 
-.PHONY: all static test test-cross fuzz chaos bench install clean
+FORCE:
+
+.PHONY: all static test test-cross fuzz chaos bench install clean FORCE

@@ -6797,7 +6797,7 @@ int
 main(int argc, char **argv)
 {
 	static struct state st;
-	struct listen_chain *chains;
+	static struct listen_chain *chains;	/* reachable: no leak at exit */
 	const char *file = NULL;
 	const char *user = NULL, *hosts[MAX_HOSTS];
 	struct sigaction sa;

@@ -230,6 +230,21 @@ new_netns()
 	ip -n "$1" link set lo up
 }
 
+# need_netns: skip the script unless it can make network namespaces here
+# (ip(8), root, and a kernel that allows them).
+need_netns()
+{
+	need ip iproute2
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "skip - $SCRIPT: needs root (network namespaces)"
+		exit 0
+	fi
+	if ! unshare -n true 2>/dev/null; then
+		echo "skip - $SCRIPT: cannot create network namespaces here"
+		exit 0
+	fi
+}
+
 # ---- fakeup -----------------------------------------------------------------
 
 _write_rules()

@@ -427,28 +427,6 @@ fresh_replies(struct state *st)
 	return n;
 }
 
-static void
-fresh_loop(struct state *st)
-{
-	struct pollfd pfd[2];
-	int more;
-
-	pfd[0].fd = st->ep;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = st->lfd;
-	pfd[1].events = POLLIN;
-	for (;;) {
-		if (poll(pfd, 2, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			die("poll");
-		}
-		do {
-			more = fresh_replies(st) == BATCH;
-			more |= fresh_queries(st) == BATCH;
-		} while (more);
-	}
-}
 
 static void
 relay_loop(struct state *st)
@@ -456,7 +434,8 @@ relay_loop(struct state *st)
 	struct pollfd pfd[2];
 	int more;
 
-	pfd[0].fd = st->ufd;		/* -1 with -a: poll() skips it */
+	/* -a: -1, poll() skips it; -p: the pool's epoll set */
+	pfd[0].fd = st->ep >= 0 ? st->ep : st->ufd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = st->lfd;
 	pfd[1].events = POLLIN;
@@ -468,7 +447,10 @@ relay_loop(struct state *st)
 		}
 		/* Drain replies before taking new queries. */
 		do {
-			if (st->ufd == -1) {
+			if (st->ep >= 0) {
+				more = fresh_replies(st) == BATCH;
+				more |= fresh_queries(st) == BATCH;
+			} else if (st->ufd == -1) {
 				more = answer_queries(st) == BATCH;
 			} else {
 				more = relay_replies(st) == BATCH;
@@ -542,6 +524,7 @@ main(int argc, char *argv[])
 	if (getsockname(st.lfd, (struct sockaddr *)&ls, &lslen) == -1)
 		die("getsockname");
 	print_listening("relay", &ls);
+	st.ep = -1;
 	if (fresh) {
 		if ((st.ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 			die("epoll_create1");
@@ -549,7 +532,6 @@ main(int argc, char *argv[])
 			st.pool[i].fd = -1;
 			st.freep[st.nfreep++] = POOL - 1 - i;
 		}
-		fresh_loop(&st);
 	}
 	relay_loop(&st);
 	return 0;

@@ -25,12 +25,8 @@
 need dig bind9-dnsutils
 need unshare util-linux
 need mount mount
-need ip iproute2
+need_netns
 follow_init 127.0.4
-if ! unshare -n true 2>/dev/null; then
-	echo "skip - $SCRIPT: cannot create network namespaces here"
-	exit 0
-fi
 NS=dnsfwd-t-$$-sd
 new_netns "$NS"
 FAKEUP_WRAP="ip netns exec $NS"
@@ -106,8 +102,12 @@ ns_dnsfwd()
 
 for mode in etc systemd; do
 	ns_dnsfwd "$mode"
-	"$DNSFWD" -V >"$T/probe.out" 2>&1
-	st=$?
+	for try in 1 2 3; do	# a namespace just made may not be ready
+		"$DNSFWD" -V >"$T/probe.out" 2>&1
+		st=$?
+		[ "$st" -eq 0 ] || [ "$st" -eq 97 ] && break
+		sleep 0.2
+	done
 	[ "$st" -eq 0 ] || break
 done
 if [ "$st" -eq 97 ]; then
@@ -115,8 +115,8 @@ if [ "$st" -eq 97 ]; then
 	    "$SCRIPT"
 	exit 0
 elif [ "$st" -ne 0 ]; then
-	printf 'skip - %s: no private mount namespace here (%s)\n' \
-	    "$SCRIPT" "$(head -n 1 "$T/probe.out")"
+	printf 'skip - %s: no private mount namespace here (status %s: %s)\n' \
+	    "$SCRIPT" "$st" "$(head -n 1 "$T/probe.out")"
 	exit 0
 fi
 

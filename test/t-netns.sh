@@ -6,15 +6,7 @@
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
-need ip iproute2
-if [ "$(id -u)" -ne 0 ]; then
-	echo "skip - $SCRIPT: needs root (network namespaces)"
-	exit 0
-fi
-if ! unshare -n true 2>/dev/null; then
-	echo "skip - $SCRIPT: cannot create network namespaces here"
-	exit 0
-fi
+need_netns
 
 NS1=dnsfwd-t-$$
 NS2=dnsfwd-t-$$-b

@@ -17,16 +17,8 @@
 # exec (/etc/netns/NS/resolv.conf), so no client can reach anything else.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
-need ip iproute2
 need getent libc-bin
-if [ "$(id -u)" -ne 0 ]; then
-	echo "skip - $SCRIPT: needs root (network namespaces)"
-	exit 0
-fi
-if ! unshare -n true 2>/dev/null; then
-	echo "skip - $SCRIPT: cannot create network namespaces here"
-	exit 0
-fi
+need_netns
 GAI_MUSL=
 if command -v musl-gcc >/dev/null 2>&1; then
 	GAI_MUSL=$T/gai-musl
