@@ -30,7 +30,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <getopt.h>
 #include <grp.h>
 #include <ifaddrs.h>
@@ -157,17 +156,15 @@ static void
 log_init(bool force)
 {
 	const char *js = getenv("JOURNAL_STREAM");
-	unsigned long long dev, ino;
+	char want[48];
 	struct stat sb;
 
 	log_time = force;
 	if (force || isatty(2) || fstat(2, &sb) == -1)
 		return;
-	if (js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
-	    dev == (unsigned long long)sb.st_dev &&
-	    ino == (unsigned long long)sb.st_ino)
-		return;
-	log_time = true;
+	snprintf(want, sizeof(want), "%llu:%llu", (unsigned long long)
+	    sb.st_dev, (unsigned long long)sb.st_ino);
+	log_time = js == NULL || strcmp(js, want) != 0;
 }
 
 static void
@@ -493,6 +490,68 @@ bad:
 	}
 	snprintf(err, errlen, "\"%s\" is not an address", s);
 	return -1;
+}
+
+/*
+ * Whether name matches the glob(7) pattern p: '*', '?', "[a-z]" and
+ * "[!...]" sets, '\\' quoting; a leading '.' only by a '.' (FNM_PERIOD).
+ * Small and without libc's fnmatch(), which brings wide-character tables
+ * into the static binary for classes no namespace name needs.
+ */
+static bool
+glob_match(const char *p, const char *name, bool first)
+{
+	const char *q;
+	bool in, neg;
+
+	if (first && *name == '.' && *p != '.')
+		return false;
+	for (; *p != '\0'; p++, name++) {
+		switch (*p) {
+		case '*':
+			while (p[1] == '*')
+				p++;
+			for (q = name; ; q++) {
+				if (glob_match(p + 1, q, false))
+					return true;
+				if (*q == '\0')
+					return false;
+			}
+		case '?':
+			if (*name == '\0')
+				return false;
+			break;
+		case '[':
+			if (*name == '\0' || (q = strchr(p + 2, ']')) == NULL)
+				goto literal;
+			neg = p[1] == '!';
+			for (in = false, p += 1 + neg; p < q; p++)
+				if (p + 2 < q && p[1] == '-') {
+					in |= *name >= p[0] && *name <= p[2];
+					p += 2;
+				} else {
+					in |= *name == *p;
+				}
+			if (in == neg)
+				return false;
+			break;
+		case '\\':
+			if (p[1] != '\0')
+				p++;
+			/* FALLTHROUGH */
+		default:
+		literal:
+			if (*name != *p)
+				return false;
+		}
+	}
+	return *name == '\0';
+}
+
+bool
+cfg_glob_match(const char *pattern, const char *name)
+{
+	return glob_match(pattern, name, true);
 }
 
 int
@@ -2841,9 +2900,10 @@ struct state {
 	uint32_t	 qseq;		/* last incarnation number given */
 	int32_t		*qbucket;	/* in-flight hash: first leader, -1 */
 	struct source	*src;		/* qmax nodes: free stack, chains */
-	int32_t		*sbucket;	/* sources by hash: first node, -1 */
+	int32_t		*sbucket;	/* sources by hash: first node + 1, 0 */
 	uint32_t	 smask;		/* its buckets - 1 */
-	int32_t		 freesrc;
+	int32_t		 freesrc;	/* free stack; then src[shigh..qmax) */
+	int32_t		 shigh;
 	uint32_t	 qmask;		/* its buckets - 1 */
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct fifo	 fifo[F_COUNT];
@@ -3196,7 +3256,7 @@ query_log(struct state *st, const struct client *cl,
 	const char *clock;
 	struct timespec ts;
 	struct addr a;
-	struct tm tm;
+	long day;
 
 	if (log_level < 2)
 		return;
@@ -3207,10 +3267,10 @@ query_log(struct state *st, const struct client *cl,
 		strcat(who, "/tcp");
 	dns_name_text(dq->qname, name, sizeof(name));
 	clock = "";
-	if (log_time && clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
-	    localtime_r(&ts.tv_sec, &tm) != NULL) {
-		snprintf(tmb, sizeof(tmb), "%02d:%02d:%02d.%03ld ", tm.tm_hour,
-		    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	if (log_time && clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+		day = (long)(ts.tv_sec % 86400);	/* UTC: no zone files */
+		snprintf(tmb, sizeof(tmb), "%02ld:%02ld:%02ld.%03ld ", day / 3600,
+		    day / 60 % 60, day % 60, ts.tv_nsec / 1000000);
 		clock = tmb;
 	}
 	logmsg(2, "%s%s %s %s: %s %s %llu ms", clock, who, name,
@@ -3425,7 +3485,7 @@ source_find(const struct state *st, const uint8_t *key, uint32_t *h)
 	int32_t i;
 
 	*h = (uint32_t)siphash13(st->hkey, key, SRC_KEY) & st->smask;
-	for (i = st->sbucket[*h]; i >= 0; i = st->src[i].next)
+	for (i = st->sbucket[*h] - 1; i >= 0; i = st->src[i].next)
 		if (memcmp(st->src[i].key, key, SRC_KEY) == 0)
 			return i;
 	return -1;
@@ -3436,12 +3496,14 @@ static int32_t
 source_take(struct state *st, int32_t i, const uint8_t *key, uint32_t h)
 {
 	if (i < 0) {		/* a node is free: nodes <= queries <= qmax */
-		i = st->freesrc;
-		st->freesrc = st->src[i].next;
+		if ((i = st->freesrc) >= 0)
+			st->freesrc = st->src[i].next;
+		else
+			i = st->shigh++;	/* first use: RSS grows with use */
 		memcpy(st->src[i].key, key, SRC_KEY);
 		st->src[i].held = 0;
-		st->src[i].next = st->sbucket[h];
-		st->sbucket[h] = i;
+		st->src[i].next = st->sbucket[h] - 1;
+		st->sbucket[h] = i + 1;
 	}
 	st->src[i].held++;
 	return i;
@@ -3450,16 +3512,21 @@ source_take(struct state *st, int32_t i, const uint8_t *key, uint32_t h)
 static void
 source_put(struct state *st, int32_t i)
 {
-	int32_t *p;
+	int32_t k;
 	uint32_t h;
 
 	if (i < 0 || --st->src[i].held > 0)
 		return;
 	h = (uint32_t)siphash13(st->hkey, st->src[i].key, SRC_KEY) &
 	    st->smask;
-	for (p = &st->sbucket[h]; *p != i; p = &st->src[*p].next)
-		;
-	*p = st->src[i].next;
+	if (st->sbucket[h] - 1 == i) {
+		st->sbucket[h] = st->src[i].next + 1;
+	} else {
+		for (k = st->sbucket[h] - 1; st->src[k].next != i;
+		    k = st->src[k].next)
+			;
+		st->src[k].next = st->src[i].next;
+	}
 	st->src[i].next = st->freesrc;
 	st->freesrc = i;
 }
@@ -5091,9 +5158,9 @@ views_scan(struct state *st)
 			st->view[vi].mark = false;
 		if (g->glob != NULL && (d = opendir(g->dir)) != NULL) {
 			while ((de = readdir(d)) != NULL) {
-				if (fnmatch(g->glob, de->d_name, FNM_PERIOD) !=
-				    0 || snprintf(path, sizeof(path), "%s/%s",
-				    g->dir, de->d_name) >= (int)sizeof(path))
+				if (!cfg_glob_match(g->glob, de->d_name) ||
+				    snprintf(path, sizeof(path), "%s/%s", g->dir,
+				    de->d_name) >= (int)sizeof(path))
 					continue;
 				for (vi = 0; vi < st->nview; vi++)
 					if (st->view[vi].used &&
@@ -6505,12 +6572,8 @@ state_alloc(struct state *st)
 	st->stalebuf = xcalloc(1, CACHE_DATA);
 	st->src = xcalloc((size_t)st->qmax, sizeof(*st->src));
 	st->sbucket = xcalloc(b, sizeof(*st->sbucket));
-	st->smask = b - 1;
-	for (i = 0; i < (int)b; i++)
-		st->sbucket[i] = -1;
-	for (i = 0; i < st->qmax; i++)
-		st->src[i].next = i + 1 < st->qmax ? i + 1 : -1;
-	st->freesrc = 0;
+	st->smask = b - 1;	/* buckets hold first + 1: calloc's 0 is empty */
+	st->freesrc = -1;	/* nodes are taken from shigh on first use */
 	for (i = 0; i < F_COUNT; i++)
 		st->fifo[i].head = st->fifo[i].tail = -1;
 	st->conn = xcalloc((size_t)st->tcpmax, sizeof(*st->conn));

@@ -75,6 +75,12 @@ struct listen_chain {
 int	cfg_parse_addr(const char *s, char sep, uint16_t defport,
 	    struct addr *out, char *err, size_t errlen);
 
+/*
+ * Whether name matches the glob(7) pattern of a -N value: '*', '?', "[a-z]"
+ * and "[!...]" sets, '\\' quoting; a leading '.' only by a '.'.
+ */
+bool	cfg_glob_match(const char *pattern, const char *name);
+
 /* Parse a -l value: a comma-separated fallback chain.  0 or -1 as above. */
 int	cfg_parse_listen(const char *s, struct listen_chain *out, char *err,
 	    size_t errlen);

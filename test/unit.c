@@ -3926,6 +3926,35 @@ test_share(void)
 		    "refused");
 }
 
+static void
+test_glob(void)
+{
+	static const struct {
+		const char	*pattern, *name;
+		bool		 want;
+	} cases[] = {
+		{ "vm-*", "vm-1", true }, { "vm-*", "vm-", true },
+		{ "vm-*", "vm", false }, { "vm-*", "xvm-1", false },
+		{ "*", "anything", true }, { "*", ".hidden", false },
+		{ ".*", ".hidden", true }, { "vm-?", "vm-7", true },
+		{ "vm-?", "vm-17", false }, { "vm-[0-9]", "vm-5", true },
+		{ "vm-[0-9]", "vm-a", false }, { "vm-[!0-9]", "vm-a", true },
+		{ "vm-[!0-9]", "vm-5", false }, { "vm-[ab]x", "vm-bx", true },
+		{ "*-*-*", "a-b-c", true }, { "*-*-*", "a-b", false },
+		{ "a\\*", "a*", true }, { "a\\*", "ab", false },
+		{ "vm-[0-9", "vm-[0-9", true }, { "**x", "abx", true },
+		{ "exact", "exact", true }, { "exact", "exact2", false },
+		{ "", "", true }, { "", "a", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(cfg_glob_match(cases[i].pattern, cases[i].name) ==
+		    cases[i].want, "cfg_glob_match: \"%s\" %s \"%s\"",
+		    cases[i].pattern, cases[i].want ? "matches" : "does not match",
+		    cases[i].name);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3956,6 +3985,7 @@ main(int argc, char **argv)
 	test_share();
 	test_cfg_addr();
 	test_cfg_listen();
+	test_glob();
 	test_cfg_uint();
 	test_resolv();
 	test_cfg_domain();
