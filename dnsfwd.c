@@ -64,7 +64,7 @@
 /* ==== 2. Limits and tunables ============================================= */
 
 #define VERSION		"0.1.0"
-#define TIMEOUT_MS	1500	/* -t: one upstream's wait, as SPEC */
+#define TIMEOUT_MS	1500	/* -t: one upstream's wait */
 #define HOLD_MS		5000	/* a stub resolver's usual first timeout */
 #define STALE_S		86400	/* --stale: answers kept past expiry */
 #define STALE_WAIT_MS	1800	/* RFC 8767 5: the client response timer */
@@ -187,29 +187,6 @@ clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/*
- * Random bits for query IDs and socket choice (RFC 5452 9.2).  getrandom()
- * fills a buffer that is drawn from 16 bits at a time.
- */
-struct rnd {
-	uint16_t	 v[256];
-	int		 left;
-};
-
-static uint16_t
-rnd16(struct rnd *r)
-{
-	ssize_t n;
-
-	if (r->left == 0) {
-		n = getrandom(r->v, sizeof(r->v), 0);
-		if (n != (ssize_t)sizeof(r->v))
-			die(1, "getrandom: %s", strerror(errno));
-		r->left = 256;
-	}
-	return r->v[--r->left];
 }
 
 #endif /* !DNSFWD_TEST */
@@ -352,6 +329,37 @@ siphash13(const uint64_t key[2], const uint8_t *p, size_t n)
 	sip_round(v);
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
+
+#ifndef DNSFWD_TEST
+
+/*
+ * Query IDs (RFC 5452 9.2): SipHash-1-3 of a counter, under a key read from
+ * getrandom() once at start, 16 bits at a time.  Nothing here can fail
+ * after start-up, and no system call is made per ID.
+ */
+struct rnd {
+	uint64_t	 key[2];	/* secret, from getrandom() at start */
+	uint64_t	 ctr, out;
+	int		 left;		/* 16-bit draws left in out */
+};
+
+static uint16_t
+rnd16(struct rnd *r)
+{
+	uint8_t c[8];
+	int i;
+
+	if (r->left == 0) {
+		for (i = 0; i < 8; i++)
+			c[i] = (uint8_t)(r->ctr >> (8 * i));
+		r->ctr++;
+		r->out = siphash13(r->key, c, sizeof(c));
+		r->left = 4;
+	}
+	return (uint16_t)(r->out >> (16 * --r->left));
+}
+
+#endif /* !DNSFWD_TEST */
 
 /* ==== 5. Command-line values ============================================= */
 /*
@@ -1499,7 +1507,7 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 
 /* ==== 8. Policy and routing ============================================== */
 /*
- * The sequential policy of SPEC "Choosing the answer", as pure decisions:
+ * The sequential policy (README "How an answer is chosen"), as pure decisions:
  * the caller reports each reply or failure, the policy says what to do.
  */
 
@@ -5729,7 +5737,7 @@ follow_read(struct state *st, const char *path, const char **kind)
 }
 
 /*
- * Which file gives the default list, as SPEC's -r default says: with no
+ * Which file gives the default list (README, -r): with no
  * -r, /etc/resolv.conf naming systemd-resolved's stub alone makes the
  * stub the upstream and resolved's uplink file its failover; otherwise
  * that uplink file when it has servers; otherwise /etc/resolv.conf.  The
@@ -5791,7 +5799,7 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 			    ff->cur, rc.ns[i].ifname);
 			continue;
 		}
-		/* SPEC: a nameserver that is dnsfwd itself would loop */
+		/* a nameserver that is dnsfwd itself would loop */
 		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
 			logmsg(1, "%s: skipping nameserver %s: it points back "
 			    "at dnsfwd", ff->cur, addr_text(&rc.ns[i].addr, '#',
@@ -7049,7 +7057,9 @@ main(int argc, char **argv)
 	st.now = clock_ms();
 	follow_paths(&st, file, hosts, nhosts);
 	state_alloc(&st);
-	if (getrandom(st.hkey, sizeof(st.hkey), 0) != (ssize_t)sizeof(st.hkey))
+	if (getrandom(st.hkey, sizeof(st.hkey), 0) != (ssize_t)sizeof(st.hkey) ||
+	    getrandom(st.rnd.key, sizeof(st.rnd.key), 0) !=
+	    (ssize_t)sizeof(st.rnd.key))
 		die(1, "getrandom: %s", strerror(errno));
 	if (cache_init(&st.cache, cache_n, st.hkey) == -1)
 		die(1, "-c %d: out of memory", cache_n);

@@ -184,7 +184,7 @@ uint32_t dns_question_hash(const uint64_t key[2], const struct dns_query *q);
 size_t	dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
 	    const struct dns_query *q);
 
-/* Reply classes for the sequential policy (SPEC "Choosing the answer"). */
+/* Reply classes of the sequential policy (README: How an answer is chosen). */
 enum reply_class {
 	REPLY_POSITIVE,	/* NOERROR with answers, or TC: returned at once */
 	REPLY_NEGATIVE,	/* NXDOMAIN or NODATA: kept, the next is asked */

@@ -87,7 +87,7 @@ rewrite_round()
 	diag "queries during round $r: $a1 to 127.0.40.1, $a2 to 127.0.40.2"
 	ge "round $r: the load went to both servers as the file switched" \
 	    "$((a1 < a2 ? a1 : a2))" $((QPS / 10))
-	# The last rewrite is seen within 100 ms (SPEC); allow a second.
+	# The last rewrite is seen within 100 ms (the contract); allow a second.
 	wait_for 10 final_is "$finalip"
 	q "final$r.fault.test"
 	eq "round $r: the final state is honoured" "$ANSWER" "$finalip"

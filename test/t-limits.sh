@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-limits.sh: SPEC "Memory is bounded": beyond --max-queries queries in
+# t-limits.sh: the contract, "Memory is bounded": beyond --max-queries queries in
 # flight new queries are refused (SERVFAIL at once) and counted, and one
 # source may not take the table (REFUSED beyond its share); beyond
 # --max-tcp connections new ones are closed at once; and dnsfwd keeps

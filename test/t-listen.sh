@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-listen.sh: SPEC "Listening": port 0 and the exact "listening on" line,
+# t-listen.sh: the contract, "Listening": port 0 and the exact "listening on" line,
 # IPv6, one listener per -l, the comma fallback chain, and exit status 2
 # with the address and the reason when nothing binds.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh

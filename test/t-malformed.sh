@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-malformed.sh: SPEC "Protocol": malformed input (short packets, QR set,
+# t-malformed.sh: the contract, "Protocol": malformed input (short packets, QR set,
 # bad label lengths, compression loops, counts that run past the packet) is
 # dropped or answered FORMERR, other opcodes get NOTIMP; nothing of it
 # reaches the upstream, crashes dnsfwd or stalls other queries.  Sent with

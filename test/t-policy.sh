@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-policy.sh: the sequential policy of SPEC "Choosing the answer": the
+# t-policy.sh: the sequential policy of the contract, "Choosing the answer": the
 # first positive answer wins, negatives fall through and the best one is
 # returned (NODATA over NXDOMAIN, else the last), failures move on at once,
 # a network error costs no timeout, a timed-out upstream is marked down

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-process.sh: SPEC "Process": -h, -V, usage errors (exit 1, the option
+# t-process.sh: the contract, "Process": -h, -V, usage errors (exit 1, the option
 # named), signals (SIGTERM and SIGINT exit 0, SIGUSR1 prints counters,
 # SIGHUP does not stop it), -v (one line per query) and -q.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-protocol.sh: SPEC "Protocol": the client's ID and spelling of the name
+# t-protocol.sh: the contract, "Protocol": the client's ID and spelling of the name
 # come back, EDNS is passed upstream, big answers are truncated to what the
 # client can take (TC) and TCP gets them whole, queries over TCP go out over
 # TCP, several queries on one TCP connection are answered as they complete,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-spoof.sh: SPEC "Protocol", RFC 5452: a reply is accepted only from the
+# t-spoof.sh: the contract, "Protocol", RFC 5452: a reply is accepted only from the
 # address and port the query went to, with its ID and question.  Spoofed
 # replies (wrong ID, wrong source port, wrong question) are ignored: the
 # client gets the real answer of the next upstream, or SERVFAIL after the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t-tcp-fair.sh: no TCP client can take TCP from the others (SPEC
+# t-tcp-fair.sh: no TCP client can take TCP from the others (the contract
 # "Fairness").  With the default 64 connections:
 #  - 64 idle connections, then 64 that trickle a message one byte a
 #    second: a new client's query is answered within a second each time
