@@ -5990,8 +5990,9 @@ ready_check(struct state *st)
 	    "READY=1\nSTATUS=serving, no upstream yet");
 }
 
+/* Whether x is one of a[0..n). */
 static bool
-ulist_has(const struct addr *a, int n, const struct addr *x)
+addr_in(const struct addr *a, int n, const struct addr *x)
 {
 	int i;
 
@@ -6017,18 +6018,18 @@ deflist_rebuild(struct state *st)
 	size_t o = 0;
 
 	for (i = 0; i < st->nstatic && n < MAX_UPSTREAMS; i++)
-		if (!ulist_has(want, n, &st->statics[i]))
+		if (!addr_in(want, n, &st->statics[i]))
 			want[n++] = st->statics[i];
 	mode = follow_mode(st);
 	for (i = 0; i < st->f.ngood && n < MAX_UPSTREAMS && mode != FM_SYSD;
 	    i++)
-		if (!ulist_has(want, n, &st->f.good[i]))
+		if (!addr_in(want, n, &st->f.good[i]))
 			want[n++] = st->f.good[i];
 	/* resolved's uplinks: the stub's failover, or the list */
 	primary = mode == FM_STUB ? n : MAX_UPSTREAMS;
 	for (i = 0; i < st->f.nfgood && n < MAX_UPSTREAMS &&
 	    (mode == FM_STUB || mode == FM_SYSD); i++)
-		if (!ulist_has(want, n, &st->f.fgood[i]))
+		if (!addr_in(want, n, &st->f.fgood[i]))
 			want[n++] = st->f.fgood[i];
 	for (i = 0; i < n; i++)
 		fo[i] = i >= primary && primary > 0;
@@ -6479,6 +6480,21 @@ usage_error(const char *opt, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	die(1, "%s: %s", opt, why);
+}
+
+/* A numeric option value in [min, max], of unit (NULL: none); else exit 1. */
+static long
+opt_number(const char *opt, const char *arg, long min, long max,
+    const char *unit)
+{
+	unsigned long v;
+
+	if (cfg_parse_uint(arg, (unsigned long)min, (unsigned long)max, &v) ==
+	    -1)
+		usage_error(opt, "\"%s\" is not a number%s%s (%ld-%ld)", arg,
+		    unit != NULL ? " of " : "", unit != NULL ? unit : "", min,
+		    max);
+	return (long)v;
 }
 
 /* --pid-file: written once listening, before privileges are dropped. */
@@ -6934,7 +6950,7 @@ main(int argc, char **argv)
 			if ((ch == 's' ? st.nstatic : st.nfallback) ==
 			    MAX_UPSTREAMS)
 				usage_error(ch == 's' ? "-s" : "-f",
-				    "more than %s servers", "16");
+				    "more than %d servers", MAX_UPSTREAMS);
 			if (cfg_parse_addr(optarg, '#', 53, ch == 's' ?
 			    &st.statics[st.nstatic++] :
 			    &st.fallbacks[st.nfallback++], err,
@@ -6948,31 +6964,22 @@ main(int argc, char **argv)
 			hosts[nhosts++] = optarg;
 			break;
 		case 'c':
-			if (cfg_parse_uint(optarg, 0, 1000000, &v) == -1)
-				usage_error("-c", "\"%s\" is not a number of "
-				    "entries (0-1000000)", optarg);
-			cache_n = (int)v;
+			cache_n = (int)opt_number("-c", optarg, 0, 1000000,
+			    "entries");
 			break;
 		case OPT_POLL:
-			if (cfg_parse_uint(optarg, 1, 3600, &v) == -1)
-				usage_error("--poll", "\"%s\" is not a number "
-				    "of seconds (1-3600)", optarg);
-			poll_s = (long)v;
+			poll_s = opt_number("--poll", optarg, 1, 3600, "seconds");
 			break;
 		case 't':
-			if (cfg_parse_uint(optarg, 1, 60000, &v) == -1)
-				usage_error("-t", "\"%s\" is not a number of "
-				    "milliseconds (1-60000)", optarg);
-			st.timeout_ms = (int)v;
+			st.timeout_ms = (int)opt_number("-t", optarg, 1, 60000,
+			    "milliseconds");
 			break;
 		case OPT_PARALLEL:
 			st.parallel = true;
 			break;
 		case OPT_MAXQ:
-			if (cfg_parse_uint(optarg, 1, 65535, &v) == -1)
-				usage_error("--max-queries", "\"%s\" is not a "
-				    "number (1-65535)", optarg);
-			st.qmax = (int)v;
+			st.qmax = (int)opt_number("--max-queries", optarg, 1,
+			    65535, NULL);
 			break;
 		case OPT_LOGTIME:
 			logtime = true;
@@ -6988,16 +6995,12 @@ main(int argc, char **argv)
 			st.pid_file = path_absolute(optarg);
 			break;
 		case OPT_STALE:
-			if (cfg_parse_uint(optarg, 0, 604800, &v) == -1)
-				usage_error("--stale", "\"%s\" is not a number "
-				    "of seconds (0-604800)", optarg);
-			stale_s = (long)v;
+			stale_s = opt_number("--stale", optarg, 0, 604800,
+			    "seconds");
 			break;
 		case OPT_MAXTCP:
-			if (cfg_parse_uint(optarg, 1, 4096, &v) == -1)
-				usage_error("--max-tcp", "\"%s\" is not a "
-				    "number (1-4096)", optarg);
-			st.tcpmax = (int)v;
+			st.tcpmax = (int)opt_number("--max-tcp", optarg, 1, 4096,
+			    NULL);
 			break;
 		case 'u':
 			user = optarg;
