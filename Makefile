@@ -62,13 +62,13 @@ chaos: test/chaos test/dnsfwd-san
 	test/chaos -s $(CHAOS_SECONDS) test/dnsfwd-san
 
 bench: dnsfwd
-	bash test/bench.sh
+	bash test/bench/bench.sh
 
 install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/benchup test/relay test/bench-acl
+	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/bench/benchup test/bench/relay test/bench/bench-acl
 	rm -rf test/cross test/fuzz/replay
 	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# test/measure-follow.sh: how long a change of the resolv file takes to reach
+# test/bench/measure-follow.sh: how long a change of the resolv file takes to reach
 # a client, for dnsfwd (inotify), dnsfwd --poll 1 and dnsmasq
 # --resolv-file.  Not part of "make test"; run it by hand:
 #
-#	bash test/measure-follow.sh [N]		(N rewrites each, default 100)
+#	bash test/bench/measure-follow.sh [N]		(N rewrites each, default 100)
 #
 # Each rewrite replaces the file atomically (rename), naming upA and upB in
 # turn, after a random pause of 0-1.1 s (so that the change falls at a
@@ -14,10 +14,10 @@
 # in ms; a change not seen within 5 s counts as a miss (sampled as 5000).
 # Prints the median, the 90th percentile and the maximum per forwarder.
 # Needs root (the upstreams listen on 127.0.20.1:53 and 127.0.20.2:53).
-# shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
-. "$(dirname "$0")/lib.sh"
-# shellcheck source=lib-follow.sh
-. "$(dirname "$0")/lib-follow.sh"
+# shellcheck source=../lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
+. "$(dirname "$0")/../lib.sh"
+# shellcheck source=../lib-follow.sh
+. "$(dirname "$0")/../lib-follow.sh"
 follow_init 127.0.20
 N=${1:-100}
 LIMIT=5000

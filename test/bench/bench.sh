@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #
 # bench.sh: dnsperf against dnsfwd and its peers (dnsmasq, unbound, dnsdist),
-# side by side, all forwarding to test/benchup on loopback.  Three ceiling
-# rows come first: dnsperf straight at benchup; test/relay, the barest
+# side by side, all forwarding to test/bench/benchup on loopback.  Three ceiling
+# rows come first: dnsperf straight at benchup; test/bench/relay, the barest
 # ID-rewriting relay; and, on the cache path, "relay -a", which answers
 # each query itself with no lookup at all (the cheapest possible answer:
 # one recvmmsg and one sendmmsg per batch).  The "x floor" column is each
@@ -26,7 +26,7 @@
 
 set -u
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${BENCH_SECONDS:-10}
 ONLY=${BENCH_ONLY:-}
 CC=${CC:-cc}
@@ -45,8 +45,8 @@ esac
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-bench.XXXXXX") || exit 2
 
-# shellcheck source=test/lib-bench.sh
-. "$ROOT/test/lib-bench.sh"
+# shellcheck source=test/bench/lib-bench.sh
+. "$ROOT/test/bench/lib-bench.sh"
 
 # ==== Measurements =========================================================
 
@@ -129,7 +129,7 @@ measure() {
 # last line of $TMP/NAME.log.
 
 start_relay() {
-	spawn "$TMP/relay.log" "${ON_SERVER[@]}" "$ROOT/test/relay" \
+	spawn "$TMP/relay.log" "${ON_SERVER[@]}" "$ROOT/test/bench/relay" \
 	    -l 127.0.0.1:0 -u "127.0.0.1:$UPPORT"
 	FWD_PID=$SPAWNED
 	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/relay.log" relay)
@@ -139,7 +139,7 @@ start_relay() {
 # socket connected and disconnected around each), the least that port
 # randomisation costs; it is not the floor, it is what the defence adds.
 start_relayp() {
-	spawn "$TMP/relayp.log" "${ON_SERVER[@]}" "$ROOT/test/relay" \
+	spawn "$TMP/relayp.log" "${ON_SERVER[@]}" "$ROOT/test/bench/relay" \
 	    -l 127.0.0.1:0 -u "127.0.0.1:$UPPORT" -p
 	FWD_PID=$SPAWNED
 	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/relayp.log" relay)
@@ -147,7 +147,7 @@ start_relayp() {
 
 # relay -a: the cache path's floor; it has no forward path.
 start_answer() {
-	spawn "$TMP/answer.log" "${ON_SERVER[@]}" "$ROOT/test/relay" \
+	spawn "$TMP/answer.log" "${ON_SERVER[@]}" "$ROOT/test/bench/relay" \
 	    -l 127.0.0.1:0 -a
 	FWD_PID=$SPAWNED
 	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/answer.log" relay)
@@ -366,11 +366,11 @@ done
 HZ=$(getconf CLK_TCK)
 
 for prog in benchup relay; do
-	if [ ! -x "$ROOT/test/$prog" ] ||
-	    [ "$ROOT/test/$prog.c" -nt "$ROOT/test/$prog" ] ||
-	    [ "$ROOT/test/benchaddr.h" -nt "$ROOT/test/$prog" ]; then
+	if [ ! -x "$ROOT/test/bench/$prog" ] ||
+	    [ "$ROOT/test/bench/$prog.c" -nt "$ROOT/test/bench/$prog" ] ||
+	    [ "$ROOT/test/bench/benchaddr.h" -nt "$ROOT/test/bench/$prog" ]; then
 		echo "bench: building test/$prog" >&2
-		$CC -O2 -o "$ROOT/test/$prog" "$ROOT/test/$prog.c" || exit 1
+		$CC -O2 -o "$ROOT/test/bench/$prog" "$ROOT/test/bench/$prog.c" || exit 1
 	fi
 done
 
@@ -378,7 +378,7 @@ seq 0 99999 | awk '{ print "q" $1 ".bench.test A" }' >"$TMP/forward.txt"
 seq 0 9999 | awk '{ print "c" $1 % 100 ".bench.test A" }' >"$TMP/cache.txt"
 seq 0 99999 | awk '{ print "l" $1 ".bench.test A" }' >"$TMP/latency.txt"
 
-spawn "$TMP/benchup.log" "${ON_CLIENT[@]}" "$ROOT/test/benchup" -l 127.0.0.1:0
+spawn "$TMP/benchup.log" "${ON_CLIENT[@]}" "$ROOT/test/bench/benchup" -l 127.0.0.1:0
 BENCHUP_PID=$SPAWNED
 if ! UPPORT=$(listen_port "$BENCHUP_PID" "$TMP/benchup.log" benchup); then
 	echo "bench.sh: benchup did not start: $(cat "$TMP/benchup.log")" >&2
@@ -388,7 +388,7 @@ fi
 echo "bench: $PINNING"
 echo "bench: dnsperf -c 4 -T 1 -q $OUTSTANDING -t $PERF_TIMEOUT -l $SECS" \
     "on each path; latency at -Q $LAT_QPS -l $LAT_SECS on unseen names"
-echo "bench: upstream test/benchup on 127.0.0.1:$UPPORT (udp)"
+echo "bench: upstream test/bench/benchup on 127.0.0.1:$UPPORT (udp)"
 : >"$ROWS"
 SKIPPED=()
 
@@ -450,12 +450,12 @@ fi
 acl_cost() {
 	local out fwd
 	if ! $CC -O2 -std=c11 -D_GNU_SOURCE -DDNSFWD_TEST -o \
-	    "$ROOT/test/bench-acl" "$ROOT/test/bench-acl.c" "$ROOT/dnsfwd.c"
+	    "$ROOT/test/bench/bench-acl" "$ROOT/test/bench/bench-acl.c" "$ROOT/dnsfwd.c"
 	then
-		NOTES+=("test/bench-acl did not build")
+		NOTES+=("test/bench/bench-acl did not build")
 		return
 	fi
-	out=$("${ON_SERVER[@]}" "$ROOT/test/bench-acl") || return
+	out=$("${ON_SERVER[@]}" "$ROOT/test/bench/bench-acl") || return
 	fwd=$(awk -F '\t' '$1 == "dnsfwd" && $2 == "forward" { print $7 }' \
 	    "$ROOT_ROWS")
 	awk -v fwd="${fwd:--}" '

@@ -4,14 +4,14 @@
 # one -N pattern, idle and after one query in each, and the time from
 # "ip netns add" to a served query.  Needs root and ip(8).
 #
-#	bash test/measure-netns.sh [N] [BINARY]	(default 200, ./dnsfwd)
+#	bash test/bench/measure-netns.sh [N] [BINARY]	(default 200, ./dnsfwd)
 #
 # Build the static binary first for the figure the README gives:
-#	make static && bash test/measure-netns.sh
+#	make static && bash test/bench/measure-netns.sh
 # Every namespace is made here (dnsfwd-m-PID-*) and deleted on exit.
 
 set -u
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 N=${1:-200}
 BIN=${2:-$ROOT/dnsfwd}
 P=dnsfwd-m-$$

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test/measure-rules.sh: two measurements, printed, not asserted (make test
-# does not run this; run it by hand: bash test/measure-rules.sh).
+# test/bench/measure-rules.sh: two measurements, printed, not asserted (make test
+# does not run this; run it by hand: bash test/bench/measure-rules.sh).
 #
 # 1. Throughput of "-R -a /#/"-style local NXDOMAIN answering with 10,000
 #    extra "-a /blockNNNN.test/" rules versus none, dnsperf for DURATION
@@ -14,8 +14,8 @@
 # Environment: DURATION (s, default 10), ROUNDS (alternating pairs of
 # runs, default 1), RULES (default 10000),
 # NSEXTRA (default 10), DNSPERF_ARGS (default "-c 8 -q 200").
-# shellcheck source=lib.sh disable=SC2154
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../lib.sh disable=SC2154
+. "$(dirname "$0")/../lib.sh"
 
 DURATION=${DURATION:-10}
 RULES=${RULES:-10000}

@@ -2,7 +2,7 @@
 # soak.sh: a long soak at a steady rate; not run by "make test".
 #
 # dnsperf sends SOAK_QPS queries a second (default 5000) for SOAK_SECONDS
-# (default 600) to dnsfwd, which forwards to test/benchup on loopback.  The
+# (default 600) to dnsfwd, which forwards to test/bench/benchup on loopback.  The
 # names are 100,000 distinct ones (each a cache miss, forwarded) with one
 # line in ten taken from 20 hot names (cache hits), so both paths run the
 # whole time.  A 10 s warm-up at the same rate comes first, so that the
@@ -13,11 +13,11 @@
 # end within SOAK_RSS_KIB (default 2048) of VmRSS at the start.  Prints the
 # RSS every minute, dnsperf's summary and dnsfwd's SIGUSR1 counters.
 #
-#	bash test/soak.sh		# 10 minutes
-#	SOAK_SECONDS=60 bash test/soak.sh
+#	bash test/bench/soak.sh		# 10 minutes
+#	SOAK_SECONDS=60 bash test/bench/soak.sh
 #
-# shellcheck source=lib.sh disable=SC2154
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../lib.sh disable=SC2154
+. "$(dirname "$0")/../lib.sh"
 need dnsperf dnsperf
 need dig bind9-dnsutils
 
@@ -34,9 +34,9 @@ for v in SECS QPS PTMO RSS_SLACK; do
 	fi
 done
 
-if [ ! -x "$ROOT/test/benchup" ]; then
-	cc -O2 -o "$ROOT/test/benchup" "$ROOT/test/benchup.c" ||
-	    { fail "build test/benchup"; exit 1; }
+if [ ! -x "$ROOT/test/bench/benchup" ]; then
+	cc -O2 -o "$ROOT/test/bench/benchup" "$ROOT/test/bench/benchup.c" ||
+	    { fail "build test/bench/benchup"; exit 1; }
 fi
 
 # rss PID: VmRSS in KiB.
@@ -53,7 +53,7 @@ cpu_ms()
 		printf "%d", ($12 + $13) * 1000 / hz }' "/proc/$1/stat"
 }
 
-"$ROOT/test/benchup" -l 127.0.0.1:0 2>"$T/benchup.err" &
+"$ROOT/test/bench/benchup" -l 127.0.0.1:0 2>"$T/benchup.err" &
 bu_pid=$!
 track_pid "$bu_pid"
 wait_for 50 grep -q 'listening on' "$T/benchup.err"

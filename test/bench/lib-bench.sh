@@ -1,6 +1,6 @@
-# lib-bench.sh: what test/bench.sh and test/measure-cache.sh share: the
+# lib-bench.sh: what test/bench/bench.sh and test/bench/measure-cache.sh share: the
 # processes they start (recorded in PIDS, stopped by PID), CPU pinning, and
-# readings of a process and of test/benchup.  Sourced after TMP is set;
+# readings of a process and of test/bench/benchup.  Sourced after TMP is set;
 # installs the EXIT cleanup.
 #
 # benchup and dnsperf run on CPU 0, the server under test on CPU 1, when

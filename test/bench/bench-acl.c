@@ -4,10 +4,10 @@
  * check.  Three cases: a loopback client (decided by the first test), a
  * client in the first of the namespace's networks, and the worst: a
  * stranger checked against a full set (ACL_MAX networks, none matching).
- * test/bench.sh prints the figures beside the forward path's CPU per query.
+ * test/bench/bench.sh prints the figures beside the forward path's CPU per query.
  *
- *	cc -O2 -DDNSFWD_TEST -o test/bench-acl test/bench-acl.c dnsfwd.c
- *	test/bench-acl [ITERATIONS]
+ *	cc -O2 -DDNSFWD_TEST -o test/bench/bench-acl test/bench/bench-acl.c dnsfwd.c
+ *	test/bench/bench-acl [ITERATIONS]
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../dnsfwd.h"
+#include "../../dnsfwd.h"
 
 static volatile int sink;
 

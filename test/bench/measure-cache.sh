@@ -5,7 +5,7 @@
 #
 # 1. Cache-hit throughput: dnsperf cycles 100 names (h<N>.cache.test A) for
 #    MEASURE_SECONDS against dnsfwd -c 10000 and against dnsmasq -c 10000,
-#    both forwarding to the same test/benchup, both warmed first (every
+#    both forwarding to the same test/bench/benchup, both warmed first (every
 #    name asked once), in MEASURE_ROUNDS alternating rounds.  Reported: q/s,
 #    lost, server CPU per query, and upstream queries per query (about 0
 #    when every answer comes from the cache), then the dnsfwd/dnsmasq q/s
@@ -23,7 +23,7 @@
 
 set -u
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${MEASURE_SECONDS:-10}
 ROUNDS=${MEASURE_ROUNDS:-2}
 CC=${CC:-cc}
@@ -47,8 +47,8 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-mcache.XXXXXX") || exit 2
 
-# shellcheck source=test/lib-bench.sh
-. "$ROOT/test/lib-bench.sh"
+# shellcheck source=test/bench/lib-bench.sh
+. "$ROOT/test/bench/lib-bench.sh"
 
 # ==== Measurements ============================================================
 
@@ -102,11 +102,11 @@ for ((i = 0; i < CACHE_N; i++)); do
 	echo "f$i.fill.test A"
 done >"$TMP/fill.txt"
 
-if [ ! -x "$ROOT/test/benchup" ] ||
-    [ "$ROOT/test/benchup.c" -nt "$ROOT/test/benchup" ]; then
-	"$CC" -O2 -o "$ROOT/test/benchup" "$ROOT/test/benchup.c" || exit 2
+if [ ! -x "$ROOT/test/bench/benchup" ] ||
+    [ "$ROOT/test/bench/benchup.c" -nt "$ROOT/test/bench/benchup" ]; then
+	"$CC" -O2 -o "$ROOT/test/bench/benchup" "$ROOT/test/bench/benchup.c" || exit 2
 fi
-spawn "$TMP/benchup.log" "${ON_CLIENT[@]}" "$ROOT/test/benchup" \
+spawn "$TMP/benchup.log" "${ON_CLIENT[@]}" "$ROOT/test/bench/benchup" \
     -l 127.0.0.1:0
 BENCHUP_PID=$SPAWNED
 UPPORT=$(listen_port "$BENCHUP_PID" "$TMP/benchup.log" benchup) || {

@@ -1,12 +1,12 @@
 /*
  * relay: the barest UDP DNS relay, the ceiling a forwarder can approach in
- * test/bench.sh.  Each query goes to the one upstream with only its ID
+ * test/bench/bench.sh.  Each query goes to the one upstream with only its ID
  * rewritten to a random one; the reply is matched by that ID alone, given
  * back its client's ID and sent to the client.  No parsing, no retries, no
  * timeouts: an ID reused before its reply came loses the older query.
  *
- *	cc -O2 -o test/relay test/relay.c
- *	test/relay -l 127.0.0.1:0 -u 127.0.0.1:PORT
+ *	cc -O2 -o test/bench/relay test/bench/relay.c
+ *	test/bench/relay -l 127.0.0.1:0 -u 127.0.0.1:PORT
  *
  * One thread, poll(), recvmmsg/sendmmsg in batches of 64, one unconnected
  * upstream socket.
@@ -14,7 +14,7 @@
  * With -a instead of -u it asks no upstream: each query is answered at once
  * with one A record (192.0.2.1, TTL 300) appended, the barest cache path:
  *
- *	test/relay -l 127.0.0.1:0 -a
+ *	test/bench/relay -l 127.0.0.1:0 -a
  *
  * With -p each query leaves from a fresh random port instead (RFC 5452):
  * a socket from a pool is connected to the upstream, which draws the port,
@@ -22,7 +22,7 @@
  * releases the port.  That is what port randomisation costs at least, the
  * floor of a forwarder that defends against spoofing:
  *
- *	test/relay -l 127.0.0.1:0 -u 127.0.0.1:PORT -p
+ *	test/bench/relay -l 127.0.0.1:0 -u 127.0.0.1:PORT -p
  */
 
 #ifndef _GNU_SOURCE

@@ -1,5 +1,5 @@
 /*
- * benchaddr.h: the addresses of test/benchup.c and test/relay.c, two
+ * benchaddr.h: the addresses of test/bench/benchup.c and test/bench/relay.c, two
  * standalone bench programs: "ADDR:PORT" parsed, and the "listening on"
  * line bench.sh reads the port from.  Included once by each.
  */

@@ -1,5 +1,5 @@
 /*
- * benchup: a fake upstream for test/bench.sh, fast enough never to be the
+ * benchup: a fake upstream for test/bench/bench.sh, fast enough never to be the
  * bottleneck.  UDP only, one thread, recvmmsg/sendmmsg in batches of 64.
  *
  * Every well-formed query gets NOERROR with its ID, opcode, RD bit and
@@ -9,8 +9,8 @@
  * carries one too.  A query whose question cannot be read gets FORMERR;
  * anything shorter than a header, or a response, is dropped.
  *
- *	cc -O2 -o test/benchup test/benchup.c
- *	test/benchup [-l ADDR:PORT]	(default 127.0.0.1:0; [::1]:PORT for v6)
+ *	cc -O2 -o test/bench/benchup test/bench/benchup.c
+ *	test/bench/benchup [-l ADDR:PORT]	(default 127.0.0.1:0; [::1]:PORT for v6)
  *
  * SIGUSR1 prints the number of queries answered so far on stderr.
  */
