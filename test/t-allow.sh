@@ -34,7 +34,8 @@ ip -n "$SRV" route add 10.212.0.2/32 via 10.211.0.2
 ip -n "$SRV" -6 route add fd22:2::2/128 via fd21:1::2
 
 FAKEUP_WRAP="ip netns exec $SRV"
-DNSFWD_WRAP="ip netns exec $SRV"
+EMU=${DNSFWD_WRAP:-}	# qemu-user under make test-cross
+DNSFWD_WRAP="ip netns exec $SRV $EMU"
 start_fakeup up '* answer 192.0.2.1'
 
 # ask FROM ADDR NAME [DIG-ARGS]: from CLI, source FROM, to ADDR:DNSFWD_PORT.
@@ -170,9 +171,9 @@ ask fd22:2::2 fd21:1::1 all6.allow.test
 eq "--allow ::/0: everyone over IPv6" "$RCODE $ANSWER" "NOERROR 192.0.2.1"
 stop_dnsfwd
 
-DNSFWD_WRAP=
 for bad in 10.0.0.0/33 fd00::/129 banana 10.0.0.0/ /8; do
-	out=$("$DNSFWD" --allow "$bad" -R -s 127.0.0.1 2>&1)
+	# shellcheck disable=SC2086  # EMU is a command prefix
+	out=$($EMU "$DNSFWD" --allow "$bad" -R -s 127.0.0.1 2>&1)
 	rc=$?
 	eq "--allow $bad: usage error" "$rc" 1
 	match "--allow $bad: says what is wrong" "$out" "^dnsfwd: --allow: "

@@ -90,6 +90,7 @@ eq "--pid-file: the process ID, once listening" "$(cat "$T/dnsfwd.pid")" \
 stop_dnsfwd
 ok "--pid-file: removed on exit" test ! -e "$T/dnsfwd.pid"
 
-out=$("$DNSFWD" -R -s 127.0.0.1 --ready-fd 987 2>&1)
+# shellcheck disable=SC2086  # DNSFWD_WRAP is a command prefix
+out=$(${DNSFWD_WRAP:-} "$DNSFWD" -R -s 127.0.0.1 --ready-fd 987 2>&1)
 eq "--ready-fd with a closed descriptor: usage error" "$?" 1
 match "--ready-fd: says why" "$out" 'not an open descriptor'
