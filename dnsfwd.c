@@ -11,15 +11,16 @@
  * this file with -DDNSFWD_TEST, which removes main(), and call dnsfwd.h.
  *
  * Sections:
- *    1. Includes                   10. Runtime state
- *    2. Limits and tunables        11. Event tokens and client output
- *    3. Logging                    12. Query table
- *    4. Utilities                  13. Upstream I/O
- *    5. Command-line values [h]    14. Intake: listeners and TCP clients
- *    6. DNS wire format [h]        15. File following
- *    7. resolv.conf and hosts [h]  16. Signals and counters
- *    8. Policy and routing [h]     17. The event loop
- *    9. Cache [h]                  18. usage() and main()
+ *    1. Includes                   11. Event tokens and client output
+ *    2. Limits and tunables        12. Query table
+ *    3. Logging                    13. Upstream I/O
+ *    4. Utilities                  14. Intake: clients, UDP and TCP
+ *    5. Command-line values [h]    15. Listeners in namespaces
+ *    6. DNS wire format [h]        16. File following
+ *    7. resolv.conf and hosts [h]  17. Signals and counters
+ *    8. Policy and routing [h]     18. The event loop
+ *    9. Cache [h]                  19. usage() and main()
+ *   10. Runtime state
  *
  * [h]: exported through dnsfwd.h, pure, unit-tested without sockets.
  */
@@ -4362,7 +4363,7 @@ expire_attempt(struct state *st, struct query *q)
 		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
 }
 
-/* ==== 14. Intake: listeners and TCP clients ============================== */
+/* ==== 14. Intake: clients, UDP and TCP ================================== */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches.  A TCP client may pipeline up to TCP_PIPELINE
@@ -4671,6 +4672,287 @@ stranger_udp(struct state *st, const struct client *cl, const uint8_t *buf,
 		client_error(st, cl, buf, &dq, RCODE_REFUSED, "not allowed",
 		    st->now);
 }
+
+static void
+udp_read(struct state *st, int li)
+{
+	struct client cl;
+	int i, n;
+
+	for (i = 0; i < BATCH; i++) {
+		st->rmsg[i].msg_hdr.msg_namelen = sizeof(st->rname[i]);
+		st->riov[i].iov_len = DNS_MAX_UDP;
+	}
+	n = recvmmsg(st->lis[li].udp, st->rmsg, BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	memset(&cl, 0, sizeof(cl));
+	cl.origin = li;
+	cl.gen = st->lis[li].gen;
+	st->lis[li].queries += (uint64_t)n;
+	for (i = 0; i < n; i++) {
+		if (st->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			st->stats.queries++;
+			st->stats.malformed++;
+			continue;
+		}
+		cl.addrlen = st->rmsg[i].msg_hdr.msg_namelen;
+		memcpy(&cl.addr, &st->rname[i], cl.addrlen);
+		if (!client_allowed(st, li, &cl.addr.sa)) {
+			stranger_udp(st, &cl, st->rbuf[i],
+			    st->rmsg[i].msg_len);
+			continue;
+		}
+		query_from_client(st, &cl, st->rbuf[i], st->rmsg[i].msg_len);
+	}
+	batch_flush(st);
+}
+
+/* Stop (or, when due, resume) polling the TCP listeners for accepts. */
+static void
+tcp_arm(struct state *st, bool on)
+{
+	struct epoll_event ev;
+	int i;
+
+	st->tcp_paused = !on;
+	for (i = 0; i < st->nlis; i++) {
+		if (st->lis[i].tcp < 0)
+			continue;
+		ev.events = on ? EPOLLIN : 0;
+		ev.data.u64 = token_make(TK_LISTEN, i, 1, st->lis[i].gen);
+		epoll_ctl(st->ep, EPOLL_CTL_MOD, st->lis[i].tcp, &ev);
+	}
+}
+
+static void
+tcp_pause(struct state *st)
+{
+	if (!st->fd_warned)
+		logmsg(0, "tcp: accept: %s; refusing connections until "
+		    "descriptors are free", strerror(errno));
+	st->fd_warned = true;
+	st->accept_at = st->now + ACCEPT_PAUSE_MS;
+	tcp_arm(st, false);
+}
+
+static void
+tcp_resume(struct state *st)
+{
+	st->accept_at = 0;
+	tcp_arm(st, true);
+}
+
+/*
+ * The table is full: close the connection that has waited longest with no
+ * query in flight and nothing to write, idle or trickling a message, to
+ * admit a new one.  Looks at the first few of each FIFO (their oldest).
+ */
+static void
+conn_evict(struct state *st)
+{
+	struct conn *c, *best = NULL;
+	uint64_t since, best_since = UINT64_MAX;
+	int32_t i;
+	int k, n;
+
+	for (k = 0; k < C_COUNT; k++)
+		for (i = st->cfifo[k].head, n = 0; i >= 0 && n < 8;
+		    i = c->next, n++) {
+			c = &st->conn[i];
+			if (c->inflight > 0 || c->wpos < c->wlen)
+				continue;
+			since = c->deadline - (k == C_IDLE ? TCP_IDLE_MS :
+			    TCP_MSG_MS);
+			if (since < best_since) {
+				best = c;
+				best_since = since;
+			}
+			break;
+		}
+	if (best == NULL)
+		return;
+	st->stats.tcp_evicted++;
+	conn_close(st, best);
+}
+
+/*
+ * End the queries of closed connections (conn_close() put them here): a
+ * follower leaves its leader, a leader others wait on runs on and answers
+ * nobody, anything else is freed with its sockets.
+ */
+static void
+conn_cancel_orphans(struct state *st)
+{
+	struct query *q, *lead;
+	int32_t *p, i;
+
+	while (st->orphans >= 0) {
+		i = st->orphans;
+		q = &st->q[i];
+		conn_query_unlink(st, q);
+		if (q->state != Q_FOLLOW && q->follow >= 0)
+			continue;
+		if (q->state == Q_FOLLOW) {
+			lead = &st->q[q->leader];
+			for (p = &lead->follow; *p != i; p = &st->q[*p].follow)
+				;
+			*p = q->follow;
+		}
+		st->stats.cancelled++;
+		query_free(st, q);
+	}
+}
+
+/* A new connection in a free slot of the table, in the epoll set. */
+static void
+conn_open(struct state *st, int fd, int li, const union sockany *peer,
+    socklen_t peerlen)
+{
+	struct epoll_event ev;
+	struct conn *c;
+
+	if (st->nconn >= st->tcpcap)
+		conn_evict(st);
+	if (st->nconn < st->tcpcap && st->freeconn >= 0) {
+		c = &st->conn[st->freeconn];
+		st->freeconn = c->next;
+	} else if (st->nconn < st->tcpcap && st->chigh < st->tcpmax) {
+		c = &st->conn[st->chigh++];
+		c->wbuf = st->wbuf + (size_t)(c - st->conn) * TCP_WBUF;
+	} else {
+		st->stats.tcp_full++;
+		close(fd);
+		return;
+	}
+	ev.events = EPOLLIN;
+	ev.data.u64 = token_make(TK_CONN, (int)(c - st->conn), 0, c->gen);
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		close(fd);
+		c->next = st->freeconn;
+		st->freeconn = (int32_t)(c - st->conn);
+		return;
+	}
+	st->nconn++;
+	c->fd = fd;
+	c->events = EPOLLIN;
+	c->listener = li;
+	c->lgen = st->lis[li].gen;
+	c->peer = *peer;
+	c->peerlen = peerlen;
+	c->inflight = 0;
+	c->eof = false;
+	c->rlen = c->wpos = c->wlen = 0;
+	c->prev = c->next = -1;
+	c->fifo = -1;
+	c->qhead = -1;
+	conn_fifo_push(st, c, C_IDLE);
+}
+
+static void
+tcp_accept(struct state *st, int li)
+{
+	union sockany peer;
+	socklen_t peerlen;
+	int fd, n;
+
+	for (n = 0; n < 16; n++) {
+		peerlen = sizeof(peer);
+		fd = accept4(st->lis[li].tcp, &peer.sa, &peerlen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1 && is_resource_error(errno)) {
+			/* out of fds: stop accepting for a while, not spin */
+			st->stats.tcp_full++;
+			tcp_pause(st);
+			return;
+		}
+		if (fd == -1)
+			return;
+		st->fd_warned = false;
+		if (!client_allowed(st, li, &peer.sa)) {
+			close(fd);
+			stranger_refused(st, li, &peer, peerlen, true);
+			continue;
+		}
+		conn_open(st, fd, li, &peer, peerlen);
+	}
+}
+
+static void
+conn_read(struct state *st, struct conn *c)
+{
+	struct client cl;
+	uint32_t gen = c->gen;
+	size_t need;
+	ssize_t n;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.tcp = true;
+	cl.origin = (int)(c - st->conn);
+	cl.gen = gen;
+	cl.addr = c->peer;
+	cl.addrlen = c->peerlen;
+	while (c->gen == gen && !c->eof && c->inflight < conn_pipeline(st, c)) {
+		need = c->rlen < 2 ? 2 : 2 + (size_t)get_u16(c->rbuf);
+		if ((need == 2 && c->rlen == 2) || need - 2 > DNS_MAX_QUERY) {
+			st->stats.malformed++;	/* empty, or over our limit */
+			conn_close(st, c);
+			return;
+		}
+		if (c->rlen < need) {
+			n = read(c->fd, c->rbuf + c->rlen, need - c->rlen);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				break;
+			if (n == -1) {
+				conn_close(st, c);
+				return;
+			}
+			if (n == 0) {
+				c->eof = true;
+				if (c->inflight == 0 && c->wpos == c->wlen) {
+					conn_close(st, c);
+					return;
+				}
+				break;
+			}
+			if (c->rlen == 0)	/* a message starts: its clock */
+				conn_fifo_push(st, c, C_MSG);
+			c->rlen += (uint32_t)n;
+			continue;
+		}
+		c->rlen = 0;
+		conn_fifo_push(st, c, C_IDLE);
+		if (st->lis[c->listener].gen == c->lgen)
+			st->lis[c->listener].queries++;
+		query_from_client(st, &cl, c->rbuf + 2, need - 2);
+	}
+	if (c->gen == gen)
+		conn_arm(st, c);
+}
+
+static void
+conn_io(struct state *st, struct conn *c, uint32_t ev)
+{
+	uint32_t gen = c->gen;
+
+	if ((ev & EPOLLOUT) && !conn_write(st, c))
+		return;
+	if (!c->eof && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		conn_read(st, c);
+	/* reset, or shut both ways: nothing more can reach the client */
+	if (c->gen == gen && (ev & (EPOLLHUP | EPOLLERR)))
+		conn_close(st, c);
+}
+
+/* ==== 15. Listeners in namespaces ======================================= */
+/*
+ * Where the listeners live: each namespace dnsfwd listens in (a netview),
+ * the networks of its interfaces (who may ask, kept current by a netlink
+ * socket inside it), and the listeners -N and -l ask for there, opened
+ * and closed as namespaces come and go.
+ */
 
 /* Open the netlink socket of a new view; we are inside its namespace. */
 static int
@@ -5251,280 +5533,7 @@ views_start(struct state *st)
 
 
 
-static void
-udp_read(struct state *st, int li)
-{
-	struct client cl;
-	int i, n;
-
-	for (i = 0; i < BATCH; i++) {
-		st->rmsg[i].msg_hdr.msg_namelen = sizeof(st->rname[i]);
-		st->riov[i].iov_len = DNS_MAX_UDP;
-	}
-	n = recvmmsg(st->lis[li].udp, st->rmsg, BATCH, MSG_DONTWAIT, NULL);
-	if (n <= 0)
-		return;
-	memset(&cl, 0, sizeof(cl));
-	cl.origin = li;
-	cl.gen = st->lis[li].gen;
-	st->lis[li].queries += (uint64_t)n;
-	for (i = 0; i < n; i++) {
-		if (st->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			st->stats.queries++;
-			st->stats.malformed++;
-			continue;
-		}
-		cl.addrlen = st->rmsg[i].msg_hdr.msg_namelen;
-		memcpy(&cl.addr, &st->rname[i], cl.addrlen);
-		if (!client_allowed(st, li, &cl.addr.sa)) {
-			stranger_udp(st, &cl, st->rbuf[i],
-			    st->rmsg[i].msg_len);
-			continue;
-		}
-		query_from_client(st, &cl, st->rbuf[i], st->rmsg[i].msg_len);
-	}
-	batch_flush(st);
-}
-
-/* Stop (or, when due, resume) polling the TCP listeners for accepts. */
-static void
-tcp_arm(struct state *st, bool on)
-{
-	struct epoll_event ev;
-	int i;
-
-	st->tcp_paused = !on;
-	for (i = 0; i < st->nlis; i++) {
-		if (st->lis[i].tcp < 0)
-			continue;
-		ev.events = on ? EPOLLIN : 0;
-		ev.data.u64 = token_make(TK_LISTEN, i, 1, st->lis[i].gen);
-		epoll_ctl(st->ep, EPOLL_CTL_MOD, st->lis[i].tcp, &ev);
-	}
-}
-
-static void
-tcp_pause(struct state *st)
-{
-	if (!st->fd_warned)
-		logmsg(0, "tcp: accept: %s; refusing connections until "
-		    "descriptors are free", strerror(errno));
-	st->fd_warned = true;
-	st->accept_at = st->now + ACCEPT_PAUSE_MS;
-	tcp_arm(st, false);
-}
-
-static void
-tcp_resume(struct state *st)
-{
-	st->accept_at = 0;
-	tcp_arm(st, true);
-}
-
-/*
- * The table is full: close the connection that has waited longest with no
- * query in flight and nothing to write, idle or trickling a message, to
- * admit a new one.  Looks at the first few of each FIFO (their oldest).
- */
-static void
-conn_evict(struct state *st)
-{
-	struct conn *c, *best = NULL;
-	uint64_t since, best_since = UINT64_MAX;
-	int32_t i;
-	int k, n;
-
-	for (k = 0; k < C_COUNT; k++)
-		for (i = st->cfifo[k].head, n = 0; i >= 0 && n < 8;
-		    i = c->next, n++) {
-			c = &st->conn[i];
-			if (c->inflight > 0 || c->wpos < c->wlen)
-				continue;
-			since = c->deadline - (k == C_IDLE ? TCP_IDLE_MS :
-			    TCP_MSG_MS);
-			if (since < best_since) {
-				best = c;
-				best_since = since;
-			}
-			break;
-		}
-	if (best == NULL)
-		return;
-	st->stats.tcp_evicted++;
-	conn_close(st, best);
-}
-
-/*
- * End the queries of closed connections (conn_close() put them here): a
- * follower leaves its leader, a leader others wait on runs on and answers
- * nobody, anything else is freed with its sockets.
- */
-static void
-conn_cancel_orphans(struct state *st)
-{
-	struct query *q, *lead;
-	int32_t *p, i;
-
-	while (st->orphans >= 0) {
-		i = st->orphans;
-		q = &st->q[i];
-		conn_query_unlink(st, q);
-		if (q->state != Q_FOLLOW && q->follow >= 0)
-			continue;
-		if (q->state == Q_FOLLOW) {
-			lead = &st->q[q->leader];
-			for (p = &lead->follow; *p != i; p = &st->q[*p].follow)
-				;
-			*p = q->follow;
-		}
-		st->stats.cancelled++;
-		query_free(st, q);
-	}
-}
-
-/* A new connection in a free slot of the table, in the epoll set. */
-static void
-conn_open(struct state *st, int fd, int li, const union sockany *peer,
-    socklen_t peerlen)
-{
-	struct epoll_event ev;
-	struct conn *c;
-
-	if (st->nconn >= st->tcpcap)
-		conn_evict(st);
-	if (st->nconn < st->tcpcap && st->freeconn >= 0) {
-		c = &st->conn[st->freeconn];
-		st->freeconn = c->next;
-	} else if (st->nconn < st->tcpcap && st->chigh < st->tcpmax) {
-		c = &st->conn[st->chigh++];
-		c->wbuf = st->wbuf + (size_t)(c - st->conn) * TCP_WBUF;
-	} else {
-		st->stats.tcp_full++;
-		close(fd);
-		return;
-	}
-	ev.events = EPOLLIN;
-	ev.data.u64 = token_make(TK_CONN, (int)(c - st->conn), 0, c->gen);
-	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		close(fd);
-		c->next = st->freeconn;
-		st->freeconn = (int32_t)(c - st->conn);
-		return;
-	}
-	st->nconn++;
-	c->fd = fd;
-	c->events = EPOLLIN;
-	c->listener = li;
-	c->lgen = st->lis[li].gen;
-	c->peer = *peer;
-	c->peerlen = peerlen;
-	c->inflight = 0;
-	c->eof = false;
-	c->rlen = c->wpos = c->wlen = 0;
-	c->prev = c->next = -1;
-	c->fifo = -1;
-	c->qhead = -1;
-	conn_fifo_push(st, c, C_IDLE);
-}
-
-static void
-tcp_accept(struct state *st, int li)
-{
-	union sockany peer;
-	socklen_t peerlen;
-	int fd, n;
-
-	for (n = 0; n < 16; n++) {
-		peerlen = sizeof(peer);
-		fd = accept4(st->lis[li].tcp, &peer.sa, &peerlen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1 && is_resource_error(errno)) {
-			/* out of fds: stop accepting for a while, not spin */
-			st->stats.tcp_full++;
-			tcp_pause(st);
-			return;
-		}
-		if (fd == -1)
-			return;
-		st->fd_warned = false;
-		if (!client_allowed(st, li, &peer.sa)) {
-			close(fd);
-			stranger_refused(st, li, &peer, peerlen, true);
-			continue;
-		}
-		conn_open(st, fd, li, &peer, peerlen);
-	}
-}
-
-static void
-conn_read(struct state *st, struct conn *c)
-{
-	struct client cl;
-	uint32_t gen = c->gen;
-	size_t need;
-	ssize_t n;
-
-	memset(&cl, 0, sizeof(cl));
-	cl.tcp = true;
-	cl.origin = (int)(c - st->conn);
-	cl.gen = gen;
-	cl.addr = c->peer;
-	cl.addrlen = c->peerlen;
-	while (c->gen == gen && !c->eof && c->inflight < conn_pipeline(st, c)) {
-		need = c->rlen < 2 ? 2 : 2 + (size_t)get_u16(c->rbuf);
-		if ((need == 2 && c->rlen == 2) || need - 2 > DNS_MAX_QUERY) {
-			st->stats.malformed++;	/* empty, or over our limit */
-			conn_close(st, c);
-			return;
-		}
-		if (c->rlen < need) {
-			n = read(c->fd, c->rbuf + c->rlen, need - c->rlen);
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1 && errno == EAGAIN)
-				break;
-			if (n == -1) {
-				conn_close(st, c);
-				return;
-			}
-			if (n == 0) {
-				c->eof = true;
-				if (c->inflight == 0 && c->wpos == c->wlen) {
-					conn_close(st, c);
-					return;
-				}
-				break;
-			}
-			if (c->rlen == 0)	/* a message starts: its clock */
-				conn_fifo_push(st, c, C_MSG);
-			c->rlen += (uint32_t)n;
-			continue;
-		}
-		c->rlen = 0;
-		conn_fifo_push(st, c, C_IDLE);
-		if (st->lis[c->listener].gen == c->lgen)
-			st->lis[c->listener].queries++;
-		query_from_client(st, &cl, c->rbuf + 2, need - 2);
-	}
-	if (c->gen == gen)
-		conn_arm(st, c);
-}
-
-static void
-conn_io(struct state *st, struct conn *c, uint32_t ev)
-{
-	uint32_t gen = c->gen;
-
-	if ((ev & EPOLLOUT) && !conn_write(st, c))
-		return;
-	if (!c->eof && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		conn_read(st, c);
-	/* reset, or shut both ways: nothing more can reach the client */
-	if (c->gen == gen && (ev & (EPOLLHUP | EPOLLERR)))
-		conn_close(st, c);
-}
-
-/* ==== 15. File following ================================================= */
+/* ==== 16. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -6083,7 +6092,7 @@ deflist_rebuild(struct state *st)
 	follow_release(st);
 }
 
-/* ==== 16. Signals and counters =========================================== */
+/* ==== 17. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -6161,7 +6170,7 @@ stats_print(struct state *st)
 		    l->u[i].backoff != 0 ? ", down" : "");
 }
 
-/* ==== 17. The event loop ================================================= */
+/* ==== 18. The event loop ================================================= */
 /*
  * One pass: run what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
@@ -6419,7 +6428,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 18. usage() and main() ============================================= */
+/* ==== 19. usage() and main() ============================================= */
 
 static void
 usage(FILE *fp)
