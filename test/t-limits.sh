@@ -112,8 +112,12 @@ for i in 1 2; do
 	track_pid "$!"
 done
 # Both connected and accepted: the 2 connections show in ss, or wait 0.5 s.
-wait_for 20 test "$(ss -Htn state established "( dport = :$DNSFWD_PORT )" \
-	2>/dev/null | wc -l)" -ge 2
+_two_open()
+{
+	[ "$(ss -Htn state established "( dport = :$DNSFWD_PORT )" \
+	    2>/dev/null | wc -l)" -ge 2 ]
+}
+wait_for 20 _two_open
 sleep 0.3
 start=$(date +%s%N)
 out=$("$DNSQ" -t -w 3000 127.0.0.1 "$DNSFWD_PORT" "$("$DNSQ" -m 7 t3.test)")
