@@ -427,12 +427,25 @@ cfg_parse_host(const char *h, uint16_t port, struct addr *out)
 	return 0;
 }
 
+/* Whether the n bytes at s are an address of family, in text. */
+static bool
+text_is_addr(const char *s, size_t n, int family)
+{
+	char t[INET6_ADDRSTRLEN + 1];
+	uint8_t a[16];
+
+	if (n >= sizeof(t))
+		return false;
+	memcpy(t, s, n);
+	t[n] = '\0';
+	return inet_pton(family, t, a) == 1;
+}
+
 int
 cfg_parse_addr(const char *s, char sep, uint16_t defport, struct addr *out,
     char *err, size_t errlen)
 {
 	char host[128];
-	uint8_t scratch[16];
 	const char *p, *port = NULL;
 	size_t hl;
 	unsigned long pv;
@@ -474,28 +487,20 @@ cfg_parse_addr(const char *s, char sep, uint16_t defport, struct addr *out,
 	/* "::1:5353" is an address, but more likely a slip for [::1]:5353 */
 	if (sep == ':' && s[0] != '[' && (p = strrchr(s, ':')) != NULL &&
 	    p[1] != '\0' && strspn(p + 1, "0123456789") == strlen(p + 1) &&
-	    (hl = (size_t)(p - s)) < sizeof(host)) {
-		memcpy(host, s, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET6, host, scratch) == 1) {
-			snprintf(err, errlen, "\"%s\" is ambiguous: write "
-			    "[%s]:%s for port %s, or [%s] for that address", s,
-			    host, p + 1, p + 1, s);
-			return -1;
-		}
+	    text_is_addr(s, (size_t)(p - s), AF_INET6)) {
+		snprintf(err, errlen, "\"%s\" is ambiguous: write [%.*s]:%s "
+		    "for port %s, or [%s] for that address", s, (int)(p - s), s,
+		    p + 1, p + 1, s);
+		return -1;
 	}
 	return 0;
 bad:
 	/* "127.0.0.1:5353" given to -s: servers take ADDR#PORT */
 	if (sep == '#' && (p = strrchr(s, ':')) != NULL && strchr(s, ':') == p &&
-	    (hl = (size_t)(p - s)) < sizeof(host)) {
-		memcpy(host, s, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET, host, scratch) == 1) {
-			snprintf(err, errlen, "\"%s\" is not an address; a "
-			    "server's port follows a '#': %s#%s", s, host, p + 1);
-			return -1;
-		}
+	    text_is_addr(s, (size_t)(p - s), AF_INET)) {
+		snprintf(err, errlen, "\"%s\" is not an address; a server's "
+		    "port follows a '#': %.*s#%s", s, (int)(p - s), s, p + 1);
+		return -1;
 	}
 	snprintf(err, errlen, "\"%s\" is not an address", s);
 	return -1;
@@ -1630,12 +1635,7 @@ policy_event(struct policy *p, int pos, enum reply_class c, int rcode,
 static bool
 is_loopback(const struct addr *a)
 {
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
-
-	if (a->ss.ss_family == AF_INET)
-		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	return acl_is_loopback((const struct sockaddr *)&a->ss);
 }
 
 static bool
@@ -1681,8 +1681,9 @@ policy_is_self(const struct addr *ns, const struct addr *self, int n)
  * Who may ask (struct acl).  Sets are small (ACL_MAX) and checked per
  * datagram, loopback first: a linear walk of whole-byte compares and one
  * masked byte, no allocation, a few nanoseconds per prefix.
+ *
+ * prefix_clear(): clear the host bits of p, those past its length.
  */
-/* Clear the host bits of p, those past its length. */
 static void
 prefix_clear(struct prefix *p)
 {
@@ -2786,8 +2787,8 @@ struct stats {
 	uint64_t	 malformed;	/* dropped or FORMERR */
 	uint64_t	 full;		/* refused: in-flight table full */
 	uint64_t	 probes;	/* sent to down upstreams */
-	uint64_t	 stale;		/* clients answered from stale entries */
 	uint64_t	 revived;	/* ... that answered */
+	uint64_t	 stale;		/* clients answered from stale entries */
 	uint64_t	 over_share;	/* refused: its source's share taken */
 	uint64_t	 strangers;	/* refused: not allowed (UDP) */
 	uint64_t	 strangers_tcp;	/* closed at accept: not allowed */
@@ -2845,8 +2846,8 @@ struct follow {
 };
 
 /*
- * The fixed pollfd entries: inotify, the epoll set that holds every
- * upstream socket and TCP client, then a UDP and a TCP entry per listener.
+ * The fixed pollfd entries: inotify, and the epoll set that holds every
+ * other descriptor (listeners, upstream sockets, TCP clients, netlink).
  */
 enum { PFD_INOTIFY, PFD_EPOLL, PFD_COUNT };
 
@@ -2870,7 +2871,6 @@ struct state {
 	uint64_t	 ns_scan_at;	/* ms: look at the namespaces; 0 */
 	int		 ns_tries;	/* scans left before giving up waiting */
 	bool		 ns_caps;	/* -u kept what entering one needs */
-	bool		 tcp_paused;	/* accepts stopped: out of fds */
 	int		 ready_fd;	/* --ready-fd; -1 when none or done */
 	bool		 ready;		/* readiness told */
 	uint64_t	 start_ms;
@@ -3474,12 +3474,12 @@ query_set_state(struct state *st, struct query *q, enum query_state s)
 	q->state = s;
 }
 
-/* The key of cl's source: its address, an IPv6 client's /64. */
+/* The key of the source at sa: its address, an IPv6 client's /64. */
 static void
-source_key(const struct client *cl, uint8_t *key)
+source_key(const struct sockaddr *sa, uint8_t *key)
 {
 	const uint8_t *b;
-	int v6 = acl_key(&cl->addr.sa, &b);
+	int v6 = acl_key(sa, &b);
 
 	memset(key, 0, SRC_KEY);
 	key[0] = (uint8_t)(v6 + 1);	/* 0: no address (never matched) */
@@ -3699,6 +3699,28 @@ back:
 }
 
 /*
+ * A pool socket connected to to, which draws it a fresh random port:
+ * its slot, or -1 with errno set.
+ */
+static int32_t
+usock_connect(struct state *st, const struct addr *to)
+{
+	int32_t i;
+	int err;
+
+	if ((i = usock_get(st, to->ss.ss_family)) < 0)
+		return -1;
+	if (connect(st->us[i].fd, (const struct sockaddr *)&to->ss, to->len) ==
+	    -1) {
+		err = errno;
+		usock_release(st, i, false);
+		errno = err;
+		return -1;
+	}
+	return i;
+}
+
+/*
  * Close (or give back to the pool) the socket of q's attempt at pos;
  * answered: the attempt ended with its reply read.
  */
@@ -3791,15 +3813,9 @@ attempt_open(struct state *st, struct query *q, int pos, int type)
 	int fd, err;
 
 	if (type == SOCK_DGRAM) {
-		if ((i = usock_get(st, u->addr.ss.ss_family)) < 0)
+		if ((i = usock_connect(st, &u->addr)) < 0)	/* a new port */
 			return -1;
 		fd = st->us[i].fd;
-		if (connect(fd, to, u->addr.len) == -1) {	/* a new port */
-			err = errno;
-			usock_release(st, i, false);
-			errno = err;
-			return -1;
-		}
 		st->us[i].q = slot_of(st, q);
 		st->us[i].seq = q->seq;
 		st->us[i].pos = (uint8_t)pos;
@@ -3912,15 +3928,13 @@ probe_send(struct state *st, struct query *q)
 			continue;
 		for (i = 0; st->probes[i].list != NULL; i++)
 			;
-		if ((k = usock_get(st, u->addr.ss.ss_family)) < 0)
-			return;
+		if ((k = usock_connect(st, &u->addr)) < 0)
+			continue;	/* down it stays; probed again later */
 		p = &st->probes[i];
 		p->id = rnd16(&st->rnd);
 		memcpy(out, q->out + 2, q->len);
 		put_u16(out, p->id);
-		if (connect(st->us[k].fd, (const struct sockaddr *)&u->addr.ss,
-		    u->addr.len) == -1 ||
-		    send(st->us[k].fd, out, q->len, 0) == -1) {
+		if (send(st->us[k].fd, out, q->len, 0) == -1) {
 			usock_release(st, k, false);
 			continue;	/* down it stays; probed again later */
 		}
@@ -4562,7 +4576,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	lead = inflight_find(st, &dq, h);
 	if (lead != NULL && query_is_own(st, lead, cl, &dq))
 		return;
-	source_key(cl, skey);
+	source_key(&cl->addr.sa, skey);
 	si = source_find(st, skey, &sh);
 	if (!policy_share_ok(si < 0 ? 0 : st->src[si].held, st->nq,
 	    st->qmax)) {
@@ -4602,6 +4616,13 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	query_start(st, q);
 }
 
+/* A namespace as messages name it. */
+static const char *
+view_name(const struct netview *v)
+{
+	return v->path != NULL ? v->path : "this namespace";
+}
+
 /*
  * Who may ask: loopback always; then --allow if given, else the networks
  * of the listener's namespace (struct netview).  Everyone else gets
@@ -4625,7 +4646,6 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 	const struct listener *l = &st->lis[li];
 	uint8_t key[SRC_KEY];
 	struct stranger *s;
-	struct client cl;
 	struct addr a;
 	char t[80];
 
@@ -4633,9 +4653,7 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 		st->stats.strangers_tcp++;
 	else
 		st->stats.strangers++;
-	memset(&cl, 0, sizeof(cl));
-	memcpy(&cl.addr, peer, peerlen);
-	source_key(&cl, key);
+	source_key(&peer->sa, key);
 	s = &st->strangers[siphash13(st->hkey, key, SRC_KEY) % STRANGER_SLOTS];
 	if (s->at != 0 && memcmp(s->key, key, SRC_KEY) == 0 &&
 	    st->now - s->at < STRANGER_MS)
@@ -4651,12 +4669,11 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 	s->at = st->now | 1;
 	memcpy(&a.ss, peer, peerlen);
 	a.len = peerlen;
-	logmsg(1, "refused %s%s: %s%s%s (--allow admits clients; said once "
-	    "a minute per source)", addr_text(&a, ':', t, sizeof(t)),
+	logmsg(1, "refused %s%s: %s%s (--allow admits clients; said once a "
+	    "minute per source)", addr_text(&a, ':', t, sizeof(t)),
 	    tcp ? " (tcp)" : "", st->allowing ? "not in --allow" :
 	    "not on a network of ", st->allowing ? "" :
-	    st->view[l->view].path != NULL ? st->view[l->view].path :
-	    "this namespace", "");
+	    view_name(&st->view[l->view]));
 }
 
 /* A datagram from a stranger: REFUSED if it is a query, else nothing. */
@@ -4715,7 +4732,6 @@ tcp_arm(struct state *st, bool on)
 	struct epoll_event ev;
 	int i;
 
-	st->tcp_paused = !on;
 	for (i = 0; i < st->nlis; i++) {
 		if (st->lis[i].tcp < 0)
 			continue;
@@ -5018,15 +5034,13 @@ view_dump(struct state *st, struct netview *v)
 			break;
 	}
 	if (rc != 1) {
-		logmsg(0, "%s%s: cannot read its addresses; keeping the "
-		    "networks read before", v->path ? "namespace " :
-		    "own namespace", v->path ? v->path : "");
+		logmsg(0, "%s: cannot read its addresses; keeping the "
+		    "networks read before", view_name(v));
 		return;
 	}
 	if (set.full)
-		logmsg(1, "%s%s: more than %d networks; clients of the "
-		    "others are refused (see --allow)", v->path ?
-		    "namespace " : "own namespace", v->path ? v->path : "",
+		logmsg(1, "%s: more than %d networks; clients of the "
+		    "others are refused (see --allow)", view_name(v),
 		    ACL_MAX);
 	v->onlink = set;
 }
@@ -5255,7 +5269,7 @@ listener_watch(struct state *st, int k)
 	ev.data.u64 = token_make(TK_LISTEN, k, 0, l->gen);
 	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->udp, &ev) == -1)
 		logmsg(0, "epoll: %s", strerror(errno));
-	ev.events = st->tcp_paused ? 0 : EPOLLIN;
+	ev.events = st->accept_at != 0 ? 0 : EPOLLIN;	/* accepts paused */
 	ev.data.u64 = token_make(TK_LISTEN, k, 1, l->gen);
 	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->tcp, &ev) == -1)
 		logmsg(0, "epoll: %s", strerror(errno));
@@ -5349,10 +5363,9 @@ view_open(struct state *st, int vi, bool fatal)
 			early |= 1 << (i < 30 ? i : 30);
 	}
 	if (err == 0 && !st->allowing && (v->nl = view_socket()) == -1)
-		logmsg(0, "%s%s: cannot watch addresses (netlink: %s); "
+		logmsg(0, "%s: cannot watch addresses (netlink: %s); "
 		    "answering loopback clients only (see --allow)",
-		    v->path ? "namespace " : "own namespace", where,
-		    strerror(errno));
+		    view_name(v), strerror(errno));
 out:
 	if (own >= 0) {
 		if (setns(own, CLONE_NEWNET) == -1)
@@ -5388,8 +5401,7 @@ out:
 		    " in " : "", where);
 		if (early & (1 << (i < 30 ? i : 30)))
 			logmsg(1, "%s is not an address of %s yet: served once "
-			    "it is added", a, v->path ? v->path :
-			    "this namespace");
+			    "it is added", a, view_name(v));
 		if (st->ep >= 0)
 			listener_watch(st, k);
 		i++;
@@ -6366,7 +6378,7 @@ listener_event(struct state *st, uint64_t tok)
 		return;
 	if (pos == 0)
 		udp_read(st, idx);
-	else if (!st->tcp_paused)
+	else if (st->accept_at == 0)	/* accepts not paused */
 		tcp_accept(st, idx);
 }
 
