@@ -211,7 +211,6 @@ addr_text(const struct addr *a, char sep, char *buf, size_t len)
 	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
-	char ifn[IF_NAMESIZE];
 	size_t hl;
 
 	if (a->ss.ss_family == AF_INET) {
@@ -220,13 +219,12 @@ addr_text(const struct addr *a, char sep, char *buf, size_t len)
 		return buf;
 	}
 	inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-	if (sin6->sin6_scope_id != 0) {
-		hl = strlen(host);
-		if (if_indextoname(sin6->sin6_scope_id, ifn) == NULL)
-			snprintf(ifn, sizeof(ifn), "%u",
-			    (unsigned)sin6->sin6_scope_id);
-		snprintf(host + hl, sizeof(host) - hl, "%%%s", ifn);
-	}
+	hl = strlen(host);
+	if (a->ifname[0] != '\0')
+		snprintf(host + hl, sizeof(host) - hl, "%%%s", a->ifname);
+	else if (sin6->sin6_scope_id != 0)
+		snprintf(host + hl, sizeof(host) - hl, "%%%u",
+		    (unsigned)sin6->sin6_scope_id);
 	if (sep == ':')
 		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
 	else
@@ -418,11 +416,16 @@ cfg_parse_host(const char *h, uint16_t port, struct addr *out)
 	sin6->sin6_family = AF_INET6;
 	sin6->sin6_port = htons(port);
 	out->len = sizeof(*sin6);
-	if (pct != NULL) {
-		if (cfg_parse_uint(pct, 1, UINT32_MAX, &scope) == 0)
-			sin6->sin6_scope_id = (uint32_t)scope;
-		else if ((sin6->sin6_scope_id = if_nametoindex(pct)) == 0)
+	if (pct == NULL)
+		return 0;
+	if (*pct >= '0' && *pct <= '9') {	/* a number, or nothing */
+		if (cfg_parse_uint(pct, 1, UINT32_MAX, &scope) == -1)
 			return -1;
+		sin6->sin6_scope_id = (uint32_t)scope;
+	} else if (*pct != '\0' && strlen(pct) < sizeof(out->ifname)) {
+		strcpy(out->ifname, pct);	/* addr_scope() resolves it */
+	} else {
+		return -1;
 	}
 	return 0;
 }
@@ -651,7 +654,7 @@ dns_cursor_init(struct dns_cursor *c, const uint8_t *buf, size_t len)
 	c->err = NULL;
 }
 
-uint8_t
+static uint8_t
 dns_get_u8(struct dns_cursor *c)
 {
 	if (c->err != NULL)
@@ -1255,9 +1258,7 @@ resolv_line(const char *line, size_t n, struct resolv_conf *out)
 {
 	struct ns_entry e;
 	char val[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-	char *pct;
 	size_t i = 10, v = 0;
-	unsigned long scope;
 
 	if (n < 11 || memcmp(line, "nameserver", 10) != 0 ||
 	    !is_space(line[10]))
@@ -1273,25 +1274,9 @@ resolv_line(const char *line, size_t n, struct resolv_conf *out)
 		val[v++] = line[i++];
 	}
 	val[v] = '\0';
-	memset(&e, 0, sizeof(e));
-	if ((pct = strchr(val, '%')) != NULL) {
-		*pct++ = '\0';
-		if (strlen(pct) == 0 || strlen(pct) >= IF_NAMESIZE) {
-			out->bad++;
-			return;
-		}
-	}
-	if (cfg_parse_host(val, 53, &e.addr) == -1 ||
-	    (pct != NULL && e.addr.ss.ss_family != AF_INET6)) {
+	if (cfg_parse_host(val, 53, &e.addr) == -1) {
 		out->bad++;
 		return;
-	}
-	if (pct != NULL) {
-		if (cfg_parse_uint(pct, 1, UINT32_MAX, &scope) == 0)
-			((struct sockaddr_in6 *)&e.addr.ss)->sin6_scope_id =
-			    (uint32_t)scope;
-		else
-			strcpy(e.ifname, pct);
 	}
 	if (out->n == RESOLV_MAX_NS) {
 		out->ignored++;
@@ -2520,6 +2505,22 @@ cache_longest_chain(const struct cache *c)
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
+
+/*
+ * The one I/O helper of parsed addresses: a scope given by name becomes the
+ * interface's index, looked up now (interfaces come and go).  -1: no such
+ * interface.
+ */
+static int
+addr_scope(struct addr *a)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+
+	if (a->ifname[0] == '\0')
+		return 0;
+	sin6->sin6_scope_id = if_nametoindex(a->ifname);
+	return sin6->sin6_scope_id != 0 ? 0 : -1;
+}
 
 /* ==== 10. Runtime state ================================================== */
 /*
@@ -5804,7 +5805,6 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 {
 	struct follow *f = &st->f;
 	struct resolv_conf rc;
-	struct sockaddr_in6 *sin6;
 	struct addr *good;
 	char a[80];
 	int i, n = 0, *ngood;
@@ -5812,12 +5812,9 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 	resolv_parse(text, len, &rc);
 	self_refresh(st);
 	for (i = 0; i < rc.n; i++) {
-		sin6 = (struct sockaddr_in6 *)&rc.ns[i].addr.ss;
-		if (rc.ns[i].ifname[0] != '\0' &&
-		    (sin6->sin6_scope_id = if_nametoindex(rc.ns[i].ifname)) ==
-		    0) {
+		if (addr_scope(&rc.ns[i].addr) == -1) {
 			logmsg(1, "%s: nameserver %%%s: no such interface",
-			    ff->cur, rc.ns[i].ifname);
+			    ff->cur, rc.ns[i].addr.ifname);
 			continue;
 		}
 		/* a nameserver that is dnsfwd itself would loop */
@@ -6440,7 +6437,25 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 19. usage() and main() ============================================= */
+/* ==== 25. Start-up ======================================================= */
+
+/* What the command line asks for that start-up, not the state, keeps. */
+struct options {
+	struct listen_chain *chains;	/* one per -l (argc + 1 of them) */
+	int		 nchain;	/* chains used */
+	const char	*resolv;	/* -r FILE; NULL: the default files */
+	const char	*user;		/* -u; NULL: stay who we are */
+	const char	*hosts[MAX_HOSTS];	/* -H files, in order */
+	int		 nhosts;
+	bool		 logtime;	/* --log-time */
+	long		 cache_n;	/* -c */
+	long		 stale_s;	/* --stale */
+	long		 poll_s;	/* --poll; 0: inotify */
+	long		 timeout_ms;	/* -t */
+	long		 qmax;		/* --max-queries */
+	long		 tcpmax;	/* --max-tcp */
+};
+
 
 static void
 usage(FILE *fp)
@@ -6530,6 +6545,13 @@ pid_file_write(const char *path)
 	    O_NOFOLLOW, 0644)) == -1 || write(fd, buf, (size_t)n) != n)
 		die(1, "--pid-file %s: %s", path, strerror(errno));
 	close(fd);
+}
+
+static void
+scope_or_die(const char *opt, struct addr *a)
+{
+	if (addr_scope(a) == -1)
+		die(1, "%s: %%%s: no such interface", opt, a->ifname);
 }
 
 /* Resolve -u USER before binding, so a bad name fails before "listening". */
@@ -6774,7 +6796,7 @@ listen_start(struct state *st)
 
 /* Name the files to follow: the resolv file (or candidates) and -H. */
 static void
-follow_paths(struct state *st, const char *file, const char **hosts,
+follow_paths(struct state *st, const char *file, const char *const *hosts,
     int nhosts)
 {
 	static const char sysd[] = "/run/systemd/resolve/resolv.conf";
@@ -6868,237 +6890,316 @@ routes_lists(struct state *st)
 	}
 }
 
+/* The "%name" scopes of -l, -s and -f addresses; exit 1 for a bad name. */
+static void
+scopes_resolve(struct state *st, const struct options *o)
+{
+	struct rule *r;
+	int i, k;
+
+	for (i = 0; i < o->nchain; i++)
+		for (k = 0; k < o->chains[i].n; k++)
+			scope_or_die("-l", &o->chains[i].a[k]);
+	for (i = 0; i < st->nstatic; i++)
+		scope_or_die("-s", &st->statics[i]);
+	for (i = 0; i < st->nfallback; i++)
+		scope_or_die("-f", &st->fallbacks[i]);
+	for (i = 0; i < st->routes.n; i++)
+		for (r = &st->routes.r[i], k = 0; k < r->nsrv; k++)
+			scope_or_die("-s", &r->srv[k]);
+}
+
+/*
+ * Start-up, in this order: bind every listener (as root, before anything
+ * can fail late), allocate every table, read and start following the
+ * files, drop privileges, and hand over to the loop.
+ */
+static void
+startup(struct state *st, const struct options *o)
+{
+	uid_t uid = 0;
+	gid_t gid = 0;
+
+	if (o->user != NULL)
+		user_lookup(o->user, &uid, &gid);
+	scopes_resolve(st, o);
+	st->start_ms = clock_ms();
+	listen_start(st);				/* bind */
+	if (st->pid_file != NULL)
+		pid_file_write(st->pid_file);
+	self_refresh(st);
+	self_skip(st, st->statics, &st->nstatic, "-s");
+	self_skip(st, st->fallbacks, &st->nfallback, "-f");
+	st->now = clock_ms();
+	follow_paths(st, o->resolv, o->hosts, o->nhosts);
+	state_alloc(st);				/* allocate */
+	if (getrandom(st->hkey, sizeof(st->hkey), 0) !=
+	    (ssize_t)sizeof(st->hkey) || getrandom(st->rnd.key,
+	    sizeof(st->rnd.key), 0) != (ssize_t)sizeof(st->rnd.key))
+		die(1, "getrandom: %s", strerror(errno));
+	if (cache_init(&st->cache, (int)o->cache_n, st->hkey) == -1)
+		die(1, "-c %ld: out of memory", o->cache_n);
+	cache_stale(&st->cache, (uint32_t)o->stale_s);
+	routes_lists(st);
+	follow_start(st, o->poll_s);			/* follow */
+	if (st->deflist == NULL)	/* no servers in the file: -s and -f */
+		deflist_rebuild(st);
+	state_fds(st);
+	views_start(st);
+	if (!st->following && st->nstatic == 0 && st->nfallback == 0 &&
+	    st->routes.n == 0)
+		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
+	if (o->user != NULL)				/* drop privileges */
+		drop_privileges(st, o->user, uid, gid);
+}
+
+/* The signals the loop handles; they are blocked but while in poll. */
+static void
+signals_init(void)
+{
+	static const int sigs[] = { SIGHUP, SIGUSR1, SIGTERM, SIGINT };
+	struct sigaction sa;
+	sigset_t block;
+	size_t i;
+
+	sigemptyset(&block);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sig_handler;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sigaddset(&block, sigs[i]);
+		sigaction(sigs[i], &sa, NULL);
+	}
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* ==== 26. Options and main() ============================================= */
+
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
 	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE,
 };
 
-static const struct option longopts[] = {
-	{ "listen", required_argument, NULL, 'l' },
-	{ "allow", required_argument, NULL, OPT_ALLOW },
-	{ "stale", required_argument, NULL, OPT_STALE },
-	{ "log-time", no_argument, NULL, OPT_LOGTIME },
-	{ "ready-fd", required_argument, NULL, OPT_READYFD },
-	{ "pid-file", required_argument, NULL, OPT_PIDFILE },
-	{ "netns", required_argument, NULL, 'N' },
-	{ "resolv", required_argument, NULL, 'r' },
-	{ "no-resolv", no_argument, NULL, 'R' },
-	{ "server", required_argument, NULL, 's' },
-	{ "fallback", required_argument, NULL, 'f' },
-	{ "address", required_argument, NULL, 'a' },
-	{ "hosts", required_argument, NULL, 'H' },
-	{ "cache-size", required_argument, NULL, 'c' },
-	{ "poll", required_argument, NULL, OPT_POLL },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "parallel", no_argument, NULL, OPT_PARALLEL },
-	{ "max-queries", required_argument, NULL, OPT_MAXQ },
-	{ "max-tcp", required_argument, NULL, OPT_MAXTCP },
-	{ "user", required_argument, NULL, 'u' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+/*
+ * Every option, once: its names, and for a number its range, unit and the
+ * long of struct options it lands in (number false: handled by
+ * option_one()).  getopt's tables are built from this one.
+ */
+static const struct optdef {
+	const char	*name;		/* long name */
+	int		 ch;		/* short letter or OPT_ value */
+	int		 arg;		/* no_argument or required_argument */
+	bool		 number;	/* a number in [min, max] */
+	long		 min, max;
+	const char	*unit;		/* for the message; NULL: none */
+	size_t		 off;		/* offsetof(struct options, ...) */
+} optdefs[] = {
+#define NUM(name, ch, min, max, unit, field) \
+	{ name, ch, required_argument, true, min, max, unit, \
+	    offsetof(struct options, field) }
+#define ARG(name, ch)	{ name, ch, required_argument, false, 0, 0, NULL, 0 }
+#define FLAG(name, ch)	{ name, ch, no_argument, false, 0, 0, NULL, 0 }
+	ARG("listen", 'l'),
+	ARG("netns", 'N'),
+	ARG("allow", OPT_ALLOW),
+	ARG("resolv", 'r'),
+	FLAG("no-resolv", 'R'),
+	ARG("server", 's'),
+	ARG("fallback", 'f'),
+	ARG("address", 'a'),
+	ARG("hosts", 'H'),
+	NUM("cache-size", 'c', 0, 1000000, "entries", cache_n),
+	NUM("stale", OPT_STALE, 0, 604800, "seconds", stale_s),
+	NUM("poll", OPT_POLL, 1, 3600, "seconds", poll_s),
+	NUM("timeout", 't', 1, 60000, "milliseconds", timeout_ms),
+	FLAG("parallel", OPT_PARALLEL),
+	NUM("max-queries", OPT_MAXQ, 1, 65535, NULL, qmax),
+	NUM("max-tcp", OPT_MAXTCP, 1, 4096, NULL, tcpmax),
+	ARG("user", 'u'),
+	ARG("ready-fd", OPT_READYFD),
+	ARG("pid-file", OPT_PIDFILE),
+	FLAG("verbose", 'v'),
+	FLAG("log-time", OPT_LOGTIME),
+	FLAG("quiet", 'q'),
+	FLAG("help", 'h'),
+	FLAG("version", 'V'),
+#undef NUM
+#undef ARG
+#undef FLAG
 };
+#define NOPTDEF (sizeof(optdefs) / sizeof(optdefs[0]))
+
+/* An option's name as messages give it: "-c", or "--poll" with no letter. */
+static const char *
+opt_name(const struct optdef *d, char *buf, size_t len)
+{
+	if (d->ch < 256)
+		snprintf(buf, len, "-%c", d->ch);
+	else
+		snprintf(buf, len, "--%s", d->name);
+	return buf;
+}
+
+/* One option that is not a plain number.  Returns 1 to exit 0 (-h, -V). */
+static int
+option_one(struct state *st, struct options *o, int ch, const char *arg)
+{
+	struct lgroup *g = &st->grp[st->ngrp - 1];
+	struct prefix pfx;
+	unsigned long v;
+	char err[128];
+	const char *opt = ch == 'a' ? "-a" : ch == 's' ? "-s" : "-f";
+
+	switch (ch) {
+	case 'l':
+		if (cfg_parse_listen(arg, &o->chains[o->nchain], err,
+		    sizeof(err)) == -1)
+			usage_error("-l", "%s", err);
+		if (g->nch++ == 0)
+			g->ch = &o->chains[o->nchain];
+		o->nchain++;
+		break;
+	case 'N':
+		group_add(st, arg);
+		break;
+	case OPT_ALLOW:
+		if (cfg_parse_prefix(arg, &pfx, err, sizeof(err)) == -1)
+			usage_error("--allow", "%s", err);
+		if (!acl_add(&st->allow, &pfx))
+			usage_error("--allow", "more than %d networks", ACL_MAX);
+		st->allowing = true;
+		break;
+	case 'r':
+		o->resolv = arg;
+		break;
+	case 'R':
+		st->following = false;
+		break;
+	case 'a':
+	case 's':
+		if (arg[0] == '/' || ch == 'a') {
+			if (route_add(&st->routes, arg, ch == 'a', err,
+			    sizeof(err)) == -1)
+				usage_error(opt, "%s", err);
+			break;
+		}
+		/* FALLTHROUGH */
+	case 'f':
+		if ((ch == 's' ? st->nstatic : st->nfallback) == MAX_UPSTREAMS)
+			usage_error(opt, "more than %d servers", MAX_UPSTREAMS);
+		if (cfg_parse_addr(arg, '#', 53, ch == 's' ?
+		    &st->statics[st->nstatic++] :
+		    &st->fallbacks[st->nfallback++], err, sizeof(err)) == -1)
+			usage_error(opt, "%s", err);
+		break;
+	case 'H':
+		if (o->nhosts == MAX_HOSTS)
+			usage_error("-H", "more than %d files", MAX_HOSTS);
+		o->hosts[o->nhosts++] = arg;
+		break;
+	case OPT_PARALLEL:
+		st->parallel = true;
+		break;
+	case 'u':
+		o->user = arg;
+		break;
+	case OPT_READYFD:
+		if (cfg_parse_uint(arg, 3, INT_MAX, &v) == -1 ||
+		    fcntl((int)v, F_GETFD) == -1)
+			usage_error("--ready-fd", "\"%s\" is not an open "
+			    "descriptor (3 or more)", arg);
+		st->ready_fd = (int)v;
+		break;
+	case OPT_PIDFILE:
+		st->pid_file = path_absolute(arg);
+		break;
+	case 'v':
+		log_level = log_level >= 2 ? 3 : 2;
+		break;
+	case OPT_LOGTIME:
+		o->logtime = true;
+		break;
+	case 'q':
+		log_level = 0;
+		break;
+	case 'h':
+		usage(stdout);
+		return 1;
+	case 'V':
+		printf("dnsfwd %s\n", VERSION);
+		return 1;
+	}
+	return 0;
+}
+
+/* getopt_long()'s two tables, from optdefs (short: 2 * NOPTDEF + 1). */
+static void
+getopt_tables(struct option *longopts, char *shortopts)
+{
+	const struct optdef *d;
+
+	for (d = optdefs; d < optdefs + NOPTDEF; d++) {
+		*longopts++ = (struct option){ d->name, d->arg, NULL, d->ch };
+		if (d->ch >= 256)
+			continue;
+		*shortopts++ = (char)d->ch;
+		if (d->arg == required_argument)
+			*shortopts++ = ':';
+	}
+	*longopts = (struct option){ NULL, 0, NULL, 0 };
+	*shortopts = '\0';
+}
 
 int
 main(int argc, char **argv)
 {
 	static struct state st;
-	static struct listen_chain *chains;	/* reachable: no leak at exit */
-	const char *file = NULL;
-	const char *user = NULL, *hosts[MAX_HOSTS];
-	struct sigaction sa;
-	uid_t uid = 0;
-	gid_t gid = 0;
-	sigset_t block;
-	char err[128];
-	unsigned long v;
-	struct prefix pfx;
-	long poll_s = 0, stale_s = STALE_S;
-	bool logtime = false;
-	int ch, nchain = 0, nhosts = 0, cache_n = CACHE_SIZE;
+	static struct options o = {
+		.cache_n = CACHE_SIZE, .stale_s = STALE_S,
+		.timeout_ms = TIMEOUT_MS, .qmax = QUERY_MAX, .tcpmax = TCP_MAX,
+	};
+	static struct option longopts[NOPTDEF + 1];
+	char shortopts[2 * NOPTDEF + 1], name[32];
+	const struct optdef *d;
+	int ch;
 
-	chains = xcalloc((size_t)argc + 1, sizeof(*chains));
+	getopt_tables(longopts, shortopts);
+	o.chains = xcalloc((size_t)argc + 1, sizeof(*o.chains));
 	st.grp = xcalloc((size_t)argc + 2, sizeof(*st.grp));
 	st.grp[st.ngrp++].wd = -1;	/* our own namespace, until a -N */
-	st.ep = -1;
-	st.ready_fd = -1;
-	st.timeout_ms = TIMEOUT_MS;
-	st.qmax = QUERY_MAX;
-	st.tcpmax = TCP_MAX;
+	st.ep = st.ready_fd = -1;
 	st.following = true;
-	while ((ch = getopt_long(argc, argv, "l:N:r:Rs:f:a:H:c:t:u:vqhV", longopts,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-			if (cfg_parse_listen(optarg, &chains[nchain], err,
-			    sizeof(err)) == -1)
-				usage_error("-l", "%s", err);
-			if (st.grp[st.ngrp - 1].nch++ == 0)
-				st.grp[st.ngrp - 1].ch = &chains[nchain];
-			nchain++;
-			break;
-		case OPT_ALLOW:
-			if (cfg_parse_prefix(optarg, &pfx, err,
-			    sizeof(err)) == -1)
-				usage_error("--allow", "%s", err);
-			if (!acl_add(&st.allow, &pfx))
-				usage_error("--allow", "more than %d networks",
-				    ACL_MAX);
-			st.allowing = true;
-			break;
-		case 'N':
-			group_add(&st, optarg);
-			break;
-		case 'r':
-			file = optarg;
-			break;
-		case 'R':
-			st.following = false;
-			break;
-		case 'a':
-		case 's':
-			if (optarg[0] == '/' || ch == 'a') {
-				if (route_add(&st.routes, optarg, ch == 'a',
-				    err, sizeof(err)) == -1)
-					usage_error(ch == 'a' ? "-a" : "-s",
-					    "%s", err);
-				break;
-			}
-			/* FALLTHROUGH */
-		case 'f':
-			if ((ch == 's' ? st.nstatic : st.nfallback) ==
-			    MAX_UPSTREAMS)
-				usage_error(ch == 's' ? "-s" : "-f",
-				    "more than %d servers", MAX_UPSTREAMS);
-			if (cfg_parse_addr(optarg, '#', 53, ch == 's' ?
-			    &st.statics[st.nstatic++] :
-			    &st.fallbacks[st.nfallback++], err,
-			    sizeof(err)) == -1)
-				usage_error(ch == 's' ? "-s" : "-f", "%s", err);
-			break;
-		case 'H':
-			if (nhosts == MAX_HOSTS)
-				usage_error("-H", "more than %d files",
-				    MAX_HOSTS);
-			hosts[nhosts++] = optarg;
-			break;
-		case 'c':
-			cache_n = (int)opt_number("-c", optarg, 0, 1000000,
-			    "entries");
-			break;
-		case OPT_POLL:
-			poll_s = opt_number("--poll", optarg, 1, 3600, "seconds");
-			break;
-		case 't':
-			st.timeout_ms = (int)opt_number("-t", optarg, 1, 60000,
-			    "milliseconds");
-			break;
-		case OPT_PARALLEL:
-			st.parallel = true;
-			break;
-		case OPT_MAXQ:
-			st.qmax = (int)opt_number("--max-queries", optarg, 1,
-			    65535, NULL);
-			break;
-		case OPT_LOGTIME:
-			logtime = true;
-			break;
-		case OPT_READYFD:
-			if (cfg_parse_uint(optarg, 3, INT_MAX, &v) == -1 ||
-			    fcntl((int)v, F_GETFD) == -1)
-				usage_error("--ready-fd", "\"%s\" is not an open "
-				    "descriptor (3 or more)", optarg);
-			st.ready_fd = (int)v;
-			break;
-		case OPT_PIDFILE:
-			st.pid_file = path_absolute(optarg);
-			break;
-		case OPT_STALE:
-			stale_s = opt_number("--stale", optarg, 0, 604800,
-			    "seconds");
-			break;
-		case OPT_MAXTCP:
-			st.tcpmax = (int)opt_number("--max-tcp", optarg, 1, 4096,
-			    NULL);
-			break;
-		case 'u':
-			user = optarg;
-			break;
-		case 'v':
-			log_level = log_level >= 2 ? 3 : 2;
-			break;
-		case 'q':
-			log_level = 0;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("dnsfwd %s\n", VERSION);
-			return 0;
-		default:
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) !=
+	    -1) {
+		for (d = optdefs; d < optdefs + NOPTDEF && d->ch != ch; d++)
+			;
+		if (d == optdefs + NOPTDEF) {
 			usage(stderr);
 			return 1;
 		}
+		if (d->number)
+			*(long *)(void *)((char *)&o + d->off) = opt_number(
+			    opt_name(d, name, sizeof(name)), optarg, d->min,
+			    d->max, d->unit);
+		else if (option_one(&st, &o, ch, optarg) == 1)
+			return 0;
 	}
 	if (optind < argc)
 		usage_error(argv[optind], "%s", "unexpected argument");
-	log_init(logtime);
-	if (file != NULL && !st.following)
+	log_init(o.logtime);
+	if (o.resolv != NULL && !st.following)
 		usage_error("-r", "%s", "cannot be combined with -R");
-	if (nchain == 0) {
-		cfg_parse_listen("127.0.0.1:53", &chains[0], err, sizeof(err));
-		st.grp[0].ch = &chains[0];
+	if (o.nchain == 0) {
+		cfg_parse_listen("127.0.0.1:53", &o.chains[0], NULL, 0);
+		st.grp[0].ch = &o.chains[0];
 		st.grp[0].nch = 1;
 	}
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, NULL);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sig_handler;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-
-	if (user != NULL)
-		user_lookup(user, &uid, &gid);
-	st.start_ms = clock_ms();
-	listen_start(&st);
-	if (st.pid_file != NULL)
-		pid_file_write(st.pid_file);
-	self_refresh(&st);
-	self_skip(&st, st.statics, &st.nstatic, "-s");
-	self_skip(&st, st.fallbacks, &st.nfallback, "-f");
-	st.now = clock_ms();
-	follow_paths(&st, file, hosts, nhosts);
-	state_alloc(&st);
-	if (getrandom(st.hkey, sizeof(st.hkey), 0) != (ssize_t)sizeof(st.hkey) ||
-	    getrandom(st.rnd.key, sizeof(st.rnd.key), 0) !=
-	    (ssize_t)sizeof(st.rnd.key))
-		die(1, "getrandom: %s", strerror(errno));
-	if (cache_init(&st.cache, cache_n, st.hkey) == -1)
-		die(1, "-c %d: out of memory", cache_n);
-	cache_stale(&st.cache, (uint32_t)stale_s);
-	routes_lists(&st);
-	follow_start(&st, poll_s);
-	if (st.deflist == NULL)	/* no servers in the file: -s and -f */
-		deflist_rebuild(&st);
-	state_fds(&st);
-	views_start(&st);
-	if (!st.following && st.nstatic == 0 && st.nfallback == 0 &&
-	    st.routes.n == 0)
-		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
-	if (user != NULL)
-		drop_privileges(&st, user, uid, gid);
+	st.timeout_ms = (int)o.timeout_ms;
+	st.qmax = (int)o.qmax;
+	st.tcpmax = (int)o.tcpmax;
+	signals_init();
+	startup(&st, &o);
 	loop_run(&st);
 	if (st.pid_file != NULL)
 		unlink(st.pid_file);

@@ -54,10 +54,15 @@
 
 /* ==== 5. Command-line values ============================================ */
 
-/* A socket address with its length; IPv6 scope ids are resolved. */
+/*
+ * A socket address with its length.  A scope given by name ("%eth0") stays
+ * a name in ifname, with sin6_scope_id 0, until the I/O code resolves it
+ * (addr_scope()); a numeric scope ("%2") is set at once, ifname "".
+ */
 struct addr {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
+	char			 ifname[IF_NAMESIZE];
 };
 
 #define LISTEN_MAX_CHAIN 8	/* addresses in one -l fallback chain */
@@ -69,7 +74,7 @@ struct listen_chain {
 
 /*
  * Parse "ADDR[<sep>PORT]" where ADDR is IPv4, or IPv6 (in brackets when
- * sep is ':'; "fe80::1%eth0" scopes allowed).  sep is ':' for -l and '#'
+ * sep is ':'; "fe80::1%eth0" scopes allowed, kept as names).  sep is ':' for -l and '#'
  * for -s/-f.  Returns 0 and fills *out, or -1 with err filled.
  */
 int	cfg_parse_addr(const char *s, char sep, uint16_t defport,
@@ -118,7 +123,6 @@ struct dns_cursor {
 };
 
 void	dns_cursor_init(struct dns_cursor *c, const uint8_t *buf, size_t len);
-uint8_t	dns_get_u8(struct dns_cursor *c);
 uint16_t dns_get_u16(struct dns_cursor *c);
 uint32_t dns_get_u32(struct dns_cursor *c);
 
@@ -280,8 +284,7 @@ size_t	dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 /* ==== 7. resolv.conf and hosts ========================================== */
 
 struct ns_entry {
-	struct addr	 addr;
-	char		 ifname[IF_NAMESIZE];	/* "%iface" of a link-local */
+	struct addr	 addr;		/* "%iface" kept in addr.ifname */
 };
 
 struct resolv_conf {
@@ -296,8 +299,8 @@ struct resolv_conf {
  * followed by white space and an IPv4 or IPv6 address (with "%iface" on
  * link-local ones); comments from '#' or ';'; lines longer than 255 bytes
  * skipped; other keywords ignored.  Port 53 always.  The scope of a
- * "%iface" is left in ifname for the caller to resolve (scope_id 0 here,
- * or the number when numeric).  Returns the number of servers; never
+ * "%iface" is left in addr.ifname for the caller to resolve (scope_id 0
+ * here, or the number when numeric).  Returns the number of servers; never
  * fails.
  */
 int	resolv_parse(const char *text, size_t len, struct resolv_conf *out);

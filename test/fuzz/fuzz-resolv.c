@@ -25,17 +25,17 @@ check_ns(const struct ns_entry *e, const uint8_t *data, size_t size)
 
 	check(e->addr.ss.ss_family == AF_INET ||
 	    e->addr.ss.ss_family == AF_INET6);
-	check(memchr(e->ifname, '\0', sizeof(e->ifname)) != NULL);
+	check(memchr(e->addr.ifname, '\0', sizeof(e->addr.ifname)) != NULL);
 	if (e->addr.ss.ss_family == AF_INET) {
 		check(e->addr.len == sizeof(struct sockaddr_in));
-		check(e->ifname[0] == '\0');
+		check(e->addr.ifname[0] == '\0');
 		check(((const struct sockaddr_in *)&e->addr.ss)->sin_port ==
 		    htons(53));
 	} else {
 		sin6 = (const struct sockaddr_in6 *)&e->addr.ss;
 		check(e->addr.len == sizeof(struct sockaddr_in6));
 		check(sin6->sin6_port == htons(53));
-		check(sin6->sin6_scope_id == 0 || e->ifname[0] == '\0');
+		check(sin6->sin6_scope_id == 0 || e->addr.ifname[0] == '\0');
 	}
 	for (len = 1; len < 40; len += 7) {
 		memset(text, 'x', sizeof(text));
@@ -46,6 +46,7 @@ check_ns(const struct ns_entry *e, const uint8_t *data, size_t size)
 	check(cfg_parse_addr(text, '#', 1, &back, err, sizeof(err)) == 0);
 	check(back.len == e->addr.len);
 	check(memcmp(&back.ss, &e->addr.ss, e->addr.len) == 0);
+	check(strcmp(back.ifname, e->addr.ifname) == 0);
 	if (e->addr.ss.ss_family == AF_INET) {
 		p = strchr(text, '#');
 		*p = '\0';
