@@ -47,8 +47,13 @@ test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h \
 test/dnsfwd-san: dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ dnsfwd.c
 
-test: dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san \
-    $(REPLAY)
+TESTBINS = dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san \
+	   $(REPLAY)
+NPROC	!= nproc 2>/dev/null || echo 2
+
+# the programs are built in parallel, then test/run.sh runs the suite
+test:
+	$(MAKE) -j$(NPROC) $(TESTBINS)
 	BINS="dnsfwd test/dnsfwd-san" bash test/run.sh
 
 test-cross: test/fakeup test/dnsq test/chaos

@@ -19,8 +19,8 @@
  *    6. DNS wire format [h]        16. File following
  *    7. resolv.conf and hosts [h]  17. Signals and counters
  *    8. Policy and routing [h]     18. The event loop
- *    9. Cache [h]                  19. usage() and main()
- *   10. Runtime state
+ *    9. Cache [h]                  19. Start-up
+ *   10. Runtime state              20. Options and main()
  *
  * [h]: exported through dnsfwd.h, pure, unit-tested without sockets.
  */
@@ -711,6 +711,17 @@ dns_skip(struct dns_cursor *c, size_t n)
 	c->pos += n;
 }
 
+/* The 16-bit field at pos of a message already parsed (0 past its end). */
+static uint16_t
+dns_u16_at(const uint8_t *buf, size_t len, size_t pos)
+{
+	struct dns_cursor c;
+
+	dns_cursor_init(&c, buf, len);
+	dns_skip(&c, pos);
+	return dns_get_u16(&c);
+}
+
 int
 dns_get_name(struct dns_cursor *c, uint8_t *out)
 {
@@ -913,7 +924,7 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 		if (q->opt != 0 || buf[at] != 0)
 			return RCODE_FORMERR;
 		q->opt = (uint16_t)at;
-		q->udp_size = get_u16(buf + at + 3);
+		q->udp_size = dns_u16_at(buf, len, at + 3);	/* CLASS */
 		if (q->udp_size < 512)
 			q->udp_size = 512;
 		q->do_bit = (ttl & 0x8000) != 0;
@@ -1093,7 +1104,7 @@ dns_truncate(uint8_t *buf, size_t len, size_t limit,
 	buf[2] |= DNS_TC >> 8;
 	memset(buf + 6, 0, 6);
 	if (r->opt != 0) {
-		optlen = 11 + (size_t)get_u16(buf + r->opt + 9);
+		optlen = 11 + (size_t)dns_u16_at(buf, len, r->opt + 9);
 		if (end + optlen <= limit) {
 			memmove(buf + end, buf + r->opt, optlen);
 			end += optlen;
@@ -2287,7 +2298,7 @@ cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
 	uint16_t type, rdlen;
 
 	dns_cursor_init(&c, buf, len);
-	c.pos = 6;
+	dns_skip(&c, 6);	/* ID, flags, QDCOUNT */
 	n = dns_get_u16(&c);
 	n += dns_get_u16(&c);
 	n += dns_get_u16(&c);
@@ -2501,10 +2512,12 @@ cache_longest_chain(const struct cache *c)
 }
 
 /*
- * Sections 10 to 17 do the I/O.  The unit tests and fuzz targets build with
+ * Sections 10 to 20 do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
+
+/* ==== 10. Runtime state ================================================== */
 
 /*
  * The one I/O helper of parsed addresses: a scope given by name becomes the
@@ -2522,7 +2535,6 @@ addr_scope(struct addr *a)
 	return sin6->sin6_scope_id != 0 ? 0 : -1;
 }
 
-/* ==== 10. Runtime state ================================================== */
 /*
  * The types of the I/O sections: queries in flight, upstream lists, TCP
  * clients, listeners, event tokens, the client send batch, followed files,
@@ -2855,38 +2867,38 @@ enum { PFD_INOTIFY, PFD_EPOLL, PFD_COUNT };
 struct state {
 	uint64_t	 now;		/* ms, read once per loop pass */
 	/* configuration */
-	int		 timeout_ms;
-	bool		 parallel;
+	int		 timeout_ms;	/* -t: one attempt's wait */
+	bool		 parallel;	/* --parallel: ask all at once */
 	bool		 following;	/* a resolv file is followed */
-	int		 qmax, tcpmax;
+	int		 qmax, tcpmax;	/* --max-queries, --max-tcp */
 	struct addr	 statics[MAX_UPSTREAMS];	/* -s, in order */
-	int		 nstatic;
+	int		 nstatic;	/* statics used */
 	struct addr	 fallbacks[MAX_UPSTREAMS];	/* -f */
-	int		 nfallback;
+	int		 nfallback;	/* fallbacks used */
 	struct listener	*lis;		/* lcap slots, the first nlis used */
-	int		 nlis, lcap;
+	int		 nlis, lcap;	/* used, allocated */
 	struct netview	*view;		/* vcap slots, the first nview used */
-	int		 nview, vcap;
+	int		 nview, vcap;	/* used, allocated */
 	struct lgroup	*grp;		/* from -N and -l, in order */
-	int		 ngrp;
+	int		 ngrp;		/* groups used (argc + 2 allocated) */
 	uint64_t	 ns_scan_at;	/* ms: look at the namespaces; 0 */
 	int		 ns_tries;	/* scans left before giving up waiting */
 	bool		 ns_caps;	/* -u kept what entering one needs */
 	int		 ready_fd;	/* --ready-fd; -1 when none or done */
 	bool		 ready;		/* readiness told */
-	uint64_t	 start_ms;
+	uint64_t	 start_ms;	/* ms: when start-up began */
 	const char	*pid_file;	/* --pid-file, removed on exit */
 	uint64_t	 ready_tok[EPOLL_BATCH];	/* listener events, last */
-	int		 nready;
+	int		 nready;	/* ready_tok entries this pass */
 	struct acl	 allow;		/* --allow; replaces the on-link sets */
 	bool		 allowing;	/* --allow was given */
-	struct stranger	 strangers[STRANGER_SLOTS];
+	struct stranger	 strangers[STRANGER_SLOTS];	/* last "refused" line */
 	uint64_t	 stranger_min;	/* ms: start of this minute's lines */
 	int		 stranger_lines;	/* said in it */
 	struct addr	 self[MAX_SELF];	/* our listening address:port pairs */
 	int		 nself;		/* in our namespace, wildcards expanded */
 	/* the default upstream list */
-	struct ulist	*deflist;
+	struct ulist	*deflist;	/* current; NULL before the first */
 	uint64_t	 generation;	/* bumped at every cache flush */
 	/* upstream sockets: one per attempt, all in the epoll set */
 	int		 ep;		/* the epoll set */
@@ -2903,7 +2915,7 @@ struct state {
 	bool		 fd_warned;	/* "out of fds" said for this episode */
 	uint64_t	 hkey[2];	/* secret key of dns_question_hash() */
 	/* queries */
-	struct query	*q;
+	struct query	*q;		/* qmax slots */
 	int32_t		 freeq;		/* free stack; then q[qhigh..qmax) */
 	int		 qhigh;		/* slots ever used */
 	int		 nq;		/* slots in use */
@@ -2913,14 +2925,14 @@ struct state {
 	int32_t		*sbucket;	/* sources by hash: first node + 1, 0 */
 	uint32_t	 smask;		/* its buckets - 1 */
 	int32_t		 freesrc;	/* free stack; then src[shigh..qmax) */
-	int32_t		 shigh;
+	int32_t		 shigh;		/* source nodes ever used */
 	uint32_t	 qmask;		/* its buckets - 1 */
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
-	struct fifo	 fifo[F_COUNT];
+	struct fifo	 fifo[F_COUNT];	/* queries by deadline, per kind */
 	struct fifo	 stale;		/* queries with a stale answer, by age */
 	uint8_t		*stalebuf;	/* CACHE_DATA: a stale answer served */
 	/* TCP */
-	struct conn	*conn;
+	struct conn	*conn;		/* tcpmax client connections */
 	int32_t		 freeconn;	/* free stack; then conn[chigh..) */
 	int		 chigh;		/* connections ever used */
 	uint8_t		*wbuf;		/* TCP_WBUF bytes per connection */
@@ -2928,23 +2940,23 @@ struct state {
 	int32_t		 orphans;	/* queries of closed conns, to cancel */
 	uint8_t		(*tbuf)[2 + DNS_MAX_TCP];	/* TCP replies */
 	int		*freetbuf;	/* free stack of tbuf indices */
-	int		 nfreetbuf;
+	int		 nfreetbuf;	/* entries on that stack */
 	/* poll */
 	struct pollfd	*pfd;		/* PFD_* entries, fixed at start */
 	/* buffers */
 	struct batch	 cli;		/* UDP answers to clients */
 	uint8_t		(*rbuf)[DNS_MAX_UDP];	/* recvmmsg from listeners */
-	struct mmsghdr	 rmsg[BATCH];
-	struct iovec	 riov[BATCH];
-	union sockany	 rname[BATCH];
+	struct mmsghdr	 rmsg[BATCH];	/* recvmmsg headers over rbuf */
+	struct iovec	 riov[BATCH];	/* one per rbuf entry */
+	union sockany	 rname[BATCH];	/* the senders */
 	uint8_t		*ubuf;		/* one upstream datagram, 64 KiB */
 	uint8_t		 scratch[2 + DNS_MAX_TCP + 32];	/* answers made */
-	struct follow	 f;
+	struct follow	 f;		/* the followed files and watches */
 	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
 	struct routes	 routes;		/* -s /D/ and -a rules */
-	struct cache	 cache;
+	struct cache	 cache;		/* -c answers */
 	struct ulist	**rlist;		/* per rule, RULE_FORWARD */
-	struct stats	 stats;
+	struct stats	 stats;		/* the SIGUSR1 counters */
 	struct rnd	 rnd;			/* upstream IDs */
 };
 
@@ -3182,13 +3194,14 @@ conn_qlist(struct state *st, const struct query *q)
 	    &st->conn[q->cl.origin].qhead;
 }
 
-/* A new TCP query q joins its connection's list. */
+/* A new TCP query q joins its connection's list, counted in flight. */
 static void
-conn_query_link(struct state *st, struct query *q)
+conn_query_take(struct state *st, struct query *q)
 {
 	int32_t *h = &st->conn[q->cl.origin].qhead;
 	int32_t i = (int32_t)(q - st->q);
 
+	st->conn[q->cl.origin].inflight++;
 	q->clist = CL_CONN;
 	q->cprev = -1;
 	q->cnext = *h;
@@ -4542,17 +4555,86 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 	return false;
 }
 
-/* A query from a client, UDP or TCP: check it, then answer or forward. */
+/*
+ * A slot for a new query from source skey, within its share of the table
+ * (policy_share_ok()); NULL once the client has its REFUSED or SERVFAIL.
+ */
+static struct query *
+query_admit(struct state *st, const struct client *cl, const uint8_t *buf,
+    const struct dns_query *dq)
+{
+	uint8_t skey[SRC_KEY];
+	struct query *q;
+	uint32_t sh;
+	int32_t si;
+
+	source_key(&cl->addr.sa, skey);
+	si = source_find(st, skey, &sh);
+	if (!policy_share_ok(si < 0 ? 0 : st->src[si].held, st->nq,
+	    st->qmax)) {
+		st->stats.over_share++;
+		client_error(st, cl, buf, dq, RCODE_REFUSED,
+		    "over its share of the table", st->now);
+		return NULL;
+	}
+	if ((q = query_alloc(st)) == NULL) {
+		st->stats.full++;
+		client_error(st, cl, buf, dq, RCODE_SERVFAIL,
+		    "in-flight table full", st->now);
+		return NULL;
+	}
+	q->src = source_take(st, si, skey, sh);
+	return q;
+}
+
+/*
+ * Into the in-flight table: a question already asked follows the query
+ * that leads its exchange (RFC 5452 9.3: one exchange per question in
+ * flight); any other leads one and asks its first upstream.
+ */
+static void
+query_enter(struct state *st, const struct client *cl, const uint8_t *buf,
+    const struct dns_query *dq, int route)
+{
+	struct query *q, *lead;
+	uint32_t h = dns_question_hash(st->hkey, dq);
+
+	lead = inflight_find(st, dq, h);
+	if (lead != NULL && query_is_own(st, lead, cl, dq))
+		return;
+	if ((q = query_admit(st, cl, buf, dq)) == NULL)
+		return;
+	q->cl = *cl;
+	q->dq = *dq;
+	q->route = route;
+	q->len = (uint16_t)dns_build_query(q->out + 2, UPQ_MAX, buf, dq);
+	put_u16(q->out, q->len);	/* the TCP length prefix */
+	q->hash = h;
+	if (cl->tcp)
+		conn_query_take(st, q);
+	if (lead != NULL) {
+		query_set_state(st, q, Q_FOLLOW);
+		q->leader = slot_of(st, lead);
+		q->follow = lead->follow;
+		lead->follow = slot_of(st, q);
+		return;
+	}
+	inflight_add(st, q);
+	if (st->cache.stale_seen)	/* answered from it in 1.8 s at worst */
+		stale_add(st, q);
+	query_start(st, q);
+}
+
+/*
+ * A query from a client, UDP or TCP: parse it, then answer it from a local
+ * rule or hosts file, else from the cache, else through the table.
+ */
 static void
 query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
     size_t len)
 {
 	struct dns_query dq;
 	struct dns_reply r;
-	struct query *q, *lead;
-	uint8_t skey[SRC_KEY];
-	uint32_t h, sh;
-	int32_t si;
 	size_t n;
 	int rc, route;
 
@@ -4573,48 +4655,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 		query_log(st, cl, &dq, "cache", r.rcode, st->now);
 		return;
 	}
-	h = dns_question_hash(st->hkey, &dq);
-	lead = inflight_find(st, &dq, h);
-	if (lead != NULL && query_is_own(st, lead, cl, &dq))
-		return;
-	source_key(&cl->addr.sa, skey);
-	si = source_find(st, skey, &sh);
-	if (!policy_share_ok(si < 0 ? 0 : st->src[si].held, st->nq,
-	    st->qmax)) {
-		st->stats.over_share++;
-		client_error(st, cl, buf, &dq, RCODE_REFUSED,
-		    "over its share of the table", st->now);
-		return;
-	}
-	if ((q = query_alloc(st)) == NULL) {
-		st->stats.full++;
-		client_error(st, cl, buf, &dq, RCODE_SERVFAIL,
-		    "in-flight table full", st->now);
-		return;
-	}
-	q->src = source_take(st, si, skey, sh);
-	q->cl = *cl;
-	q->dq = dq;
-	q->route = route;
-	q->len = (uint16_t)dns_build_query(q->out + 2, UPQ_MAX, buf, &dq);
-	put_u16(q->out, q->len);
-	q->hash = h;
-	if (cl->tcp) {
-		st->conn[cl->origin].inflight++;
-		conn_query_link(st, q);
-	}
-	if (lead != NULL) {
-		/* RFC 5452 9.3: one exchange per question in flight */
-		query_set_state(st, q, Q_FOLLOW);
-		q->leader = slot_of(st, lead);
-		q->follow = lead->follow;
-		lead->follow = slot_of(st, q);
-		return;
-	}
-	inflight_add(st, q);
-	if (st->cache.stale_seen)	/* answered from it in 1.8 s at worst */
-		stale_add(st, q);
-	query_start(st, q);
+	query_enter(st, cl, buf, &dq, route);
 }
 
 /* A namespace as messages name it. */
@@ -6437,7 +6478,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 25. Start-up ======================================================= */
+/* ==== 19. Start-up ======================================================= */
 
 /* What the command line asks for that start-up, not the state, keeps. */
 struct options {
@@ -6974,7 +7015,7 @@ signals_init(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* ==== 26. Options and main() ============================================= */
+/* ==== 20. Options and main() ============================================= */
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,

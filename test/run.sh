@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # test/run.sh: run every test and print "N passed, N failed, N skipped".
 #
 # 1. test/unit, the C unit tests;
@@ -6,14 +6,19 @@
 #    test/resolv/*.conf, and the fuzz corpus replayed (test/fuzz/replay/*);
 # 3. each test/t-*.sh with bash, under a time limit (TEST_TIMEOUT seconds,
 #    default 300), or only those named in TESTS="t-foo.sh t-bar.sh", once
-#    for each binary in BINS (default: dnsfwd).
+#    for each binary in BINS (default: dnsfwd); TEST_JOBS scripts at once
+#    (default 4), each script's output shown whole when it ends.
 #
 # Lines starting "ok - ", "not ok - " and "skip - " are counted.  A program
 # that exits non-zero without a "not ok" line gets one.  Exits 1 if anything
-# failed.  Plain sh: the Makefile runs "sh test/run.sh".
+# failed.  Bash (wait -n): the Makefile runs "bash test/run.sh".
 
 cd "$(dirname "$0")/.." || exit 1
 limit=${TEST_TIMEOUT:-300}
+# the scripts that take longest, started first
+SLOW="test/t-fault-upstream.sh test/t-fault-resolv.sh test/t-fault-tcp.sh
+test/t-chaos.sh test/t-fault-fds.sh test/t-security.sh test/t-cache.sh
+test/t-tcp-fair.sh test/t-protocol.sh test/t-stale.sh test/t-limits.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-run.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
@@ -26,17 +31,18 @@ all=$tmp/all
 # a pipe, so a process a test leaves behind cannot hold run.sh up.
 run()
 {
-	name=$1
+	rname=$1
+	out=$tmp/out.$BASHPID
 	shift
-	"$@" >"$tmp/out" 2>&1 </dev/null
+	"$@" >"$out" 2>&1 </dev/null
 	rc=$?
-	cat "$tmp/out"
+	cat "$out"
 	if [ "$rc" -eq 124 ]; then
-		echo "not ok - $name: timed out after $limit s"
-	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$tmp/out"; then
-		echo "not ok - $name: exited with status $rc"
-	fi | tee -a "$tmp/out"
-	cat "$tmp/out" >>"$all"
+		echo "not ok - $rname: timed out after $limit s"
+	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$out"; then
+		echo "not ok - $rname: exited with status $rc"
+	fi
+	rm -f "$out"
 }
 
 # say LINE: print a result line and count it.
@@ -47,7 +53,7 @@ say()
 
 echo "# test/unit"
 if [ -x test/unit ]; then
-	run test/unit test/unit
+	run test/unit test/unit | tee -a "$all"
 else
 	say "not ok - test/unit missing"
 fi
@@ -88,7 +94,8 @@ for src in test/fuzz/fuzz-*.c; do
 		say "not ok - fuzz replay $t: test/fuzz/replay/$t missing"
 		continue
 	fi
-	run "fuzz replay $t" "test/fuzz/replay/$t" "test/fuzz/corpus/$t"
+	run "fuzz replay $t" "test/fuzz/replay/$t" "test/fuzz/corpus/$t" |
+	    tee -a "$all"
 done
 
 if [ -n "${TESTS:-}" ]; then
@@ -97,29 +104,68 @@ if [ -n "${TESTS:-}" ]; then
 		scripts="$scripts test/$(basename "$t")"
 	done
 else
-	scripts=$(ls test/t-*.sh 2>/dev/null)
+	# the longest first, so that the pool ends together
+	scripts=$(echo $SLOW)	# one line
+	for s in test/t-*.sh; do
+		case " $scripts " in
+		*" $s "*) ;;
+		*) scripts="$scripts $s" ;;
+		esac
+	done
 fi
-# The suite runs once per binary in BINS: the build users get, then the
-# AddressSanitizer + UndefinedBehaviorSanitizer build, where any report
+
+# script S: run S once per binary in BINS, one after the other (a script's
+# fixed addresses are its own, but the same for every binary), into
+# $tmp/S.out.  The suite runs once per binary: the build users get, then
+# the AddressSanitizer + UndefinedBehaviorSanitizer build, where any report
 # aborts dnsfwd and so fails the test that provoked it.
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
-for bin in ${BINS:-dnsfwd}; do
-	if [ ! -x "$bin" ]; then
-		say "not ok - $bin: not built"
-		continue
-	fi
-	for s in $scripts; do
-		name=$(basename "$s")
+script()
+{
+	s=$1
+	name=$(basename "$s")
+	for bin in ${BINS:-dnsfwd}; do
+		t0=$(date +%s)
 		echo "# $name ($bin)"
-		if [ ! -f "$s" ]; then
-			say "not ok - $name: no such test"
-			continue
+		if [ ! -x "$bin" ]; then
+			echo "not ok - $name: $bin not built"
+		elif [ ! -f "$s" ]; then
+			echo "not ok - $name: no such test"
+		else
+			DNSFWD_BIN=$PWD/$bin run "$name ($bin)" \
+			    timeout -k 10 "$limit" bash "$s"
 		fi
-		DNSFWD_BIN=$PWD/$bin run "$name" timeout -k 10 "$limit" \
-		    bash "$s"
+		echo "# $name ($bin): $(($(date +%s) - t0)) s"
+	done >"$tmp/$name.out" 2>&1
+}
+
+# TEST_JOBS scripts at a time (default 4: the scenarios mostly wait on
+# timers, and each has its own addresses, namespaces and temporary
+# directory).  A script's output is shown whole when it ends.
+jobs=${TEST_JOBS:-4}
+running=0
+show()
+{
+	for f in "$tmp"/*.sh.out; do
+		[ -e "$f" ] && [ -e "$f.done" ] || continue
+		cat "$f"
+		cat "$f" >>"$all"
+		rm -f "$f" "$f.done"
 	done
+}
+for s in $scripts; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+		show
+	fi
+	name=$(basename "$s")
+	(script "$s"; : >"$tmp/$name.out.done") &
+	running=$((running + 1))
 done
+wait
+show
 
 passed=$(grep -c '^ok - ' "$all")
 failed=$(grep -c '^not ok - ' "$all")

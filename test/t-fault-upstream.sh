@@ -122,13 +122,15 @@ rss_flat "garbage" "$rss1" "$(rss "$DNSFWD_PID")"
 # ---- 3. flapping every 100 ms ---------------------------------------------
 
 # flap_kill SECONDS: kill sick and start it again on its port, 100 ms
-# down, 100 ms up.  Runs in this shell (it owns the PIDs), while the
-# floods run in the background.
+# down, 100 ms up, for SECONDS and at least 10 cycles (a busy machine
+# restarts fakeup more slowly; 10 s more at most).  Runs in this shell (it
+# owns the PIDs), while the floods run in the background.
 flap_kill()
 {
 	local end=$((SECONDS + $1)) n=0
 
-	while [ "$SECONDS" -lt "$end" ] && [ "$n" -lt 100 ]; do
+	while { [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 10 ]; } &&
+	    [ "$SECONDS" -lt $((end + 10)) ] && [ "$n" -lt 100 ]; do
 		kill_fakeup sick
 		sleep 0.1
 		fakeup_at sick "127.0.0.1:$sick_port"
@@ -138,12 +140,14 @@ flap_kill()
 	FLAPS=$n
 }
 
-# flap_rules SECONDS: sick answers for 100 ms, drops for 100 ms.
+# flap_rules SECONDS: sick answers for 100 ms, drops for 100 ms (cycles
+# as flap_kill).
 flap_rules()
 {
 	local end=$((SECONDS + $1)) n=0
 
-	while [ "$SECONDS" -lt "$end" ] && [ "$n" -lt 100 ]; do
+	while { [ "$SECONDS" -lt "$end" ] || [ "$n" -lt 10 ]; } &&
+	    [ "$SECONDS" -lt $((end + 10)) ] && [ "$n" -lt 100 ]; do
 		set_rules sick '* drop'
 		sleep 0.1
 		set_rules sick '* answer 192.0.2.1'
