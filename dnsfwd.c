@@ -101,6 +101,10 @@
 #define EDNS_EDE	15	/* RFC 8914 Extended DNS Error option code */
 #define LOCAL_TTL	0	/* local answers, as dnsmasq's --local-ttl */
 #define CACHE_SIZE	1000	/* -c: answers kept */
+#define LISTEN_RCVBUF	(1 << 20)	/* a UDP listener's receive queue:
+					 * ~1,300 queries, 130 ms at 10,000
+					 * qps of being descheduled (the
+					 * kernel's default holds 1/4) */
 
 #ifndef DNSFWD_TEST	/* the pure sections neither log nor read clocks */
 
@@ -5162,7 +5166,7 @@ caps_raise(struct state *st, bool up)
 static int
 listen_bind(struct listener *l, const struct addr *a)
 {
-	int on = 1, err;
+	int on = 1, err, rcvbuf = LISTEN_RCVBUF;
 	struct addr b = *a;
 
 	l->udp = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
@@ -5180,6 +5184,11 @@ listen_bind(struct listener *l, const struct addr *a)
 		setsockopt(l->tcp, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on));
 	}
 	setsockopt(l->tcp, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/* past net.core.rmem_max as root (FORCE), else up to it */
+	if (setsockopt(l->udp, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+	    sizeof(rcvbuf)) == -1)
+		setsockopt(l->udp, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf));
 	if (bind(l->udp, (const struct sockaddr *)&b.ss, b.len) == -1)
 		goto fail;
 	/* port 0: the TCP socket takes the port UDP was given */
