@@ -10,19 +10,35 @@
  * Build: `make` (system cc) or `make static` (musl-gcc).  Tests compile
  * this file with -DDNSFWD_TEST, which removes main(), and call dnsfwd.h.
  *
- * Sections:
- *    1. Includes                   11. Event tokens and client output
- *    2. Limits and tunables        12. Query table
- *    3. Logging                    13. Upstream I/O
- *    4. Utilities                  14. Intake: clients, UDP and TCP
- *    5. Command-line values [h]    15. Listeners in namespaces
- *    6. DNS wire format [h]        16. File following
- *    7. resolv.conf and hosts [h]  17. Signals and counters
- *    8. Policy and routing [h]     18. The event loop
- *    9. Cache [h]                  19. Start-up
- *   10. Runtime state              20. Options and main()
- *
- * [h]: exported through dnsfwd.h, pure, unit-tested without sockets.
+ * Sections ([h]: exported through dnsfwd.h, pure, unit-tested without
+ * sockets):
+ *    1. Includes
+ *    2. Limits and tunables
+ *    3. Logging
+ *    4. Utilities
+ *    5. Command-line values [h]
+ *    6. DNS wire format: the cursor and names [h]
+ *    7. DNS messages parsed [h]
+ *    8. DNS messages built [h]
+ *    9. resolv.conf and hosts [h]
+ *   10. Upstream policy [h]
+ *   11. Who may ask: prefixes and netlink [h]
+ *   12. Fair share and routing rules [h]
+ *   13. Cache [h]
+ *   14. Runtime state
+ *   15. Event tokens and client output
+ *   16. Query table
+ *   17. Upstream sockets, attempts and probes
+ *   18. Answers and the course of a query
+ *   19. Intake: a client's query
+ *   20. Intake: who may ask, UDP and TCP clients
+ *   21. Namespaces and their addresses
+ *   22. Listeners in namespaces
+ *   23. File following
+ *   24. Signals and counters
+ *   25. The event loop
+ *   26. Start-up
+ *   27. Options and main()
  */
 
 /* ==== 1. Includes ======================================================== */
@@ -635,7 +651,7 @@ cfg_parse_domain(const char *s, size_t len, uint8_t *out)
 	return (int)n;
 }
 
-/* ==== 6. DNS wire format ================================================= */
+/* ==== 6. DNS wire format: the cursor and names =========================== */
 /*
  * Readers take a struct dns_cursor and never look past c->len; the first
  * error sticks, so a run of reads is checked once.  Writers take (buf,
@@ -857,6 +873,8 @@ dns_rcode_name(int rcode)
 		return n[rcode];
 	return "RCODE?";
 }
+
+/* ==== 7. DNS messages parsed ============================================= */
 
 /* Skip one resource record; returns its TYPE (0 on error). */
 static uint16_t
@@ -1096,6 +1114,8 @@ malformed:
 	return r->class = REPLY_FAILURE;
 }
 
+/* ==== 8. DNS messages built ============================================== */
+
 size_t
 dns_truncate(uint8_t *buf, size_t len, size_t limit,
     const struct dns_reply *r)
@@ -1254,7 +1274,7 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	return n;
 }
 
-/* ==== 7. resolv.conf and hosts =========================================== */
+/* ==== 9. resolv.conf and hosts =========================================== */
 /*
  * Read like musl and glibc do: the keyword starts the line and is followed
  * by white space; the value ends at white space; lines longer than 255
@@ -1511,7 +1531,7 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	return true;
 }
 
-/* ==== 8. Policy and routing ============================================== */
+/* ==== 10. Upstream policy ================================================ */
 /*
  * The sequential policy (README "How an answer is chosen"), as pure decisions:
  * the caller reports each reply or failure, the policy says what to do.
@@ -1676,6 +1696,8 @@ policy_is_self(const struct addr *ns, const struct addr *self, int n)
 	}
 	return false;
 }
+
+/* ==== 11. Who may ask: prefixes and netlink ============================== */
 
 /*
  * Who may ask (struct acl).  Sets are small (ACL_MAX) and checked per
@@ -1894,6 +1916,8 @@ nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
 	return 0;
 }
 
+/* ==== 12. Fair share and routing rules =================================== */
+
 bool
 policy_share_ok(int held, int nq, int max)
 {
@@ -2099,7 +2123,7 @@ routes_free(struct routes *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* ==== 9. Cache =========================================================== */
+/* ==== 13. Cache ========================================================== */
 /*
  * A fixed table of answers, allocated at start: a hash on the question
  * (name in lower case, type, class, and the EDNS, DO and CD bits) chains
@@ -2516,12 +2540,12 @@ cache_longest_chain(const struct cache *c)
 }
 
 /*
- * Sections 10 to 20 do the I/O.  The unit tests and fuzz targets build with
+ * Sections 14 to 27 do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
 
-/* ==== 10. Runtime state ================================================== */
+/* ==== 14. Runtime state ================================================== */
 
 /*
  * The one I/O helper of parsed addresses: a scope given by name becomes the
@@ -2821,7 +2845,7 @@ struct stats {
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* A followed file: the resolv file or a hosts file (section 15). */
+/* A followed file: the resolv file or a hosts file (section 23). */
 struct followed {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
@@ -2964,7 +2988,7 @@ struct state {
 	struct rnd	 rnd;			/* upstream IDs */
 };
 
-/* ==== 11. Event tokens and client output ================================= */
+/* ==== 15. Event tokens and client output ================================= */
 /*
  * Every upstream socket and TCP client sits in one epoll set, which sits
  * in the pollfd array as one descriptor: ppoll() cost does not grow with
@@ -3350,7 +3374,7 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
 	client_send(st, cl, out, len);
 }
 
-/* ==== 12. Query table ==================================================== */
+/* ==== 16. Query table ==================================================== */
 /*
  * Every query in flight lives in one preallocated slot; the slot index is
  * its handle and seq tells its incarnations apart.  Free slots form a
@@ -3790,7 +3814,7 @@ query_free(struct state *st, struct query *q)
 	st->nq--;
 }
 
-/* ==== 13. Upstream I/O =================================================== */
+/* ==== 17. Upstream sockets, attempts and probes ========================== */
 /*
  * An attempt is one query to one upstream.  Each has a socket of its own
  * for its lifetime, connected to the upstream, so the kernel drops
@@ -4014,6 +4038,8 @@ probe_read(struct state *st, int i)
 		st->stats.unmatched++;
 	}
 }
+
+/* ==== 18. Answers and the course of a query ============================== */
 
 /*
  * Ask the next upstream (sequential) or all of them (parallel).  The
@@ -4395,7 +4421,7 @@ expire_attempt(struct state *st, struct query *q)
 		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
 }
 
-/* ==== 14. Intake: clients, UDP and TCP ================================== */
+/* ==== 19. Intake: a client's query ======================================= */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches.  A TCP client may pipeline up to TCP_PIPELINE
@@ -4661,6 +4687,8 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	}
 	query_enter(st, cl, buf, &dq, route);
 }
+
+/* ==== 20. Intake: who may ask, UDP and TCP clients ======================= */
 
 /* A namespace as messages name it. */
 static const char *
@@ -5008,7 +5036,7 @@ conn_io(struct state *st, struct conn *c, uint32_t ev)
 		conn_close(st, c);
 }
 
-/* ==== 15. Listeners in namespaces ======================================= */
+/* ==== 21. Namespaces and their addresses ================================= */
 /*
  * Where the listeners live: each namespace dnsfwd listens in (a netview),
  * the networks of its interfaces (who may ask, kept current by a netlink
@@ -5132,6 +5160,8 @@ view_event(struct state *st, int i)
 #define CAP_V3		0x20080522	/* _LINUX_CAPABILITY_VERSION_3 */
 #define CAP_BIND	(1u << 10)	/* CAP_NET_BIND_SERVICE */
 #define CAP_ADMIN	(1u << 21)	/* CAP_SYS_ADMIN */
+
+/* ==== 22. Listeners in namespaces ======================================== */
 
 /* capset(2), which libc does not wrap: set the first 32 capabilities. */
 static int
@@ -5596,7 +5626,7 @@ views_start(struct state *st)
 
 
 
-/* ==== 16. File following ================================================= */
+/* ==== 23. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -6151,7 +6181,7 @@ deflist_rebuild(struct state *st)
 	follow_release(st);
 }
 
-/* ==== 17. Signals and counters =========================================== */
+/* ==== 24. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -6229,7 +6259,7 @@ stats_print(struct state *st)
 		    l->u[i].backoff != 0 ? ", down" : "");
 }
 
-/* ==== 18. The event loop ================================================= */
+/* ==== 25. The event loop ================================================= */
 /*
  * One pass: run what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
@@ -6487,7 +6517,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 19. Start-up ======================================================= */
+/* ==== 26. Start-up ======================================================= */
 
 /* What the command line asks for that start-up, not the state, keeps. */
 struct options {
@@ -7024,7 +7054,7 @@ signals_init(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* ==== 20. Options and main() ============================================= */
+/* ==== 27. Options and main() ============================================= */
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,

@@ -112,7 +112,7 @@ int	cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
  */
 int	cfg_parse_domain(const char *s, size_t len, uint8_t *out);
 
-/* ==== 6. DNS wire format ================================================ */
+/* ==== 6-8. DNS wire format ============================================== */
 
 /* A read cursor over untrusted bytes; the first error sticks in err. */
 struct dns_cursor {
@@ -281,7 +281,7 @@ size_t	dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	    const struct dns_query *q, const struct local_answer *a,
 	    uint32_t ttl);
 
-/* ==== 7. resolv.conf and hosts ========================================== */
+/* ==== 9. resolv.conf and hosts ========================================== */
 
 struct ns_entry {
 	struct addr	 addr;		/* "%iface" kept in addr.ifname */
@@ -341,7 +341,7 @@ void	hosts_free(struct hosts *h);
 bool	hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	    struct local_answer *a);
 
-/* ==== 8. Policy ========================================================= */
+/* ==== 10-12. Policy, who may ask, routing =============================== */
 
 /* A domain rule from -s /DOMAIN/... or -a /DOMAIN/... */
 enum rule_kind {
@@ -558,7 +558,7 @@ int	nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
  */
 bool	policy_share_ok(int held, int nq, int max);
 
-/* ==== 9. Cache ========================================================== */
+/* ==== 13. Cache ========================================================= */
 
 #define CACHE_DATA	1232	/* larger answers are not cached */
 #define CACHE_MAX_TTL	86400	/* seconds, as unbound's cache-max-ttl */
