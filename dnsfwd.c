@@ -2574,7 +2574,7 @@ enum query_state {
 	Q_FREE,		/* on the free stack; nothing else valid */
 	Q_HELD,		/* no upstream known yet; on held, deadline = give up */
 	Q_UDP,		/* attempts in fd[] (bits in fds); on attempt */
-	Q_TCP_WRITE,	/* fd[cur] connecting or writing; done bytes of out */
+	Q_TCP_WRITE,	/* fd[asking] connecting or writing; done: of out */
 	Q_TCP_READ,	/* query written; done bytes of the reply in tbuf */
 	Q_FOLLOW,	/* waits for the answer of its leader; no FIFO, no fd */
 };
@@ -2627,7 +2627,7 @@ struct query {
 	int		 fd[MAX_UPSTREAMS];	/* attempt sockets, by position */
 	int32_t		 us[MAX_UPSTREAMS];	/* UDP: pool slot of fd; TCP -1 */
 	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
-	int		 cur;		/* sequential: position being asked */
+	int		 asking;	/* sequential: position being asked */
 	int		 route;		/* rule index, -1 for the default list */
 	int		 tbuf;		/* TCP reply buffer index, -1 */
 	uint32_t	 done;		/* TCP bytes written or read */
@@ -2846,10 +2846,10 @@ struct stats {
 };
 
 /* A followed file: the resolv file or a hosts file (section 23). */
-struct followed {
+struct watched_file {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
-	const char	*cur;		/* the one read last */
+	const char	*path_read;	/* the one read last */
 	int		 hosts;		/* -H: index in st->hosts; -1 resolv */
 	bool		 failover;	/* resolved's uplinks behind its stub */
 	bool		 warned;	/* "no usable nameserver" said once */
@@ -2866,8 +2866,8 @@ struct watch {
 	char		 name[NAME_MAX + 1];
 };
 
-struct follow {
-	struct followed	 file[MAX_FOLLOW];
+struct files {
+	struct watched_file	 file[MAX_FOLLOW];
 	int		 nfile;
 	bool		 polling;
 	uint64_t	 poll_ms;
@@ -2979,7 +2979,7 @@ struct state {
 	union sockany	 rname[BATCH];	/* the senders */
 	uint8_t		*ubuf;		/* one upstream datagram, 64 KiB */
 	uint8_t		 scratch[2 + DNS_MAX_TCP + 32];	/* answers made */
-	struct follow	 f;		/* the followed files and watches */
+	struct files	 files;	/* the followed files and watches */
 	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
 	struct routes	 routes;		/* -s /D/ and -a rules */
 	struct cache	 cache;		/* -c answers */
@@ -3484,21 +3484,21 @@ stale_remove(struct state *st, struct query *q)
 static void
 upstream_health(struct state *st, struct ulist *l, int i, bool alive)
 {
-	struct ulist *cur = st->deflist;
+	struct ulist *now_list = st->deflist;
 	int k;
 
 	if (alive)
 		policy_alive(&l->u[i]);
 	else
 		policy_down(&l->u[i], st->now);
-	for (k = 0; l->retired && cur != NULL && k < cur->n; k++) {
-		if (!addr_equal(&cur->u[k].addr,
+	for (k = 0; l->retired && now_list != NULL && k < now_list->n; k++) {
+		if (!addr_equal(&now_list->u[k].addr,
 		    (const struct sockaddr *)&l->u[i].addr.ss))
 			continue;
 		if (alive)
-			policy_alive(&cur->u[k]);
+			policy_alive(&now_list->u[k]);
 		else
-			policy_down(&cur->u[k], st->now);
+			policy_down(&now_list->u[k], st->now);
 		break;
 	}
 }
@@ -4054,7 +4054,7 @@ query_ask(struct state *st, struct query *q)
 
 	fifo_push(st, q, F_ATTEMPT, st->now + (uint64_t)st->timeout_ms);
 	while ((pos = policy_ask(&q->pol)) >= 0) {
-		q->cur = pos;
+		q->asking = pos;
 		if (q->cl.tcp) {
 			upstream_send_tcp(st, q, pos);
 		} else {
@@ -4335,7 +4335,7 @@ upstream_tcp_io(struct state *st, struct query *q, uint32_t ev)
 	struct epoll_event e;
 	struct dns_reply r;
 	uint8_t *b = st->tbuf[q->tbuf];
-	int pos = q->cur, fd = q->fd[pos], err = 0;
+	int pos = q->asking, fd = q->fd[pos], err = 0;
 	socklen_t el = sizeof(err);
 	size_t need;
 	ssize_t n;
@@ -5611,12 +5611,12 @@ views_start(struct state *st)
 		if (g->path == NULL || g->nch == 0 ||
 		    strncmp(g->dir, "/proc/", 6) == 0)
 			continue;
-		if (st->f.ifd < 0 && (st->f.ifd = inotify_init1(IN_NONBLOCK |
-		    IN_CLOEXEC)) != -1)
-			st->pfd[PFD_INOTIFY].fd = st->f.ifd;
-		if (st->f.ifd < 0)
+		if (st->files.ifd < 0 && (st->files.ifd =
+		    inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) != -1)
+			st->pfd[PFD_INOTIFY].fd = st->files.ifd;
+		if (st->files.ifd < 0)
 			break;
-		g->wd = inotify_add_watch(st->f.ifd, g->dir, IN_CREATE |
+		g->wd = inotify_add_watch(st->files.ifd, g->dir, IN_CREATE |
 		    IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
 		if (g->wd == -1)
 			logmsg(1, "%s: cannot watch (%s); namespaces there are "
@@ -5651,7 +5651,7 @@ static void deflist_rebuild(struct state *);
 static void
 watch_add(struct state *st, const char *dir, const char *name)
 {
-	struct follow *f = &st->f;
+	struct files *f = &st->files;
 	int wd;
 
 	if (f->nw == MAX_WATCH)
@@ -5678,7 +5678,7 @@ watch_path(struct state *st, const char *path, int depth)
 	char *slash;
 	struct stat sb;
 	ssize_t n;
-	int nw = st->f.nw;
+	int nw = st->files.nw;
 
 	if (depth > 8 || strlen(path) >= sizeof(dir) || path[0] != '/')
 		return;
@@ -5686,7 +5686,7 @@ watch_path(struct state *st, const char *path, int depth)
 	while ((slash = strrchr(dir, '/')) != NULL) {
 		*slash = '\0';
 		watch_add(st, dir[0] != '\0' ? dir : "/", slash + 1);
-		if (st->f.nw > nw)
+		if (st->files.nw > nw)
 			break;
 	}
 	watch_add(st, path, NULL);
@@ -5707,7 +5707,7 @@ watch_path(struct state *st, const char *path, int depth)
 static void
 watch_arm(struct state *st)
 {
-	struct follow *f = &st->f;
+	struct files *f = &st->files;
 	struct watch old[MAX_WATCH];
 	int i, k, nold;
 
@@ -5731,8 +5731,8 @@ watch_arm(struct state *st)
 static void
 follow_schedule(struct state *st)
 {
-	if (st->f.reload_at == 0)
-		st->f.reload_at = st->now + RELOAD_MS;
+	if (st->files.reload_at == 0)
+		st->files.reload_at = st->now + RELOAD_MS;
 }
 
 static void
@@ -5743,7 +5743,7 @@ watch_read(struct state *st)
 	ssize_t n, i;
 	int k;
 
-	while ((n = read(st->f.ifd, buf, sizeof(buf))) > 0) {
+	while ((n = read(st->files.ifd, buf, sizeof(buf))) > 0) {
 		for (i = 0; i < n; i += (ssize_t)sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)(void *)(buf + i);
 			if (ev->mask & IN_Q_OVERFLOW) {
@@ -5759,12 +5759,12 @@ watch_read(struct state *st)
 			for (k = 0; k < st->ngrp; k++)
 				if (st->grp[k].wd == ev->wd && ev->wd >= 0)
 					views_changed(st);
-			for (k = 0; k < st->f.nw; k++)
-				if (st->f.w[k].wd == ev->wd &&
-				    (st->f.w[k].name[0] == '\0' ||
+			for (k = 0; k < st->files.nw; k++)
+				if (st->files.w[k].wd == ev->wd &&
+				    (st->files.w[k].name[0] == '\0' ||
 				    (ev->mask & (IN_IGNORED | IN_DELETE_SELF |
 				    IN_MOVE_SELF)) || (ev->len > 0 &&
-				    strcmp(st->f.w[k].name, ev->name) == 0)))
+				    strcmp(st->files.w[k].name, ev->name) == 0)))
 					follow_schedule(st);
 		}
 	}
@@ -5795,7 +5795,7 @@ file_kind(mode_t mode)
 static ssize_t
 follow_read(struct state *st, const char *path, const char **kind)
 {
-	char *buf = st->f.buf;
+	char *buf = st->files.buf;
 	struct stat sb;
 	ssize_t n, got = 0;
 	int fd, err;
@@ -5850,8 +5850,8 @@ enum follow_mode { FM_NONE, FM_FILE, FM_STUB, FM_SYSD };
 static enum follow_mode
 follow_mode(struct state *st)
 {
-	struct follow *f = &st->f;
-	const struct followed *ff = &f->file[0], *fo = &f->file[1];
+	struct files *f = &st->files;
+	const struct watched_file *ff = &f->file[0], *fo = &f->file[1];
 	bool sysd = f->nfile > 1 && fo->failover;
 	enum follow_mode m = FM_NONE;
 
@@ -5880,10 +5880,10 @@ follow_mode(struct state *st)
 
 /* A new resolv file: its usable servers become the last good list. */
 static void
-resolv_apply(struct state *st, struct followed *ff, const char *text,
+resolv_apply(struct state *st, struct watched_file *ff, const char *text,
     size_t len)
 {
-	struct follow *f = &st->f;
+	struct files *f = &st->files;
 	struct resolv_conf rc;
 	struct addr *good;
 	char a[80];
@@ -5894,27 +5894,28 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 	for (i = 0; i < rc.n; i++) {
 		if (addr_scope(&rc.ns[i].addr) == -1) {
 			logmsg(1, "%s: nameserver %%%s: no such interface",
-			    ff->cur, rc.ns[i].addr.ifname);
+			    ff->path_read, rc.ns[i].addr.ifname);
 			continue;
 		}
 		/* a nameserver that is dnsfwd itself would loop */
 		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
 			logmsg(1, "%s: skipping nameserver %s: it points back "
-			    "at dnsfwd", ff->cur, addr_text(&rc.ns[i].addr, '#',
-			    a, sizeof(a)));
+			    "at dnsfwd", ff->path_read,
+			    addr_text(&rc.ns[i].addr, '#', a, sizeof(a)));
 			continue;
 		}
 		rc.ns[n++] = rc.ns[i];
 	}
 	if (rc.ignored > 0)
-		logmsg(1, "%s: %d nameservers beyond %d ignored", ff->cur,
+		logmsg(1, "%s: %d nameservers beyond %d ignored", ff->path_read,
 		    rc.ignored, RESOLV_MAX_NS);
 	good = ff->failover ? f->fgood : f->good;
 	ngood = ff->failover ? &f->nfgood : &f->ngood;
 	if (n == 0) {
 		if (!ff->warned)
-			logmsg(1, "%s: no usable nameserver; keeping %s", ff->cur,
-			    *ngood == 0 ? "none: there were none before" :
+			logmsg(1, "%s: no usable nameserver; keeping %s",
+			    ff->path_read, *ngood == 0 ?
+			    "none: there were none before" :
 			    *ngood == 1 ? "the previous upstream" :
 			    "the previous upstreams");
 		ff->warned = true;
@@ -5934,21 +5935,21 @@ resolv_apply(struct state *st, struct followed *ff, const char *text,
 
 /* A new hosts file replaces the table; the old one is kept on error. */
 static void
-hosts_apply(struct state *st, struct followed *ff, const char *text,
+hosts_apply(struct state *st, struct watched_file *ff, const char *text,
     size_t len)
 {
 	struct hosts h;
 
 	if (hosts_parse(text, len, &h) == -1) {
 		logmsg(0, "%s: out of memory; keeping the previous names",
-		    ff->cur);
+		    ff->path_read);
 		return;
 	}
 	if (h.bad > 0)
-		logmsg(1, "%s: %d lines not understood", ff->cur, h.bad);
+		logmsg(1, "%s: %d lines not understood", ff->path_read, h.bad);
 	hosts_free(&st->hosts[ff->hosts]);
 	st->hosts[ff->hosts] = h;
-	logmsg(1, "%s: %d %s", ff->cur, h.n, h.n == 1 ? "name" : "names");
+	logmsg(1, "%s: %d %s", ff->path_read, h.n, h.n == 1 ? "name" : "names");
 }
 
 /*
@@ -5956,7 +5957,7 @@ hosts_apply(struct state *st, struct followed *ff, const char *text,
  * change.  A file that is missing or unreadable keeps what it gave last.
  */
 static void
-follow_file(struct state *st, struct followed *ff, bool force)
+file_check(struct state *st, struct watched_file *ff, bool force)
 {
 	const char *path = NULL, *kind = NULL;
 	struct stat sb;
@@ -5979,7 +5980,7 @@ follow_file(struct state *st, struct followed *ff, bool force)
 			logmsg(0, "%s: is %s, not a regular file; keeping what "
 			    "it gave before", path, kind);
 		else if (kind == NULL && ff->unread != strerror(err) &&
-		    err == ENOENT && ff->cur == NULL)	/* never read yet */
+		    err == ENOENT && ff->path_read == NULL)	/* unread */
 			logmsg(ff->failover ? 2 : 1, "waiting for %s to appear",
 			    ff->path[0]);
 		else if (kind == NULL && ff->unread != strerror(err))
@@ -5990,17 +5991,17 @@ follow_file(struct state *st, struct followed *ff, bool force)
 		ff->textlen = -1;
 		/* out of descriptors or memory: no event will come; retry */
 		if ((err == EMFILE || err == ENFILE || err == ENOMEM) &&
-		    st->f.reload_at == 0)
-			st->f.reload_at = st->now + RETRY_MS;
+		    st->files.reload_at == 0)
+			st->files.reload_at = st->now + RETRY_MS;
 		return;
 	}
 	ff->unread = NULL;
-	if (!force && path == ff->cur && len == ff->textlen &&
-	    memcmp(st->f.buf, ff->text, (size_t)len) == 0)
+	if (!force && path == ff->path_read && len == ff->textlen &&
+	    memcmp(st->files.buf, ff->text, (size_t)len) == 0)
 		return;
-	memcpy(ff->text, st->f.buf, (size_t)len);
+	memcpy(ff->text, st->files.buf, (size_t)len);
 	ff->textlen = len;
-	ff->cur = path;
+	ff->path_read = path;
 	if (ff->hosts >= 0)
 		hosts_apply(st, ff, ff->text, (size_t)len);
 	else
@@ -6013,8 +6014,8 @@ follow_reload(struct state *st, bool force)
 	int i;
 
 	watch_arm(st);
-	for (i = 0; i < st->f.nfile; i++)
-		follow_file(st, &st->f.file[i], force);
+	for (i = 0; i < st->files.nfile; i++)
+		file_check(st, &st->files.file[i], force);
 }
 
 /* Release queries held for a first upstream list. */
@@ -6119,16 +6120,16 @@ deflist_rebuild(struct state *st)
 		if (!addr_in(want, n, &st->statics[i]))
 			want[n++] = st->statics[i];
 	mode = follow_mode(st);
-	for (i = 0; i < st->f.ngood && n < MAX_UPSTREAMS && mode != FM_SYSD;
+	for (i = 0; i < st->files.ngood && n < MAX_UPSTREAMS && mode != FM_SYSD;
 	    i++)
-		if (!addr_in(want, n, &st->f.good[i]))
-			want[n++] = st->f.good[i];
+		if (!addr_in(want, n, &st->files.good[i]))
+			want[n++] = st->files.good[i];
 	/* resolved's uplinks: the stub's failover, or the list */
 	primary = mode == FM_STUB ? n : MAX_UPSTREAMS;
-	for (i = 0; i < st->f.nfgood && n < MAX_UPSTREAMS &&
+	for (i = 0; i < st->files.nfgood && n < MAX_UPSTREAMS &&
 	    (mode == FM_STUB || mode == FM_SYSD); i++)
-		if (!addr_in(want, n, &st->f.fgood[i]))
-			want[n++] = st->f.fgood[i];
+		if (!addr_in(want, n, &st->files.fgood[i]))
+			want[n++] = st->files.fgood[i];
 	for (i = 0; i < n; i++)
 		fo[i] = i >= primary && primary > 0;
 	for (i = 0; i < st->nfallback && n == 0; i++) {
@@ -6315,12 +6316,13 @@ loop_timers(struct state *st)
 	for (k = 0; st->fifo[F_HELD].head >= 0 &&
 	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now; k++)
 		query_done(st, q, NULL, 0, NULL, "no upstream yet");
-	if (k > 0 && st->now >= st->f.held_said + HOLD_MS) {
+	if (k > 0 && st->now >= st->files.held_said + HOLD_MS) {
 		logmsg(1, "%s%s: no upstream after %d s: %d held %s failed "
-		    "(SERVFAIL)", st->f.file[0].cur == NULL ? "still waiting "
-		    "for " : "", st->f.nfile > 0 ? st->f.file[0].path[0] :
-		    "-s", HOLD_MS / 1000, k, k == 1 ? "query" : "queries");
-		st->f.held_said = st->now;
+		    "(SERVFAIL)", st->files.file[0].path_read == NULL ?
+		    "still waiting for " : "", st->files.nfile > 0 ?
+		    st->files.file[0].path[0] : "-s", HOLD_MS / 1000, k,
+		    k == 1 ? "query" : "queries");
+		st->files.held_said = st->now;
 	}
 	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
 		if (st->probes[k].list != NULL &&
@@ -6348,12 +6350,12 @@ loop_timers(struct state *st)
 	conn_cancel_orphans(st);
 	if (st->accept_at != 0 && st->accept_at <= st->now)
 		tcp_resume(st);
-	if (st->f.reload_at != 0 && st->f.reload_at <= st->now) {
-		st->f.reload_at = 0;
+	if (st->files.reload_at != 0 && st->files.reload_at <= st->now) {
+		st->files.reload_at = 0;
 		follow_reload(st, false);
 	}
-	if (st->f.polling && st->f.next_poll <= st->now) {
-		st->f.next_poll = st->now + st->f.poll_ms;
+	if (st->files.polling && st->files.next_poll <= st->now) {
+		st->files.next_poll = st->now + st->files.poll_ms;
 		follow_reload(st, false);
 	}
 	batch_flush(st);
@@ -6377,10 +6379,10 @@ loop_timers(struct state *st)
 		next = st->ns_scan_at;
 	if (!st->ready && st->start_ms + HOLD_MS < next)
 		next = st->start_ms + HOLD_MS;
-	if (st->f.reload_at != 0 && st->f.reload_at < next)
-		next = st->f.reload_at;
-	if (st->f.polling && st->f.next_poll < next)
-		next = st->f.next_poll;
+	if (st->files.reload_at != 0 && st->files.reload_at < next)
+		next = st->files.reload_at;
+	if (st->files.polling && st->files.next_poll < next)
+		next = st->files.next_poll;
 	if (st->accept_at != 0 && st->accept_at < next)
 		next = st->accept_at;
 	if (next == UINT64_MAX)
@@ -6742,9 +6744,9 @@ state_alloc(struct state *st)
 		st->rmsg[i].msg_hdr.msg_iovlen = 1;
 		st->rmsg[i].msg_hdr.msg_name = &st->rname[i];
 	}
-	st->f.buf = xcalloc(1, RESOLV_MAX_FILE + 1);
-	for (i = 0; i < st->f.nfile; i++)
-		st->f.file[i].text = xcalloc(1, RESOLV_MAX_FILE + 1);
+	st->files.buf = xcalloc(1, RESOLV_MAX_FILE + 1);
+	for (i = 0; i < st->files.nfile; i++)
+		st->files.file[i].text = xcalloc(1, RESOLV_MAX_FILE + 1);
 	st->pfd = xcalloc(PFD_COUNT, sizeof(*st->pfd));
 }
 
@@ -6794,7 +6796,7 @@ state_fds(struct state *st)
 {
 	if ((st->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die(1, "epoll: %s", strerror(errno));
-	st->pfd[PFD_INOTIFY].fd = st->f.ifd;
+	st->pfd[PFD_INOTIFY].fd = st->files.ifd;
 	st->pfd[PFD_INOTIFY].events = POLLIN;
 	st->pfd[PFD_EPOLL].fd = st->ep;
 	st->pfd[PFD_EPOLL].events = POLLIN;
@@ -6881,11 +6883,11 @@ follow_paths(struct state *st, const char *file, const char *const *hosts,
 {
 	static const char sysd[] = "/run/systemd/resolve/resolv.conf";
 	static const char etc[] = "/etc/resolv.conf";
-	struct followed *ff;
+	struct watched_file *ff;
 	int i;
 
 	if (st->following) {
-		ff = &st->f.file[st->f.nfile++];
+		ff = &st->files.file[st->files.nfile++];
 		ff->hosts = -1;
 		ff->path[ff->npath++] = file != NULL ? path_absolute(file) :
 		    etc;
@@ -6897,25 +6899,25 @@ follow_paths(struct state *st, const char *file, const char *const *hosts,
 	 * nothing, they are the list.
 	 */
 	if (st->following && file == NULL) {
-		ff = &st->f.file[st->f.nfile++];
+		ff = &st->files.file[st->files.nfile++];
 		ff->hosts = -1;
 		ff->failover = true;
 		ff->path[ff->npath++] = sysd;
 	}
 	for (i = 0; i < nhosts; i++) {
-		ff = &st->f.file[st->f.nfile++];
+		ff = &st->files.file[st->files.nfile++];
 		ff->path[ff->npath++] = path_absolute(hosts[i]);
 		ff->hosts = i;
 	}
-	for (i = 0; i < st->f.nfile; i++)
-		st->f.file[i].textlen = -1;
+	for (i = 0; i < st->files.nfile; i++)
+		st->files.file[i].textlen = -1;
 }
 
 /* Start watching (or polling) the followed files, and read them once. */
 static void
 follow_start(struct state *st, long poll_s)
 {
-	struct follow *f = &st->f;
+	struct files *f = &st->files;
 
 	f->ifd = -1;
 	if (f->nfile == 0)
