@@ -5635,8 +5635,6 @@ views_start(struct state *st)
  * An empty or server-less file keeps the last good list.
  */
 
-static void deflist_rebuild(struct state *);
-
 /*
  * Watch dir for name (mask DIR_EVENTS), or, with name NULL, the file at dir
  * itself: an edit of a bind-mounted file (a container's resolv.conf
@@ -5878,146 +5876,6 @@ follow_mode(struct state *st)
 	return m;
 }
 
-/* A new resolv file: its usable servers become the last good list. */
-static void
-resolv_apply(struct state *st, struct watched_file *ff, const char *text,
-    size_t len)
-{
-	struct files *f = &st->files;
-	struct resolv_conf rc;
-	struct addr *good;
-	char a[80];
-	int i, n = 0, *ngood;
-
-	resolv_parse(text, len, &rc);
-	self_refresh(st);
-	for (i = 0; i < rc.n; i++) {
-		if (addr_scope(&rc.ns[i].addr) == -1) {
-			logmsg(1, "%s: nameserver %%%s: no such interface",
-			    ff->path_read, rc.ns[i].addr.ifname);
-			continue;
-		}
-		/* a nameserver that is dnsfwd itself would loop */
-		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
-			logmsg(1, "%s: skipping nameserver %s: it points back "
-			    "at dnsfwd", ff->path_read,
-			    addr_text(&rc.ns[i].addr, '#', a, sizeof(a)));
-			continue;
-		}
-		rc.ns[n++] = rc.ns[i];
-	}
-	if (rc.ignored > 0)
-		logmsg(1, "%s: %d nameservers beyond %d ignored", ff->path_read,
-		    rc.ignored, RESOLV_MAX_NS);
-	good = ff->failover ? f->fgood : f->good;
-	ngood = ff->failover ? &f->nfgood : &f->ngood;
-	if (n == 0) {
-		if (!ff->warned)
-			logmsg(1, "%s: no usable nameserver; keeping %s",
-			    ff->path_read, *ngood == 0 ?
-			    "none: there were none before" :
-			    *ngood == 1 ? "the previous upstream" :
-			    "the previous upstreams");
-		ff->warned = true;
-		return;
-	}
-	ff->warned = false;
-	for (i = 0; i < n; i++)
-		good[i] = rc.ns[i].addr;
-	*ngood = n;
-	if (!ff->failover) {
-		for (i = 0; i < n && policy_is_stub(&good[i]); i++)
-			;
-		f->stub = i == n;
-	}
-	deflist_rebuild(st);
-}
-
-/* A new hosts file replaces the table; the old one is kept on error. */
-static void
-hosts_apply(struct state *st, struct watched_file *ff, const char *text,
-    size_t len)
-{
-	struct hosts h;
-
-	if (hosts_parse(text, len, &h) == -1) {
-		logmsg(0, "%s: out of memory; keeping the previous names",
-		    ff->path_read);
-		return;
-	}
-	if (h.bad > 0)
-		logmsg(1, "%s: %d lines not understood", ff->path_read, h.bad);
-	hosts_free(&st->hosts[ff->hosts]);
-	st->hosts[ff->hosts] = h;
-	logmsg(1, "%s: %d %s", ff->path_read, h.n, h.n == 1 ? "name" : "names");
-}
-
-/*
- * Re-read one followed file; with force, even when its bytes did not
- * change.  A file that is missing or unreadable keeps what it gave last.
- */
-static void
-file_check(struct state *st, struct watched_file *ff, bool force)
-{
-	const char *path = NULL, *kind = NULL;
-	struct stat sb;
-	ssize_t len = -1;
-	int i, err;
-
-	err = ENOENT;
-	for (i = 0; i < ff->npath && path == NULL; i++)
-		if (stat(ff->path[i], &sb) == 0)
-			path = ff->path[i];
-		else if (errno != ENOENT && errno != ENOTDIR)
-			err = errno;
-	if (path != NULL && !S_ISREG(sb.st_mode))
-		kind = file_kind(sb.st_mode);	/* not even opened */
-	else if (path != NULL && (len = follow_read(st, path, &kind)) == -1)
-		err = errno;
-	if (len == -1) {
-		/* said once per reason: what it is, or why it cannot be read */
-		if (kind != NULL && ff->unread != kind)
-			logmsg(0, "%s: is %s, not a regular file; keeping what "
-			    "it gave before", path, kind);
-		else if (kind == NULL && ff->unread != strerror(err) &&
-		    err == ENOENT && ff->path_read == NULL)	/* unread */
-			logmsg(ff->failover ? 2 : 1, "waiting for %s to appear",
-			    ff->path[0]);
-		else if (kind == NULL && ff->unread != strerror(err))
-			logmsg(1, "%s: %s; keeping what it gave before",
-			    path != NULL ? path : ff->path[0], err == ENOENT ?
-			    "no such file" : strerror(err));
-		ff->unread = kind != NULL ? kind : strerror(err);
-		ff->textlen = -1;
-		/* out of descriptors or memory: no event will come; retry */
-		if ((err == EMFILE || err == ENFILE || err == ENOMEM) &&
-		    st->files.reload_at == 0)
-			st->files.reload_at = st->now + RETRY_MS;
-		return;
-	}
-	ff->unread = NULL;
-	if (!force && path == ff->path_read && len == ff->textlen &&
-	    memcmp(st->files.buf, ff->text, (size_t)len) == 0)
-		return;
-	memcpy(ff->text, st->files.buf, (size_t)len);
-	ff->textlen = len;
-	ff->path_read = path;
-	if (ff->hosts >= 0)
-		hosts_apply(st, ff, ff->text, (size_t)len);
-	else
-		resolv_apply(st, ff, ff->text, (size_t)len);
-}
-
-static void
-follow_reload(struct state *st, bool force)
-{
-	int i;
-
-	watch_arm(st);
-	for (i = 0; i < st->files.nfile; i++)
-		file_check(st, &st->files.file[i], force);
-}
-
 /* Release queries held for a first upstream list. */
 static void
 follow_release(struct state *st)
@@ -6180,6 +6038,146 @@ deflist_rebuild(struct state *st)
 		notify(status);
 	}
 	follow_release(st);
+}
+
+/* A new resolv file: its usable servers become the last good list. */
+static void
+resolv_apply(struct state *st, struct watched_file *ff, const char *text,
+    size_t len)
+{
+	struct files *f = &st->files;
+	struct resolv_conf rc;
+	struct addr *good;
+	char a[80];
+	int i, n = 0, *ngood;
+
+	resolv_parse(text, len, &rc);
+	self_refresh(st);
+	for (i = 0; i < rc.n; i++) {
+		if (addr_scope(&rc.ns[i].addr) == -1) {
+			logmsg(1, "%s: nameserver %%%s: no such interface",
+			    ff->path_read, rc.ns[i].addr.ifname);
+			continue;
+		}
+		/* a nameserver that is dnsfwd itself would loop */
+		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
+			logmsg(1, "%s: skipping nameserver %s: it points back "
+			    "at dnsfwd", ff->path_read,
+			    addr_text(&rc.ns[i].addr, '#', a, sizeof(a)));
+			continue;
+		}
+		rc.ns[n++] = rc.ns[i];
+	}
+	if (rc.ignored > 0)
+		logmsg(1, "%s: %d nameservers beyond %d ignored", ff->path_read,
+		    rc.ignored, RESOLV_MAX_NS);
+	good = ff->failover ? f->fgood : f->good;
+	ngood = ff->failover ? &f->nfgood : &f->ngood;
+	if (n == 0) {
+		if (!ff->warned)
+			logmsg(1, "%s: no usable nameserver; keeping %s",
+			    ff->path_read, *ngood == 0 ?
+			    "none: there were none before" :
+			    *ngood == 1 ? "the previous upstream" :
+			    "the previous upstreams");
+		ff->warned = true;
+		return;
+	}
+	ff->warned = false;
+	for (i = 0; i < n; i++)
+		good[i] = rc.ns[i].addr;
+	*ngood = n;
+	if (!ff->failover) {
+		for (i = 0; i < n && policy_is_stub(&good[i]); i++)
+			;
+		f->stub = i == n;
+	}
+	deflist_rebuild(st);
+}
+
+/* A new hosts file replaces the table; the old one is kept on error. */
+static void
+hosts_apply(struct state *st, struct watched_file *ff, const char *text,
+    size_t len)
+{
+	struct hosts h;
+
+	if (hosts_parse(text, len, &h) == -1) {
+		logmsg(0, "%s: out of memory; keeping the previous names",
+		    ff->path_read);
+		return;
+	}
+	if (h.bad > 0)
+		logmsg(1, "%s: %d lines not understood", ff->path_read, h.bad);
+	hosts_free(&st->hosts[ff->hosts]);
+	st->hosts[ff->hosts] = h;
+	logmsg(1, "%s: %d %s", ff->path_read, h.n, h.n == 1 ? "name" : "names");
+}
+
+/*
+ * Re-read one followed file; with force, even when its bytes did not
+ * change.  A file that is missing or unreadable keeps what it gave last.
+ */
+static void
+file_check(struct state *st, struct watched_file *ff, bool force)
+{
+	const char *path = NULL, *kind = NULL;
+	struct stat sb;
+	ssize_t len = -1;
+	int i, err;
+
+	err = ENOENT;
+	for (i = 0; i < ff->npath && path == NULL; i++)
+		if (stat(ff->path[i], &sb) == 0)
+			path = ff->path[i];
+		else if (errno != ENOENT && errno != ENOTDIR)
+			err = errno;
+	if (path != NULL && !S_ISREG(sb.st_mode))
+		kind = file_kind(sb.st_mode);	/* not even opened */
+	else if (path != NULL && (len = follow_read(st, path, &kind)) == -1)
+		err = errno;
+	if (len == -1) {
+		/* said once per reason: what it is, or why it cannot be read */
+		if (kind != NULL && ff->unread != kind)
+			logmsg(0, "%s: is %s, not a regular file; keeping what "
+			    "it gave before", path, kind);
+		else if (kind == NULL && ff->unread != strerror(err) &&
+		    err == ENOENT && ff->path_read == NULL)	/* unread */
+			logmsg(ff->failover ? 2 : 1, "waiting for %s to appear",
+			    ff->path[0]);
+		else if (kind == NULL && ff->unread != strerror(err))
+			logmsg(1, "%s: %s; keeping what it gave before",
+			    path != NULL ? path : ff->path[0], err == ENOENT ?
+			    "no such file" : strerror(err));
+		ff->unread = kind != NULL ? kind : strerror(err);
+		ff->textlen = -1;
+		/* out of descriptors or memory: no event will come; retry */
+		if ((err == EMFILE || err == ENFILE || err == ENOMEM) &&
+		    st->files.reload_at == 0)
+			st->files.reload_at = st->now + RETRY_MS;
+		return;
+	}
+	ff->unread = NULL;
+	if (!force && path == ff->path_read && len == ff->textlen &&
+	    memcmp(st->files.buf, ff->text, (size_t)len) == 0)
+		return;
+	memcpy(ff->text, st->files.buf, (size_t)len);
+	ff->textlen = len;
+	ff->path_read = path;
+	if (ff->hosts >= 0)
+		hosts_apply(st, ff, ff->text, (size_t)len);
+	else
+		resolv_apply(st, ff, ff->text, (size_t)len);
+}
+
+static void
+follow_reload(struct state *st, bool force)
+{
+	int i;
+
+	watch_arm(st);
+	for (i = 0; i < st->files.nfile; i++)
+		file_check(st, &st->files.file[i], force);
 }
 
 /* ==== 24. Signals and counters =========================================== */
