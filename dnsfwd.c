@@ -438,7 +438,7 @@ cfg_parse_host(const char *h, uint16_t port, struct addr *out)
 	out->len = sizeof(*sin6);
 	if (pct == NULL)
 		return 0;
-	if (*pct >= '0' && *pct <= '9') {	/* a number, or nothing */
+	if (*pct >= '0' && *pct <= '9') {	/* "%2": an index */
 		if (cfg_parse_uint(pct, 1, UINT32_MAX, &scope) == -1)
 			return -1;
 		sin6->sin6_scope_id = (uint32_t)scope;
@@ -2574,7 +2574,7 @@ enum query_state {
 	Q_FREE,		/* on the free stack; nothing else valid */
 	Q_HELD,		/* no upstream known yet; on held, deadline = give up */
 	Q_UDP,		/* attempts in fd[] (bits in fds); on attempt */
-	Q_TCP_WRITE,	/* fd[asking] connecting or writing; done: of out */
+	Q_TCP_WRITE,	/* fd[asking] connecting, writing; done bytes of out */
 	Q_TCP_READ,	/* query written; done bytes of the reply in tbuf */
 	Q_FOLLOW,	/* waits for the answer of its leader; no FIFO, no fd */
 };
@@ -4586,8 +4586,9 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 }
 
 /*
- * A slot for a new query from source skey, within its share of the table
- * (policy_share_ok()); NULL once the client has its REFUSED or SERVFAIL.
+ * A slot for a new query from cl's source, within the source's share of
+ * the table (policy_share_ok()); NULL once the client has its REFUSED or
+ * SERVFAIL.
  */
 static struct query *
 query_admit(struct state *st, const struct client *cl, const uint8_t *buf,
@@ -5624,8 +5625,6 @@ views_start(struct state *st)
 	}
 }
 
-
-
 /* ==== 23. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
@@ -6535,7 +6534,6 @@ struct options {
 	long		 qmax;		/* --max-queries */
 	long		 tcpmax;	/* --max-tcp */
 };
-
 
 static void
 usage(FILE *fp)
