@@ -25,20 +25,26 @@
  *   11. Who may ask: prefixes and netlink [h]
  *   12. Fair share and routing rules [h]
  *   13. Cache [h]
- *   14. Runtime state
- *   15. Event tokens and client output
- *   16. Query table
- *   17. Upstream sockets, attempts and probes
- *   18. Answers and the course of a query
- *   19. Intake: a client's query
- *   20. Intake: who may ask, UDP and TCP clients
- *   21. Namespaces and their addresses
- *   22. Listeners in namespaces
- *   23. File following
- *   24. Signals and counters
- *   25. The event loop
- *   26. Start-up
- *   27. Options and main()
+ *   14. Runtime state: queries, clients, listeners
+ *   15. Runtime state: upstream sockets, files, the state
+ *   16. Event tokens and client output
+ *   17. Query table: queues, stale list, health
+ *   18. Query slots: sources, allocation, in-flight, sockets
+ *   19. Upstream sockets, attempts and probes
+ *   20. Answers and the course of a query
+ *   21. Intake: a client's query
+ *   22. Intake: who may ask, UDP and TCP clients
+ *   23. Namespaces and their addresses
+ *   24. Listeners: capabilities and binding
+ *   25. Views: listeners in namespaces
+ *   26. File following
+ *   27. Readiness and the files applied
+ *   28. Signals and counters
+ *   29. The event loop
+ *   30. Options: their values and messages
+ *   31. Start-up: privileges and memory
+ *   32. Start-up: listeners, files, the order
+ *   33. The option table and main()
  */
 
 /* ==== 1. Includes ======================================================== */
@@ -654,8 +660,8 @@ cfg_parse_domain(const char *s, size_t len, uint8_t *out)
 /* ==== 6. DNS wire format: the cursor and names =========================== */
 /*
  * Readers take a struct dns_cursor and never look past c->len; the first
- * error sticks, so a run of reads is checked once.  Writers take (buf,
- * size) and return the length written, 0 when it does not fit.
+ * error sticks, so a run of reads is checked once.  Writers (section 8)
+ * have the mirror cursor, struct dns_writer.
  */
 
 static void
@@ -1115,6 +1121,83 @@ malformed:
 }
 
 /* ==== 8. DNS messages built ============================================== */
+/*
+ * Builders append through a write cursor, the mirror of the reader in
+ * section 6: nothing is written at or past w->size, and once a write does
+ * not fit w->full sticks and later writes are dropped, so a builder checks
+ * once, at the end.  The header's fixed fields are set in place by name.
+ */
+
+#define HDR_ID		0	/* offsets of the header's 16-bit fields */
+#define HDR_FLAGS	2
+#define HDR_QDCOUNT	4
+#define HDR_ANCOUNT	6
+#define HDR_ARCOUNT	10
+
+struct dns_writer {
+	uint8_t	*buf;
+	size_t	 size;		/* bytes buf holds */
+	size_t	 len;		/* bytes written; len <= size always */
+	bool	 full;		/* a write did not fit; sticky */
+};
+
+static void
+dns_writer_init(struct dns_writer *w, uint8_t *buf, size_t size, size_t len)
+{
+	w->buf = buf;
+	w->size = size;
+	w->len = len <= size ? len : size;
+	w->full = len > size;
+}
+
+/* Is there room for n more bytes?  If not, the writer is full. */
+static bool
+dns_room(struct dns_writer *w, size_t n)
+{
+	if (!w->full && w->size - w->len >= n)
+		return true;
+	w->full = true;
+	return false;
+}
+
+static void
+dns_put_u16(struct dns_writer *w, uint16_t v)
+{
+	if (dns_room(w, 2)) {
+		put_u16(w->buf + w->len, v);
+		w->len += 2;
+	}
+}
+
+static void
+dns_put_u32(struct dns_writer *w, uint32_t v)
+{
+	dns_put_u16(w, (uint16_t)(v >> 16));
+	dns_put_u16(w, (uint16_t)v);
+}
+
+static void
+dns_put_bytes(struct dns_writer *w, const void *p, size_t n)
+{
+	if (dns_room(w, n)) {
+		if (n != 0)
+			memcpy(w->buf + w->len, p, n);
+		w->len += n;
+	}
+}
+
+/* Header fields of a message of at least DNS_HDR bytes. */
+static void
+dns_hdr_set(uint8_t *buf, size_t field, uint16_t v)
+{
+	put_u16(buf + field, v);
+}
+
+static uint16_t
+dns_hdr_get(const uint8_t *buf, size_t field)
+{
+	return get_u16(buf + field);
+}
 
 size_t
 dns_truncate(uint8_t *buf, size_t len, size_t limit,
@@ -1125,14 +1208,14 @@ dns_truncate(uint8_t *buf, size_t len, size_t limit,
 	if (len <= limit)
 		return len;
 	end = r->qend != 0 ? r->qend : DNS_HDR;
-	buf[2] |= DNS_TC >> 8;
-	memset(buf + 6, 0, 6);
-	if (r->opt != 0) {
+	buf[HDR_FLAGS] |= DNS_TC >> 8;
+	memset(buf + HDR_ANCOUNT, 0, DNS_HDR - HDR_ANCOUNT);
+	if (r->opt != 0) {	/* the OPT moves down to follow the question */
 		optlen = 11 + (size_t)dns_u16_at(buf, len, r->opt + 9);
 		if (end + optlen <= limit) {
 			memmove(buf + end, buf + r->opt, optlen);
 			end += optlen;
-			put_u16(buf + 10, 1);
+			dns_hdr_set(buf, HDR_ARCOUNT, 1);
 		}
 	}
 	return end;
@@ -1143,7 +1226,7 @@ dns_strip_opt(uint8_t *buf, size_t len, struct dns_reply *r)
 {
 	if (r->opt == 0)
 		return len;
-	put_u16(buf + 10, r->ar_opt);
+	dns_hdr_set(buf, HDR_ARCOUNT, r->ar_opt);
 	len = r->opt;
 	r->opt = 0;
 	return len;
@@ -1152,37 +1235,37 @@ dns_strip_opt(uint8_t *buf, size_t len, struct dns_reply *r)
 /*
  * Append an OPT RR (RFC 6891 6.1.2) advertising udp_size, with the
  * extended RCODE bits of rcode, the DO bit, and Extended DNS Error ede
- * (RFC 8914) unless it is -1.  Returns its length, 0 if no room.
+ * (RFC 8914) unless it is -1.  All of it or, when it does not fit, none
+ * of it (and the writer is full).
  */
-static size_t
-dns_put_opt(uint8_t *out, size_t size, uint16_t udp_size, int rcode,
-    bool do_bit, int ede)
+static void
+dns_put_opt(struct dns_writer *w, uint16_t udp_size, int rcode, bool do_bit,
+    int ede)
 {
-	size_t n = ede >= 0 ? 17 : 11;
-
-	if (size < n)
-		return 0;
-	memset(out, 0, n);
-	put_u16(out + 1, TYPE_OPT);
-	put_u16(out + 3, udp_size);
-	out[5] = (uint8_t)(rcode >> 4);
-	if (do_bit)
-		out[7] = 0x80;
-	if (ede >= 0) {
-		put_u16(out + 9, 6);
-		put_u16(out + 11, EDNS_EDE);
-		put_u16(out + 13, 2);
-		put_u16(out + 15, (uint16_t)ede);
+	if (!dns_room(w, ede >= 0 ? 17 : 11))
+		return;
+	dns_put_bytes(w, "", 1);			/* the root name */
+	dns_put_u16(w, TYPE_OPT);
+	dns_put_u16(w, udp_size);			/* CLASS: UDP size */
+	dns_put_u16(w, (uint16_t)((rcode >> 4) << 8));	/* ext. RCODE, version */
+	dns_put_u16(w, do_bit ? 0x8000 : 0);		/* DO, Z */
+	if (ede < 0) {
+		dns_put_u16(w, 0);			/* RDLEN */
+		return;
 	}
-	return n;
+	dns_put_u16(w, 6);
+	dns_put_u16(w, EDNS_EDE);
+	dns_put_u16(w, 2);
+	dns_put_u16(w, (uint16_t)ede);
 }
 
 size_t
 dns_finish(uint8_t *buf, size_t len, size_t size, const struct dns_reply *r,
     const struct dns_query *q, size_t limit, int ede)
 {
-	size_t optlen = q->opt == 0 ? 0 : ede >= 0 ? 17 : 11, n;
+	size_t optlen = q->opt == 0 ? 0 : ede >= 0 ? 17 : 11;
 	struct dns_reply cut = *r;
+	struct dns_writer w;
 
 	cut.opt = 0;
 	if (limit > size)
@@ -1192,86 +1275,84 @@ dns_finish(uint8_t *buf, size_t len, size_t size, const struct dns_reply *r,
 	len = dns_truncate(buf, len, limit - optlen, &cut);
 	if (optlen == 0)
 		return len;
-	n = dns_put_opt(buf + len, size - len, EDNS_SIZE, 0, q->do_bit, ede);
-	if (n != 0)
-		put_u16(buf + 10, (uint16_t)(get_u16(buf + 10) + 1));
-	return len + n;
+	dns_writer_init(&w, buf, size, len);
+	dns_put_opt(&w, EDNS_SIZE, 0, q->do_bit, ede);
+	if (!w.full)
+		dns_hdr_set(buf, HDR_ARCOUNT,
+		    (uint16_t)(dns_hdr_get(buf, HDR_ARCOUNT) + 1));
+	return w.len;
 }
 
 size_t
 dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
     const struct dns_query *q)
 {
-	size_t n = q->qend;
+	struct dns_writer w;
 
-	if (size < n + (q->opt != 0 ? 11 : 0))
+	dns_writer_init(&w, out, size, 0);
+	dns_put_bytes(&w, query, q->qend);
+	if (w.full)
 		return 0;
-	memcpy(out, query, n);
-	put_u16(out + 2, q->flags & (DNS_RD | DNS_CD | DNS_AD));
-	put_u16(out + 4, 1);
-	memset(out + 6, 0, 6);
+	dns_hdr_set(out, HDR_FLAGS, q->flags & (DNS_RD | DNS_CD | DNS_AD));
+	dns_hdr_set(out, HDR_QDCOUNT, 1);
+	memset(out + HDR_ANCOUNT, 0, DNS_HDR - HDR_ANCOUNT);
 	if (q->opt != 0) {
-		n += dns_put_opt(out + n, size - n, q->udp_size < DNS_MAX_UDP ?
-		    q->udp_size : DNS_MAX_UDP, 0, q->do_bit, -1);
-		put_u16(out + 10, 1);
+		dns_put_opt(&w, q->udp_size < DNS_MAX_UDP ? q->udp_size :
+		    DNS_MAX_UDP, 0, q->do_bit, -1);
+		dns_hdr_set(out, HDR_ARCOUNT, 1);
 	}
-	return n;
+	return w.full ? 0 : w.len;
 }
 
 size_t
 dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
     const struct dns_query *q, int rcode)
 {
-	size_t hl = q->qend != 0 ? q->qend : DNS_HDR, n;
-	uint16_t flags;
+	struct dns_writer w;
 
-	if (size < hl)
+	dns_writer_init(&w, out, size, 0);
+	dns_put_bytes(&w, query, q->qend != 0 ? q->qend : DNS_HDR);
+	if (w.full)
 		return 0;
-	memcpy(out, query, hl);
-	flags = (uint16_t)(DNS_QR | (q->flags & (0x7800 | DNS_RD | DNS_CD)) |
-	    DNS_RA | (rcode & 0xf));
-	put_u16(out + 2, flags);
-	put_u16(out + 4, q->qend != 0 ? 1 : 0);
-	memset(out + 6, 0, 6);
+	dns_hdr_set(out, HDR_FLAGS, (uint16_t)(DNS_QR | DNS_RA | (rcode & 0xf) |
+	    (q->flags & (0x7800 | DNS_RD | DNS_CD))));
+	dns_hdr_set(out, HDR_QDCOUNT, q->qend != 0 ? 1 : 0);
+	memset(out + HDR_ANCOUNT, 0, DNS_HDR - HDR_ANCOUNT);
 	if (q->opt == 0)
-		return hl;
-	n = dns_put_opt(out + hl, size - hl, EDNS_SIZE, rcode, q->do_bit, -1);
-	if (n != 0)
-		put_u16(out + 10, 1);
-	return hl + n;
+		return w.len;
+	dns_put_opt(&w, EDNS_SIZE, rcode, q->do_bit, -1);
+	if (w.full)		/* no room for the OPT: answer without it */
+		return w.len;
+	dns_hdr_set(out, HDR_ARCOUNT, 1);
+	return w.len;
 }
 
 size_t
 dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
     const struct dns_query *q, const struct local_answer *a, uint32_t ttl)
 {
-	size_t n, k;
+	struct dns_writer w;
 	int i;
 
-	if ((n = dns_build_error(out, size, query, q, a->rcode)) == 0)
+	if (dns_build_error(out, size, query, q, a->rcode) == 0)
 		return 0;
-	n = q->qend;		/* records go before the OPT */
-	out[2] |= DNS_AA >> 8;
+	dns_writer_init(&w, out, size, q->qend);	/* records before OPT */
+	out[HDR_FLAGS] |= DNS_AA >> 8;
 	for (i = 0; i < a->n; i++) {
-		if (size - n < 12u + a->rr[i].len)
-			return 0;
-		put_u16(out + n, 0xc000 | DNS_HDR);	/* the question name */
-		put_u16(out + n + 2, a->rr[i].type);
-		put_u16(out + n + 4, CLASS_IN);
-		put_u16(out + n + 6, (uint16_t)(ttl >> 16));
-		put_u16(out + n + 8, (uint16_t)ttl);
-		put_u16(out + n + 10, a->rr[i].len);
-		memcpy(out + n + 12, a->rr[i].data, a->rr[i].len);
-		n += 12u + a->rr[i].len;
+		dns_put_u16(&w, 0xc000 | DNS_HDR);	/* the question name */
+		dns_put_u16(&w, a->rr[i].type);
+		dns_put_u16(&w, CLASS_IN);
+		dns_put_u32(&w, ttl);
+		dns_put_u16(&w, a->rr[i].len);
+		dns_put_bytes(&w, a->rr[i].data, a->rr[i].len);
 	}
-	put_u16(out + 6, (uint16_t)a->n);
+	dns_hdr_set(out, HDR_ANCOUNT, (uint16_t)a->n);
+	dns_hdr_set(out, HDR_ARCOUNT, 0);
 	if (q->opt != 0) {
-		if ((k = dns_put_opt(out + n, size - n, EDNS_SIZE, 0,
-		    q->do_bit, -1)) == 0)
-			return 0;
-		n += k;
+		dns_put_opt(&w, EDNS_SIZE, 0, q->do_bit, -1);
+		dns_hdr_set(out, HDR_ARCOUNT, 1);
 	}
-	return n;
+	return w.full ? 0 : w.len;
 }
 
 /* ==== 9. resolv.conf and hosts =========================================== */
@@ -1492,6 +1573,14 @@ hosts_free(struct hosts *h)
 	free(h->byname);
 	free(h->byaddr);
 	memset(h, 0, sizeof(*h));
+}
+
+int
+hosts_count(const struct hosts *h, int *bad)
+{
+	if (bad != NULL)
+		*bad = h->bad;
+	return h->n;
 }
 
 bool
@@ -2123,6 +2212,18 @@ routes_free(struct routes *t)
 	memset(t, 0, sizeof(*t));
 }
 
+int
+routes_count(const struct routes *t)
+{
+	return t->n;
+}
+
+struct rule *
+route_at(struct routes *t, int i)
+{
+	return &t->r[i];
+}
+
 /* ==== 13. Cache ========================================================== */
 /*
  * A fixed table of answers, allocated at start: a hash on the question
@@ -2540,12 +2641,12 @@ cache_longest_chain(const struct cache *c)
 }
 
 /*
- * Sections 14 to 27 do the I/O.  The unit tests and fuzz targets build with
+ * Sections 14 to 33 do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
 
-/* ==== 14. Runtime state ================================================== */
+/* ==== 14. Runtime state: queries, clients, listeners ===================== */
 
 /*
  * The one I/O helper of parsed addresses: a scope given by name becomes the
@@ -2773,6 +2874,8 @@ enum token_kind {
 	TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4, TK_LISTEN = 5,
 };
 
+/* ==== 15. Runtime state: upstream sockets, files, the state ============== */
+
 /*
  * A UDP socket of the upstream pool.  Each attempt connects one to its
  * upstream, which makes the kernel draw a fresh random source port, and
@@ -2845,7 +2948,7 @@ struct stats {
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* A followed file: the resolv file or a hosts file (section 23). */
+/* A followed file: the resolv file or a hosts file (sections 26 and 27). */
 struct watched_file {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
@@ -2988,7 +3091,7 @@ struct state {
 	struct rnd	 rnd;			/* upstream IDs */
 };
 
-/* ==== 15. Event tokens and client output ================================= */
+/* ==== 16. Event tokens and client output ================================= */
 /*
  * Every upstream socket and TCP client sits in one epoll set, which sits
  * in the pollfd array as one descriptor: ppoll() cost does not grow with
@@ -3341,7 +3444,7 @@ client_error(struct state *st, const struct client *cl, const uint8_t *query,
 
 	n = dns_build_error(st->scratch, sizeof(st->scratch), query, dq,
 	    rcode);
-	put_u16(st->scratch, dq->id);
+	dns_hdr_set(st->scratch, HDR_ID, dq->id);
 	client_send(st, cl, st->scratch, n);
 	if (rcode == RCODE_SERVFAIL)
 		st->stats.servfail++;
@@ -3365,7 +3468,7 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
 		len = DNS_MAX_TCP;
 	if (out != buf)
 		memmove(out, buf, len);
-	put_u16(out, dq->id);
+	dns_hdr_set(out, HDR_ID, dq->id);
 	if (r->qend != 0)	/* 0x20: the client's own case */
 		memcpy(out + DNS_HDR, query + DNS_HDR, dq->qname_len);
 	limit = cl->tcp ? DNS_MAX_TCP : dq->udp_size < DNS_MAX_UDP ?
@@ -3374,7 +3477,7 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
 	client_send(st, cl, out, len);
 }
 
-/* ==== 16. Query table ==================================================== */
+/* ==== 17. Query table: queues, stale list, health ======================== */
 /*
  * Every query in flight lives in one preallocated slot; the slot index is
  * its handle and seq tells its incarnations apart.  Free slots form a
@@ -3515,6 +3618,8 @@ query_set_state(struct state *st, struct query *q, enum query_state s)
 	}
 	q->state = s;
 }
+
+/* ==== 18. Query slots: sources, allocation, in-flight, sockets =========== */
 
 /* The key of the source at sa: its address, an IPv6 client's /64. */
 static void
@@ -3814,7 +3919,7 @@ query_free(struct state *st, struct query *q)
 	st->nq--;
 }
 
-/* ==== 17. Upstream sockets, attempts and probes ========================== */
+/* ==== 19. Upstream sockets, attempts and probes ========================== */
 /*
  * An attempt is one query to one upstream.  Each has a socket of its own
  * for its lifetime, connected to the upstream, so the kernel drops
@@ -3887,7 +3992,7 @@ attempt_open(struct state *st, struct query *q, int pos, int type)
 	q->fd[pos] = fd;
 	q->fds |= 1u << pos;
 	q->wire_id[pos] = rnd16(&st->rnd);
-	put_u16(q->out + 2, q->wire_id[pos]);
+	dns_hdr_set(q->out + 2, HDR_ID, q->wire_id[pos]);
 	return fd;
 }
 
@@ -3975,7 +4080,7 @@ probe_send(struct state *st, struct query *q)
 		p = &st->probes[i];
 		p->id = rnd16(&st->rnd);
 		memcpy(out, q->out + 2, q->len);
-		put_u16(out, p->id);
+		dns_hdr_set(out, HDR_ID, p->id);
 		if (send(st->us[k].fd, out, q->len, 0) == -1) {
 			usock_release(st, k, false);
 			continue;	/* down it stays; probed again later */
@@ -4039,7 +4144,7 @@ probe_read(struct state *st, int i)
 	}
 }
 
-/* ==== 18. Answers and the course of a query ============================== */
+/* ==== 20. Answers and the course of a query ============================== */
 
 /*
  * Ask the next upstream (sequential) or all of them (parallel).  The
@@ -4421,7 +4526,7 @@ expire_attempt(struct state *st, struct query *q)
 		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
 }
 
-/* ==== 19. Intake: a client's query ======================================= */
+/* ==== 21. Intake: a client's query ======================================= */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches.  A TCP client may pipeline up to TCP_PIPELINE
@@ -4448,9 +4553,9 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
 		if (hosts_lookup(&st->hosts[i], dq, &a))
 			goto answer;
 	*route = route_match(&st->routes, dq->qname);
-	if (*route < 0 || st->routes.r[*route].kind != RULE_LOCAL)
+	if (*route < 0 || route_at(&st->routes, *route)->kind != RULE_LOCAL)
 		return false;
-	route_local(&st->routes.r[*route], dq, &a);
+	route_local(route_at(&st->routes, *route), dq, &a);
 	how = "local";
 answer:
 	st->stats.local++;
@@ -4689,7 +4794,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	query_enter(st, cl, buf, &dq, route);
 }
 
-/* ==== 20. Intake: who may ask, UDP and TCP clients ======================= */
+/* ==== 22. Intake: who may ask, UDP and TCP clients ======================= */
 
 /* A namespace as messages name it. */
 static const char *
@@ -5037,7 +5142,7 @@ conn_io(struct state *st, struct conn *c, uint32_t ev)
 		conn_close(st, c);
 }
 
-/* ==== 21. Namespaces and their addresses ================================= */
+/* ==== 23. Namespaces and their addresses ================================= */
 /*
  * Where the listeners live: each namespace dnsfwd listens in (a netview),
  * the networks of its interfaces (who may ask, kept current by a netlink
@@ -5162,7 +5267,7 @@ view_event(struct state *st, int i)
 #define CAP_BIND	(1u << 10)	/* CAP_NET_BIND_SERVICE */
 #define CAP_ADMIN	(1u << 21)	/* CAP_SYS_ADMIN */
 
-/* ==== 22. Listeners in namespaces ======================================== */
+/* ==== 24. Listeners: capabilities and binding ============================ */
 
 /* capset(2), which libc does not wrap: set the first 32 capabilities. */
 static int
@@ -5290,6 +5395,8 @@ listen_open(struct listener *l, const struct listen_chain *ch)
 	errno = err;
 	return -1;
 }
+
+/* ==== 25. Views: listeners in namespaces ================================= */
 
 /* A free listener slot (the table grows at start and as namespaces come). */
 static int
@@ -5625,7 +5732,7 @@ views_start(struct state *st)
 	}
 }
 
-/* ==== 23. File following ================================================= */
+/* ==== 26. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -5890,6 +5997,8 @@ follow_release(struct state *st)
 	batch_flush(st);
 }
 
+/* ==== 27. Readiness and the files applied ================================ */
+
 /*
  * sd_notify(3) without libsystemd: one datagram to the unix socket
  * NOTIFY_SOCKET names (abstract when it starts with '@').
@@ -6100,17 +6209,19 @@ hosts_apply(struct state *st, struct watched_file *ff, const char *text,
     size_t len)
 {
 	struct hosts h;
+	int n, bad;
 
 	if (hosts_parse(text, len, &h) == -1) {
 		logmsg(0, "%s: out of memory; keeping the previous names",
 		    ff->path_read);
 		return;
 	}
-	if (h.bad > 0)
-		logmsg(1, "%s: %d lines not understood", ff->path_read, h.bad);
+	n = hosts_count(&h, &bad);
+	if (bad > 0)
+		logmsg(1, "%s: %d lines not understood", ff->path_read, bad);
 	hosts_free(&st->hosts[ff->hosts]);
 	st->hosts[ff->hosts] = h;
-	logmsg(1, "%s: %d %s", ff->path_read, h.n, h.n == 1 ? "name" : "names");
+	logmsg(1, "%s: %d %s", ff->path_read, n, n == 1 ? "name" : "names");
 }
 
 /*
@@ -6179,7 +6290,7 @@ follow_reload(struct state *st, bool force)
 		file_check(st, &st->files.file[i], force);
 }
 
-/* ==== 24. Signals and counters =========================================== */
+/* ==== 28. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -6257,7 +6368,7 @@ stats_print(struct state *st)
 		    l->u[i].backoff != 0 ? ", down" : "");
 }
 
-/* ==== 25. The event loop ================================================= */
+/* ==== 29. The event loop ================================================= */
 /*
  * One pass: run what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
@@ -6516,7 +6627,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 26. Start-up ======================================================= */
+/* ==== 30. Options: their values and messages ============================= */
 
 /* What the command line asks for that start-up, not the state, keeps. */
 struct options {
@@ -6610,6 +6721,8 @@ opt_number(const char *opt, const char *arg, long min, long max,
 		    max);
 	return (long)v;
 }
+
+/* ==== 31. Start-up: privileges and memory ================================ */
 
 /* --pid-file: written once listening, before privileges are dropped. */
 static void
@@ -6802,6 +6915,8 @@ state_fds(struct state *st)
 	st->usfree[0] = st->usfree[1] = -1;
 }
 
+/* ==== 32. Start-up: listeners, files, the order ========================== */
+
 /* Watches need absolute paths: a relative one is taken from the cwd. */
 static const char *
 path_absolute(const char *path)
@@ -6954,9 +7069,10 @@ routes_lists(struct state *st)
 	struct ulist *l;
 	int i, k;
 
-	st->rlist = xcalloc((size_t)st->routes.n + 1, sizeof(*st->rlist));
-	for (i = 0; i < st->routes.n; i++) {
-		r = &st->routes.r[i];
+	st->rlist = xcalloc((size_t)routes_count(&st->routes) + 1,
+	    sizeof(*st->rlist));
+	for (i = 0; i < routes_count(&st->routes); i++) {
+		r = route_at(&st->routes, i);
 		if (r->kind != RULE_FORWARD)
 			continue;
 		self_skip(st, r->srv, &r->nsrv, "-s");
@@ -6982,8 +7098,8 @@ scopes_resolve(struct state *st, const struct options *o)
 		scope_or_die("-s", &st->statics[i]);
 	for (i = 0; i < st->nfallback; i++)
 		scope_or_die("-f", &st->fallbacks[i]);
-	for (i = 0; i < st->routes.n; i++)
-		for (r = &st->routes.r[i], k = 0; k < r->nsrv; k++)
+	for (i = 0; i < routes_count(&st->routes); i++)
+		for (r = route_at(&st->routes, i), k = 0; k < r->nsrv; k++)
 			scope_or_die("-s", &r->srv[k]);
 }
 
@@ -7025,7 +7141,7 @@ startup(struct state *st, const struct options *o)
 	state_fds(st);
 	views_start(st);
 	if (!st->following && st->nstatic == 0 && st->nfallback == 0 &&
-	    st->routes.n == 0)
+	    routes_count(&st->routes) == 0)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
 	if (o->user != NULL)				/* drop privileges */
 		drop_privileges(st, o->user, uid, gid);
@@ -7052,7 +7168,7 @@ signals_init(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* ==== 27. Options and main() ============================================= */
+/* ==== 33. The option table and main() ==================================== */
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,

@@ -333,6 +333,9 @@ struct hosts {
 int	hosts_parse(const char *text, size_t len, struct hosts *out);
 void	hosts_free(struct hosts *h);
 
+/* The names h holds; *bad (if not NULL): the lines it did not understand. */
+int	hosts_count(const struct hosts *h, int *bad);
+
 /*
  * Answer q from h: A and AAAA for a name in the file (NODATA for the
  * other types), PTR for an address in it.  Returns true with a filled,
@@ -387,6 +390,10 @@ void	route_local(const struct rule *r, const struct dns_query *q,
 	    struct local_answer *a);
 
 void	routes_free(struct routes *t);
+
+/* The number of rules, and rule i (0 <= i < routes_count(t)). */
+int	routes_count(const struct routes *t);
+struct rule *route_at(struct routes *t, int i);
 
 /*
  * One upstream server and its health; the health survives reloads.  An

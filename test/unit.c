@@ -2516,15 +2516,16 @@ test_hosts(void)
 	struct pkt p;
 	char got[512], want[512];
 	size_t i, l, o;
-	int n, bad, wrong;
+	int n, bad, nbad, wrong;
 	bool found;
 
 	l = sizeof(hosts_text) - 1;
 	n = hosts_parse((const char *)at_guard(hosts_text, l), l, &h);
-	if (!ok(n == HOSTS_NAMES && h.n == HOSTS_NAMES && h.bad == HOSTS_BAD,
-	    "hosts_parse: a realistic file: %d names, %d bad", HOSTS_NAMES,
-	    HOSTS_BAD))
-		diag("got %d names, n %d, bad %d", n, h.n, h.bad);
+	if (!ok(n == HOSTS_NAMES && hosts_count(&h, &bad) == HOSTS_NAMES &&
+	    bad == HOSTS_BAD, "hosts_parse: a realistic file: %d names, %d bad",
+	    HOSTS_NAMES, HOSTS_BAD))
+		diag("got %d names, count %d, bad %d", n,
+		    hosts_count(&h, &bad), bad);
 	for (i = 0; i < sizeof(hosts_cases) / sizeof(hosts_cases[0]); i++) {
 		found = hosts_show(&h, hosts_cases[i].name, hosts_cases[i].type,
 		    got, sizeof(got));
@@ -2551,18 +2552,21 @@ test_hosts(void)
 	ok(hosts_lookup(&h, &q, &a) && answer_parses(p.b, &q, &a),
 	    "hosts_lookup: its answer, built, parses as the reply (PTR)");
 	hosts_free(&h);
-	ok(h.n == 0 && h.rec == NULL && h.names == NULL,
+	ok(hosts_count(&h, &bad) == 0 && bad == 0 &&
+	    !hosts_show(&h, "web.corp.example", TYPE_A, got, sizeof(got)),
 	    "hosts_free: the table is empty again");
 
 	/* nothing, and nothing but comments */
 	n = hosts_parse((const char *)at_guard("", 0), 0, &h);
-	ok(n == 0 && h.bad == 0 && !hosts_show(&h, "localhost", TYPE_A, got,
+	ok(n == 0 && hosts_count(&h, &bad) == 0 && bad == 0 &&
+	    !hosts_show(&h, "localhost", TYPE_A, got,
 	    sizeof(got)), "hosts_parse: an empty text: 0 names, none known");
 	hosts_free(&h);
 	l = strlen("# only\n\n  # comments\n");
 	n = hosts_parse((const char *)at_guard("# only\n\n  # comments\n", l),
 	    l, &h);
-	ok(n == 0 && h.bad == 0 && !hosts_show(&h, "only", TYPE_A, got,
+	ok(n == 0 && hosts_count(&h, &bad) == 0 && bad == 0 &&
+	    !hosts_show(&h, "only", TYPE_A, got,
 	    sizeof(got)), "hosts_parse: comments only: 0 names");
 	hosts_free(&h);
 
@@ -2600,7 +2604,8 @@ test_hosts(void)
 		if (strcmp(got, want) != 0 && wrong++ == 0)
 			diag("PTR of line %zu: got %s", i, got);
 	}
-	ok(n == 4000 && h.bad == 0 && wrong == 0,
+	ok(n == 4000 && hosts_count(&h, &bad) == 4000 && bad == 0 &&
+	    wrong == 0,
 	    "hosts_parse: 2000 lines (%zu bytes): 4000 names, each found, "
 	    "each address's PTR its first name", o);
 	hosts_free(&h);
@@ -2611,11 +2616,11 @@ test_hosts(void)
 	for (i = 0; i <= l; i++) {
 		n = hosts_parse((const char *)at_guard(hosts_text, i), i, &h);
 		/* a cut address is one more bad line */
-		if (n < 0 || n > HOSTS_NAMES || n != h.n || h.bad < 0 ||
-		    h.bad > HOSTS_BAD + 1) {
+		if (n < 0 || n > HOSTS_NAMES || n != hosts_count(&h, &nbad) ||
+		    nbad < 0 || nbad > HOSTS_BAD + 1) {
 			if (bad++ == 0)
 				diag("%zu bytes: %d names, bad %d", i, n,
-				    h.bad);
+				    nbad);
 		}
 		hosts_show(&h, "web.corp.example", TYPE_A, got, sizeof(got));
 		hosts_show(&h, "ptr:10.0.0.5", TYPE_PTR, got, sizeof(got));
@@ -2874,7 +2879,8 @@ test_routes(void)
 		rc = route_add(&t, got, false, err, sizeof(err));
 	}
 	snprintf(got, sizeof(got), "/d/10.0.0.%d", k);
-	ok(rc == 0 && t.n == 1 && t.r[0].nsrv == MAX_UPSTREAMS &&
+	ok(rc == 0 && routes_count(&t) == 1 &&
+	    route_at(&t, 0)->nsrv == MAX_UPSTREAMS &&
 	    route_add(&t, got, false, err, sizeof(err)) == -1,
 	    "route_add: %d servers for one domain, not %d", MAX_UPSTREAMS,
 	    MAX_UPSTREAMS + 1);
@@ -2899,8 +2905,8 @@ test_routes(void)
 		f = route_match(&t, q.qname);
 		memset(&a, 0xa5, sizeof(a));
 		got[0] = '\0';
-		if (f >= 0 && t.r[f].kind == RULE_LOCAL) {
-			route_local(&t.r[f], &q, &a);
+		if (f >= 0 && route_at(&t, f)->kind == RULE_LOCAL) {
+			route_local(route_at(&t, f), &q, &a);
 			answer_show(&a, got, sizeof(got));
 		}
 		if (!ok(strcmp(got, route_local_cases[i].want) == 0 &&
@@ -2932,10 +2938,8 @@ test_routes_many(void)
 		    bad++ == 0)
 			diag("%s: %s", spec, err);
 	}
-	ok(bad == 0 && t.n == MANY_RULES && t.cap >= t.n &&
-	    t.mask + 1 >= 2u * MANY_RULES,
-	    "route_add: %d rules, the hash grown to %u slots", MANY_RULES,
-	    t.mask + 1);
+	ok(bad == 0 && routes_count(&t) == MANY_RULES,
+	    "route_add: %d rules", MANY_RULES);
 	for (i = 0; i < MANY_RULES; i++) {
 		snprintf(spec, sizeof(spec), "www.r%d.example", i);
 		match_show(&t, spec, got, sizeof(got));
@@ -2952,11 +2956,11 @@ test_routes_many(void)
 	    MANY_RULES);
 	route_add(&t, "/r5000.example/10.0.0.2", false, err, sizeof(err));
 	match_show(&t, "r5000.example", got, sizeof(got));
-	ok(t.n == MANY_RULES &&
+	ok(routes_count(&t) == MANY_RULES &&
 	    strcmp(got, "r5000.example fwd 10.19.136.1#53 10.0.0.2#53") == 0,
 	    "route_add: a domain named again gains a server, no new rule");
 	routes_free(&t);
-	ok(t.n == 0 && t.r == NULL && t.slot == NULL,
+	ok(routes_count(&t) == 0 && route_match(&t, q.qname) == -1,
 	    "routes_free: the table is empty again");
 	ok_no_leaks("route_add and routes_free");
 }
