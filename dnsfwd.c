@@ -123,6 +123,7 @@
 #define EDNS_EDE	15	/* RFC 8914 Extended DNS Error option code */
 #define LOCAL_TTL	0	/* local answers, as dnsmasq's --local-ttl */
 #define CACHE_SIZE	1000	/* -c: answers kept */
+#define CACHE_BYTES_MAX	(1ull << 30)	/* --cache-bytes, at most */
 #define LISTEN_RCVBUF	(1 << 20)	/* a UDP listener's receive queue:
 					 * ~1,300 queries, 130 ms at 10,000
 					 * qps of being descheduled (the
@@ -409,6 +410,36 @@ cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
 			return -1;
 		v = v * 10 + d;
 	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+cfg_parse_size(const char *s, unsigned long long min, unsigned long long max,
+    unsigned long long *out)
+{
+	unsigned long long v = 0, d;
+	const char *p;
+	int shift = 0;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		d = (unsigned long long)(*p - '0');
+		if (v > (ULLONG_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	switch (*p) {
+	case 'k': case 'K': shift = 10; p++; break;
+	case 'm': case 'M': shift = 20; p++; break;
+	case 'g': case 'G': shift = 30; p++; break;
+	}
+	if (*p != '\0' || v > ULLONG_MAX >> shift)
+		return -1;
+	v <<= shift;
 	if (v < min || v > max)
 		return -1;
 	*out = v;
@@ -2226,31 +2257,66 @@ route_at(struct routes *t, int i)
 
 /* ==== 13. Cache ========================================================== */
 /*
- * A fixed table of answers, allocated at start: a hash on the question
- * (name in lower case, type, class, and the EDNS, DO and CD bits) chains
- * entries; a doubly linked list keeps them in use order, so lookup,
- * insert and eviction are O(1).  The answer is kept as received; serving
- * it lowers every TTL by the time it spent here.
+ * Answers of any size in one arena, allocated at start.
+ *
+ * An entry is a fixed header in e[] (the question, its times, its links)
+ * and a chain of CACHE_BLOCK-byte blocks in the arena holding the answer
+ * as received, then the offsets of its TTLs.  A chain is linked through
+ * bnext[], so a block is all data.  Invariants:
+ *
+ *  - a chain has exactly nblocks blocks, just enough for len + 2 * nttl
+ *    bytes: the waste is under one block per entry, and there is no other
+ *    fragmentation, since any free block serves any entry;
+ *  - every block below bhigh is in exactly one chain or on the free list
+ *    (bused + nbfree == bhigh); blocks from bhigh up were never written,
+ *    so the arena's pages become resident only as the cache fills, and
+ *    freed blocks are used again before new ones;
+ *  - every entry in use is on its hash chain and in the use order; a
+ *    lookup walks one hash chain, an insert evicts from the tail until an
+ *    entry and its blocks are free: at most one eviction per block it
+ *    needs, each freeing at least one, so O(1) amortized; nothing is
+ *    allocated after cache_init().
+ *
+ * Serving an entry copies the chain out and lowers every TTL by the time
+ * the answer spent here.
  */
 
+#define CACHE_CHAIN_MAX \
+	((CACHE_DATA + 2 * CACHE_TTLS + CACHE_BLOCK - 1) / CACHE_BLOCK)
+_Static_assert(CACHE_CHAIN_MAX <= UINT8_MAX,
+    "an entry's nblocks holds its longest chain");
+_Static_assert(CACHE_ARENA_MIN >= 2 * CACHE_CHAIN_MAX * CACHE_BLOCK,
+    "the smallest arena holds two of the largest answers");
+
 int
-cache_init(struct cache *c, int size, const uint64_t key[2])
+cache_init(struct cache *c, int size, size_t bytes, const uint64_t key[2])
 {
 	uint32_t b = 16;
 	int i;
 
 	memset(c, 0, sizeof(*c));
 	c->head = c->tail = c->free = -1;
+	c->bfree = CACHE_NIL;
 	c->key[0] = key[0];
 	c->key[1] = key[1];
 	if (size <= 0)
 		return 0;
+	if (bytes == 0)
+		bytes = (size_t)size * CACHE_TYPICAL;
+	if (bytes < CACHE_ARENA_MIN)
+		bytes = CACHE_ARENA_MIN;
+	if (bytes / CACHE_BLOCK >= CACHE_NIL)
+		bytes = (size_t)(CACHE_NIL - 1) * CACHE_BLOCK;
 	while (b < (uint32_t)size && b < (1u << 30))
 		b *= 2;
-	c->l = calloc((size_t)size, sizeof(*c->l));
-	c->e = calloc((size_t)size, sizeof(*c->e));
+	c->nb = (uint32_t)(bytes / CACHE_BLOCK);
+	/* malloc, not calloc: nothing is read before it is written */
+	c->e = malloc((size_t)size * sizeof(*c->e));
 	c->bucket = malloc(b * sizeof(*c->bucket));
-	if (c->l == NULL || c->e == NULL || c->bucket == NULL) {
+	c->arena = malloc((size_t)c->nb * CACHE_BLOCK);
+	c->bnext = malloc((size_t)c->nb * sizeof(*c->bnext));
+	if (c->e == NULL || c->bucket == NULL || c->arena == NULL ||
+	    c->bnext == NULL) {
 		cache_free(c);
 		return -1;
 	}
@@ -2264,31 +2330,28 @@ cache_init(struct cache *c, int size, const uint64_t key[2])
 void
 cache_free(struct cache *c)
 {
-	free(c->l);
 	free(c->e);
 	free(c->bucket);
+	free(c->arena);
+	free(c->bnext);
 	memset(c, 0, sizeof(*c));
 	c->head = c->tail = c->free = -1;
+	c->bfree = CACHE_NIL;
 }
 
 void
 cache_flush(struct cache *c)
 {
-	uint64_t h = c->hits, m = c->misses, ev = c->evictions;
-	uint64_t in = c->inserts, sh = c->stale_hits;
 	int i;
 
 	if (c->size == 0)
 		return;
 	c->n = c->high = 0;
 	c->head = c->tail = c->free = -1;
+	c->bhigh = c->nbfree = c->bused = 0;	/* the same pages, from 0 */
+	c->bfree = CACHE_NIL;
 	for (i = 0; i <= (int)c->mask; i++)
 		c->bucket[i] = -1;
-	c->hits = h;
-	c->misses = m;
-	c->evictions = ev;
-	c->inserts = in;
-	c->stale_hits = sh;
 }
 
 void
@@ -2303,6 +2366,29 @@ cache_expire(struct cache *c)
 	c->gen++;
 }
 
+bool
+cache_stale_seen(const struct cache *c)
+{
+	return c->stale_seen;
+}
+
+void
+cache_stats(const struct cache *c, struct cache_stats *s)
+{
+	s->entries = c->n;
+	s->size = c->size;
+	s->bytes = (size_t)c->bused * CACHE_BLOCK;
+	s->arena = (size_t)c->nb * CACHE_BLOCK;
+	s->memory = c->size == 0 ? 0 : (size_t)c->size * sizeof(*c->e) +
+	    ((size_t)c->mask + 1) * sizeof(*c->bucket) +
+	    (size_t)c->nb * (CACHE_BLOCK + sizeof(*c->bnext));
+	s->hits = c->hits;
+	s->misses = c->misses;
+	s->evictions = c->evictions;
+	s->inserts = c->inserts;
+	s->stale_hits = c->stale_hits;
+}
+
 static uint8_t
 cache_key(const struct dns_query *q)
 {
@@ -2310,32 +2396,130 @@ cache_key(const struct dns_query *q)
 	    ((q->flags & DNS_CD) ? 4 : 0));
 }
 
+/* ---- the arena: block chains -------------------------------------------- */
+
+/* A place in a chain: block b, byte off of it. */
+struct cache_pos {
+	uint32_t	 b;
+	size_t		 off;
+};
+
+/* Blocks for n bytes: free ones first, then ones never used. */
+static bool
+cache_blocks_free(const struct cache *c, unsigned n)
+{
+	return c->nbfree + (c->nb - c->bhigh) >= n;
+}
+
+/* Link n blocks into a chain (cache_blocks_free(c, n) holds); its first. */
+static uint32_t
+cache_chain_take(struct cache *c, unsigned n)
+{
+	uint32_t first = CACHE_NIL, *link = &first, b;
+
+	while (n-- > 0) {
+		if (c->nbfree > 0) {
+			b = c->bfree;
+			c->bfree = c->bnext[b];
+			c->nbfree--;
+		} else {
+			b = c->bhigh++;
+		}
+		*link = b;
+		link = &c->bnext[b];
+		c->bused++;
+	}
+	*link = CACHE_NIL;
+	return first;
+}
+
+/* Give the n blocks of the chain from first back to the free list. */
+static void
+cache_chain_free(struct cache *c, uint32_t first, unsigned n)
+{
+	uint32_t last = first;
+	unsigned k;
+
+	for (k = 1; k < n; k++)
+		last = c->bnext[last];
+	c->bnext[last] = c->bfree;
+	c->bfree = first;
+	c->nbfree += n;
+	c->bused -= n;
+}
+
+/*
+ * The next run of the chain at p, at most n bytes within one block: its
+ * offset in the arena, its length in *m; p moves past it.  A chain is
+ * long enough for what it holds (the invariant above), so a read or write
+ * of an entry's bytes never runs off its end.
+ */
+static size_t
+cache_span(const struct cache *c, struct cache_pos *p, size_t n, size_t *m)
+{
+	size_t at;
+
+	if (p->off == CACHE_BLOCK) {
+		p->b = c->bnext[p->b];
+		p->off = 0;
+	}
+	*m = CACHE_BLOCK - p->off < n ? CACHE_BLOCK - p->off : n;
+	at = (size_t)p->b * CACHE_BLOCK + p->off;
+	p->off += *m;
+	return at;
+}
+
+static void
+cache_write(struct cache *c, struct cache_pos *p, const void *buf, size_t n)
+{
+	const uint8_t *from = buf;
+	size_t at, m;
+
+	for (; n > 0; from += m, n -= m) {
+		at = cache_span(c, p, n, &m);
+		memcpy(c->arena + at, from, m);
+	}
+}
+
+static void
+cache_read(const struct cache *c, struct cache_pos *p, void *buf, size_t n)
+{
+	uint8_t *to = buf;
+	size_t at, m;
+
+	for (; n > 0; to += m, n -= m) {
+		at = cache_span(c, p, n, &m);
+		memcpy(to, c->arena + at, m);
+	}
+}
+
+/* ---- entries: hash chains and the use order ----------------------------- */
 
 static void
 cache_unlink(struct cache *c, int32_t i)
 {
-	struct cache_link *l = &c->l[i];
+	struct cache_entry *e = &c->e[i];
 
-	if (l->prev >= 0)
-		c->l[l->prev].next = l->next;
+	if (e->prev >= 0)
+		c->e[e->prev].next = e->next;
 	else
-		c->head = l->next;
-	if (l->next >= 0)
-		c->l[l->next].prev = l->prev;
+		c->head = e->next;
+	if (e->next >= 0)
+		c->e[e->next].prev = e->prev;
 	else
-		c->tail = l->prev;
+		c->tail = e->prev;
 }
 
 /* The end of the use order: evicted first. */
 static void
 cache_link_tail(struct cache *c, int32_t i)
 {
-	struct cache_link *l = &c->l[i];
+	struct cache_entry *e = &c->e[i];
 
-	l->next = -1;
-	l->prev = c->tail;
+	e->next = -1;
+	e->prev = c->tail;
 	if (c->tail >= 0)
-		c->l[c->tail].next = i;
+		c->e[c->tail].next = i;
 	else
 		c->head = i;
 	c->tail = i;
@@ -2344,28 +2528,29 @@ cache_link_tail(struct cache *c, int32_t i)
 static void
 cache_link_head(struct cache *c, int32_t i)
 {
-	struct cache_link *l = &c->l[i];
+	struct cache_entry *e = &c->e[i];
 
-	l->prev = -1;
-	l->next = c->head;
+	e->prev = -1;
+	e->next = c->head;
 	if (c->head >= 0)
-		c->l[c->head].prev = i;
+		c->e[c->head].prev = i;
 	else
 		c->tail = i;
 	c->head = i;
 }
 
-/* Take entry i out of its hash chain and the LRU list; free it. */
+/* Take entry i out of its hash chain and the use order; free it. */
 static void
 cache_drop(struct cache *c, int32_t i)
 {
-	int32_t *p = &c->bucket[c->l[i].hash & c->mask];
+	int32_t *p = &c->bucket[c->e[i].hash & c->mask];
 
 	while (*p != i)
-		p = &c->l[*p].hnext;
-	*p = c->l[i].hnext;
+		p = &c->e[*p].hnext;
+	*p = c->e[i].hnext;
 	cache_unlink(c, i);
-	c->l[i].next = c->free;
+	cache_chain_free(c, c->e[i].block, c->e[i].nblocks);
+	c->e[i].next = c->free;
 	c->free = i;
 	c->n--;
 }
@@ -2375,28 +2560,30 @@ static int32_t
 cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 {
 	const struct cache_entry *e;
-	const uint8_t *a;
+	struct cache_pos p;
+	uint8_t name[DNS_MAX_NAME];
 	int32_t i;
 	size_t k;
 
-	for (i = c->bucket[h & c->mask]; i >= 0; i = c->l[i].hnext) {
-		if (c->l[i].hash != h)
-			continue;
+	for (i = c->bucket[h & c->mask]; i >= 0; i = e->hnext) {
 		e = &c->e[i];
-		if (e->qtype != q->qtype ||
+		if (e->hash != h || e->qtype != q->qtype ||
 		    e->qclass != q->qclass || e->key != cache_key(q) ||
 		    e->qname_len != q->qname_len)
 			continue;
-		a = e->data + DNS_HDR;
+		p = (struct cache_pos){ e->block, DNS_HDR };
+		cache_read(c, &p, name, q->qname_len);
 		for (k = 0; k < q->qname_len; k++)
-			if ((a[k] >= 'A' && a[k] <= 'Z' ? a[k] + 32 : a[k]) !=
-			    q->qname[k])
+			if ((name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 :
+			    name[k]) != q->qname[k])
 				break;
 		if (k == q->qname_len)
 			return i;
 	}
 	return -1;
 }
+
+/* ---- TTLs ---------------------------------------------------------------- */
 
 /*
  * Write the TTL at from to to, lowered to cap, then by age seconds
@@ -2449,29 +2636,40 @@ cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
 	return k;
 }
 
-/*
- * Write the TTLs at the offsets at of the answer in from, capped and aged,
- * to the same offsets in to (which may be from).  Reading from the copy
- * just received, not the cache's, spares a stall on a line just written.
- */
+/* Cap and age, in place, the n TTLs at the offsets at of the answer buf. */
 static void
-cache_age(uint8_t *to, const uint8_t *from, const uint16_t *at, unsigned n,
-    uint32_t age, uint32_t cap)
+cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
+    uint32_t cap)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++)
-		cache_age_one(to + at[i], from + at[i], age, cap);
+		cache_age_one(buf + at[i], buf + at[i], age, cap);
+}
+
+/* ---- put and get ---------------------------------------------------------- */
+
+/* Make room for an entry of nb blocks: evict from the end of the use order. */
+static void
+cache_room(struct cache *c, unsigned nb)
+{
+	while (c->tail >= 0 && ((c->free < 0 && c->high == c->size) ||
+	    !cache_blocks_free(c, nb))) {
+		cache_drop(c, c->tail);
+		c->evictions++;
+	}
 }
 
 bool
 cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
     size_t len, const struct dns_reply *r, uint64_t now)
 {
+	uint8_t copy[CACHE_DATA];
 	struct cache_entry *e;
+	struct cache_pos p;
 	uint16_t at[CACHE_TTLS];
-	uint32_t h, ttl, cap;
-	unsigned nttl;
+	uint32_t h, ttl;
+	unsigned nttl, nb;
 	int32_t i;
 
 	if (r->opt != 0)	/* not ours to keep: see dns_strip_opt() */
@@ -2491,23 +2689,23 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	/* the counts of ans may name records past len: the walk stops there */
 	if ((nttl = cache_walk(ans, len, at)) > CACHE_TTLS)
 		return false;
+	nb = (unsigned)((len + 2 * nttl + CACHE_BLOCK - 1) / CACHE_BLOCK);
+	if (nb > c->nb)
+		return false;
 	h = dns_question_hash(c->key, q);
 	if ((i = cache_find(c, q, h)) >= 0)
 		cache_drop(c, i);
-	if (c->free < 0 && c->high == c->size) {	/* evict the LRU */
-		cache_drop(c, c->tail);
-		c->evictions++;
-	}
+	cache_room(c, nb);
 	if (c->free >= 0) {
 		i = c->free;
-		c->free = c->l[i].next;
+		c->free = c->e[i].next;
 	} else {
 		i = c->high++;	/* never touched before: RSS grows with use */
 	}
 	e = &c->e[i];
-	c->l[i].hash = h;
+	e->hash = h;
 	e->stored = now;
-	e->expires = now + (uint64_t)ttl * 1000;
+	e->ttl = ttl;
 	e->gen = c->gen;
 	e->qtype = q->qtype;
 	e->qclass = q->qclass;
@@ -2515,15 +2713,19 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->qname_len = q->qname_len;
 	e->len = (uint16_t)len;
 	e->rcode = (uint8_t)r->rcode;
-	memcpy(e->data, ans, len);
-	if (r->opt != 0)
-		put_u16(e->data + 10, r->ar_opt);
-	memcpy(e->ttl_at, at, nttl * sizeof(at[0]));
 	e->nttl = (uint8_t)nttl;
+	e->nblocks = (uint8_t)nb;
 	/* no TTL served may outlive the entry: cap them as stored */
-	cap = r->class == REPLY_POSITIVE ? CACHE_MAX_TTL : CACHE_MAX_NEG;
-	cache_age(e->data, ans, e->ttl_at, e->nttl, 0, cap);
-	c->l[i].hnext = c->bucket[h & c->mask];
+	memcpy(copy, ans, len);
+	if (r->opt != 0)
+		dns_hdr_set(copy, HDR_ARCOUNT, r->ar_opt);
+	cache_age(copy, at, nttl, 0, r->class == REPLY_POSITIVE ?
+	    CACHE_MAX_TTL : CACHE_MAX_NEG);
+	e->block = cache_chain_take(c, nb);
+	p = (struct cache_pos){ e->block, 0 };
+	cache_write(c, &p, copy, len);
+	cache_write(c, &p, at, 2 * nttl);
+	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
 	cache_link_head(c, i);
 	c->n++;
@@ -2542,16 +2744,19 @@ cache_serve(struct cache *c, int32_t i, const struct dns_query *q,
 {
 	struct cache_entry *e = &c->e[i];
 	uint32_t age = (uint32_t)((now - e->stored) / 1000);
+	struct cache_pos p = { e->block, 0 };
+	uint16_t at[CACHE_TTLS];
 
 	cache_unlink(c, i);
 	cache_link_head(c, i);
-	memcpy(out, e->data, e->len);
+	cache_read(c, &p, out, e->len);
+	cache_read(c, &p, at, 2 * (size_t)e->nttl);
 	memcpy(out, query, 2);			/* the client's ID */
 	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
 	if (stale)
-		cache_age(out, out, e->ttl_at, e->nttl, 0, STALE_TTL);
+		cache_age(out, at, e->nttl, 0, STALE_TTL);
 	else if (age > 0)
-		cache_age(out, out, e->ttl_at, e->nttl, age, UINT32_MAX);
+		cache_age(out, at, e->nttl, age, UINT32_MAX);
 	memset(r, 0, sizeof(*r));
 	r->flags = get_u16(out + 2);
 	r->rcode = e->rcode;
@@ -2560,16 +2765,22 @@ cache_serve(struct cache *c, int32_t i, const struct dns_query *q,
 	return e->len;
 }
 
+static uint64_t
+cache_expires(const struct cache_entry *e)
+{
+	return e->stored + (uint64_t)e->ttl * 1000;
+}
+
 static bool
 cache_fresh(const struct cache *c, const struct cache_entry *e, uint64_t now)
 {
-	return e->gen == c->gen && now < e->expires;
+	return e->gen == c->gen && now < cache_expires(e);
 }
 
 static bool
 cache_keeps(const struct cache *c, const struct cache_entry *e, uint64_t now)
 {
-	return now < e->expires + c->stale_ms;
+	return now < cache_expires(e) + c->stale_ms;
 }
 
 size_t
@@ -2632,7 +2843,7 @@ cache_longest_chain(const struct cache *c)
 	int n, most = 0;
 
 	for (b = 0; c->size > 0 && b <= c->mask; b++) {
-		for (n = 0, i = c->bucket[b]; i >= 0; i = c->l[i].hnext)
+		for (n = 0, i = c->bucket[b]; i >= 0; i = c->e[i].hnext)
 			n++;
 		if (n > most)
 			most = n;
@@ -4756,7 +4967,7 @@ query_enter(struct state *st, const struct client *cl, const uint8_t *buf,
 		return;
 	}
 	inflight_add(st, q);
-	if (st->cache.stale_seen)	/* answered from it in 1.8 s at worst */
+	if (cache_stale_seen(&st->cache))	/* answered from it in 1.8 s at worst */
 		stale_add(st, q);
 	query_start(st, q);
 }
@@ -6314,6 +6525,7 @@ stats_print(struct state *st)
 {
 	const struct stats *s = &st->stats;
 	const struct ulist *l = st->deflist;
+	struct cache_stats cs;
 	char a[80];
 	int i;
 	uint64_t ref = s->strangers + s->strangers_tcp + s->over_share +
@@ -6346,13 +6558,14 @@ stats_print(struct state *st)
 	    (unsigned long long)s->unmatched, (unsigned long long)s->loops,
 	    (unsigned long long)s->send_err, st->nsock,
 	    (unsigned long long)s->probes, (unsigned long long)s->revived);
+	cache_stats(&st->cache, &cs);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
-	    "%llu, inserts %llu, longest chain %d", st->cache.n,
-	    st->cache.size, (unsigned long long)st->cache.hits,
-	    (unsigned long long)st->cache.misses,
-	    (unsigned long long)st->cache.evictions,
-	    (unsigned long long)st->cache.inserts,
+	    "%llu, inserts %llu, longest chain %d", cs.entries, cs.size,
+	    (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+	    (unsigned long long)cs.evictions, (unsigned long long)cs.inserts,
 	    cache_longest_chain(&st->cache));
+	logmsg(0, "cache memory: answers %zu of %zu arena bytes, %zu bytes "
+	    "in all", cs.bytes, cs.arena, cs.memory);
 	for (i = 0; i < st->nlis; i++)
 		if (st->lis[i].udp >= 0)
 			logmsg(0, "listener %s%s%s: queries %llu",
@@ -6639,6 +6852,7 @@ struct options {
 	int		 nhosts;
 	bool		 logtime;	/* --log-time */
 	long		 cache_n;	/* -c */
+	size_t		 cache_bytes;	/* --cache-bytes; 0: -c * CACHE_TYPICAL */
 	long		 stale_s;	/* --stale */
 	long		 poll_s;	/* --poll; 0: inotify */
 	long		 timeout_ms;	/* -t */
@@ -6674,6 +6888,8 @@ usage(FILE *fp)
 "                         or NXDOMAIN; /#/ matches every name\n"
 "  -H, --hosts FILE       answer A, AAAA and PTR from FILE, followed live\n"
 "  -c, --cache-size N     keep up to N answers (default 1000; 0: off)\n"
+"      --cache-bytes SIZE  hold them in SIZE bytes (k, m, g: KiB, MiB,\n"
+"                         GiB; default 256 per entry: 250k for 1000)\n"
 "      --stale SECONDS    serve an answer up to SECONDS past its expiry\n"
 "                         when no upstream answers (default 86400; 0: off)\n"
 "      --poll SECONDS     poll the file instead of using inotify\n"
@@ -7131,7 +7347,8 @@ startup(struct state *st, const struct options *o)
 	    (ssize_t)sizeof(st->hkey) || getrandom(st->rnd.key,
 	    sizeof(st->rnd.key), 0) != (ssize_t)sizeof(st->rnd.key))
 		die(1, "getrandom: %s", strerror(errno));
-	if (cache_init(&st->cache, (int)o->cache_n, st->hkey) == -1)
+	if (cache_init(&st->cache, (int)o->cache_n, o->cache_bytes,
+	    st->hkey) == -1)
 		die(1, "-c %ld: out of memory", o->cache_n);
 	cache_stale(&st->cache, (uint32_t)o->stale_s);
 	routes_lists(st);
@@ -7172,7 +7389,7 @@ signals_init(void)
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
-	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE,
+	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE, OPT_CACHEBYTES,
 };
 
 /*
@@ -7204,6 +7421,7 @@ static const struct optdef {
 	ARG("address", 'a'),
 	ARG("hosts", 'H'),
 	NUM("cache-size", 'c', 0, 1000000, "entries", cache_n),
+	ARG("cache-bytes", OPT_CACHEBYTES),
 	NUM("stale", OPT_STALE, 0, 604800, "seconds", stale_s),
 	NUM("poll", OPT_POLL, 1, 3600, "seconds", poll_s),
 	NUM("timeout", 't', 1, 60000, "milliseconds", timeout_ms),
@@ -7241,6 +7459,7 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 {
 	struct lgroup *g = &st->grp[st->ngrp - 1];
 	struct prefix pfx;
+	unsigned long long sz;
 	unsigned long v;
 	char err[128];
 	const char *opt = ch == 'a' ? "-a" : ch == 's' ? "-s" : "-f";
@@ -7291,6 +7510,13 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 		if (o->nhosts == MAX_HOSTS)
 			usage_error("-H", "more than %d files", MAX_HOSTS);
 		o->hosts[o->nhosts++] = arg;
+		break;
+	case OPT_CACHEBYTES:
+		if (cfg_parse_size(arg, CACHE_ARENA_MIN, CACHE_BYTES_MAX, &sz) ==
+		    -1)
+			usage_error("--cache-bytes", "\"%s\" is not a size "
+			    "(4k-1g)", arg);
+		o->cache_bytes = (size_t)sz;
 		break;
 	case OPT_PARALLEL:
 		st->parallel = true;

@@ -105,6 +105,14 @@ int	cfg_parse_uint(const char *s, unsigned long min, unsigned long max,
 	    unsigned long *out);
 
 /*
+ * A size in bytes: digits, then optionally k, m or g (KiB, MiB, GiB; either
+ * case) as in unbound's "msg-cache-size: 4m".  0, or -1 when s is not one
+ * or the value is outside [min, max].
+ */
+int	cfg_parse_size(const char *s, unsigned long long min,
+	    unsigned long long max, unsigned long long *out);
+
+/*
  * Convert a domain in text ("Corp.Example", "corp.example.", "#" or "."
  * for the root, which every name ends in) to lower-case wire form in out
  * (DNS_MAX_NAME bytes).  Returns the wire length, or -1 for an empty name
@@ -572,41 +580,48 @@ bool	policy_share_ok(int held, int nq, int max);
 #define CACHE_MAX_NEG	10800	/* RFC 2308 5: three hours at most */
 #define CACHE_TTLS	110	/* TTLs noted per entry: all that fit */
 #define STALE_TTL	30	/* RFC 8767 4: the TTL of a stale answer */
+#define CACHE_BLOCK	64	/* the arena's unit, in bytes */
+#define CACHE_TYPICAL	256	/* arena bytes per entry unless told */
+#define CACHE_ARENA_MIN	4096	/* room for two of the largest answers */
+#define CACHE_NIL	UINT32_MAX	/* ends a block chain */
 
 /*
- * What a lookup, an insert and an eviction walk, kept apart from the
- * answers so that walking chains and lists touches one small array.
+ * One entry's fixed part: its question, times, links.  Its answer and the
+ * offsets of the answer's TTLs live in the arena, in a chain of blocks.
  */
-struct cache_link {
-	uint32_t	 hash;
-	int32_t		 hnext;		/* hash chain; -1 ends */
-	int32_t		 prev, next;	/* LRU list, or free list */
-};
-
 struct cache_entry {
 	uint64_t	 stored;	/* ms */
-	uint64_t	 expires;	/* ms */
+	uint32_t	 ttl;		/* s: fresh until stored + ttl */
 	uint32_t	 gen;		/* fresh only while it is the cache's */
+	uint32_t	 hash;		/* dns_question_hash() of its question */
+	int32_t		 hnext;		/* hash chain; -1 ends */
+	int32_t		 prev, next;	/* use order, or the free list */
+	uint32_t	 block;		/* first block of its chain */
 	uint16_t	 qtype, qclass;
+	uint16_t	 len;		/* of the answer, which has no OPT */
 	uint8_t		 key;		/* EDNS, DO and CD bits of the query */
 	uint8_t		 qname_len;
 	uint8_t		 rcode;
-	uint8_t		 nttl;		/* TTLs noted in ttl_at */
-	uint16_t	 len;		/* of data, which never holds an OPT */
-	uint16_t	 ttl_at[CACHE_TTLS];	/* offsets of the TTL fields */
-	uint8_t		 data[CACHE_DATA];	/* the answer as received */
+	uint8_t		 nttl;		/* TTL offsets after the answer */
+	uint8_t		 nblocks;	/* blocks in its chain */
 };
 
 struct cache {
-	struct cache_link *l;		/* l[i] goes with e[i] */
-	struct cache_entry *e;
-	int		 size;		/* entries; 0: off */
+	struct cache_entry *e;		/* size of them, e[high..size) unused */
+	int		 size;		/* entries at most (-c); 0: off */
 	int		 n;		/* in use */
+	int		 high;
+	int32_t		 free;		/* freed entries, linked by next */
 	int32_t		*bucket;	/* hash -> first entry, -1 */
 	uint32_t	 mask;
-	int32_t		 head, tail;	/* LRU: head most recent */
-	int32_t		 free;		/* freed entries; then e[high..size) */
-	int		 high;
+	int32_t		 head, tail;	/* use order: head most recent */
+	uint8_t		*arena;		/* nb blocks of CACHE_BLOCK bytes */
+	uint32_t	*bnext;		/* bnext[b]: the block after b */
+	uint32_t	 nb;
+	uint32_t	 bhigh;		/* blocks [bhigh, nb) never used */
+	uint32_t	 bfree;		/* freed blocks, linked by bnext */
+	uint32_t	 nbfree;	/* on that list */
+	uint32_t	 bused;		/* in chains: bused + nbfree == bhigh */
 	uint64_t	 key[2];	/* dns_question_hash() key: secret */
 	uint64_t	 stale_ms;	/* entries are kept this long past expiry */
 	uint32_t	 gen;		/* bumped by cache_expire() */
@@ -614,11 +629,23 @@ struct cache {
 	uint64_t	 hits, misses, evictions, inserts, stale_hits;
 };
 
+/* What SIGUSR1 and the tests read of a cache. */
+struct cache_stats {
+	int		 entries, size;	/* in use, at most */
+	size_t		 bytes;		/* arena bytes entries hold */
+	size_t		 arena;		/* the arena's size */
+	size_t		 memory;	/* all allocated: headers, buckets, arena */
+	uint64_t	 hits, misses, evictions, inserts, stale_hits;
+};
+
 /*
- * Allocate a cache of size entries (0: off), its buckets keyed by key (a
- * per-process secret).  0, or -1 without memory.
+ * Allocate a cache of size entries (0: off) and an arena of bytes (0:
+ * size * CACHE_TYPICAL, at least CACHE_ARENA_MIN), its buckets keyed by key (a per-process secret).
+ * Memory is allocated once, here, but touched only as entries use it.
+ * 0, or -1 without memory.
  */
-int	cache_init(struct cache *c, int size, const uint64_t key[2]);
+int	cache_init(struct cache *c, int size, size_t bytes,
+	    const uint64_t key[2]);
 void	cache_free(struct cache *c);
 
 /* Drop every entry (SIGHUP). */
@@ -643,7 +670,8 @@ void	cache_expire(struct cache *c);
  * smallest TTL) and negative ones with an SOA (RFC 2308: min(SOA TTL,
  * MINIMUM)) are kept; TC, failures, TTL 0, answers scoped by Client
  * Subnet, answers over CACHE_DATA bytes and with more than CACHE_TTLS
- * records are not.  The least recently used entry is evicted when full.
+ * records are not.  The least recently used entries are evicted until
+ * there is an entry and room in the arena for it.
  * Returns true when stored.
  */
 bool	cache_put(struct cache *c, const struct dns_query *q,
@@ -655,9 +683,9 @@ bool	cache_put(struct cache *c, const struct dns_query *q,
  * answer to out (size bytes) with the query's ID and spelling of the
  * name and every TTL lowered by the whole seconds spent in the cache, no
  * OPT (dns_finish() adds the client's), fill *r for dns_finish(), and
- * return its length; 0 on a miss.  A miss sets c->stale_seen when an
- * expired answer is still kept for cache_get_stale(); such an entry goes
- * to the end of the use order, so it is evicted before fresh ones.
+ * return its length; 0 on a miss.  After a miss, cache_stale_seen() tells
+ * whether an expired answer is still kept for cache_get_stale(); such an
+ * entry goes to the end of the use order, evicted before fresh ones.
  */
 size_t	cache_get(struct cache *c, const struct dns_query *q,
 	    const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
@@ -674,5 +702,10 @@ size_t	cache_get_stale(struct cache *c, const struct dns_query *q,
 
 /* The number of entries in the longest hash chain (SIGUSR1, tests). */
 int	cache_longest_chain(const struct cache *c);
+
+/* Did the last cache_get() miss where a stale answer is kept? */
+bool	cache_stale_seen(const struct cache *c);
+
+void	cache_stats(const struct cache *c, struct cache_stats *s);
 
 #endif /* DNSFWD_H */

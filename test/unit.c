@@ -3053,6 +3053,16 @@ static const struct cache_case cache_cases[] = {
 	    " c00c 000a 0001 0000012c (x:1187:61)", REPLY_POSITIVE, 0 },
 };
 
+/* What the cache's counters say now. */
+static struct cache_stats
+cst(const struct cache *c)
+{
+	struct cache_stats s;
+
+	cache_stats(c, &s);
+	return s;
+}
+
 /* A query and an answer to it, as the cache is given them. */
 struct xchg {
 	struct pkt	 qp, ap;
@@ -3160,12 +3170,12 @@ test_cache_stale(void)
 	xchg_a(&cc, "c.test", TYPE_A, EDNS_NONE, 3, 300);
 	xchg_a(&short_ttl, "s.test", TYPE_A, EDNS_NONE, 4, 10);
 
-	cache_init(&c, 4, test_key);
+	cache_init(&c, 4, 0, test_key);
 	cache_stale(&c, 100);
 	xchg_put(&c, &a, 0);
-	ok(xchg_get(&c, &a, 299999, &v) != 0 && !c.stale_seen,
+	ok(xchg_get(&c, &a, 299999, &v) != 0 && !cache_stale_seen(&c),
 	    "stale: fresh until its TTL runs out");
-	ok(xchg_get(&c, &a, 300000, &v) == 0 && c.stale_seen,
+	ok(xchg_get(&c, &a, 300000, &v) == 0 && cache_stale_seen(&c),
 	    "stale: expired: a miss that says a stale answer is kept");
 	ok(xchg_stale(&c, &a, 300000, &v, &ttl) != 0 && v == 1 &&
 	    ttl == STALE_TTL, "cache_get_stale: served with TTL %d",
@@ -3175,7 +3185,7 @@ test_cache_stale(void)
 	ok(xchg_get(&c, &a, 399999, &v) == 0, "stale: never a normal hit");
 	ok(xchg_stale(&c, &a, 400000, &v, &ttl) == 0, "cache_get_stale: not "
 	    "after the window");
-	ok(xchg_get(&c, &a, 400000, &v) == 0 && !c.stale_seen && c.n == 0,
+	ok(xchg_get(&c, &a, 400000, &v) == 0 && !cache_stale_seen(&c) && cst(&c).entries == 0,
 	    "stale: past the window, dropped on lookup");
 
 	xchg_put(&c, &short_ttl, 0);
@@ -3187,7 +3197,7 @@ test_cache_stale(void)
 	/* the list changed: every entry expired at once, kept as stale */
 	xchg_put(&c, &b, 1000);
 	cache_expire(&c);
-	ok(xchg_get(&c, &b, 2000, &v) == 0 && c.stale_seen,
+	ok(xchg_get(&c, &b, 2000, &v) == 0 && cache_stale_seen(&c),
 	    "cache_expire: a fresh entry is expired at once");
 	ok(xchg_stale(&c, &b, 2000, &v, &ttl) != 0 && v == 2 &&
 	    ttl == STALE_TTL, "cache_expire: ... and served as stale");
@@ -3197,13 +3207,13 @@ test_cache_stale(void)
 	cache_free(&c);
 
 	/* stale entries are evicted before fresh ones */
-	cache_init(&c, 2, test_key);
+	cache_init(&c, 2, 0, test_key);
 	cache_stale(&c, 86400);
 	xchg_a(&a, "a.test", TYPE_A, EDNS_NONE, 1, 1);
 	xchg_put(&c, &a, 0);
 	xchg_put(&c, &b, 1);
 	ok(xchg_get(&c, &a, 500, &v) != 0, "stale eviction: a used last");
-	ok(xchg_get(&c, &a, 1500, &v) == 0 && c.stale_seen,
+	ok(xchg_get(&c, &a, 1500, &v) == 0 && cache_stale_seen(&c),
 	    "stale eviction: then a is stale");
 	xchg_put(&c, &cc, 1600);
 	ok(xchg_get(&c, &b, 1700, &v) != 0 && v == 2 &&
@@ -3211,9 +3221,9 @@ test_cache_stale(void)
 	    "stale eviction: c evicted the stale a, not the older fresh b");
 	cache_free(&c);
 
-	cache_init(&c, 2, test_key);
+	cache_init(&c, 2, 0, test_key);
 	xchg_put(&c, &b, 0);
-	ok(xchg_get(&c, &b, 300000, &v) == 0 && !c.stale_seen &&
+	ok(xchg_get(&c, &b, 300000, &v) == 0 && !cache_stale_seen(&c) &&
 	    xchg_stale(&c, &b, 300000, &v, &ttl) == 0,
 	    "cache_stale 0 (the default): nothing kept past expiry");
 	cache_free(&c);
@@ -3224,9 +3234,10 @@ static void
 cache_show(const struct cache *c, char *buf, size_t size)
 {
 	snprintf(buf, size, "n %d hits %llu misses %llu inserts %llu "
-	    "evictions %llu", c->n, (unsigned long long)c->hits,
-	    (unsigned long long)c->misses, (unsigned long long)c->inserts,
-	    (unsigned long long)c->evictions);
+	    "evictions %llu", cst(c).entries, (unsigned long long)cst(c).hits,
+	    (unsigned long long)cst(c).misses,
+	    (unsigned long long)cst(c).inserts,
+	    (unsigned long long)cst(c).evictions);
 }
 
 static void
@@ -3244,16 +3255,16 @@ test_cache_cases(void)
 	for (i = 0; i < sizeof(cache_cases) / sizeof(cache_cases[0]); i++) {
 		t = &cache_cases[i];
 		xchg_of(&x, t->query, t->answer, t->class);
-		if (cache_init(&c, 4, test_key) != 0)
+		if (cache_init(&c, 4, 0, test_key) != 0)
 			bail("cache_init", t->desc);
 		stored = cache_put(&c, &x.q, x.ap.b, x.ap.len, &x.r, 0);
 		if (t->life == 0) {
 			hit = cache_get(&c, &x.q, x.qp.b, out, sizeof(out), 0,
 			    &r);
-			if (!ok(!stored && c.n == 0 && hit == 0,
+			if (!ok(!stored && cst(&c).entries == 0 && hit == 0,
 			    "cache_put: %s", t->desc))
 				diag("put gave %d, n %d, get %zu", (int)stored,
-				    c.n, hit);
+				    cst(&c).entries, hit);
 			cache_free(&c);
 			continue;
 		}
@@ -3263,11 +3274,11 @@ test_cache_cases(void)
 		miss = cache_get(&c, &x.q, x.qp.b, out, sizeof(out), end, &r);
 		/* served without the upstream's OPT: dns_finish() adds one */
 		if (!ok(stored && hit == (x.r.opt != 0 ? x.r.opt : x.ap.len) &&
-		    miss == 0 && c.n == 0,
+		    miss == 0 && cst(&c).entries == 0,
 		    "cache_put: %s (hit at %llu ms, miss at %llu)", t->desc,
 		    (unsigned long long)end - 1, (unsigned long long)end))
 			diag("put gave %d, get %zu then %zu, n %d",
-			    (int)stored, hit, miss, c.n);
+			    (int)stored, hit, miss, cst(&c).entries);
 		cache_free(&c);
 	}
 }
@@ -3326,7 +3337,6 @@ test_cache_hit(void)
 	char spec[1024];
 	uint8_t *out;
 	size_t n, k, o;
-	int32_t e;
 	int i;
 
 	query_of(&q1, &dq1, "1234 0100 0001 0000 0000 0001 "
@@ -3337,9 +3347,9 @@ test_cache_hit(void)
 	    300u, 300u, 300u, 300u);
 	enc(&ans, spec);
 	dns_parse_reply(ans.b, ans.len, &dq1, &r);
-	cache_init(&c, 8, test_key);
-	ok(cache_put(&c, &dq1, ans.b, ans.len, &r, 0) && c.n == 1 &&
-	    c.inserts == 1, "cache_put: a positive answer, TTL 300, at 0");
+	cache_init(&c, 8, 0, test_key);
+	ok(cache_put(&c, &dq1, ans.b, ans.len, &r, 0) && cst(&c).entries == 1 &&
+	    cst(&c).inserts == 1, "cache_put: a positive answer, TTL 300, at 0");
 
 	/* 100.5 s later, another ID and spelling: 200 s left everywhere */
 	out = out_guard(ans.len);
@@ -3359,14 +3369,17 @@ test_cache_hit(void)
 	    "cache_get: *r gives qend, no OPT and RCODE for dns_finish()"))
 		diag("got qend %u opt %u (OPT at %zu) rcode %d", r2.qend,
 		    r2.opt, want.mark[0], r2.rcode);
-	e = c.head;
-	ok(e >= 0 && c.e[e].len == ans.mark[0] &&
-	    memcmp(c.e[e].data, ans.b, 10) == 0 &&
-	    u16_at(c.e[e].data, 10) == u16_at(ans.b, 10) - 1 &&
-	    memcmp(c.e[e].data + 12, ans.b + 12, ans.mark[0] - 12) == 0,
-	    "cache_get: the stored bytes keep their ID, spelling and TTLs, "
-	    "not the OPT");
-	ok(c.hits == 1 && c.misses == 0, "cache_get: one hit counted");
+	/* served again later: the stored copy was not aged by serving it */
+	n = cache_get(&c, &dq1, q1.b, out, ans.len, 200500, &r2);
+	snprintf(spec, sizeof(spec), HIT_ANSWER, 0x1234u, "www.Example.test",
+	    100u, 100u, 100u, 100u);
+	enc(&want, spec);
+	ttl_show(out, n, got, sizeof(got));
+	if (!ok(n == want.mark[0] && memcmp(out, want.b, 10) == 0 &&
+	    memcmp(out + 12, want.b + 12, n - 12) == 0,
+	    "cache_get: the stored bytes keep their TTLs: at 200500 ms, 100"))
+		diag("got %zu bytes, TTLs %s", n, got);
+	ok(cst(&c).hits == 2 && cst(&c).misses == 0, "cache_get: two hits counted");
 	cache_free(&c);
 
 	/* TTLs that differ: each counts down, the smallest ends it */
@@ -3374,7 +3387,7 @@ test_cache_hit(void)
 	    300u, 3600u, 1000u, 400u);
 	enc(&ans, spec);
 	dns_parse_reply(ans.b, ans.len, &dq1, &r);
-	cache_init(&c, 8, test_key);
+	cache_init(&c, 8, 0, test_key);
 	cache_put(&c, &dq1, ans.b, ans.len, &r, 0);
 	out = out_guard(ans.len);
 	n = cache_get(&c, &dq1, q1.b, out, ans.len, 100500, &r2);
@@ -3389,9 +3402,9 @@ test_cache_hit(void)
 	    "cache_get: at 299999 ms: still served, 1 3301 701 101"))
 		diag("got %zu bytes, TTLs %s", n, got);
 	n = cache_get(&c, &dq1, q1.b, out, ans.len, 300000, &r2);
-	ok(n == 0 && c.n == 0 && c.misses == 1 && c.hits == 2,
+	ok(n == 0 && cst(&c).entries == 0 && cst(&c).misses == 1 && cst(&c).hits == 2,
 	    "cache_get: at 300000 ms: a miss, and the entry freed");
-	ok(cache_put(&c, &dq1, ans.b, ans.len, &r, 300000) && c.n == 1,
+	ok(cache_put(&c, &dq1, ans.b, ans.len, &r, 300000) && cst(&c).entries == 1,
 	    "cache_put: the freed entry is used again");
 	cache_free(&c);
 
@@ -3400,7 +3413,7 @@ test_cache_hit(void)
 	for (k = 0; k < sizeof(nrr) / sizeof(nrr[0]); k++) {
 		big_reply(&ans, nrr[k], true, " " OPT_DO);
 		dns_parse_reply(ans.b, ans.len, &dq1, &r);
-		cache_init(&c, 2, test_key);
+		cache_init(&c, 2, 0, test_key);
 		cache_put(&c, &dq1, ans.b, ans.len, &r, 0);
 		out = out_guard(ans.len);
 		n = cache_get(&c, &dq1, q1.b, out, ans.len, 100500, &r2);
@@ -3465,7 +3478,7 @@ test_cache_keys(void)
 
 	/* one variant stored: only its own query hits it */
 	for (k = 0; k < N_KEYS; k++) {
-		cache_init(&c, 16, test_key);
+		cache_init(&c, 16, 0, test_key);
 		xchg_put(&c, &x[k], 0);
 		bad = 0;
 		for (j = 0; j < N_KEYS; j++) {
@@ -3481,7 +3494,7 @@ test_cache_keys(void)
 	}
 
 	/* all stored: each query gets its own answer */
-	cache_init(&c, 16, test_key);
+	cache_init(&c, 16, 0, test_key);
 	for (k = 0; k < N_KEYS; k++)
 		xchg_put(&c, &x[k], 0);
 	bad = 0;
@@ -3490,7 +3503,7 @@ test_cache_keys(void)
 		    bad++ == 0)
 			diag("%s: got answer %d", cache_keys[k].desc, v);
 	}
-	ok(bad == 0 && c.n == (int)N_KEYS, "cache: %zu variants of one "
+	ok(bad == 0 && cst(&c).entries == (int)N_KEYS, "cache: %zu variants of one "
 	    "question are %zu entries, each served its own answer", N_KEYS,
 	    N_KEYS);
 	cache_free(&c);
@@ -3510,12 +3523,12 @@ test_cache_lru(void)
 	xchg_a(&d, "d.test", TYPE_A, EDNS_NONE, 4, 300);
 	xchg_a(&e, "e.test", TYPE_A, EDNS_NONE, 5, 300);
 
-	cache_init(&c, 3, test_key);
+	cache_init(&c, 3, 0, test_key);
 	ok(xchg_put(&c, &a, 0) && xchg_put(&c, &b, 1) && xchg_put(&c, &cc, 2)
-	    && c.n == 3 && c.evictions == 0, "cache_put: a, b, c in a cache of "
+	    && cst(&c).entries == 3 && cst(&c).evictions == 0, "cache_put: a, b, c in a cache of "
 	    "3");
 	ok(xchg_get(&c, &a, 3, &v) != 0 && v == 1, "cache_get: a hits");
-	ok(xchg_put(&c, &d, 4) && c.n == 3 && c.evictions == 1,
+	ok(xchg_put(&c, &d, 4) && cst(&c).entries == 3 && cst(&c).evictions == 1,
 	    "cache_put: d evicts one entry");
 	ok(xchg_get(&c, &b, 5, &v) == 0, "cache_get: b, least recently used, "
 	    "was the one evicted");
@@ -3534,24 +3547,24 @@ test_cache_lru(void)
 	/* flush: empty, counters kept, usable again */
 	cache_show(&c, got, sizeof(got));
 	cache_flush(&c);
-	ok(c.n == 0 && c.hits == 7 && c.misses == 2 && c.inserts == 5 &&
-	    c.evictions == 2, "cache_flush: empty, counters kept (%s)", got);
+	ok(cst(&c).entries == 0 && cst(&c).hits == 7 && cst(&c).misses == 2 && cst(&c).inserts == 5 &&
+	    cst(&c).evictions == 2, "cache_flush: empty, counters kept (%s)", got);
 	ok(xchg_get(&c, &cc, 14, &v) == 0 && xchg_get(&c, &d, 15, &v) == 0 &&
-	    xchg_get(&c, &e, 16, &v) == 0 && c.misses == 5,
+	    xchg_get(&c, &e, 16, &v) == 0 && cst(&c).misses == 5,
 	    "cache_get: after a flush, c, d and e miss");
 	ok(xchg_put(&c, &a, 17) && xchg_put(&c, &b, 18) &&
-	    xchg_put(&c, &cc, 19) && xchg_put(&c, &d, 20) && c.n == 3 &&
-	    c.evictions == 3 && xchg_get(&c, &a, 21, &v) == 0 &&
+	    xchg_put(&c, &cc, 19) && xchg_put(&c, &d, 20) && cst(&c).entries == 3 &&
+	    cst(&c).evictions == 3 && xchg_get(&c, &a, 21, &v) == 0 &&
 	    xchg_get(&c, &b, 22, &vb) != 0 && xchg_get(&c, &d, 23, &vd) != 0 &&
 	    vb == 2 && vd == 4,
 	    "cache: after a flush, filled again, the oldest evicted");
 	cache_free(&c);
 
 	/* the same question again replaces the entry, in any spelling */
-	cache_init(&c, 3, test_key);
+	cache_init(&c, 3, 0, test_key);
 	xchg_a(&a2, "A.Test", TYPE_A, EDNS_NONE, 9, 600);
-	ok(xchg_put(&c, &a, 0) && xchg_put(&c, &a2, 1) && c.n == 1 &&
-	    c.inserts == 2 && c.evictions == 0 &&
+	ok(xchg_put(&c, &a, 0) && xchg_put(&c, &a2, 1) && cst(&c).entries == 1 &&
+	    cst(&c).inserts == 2 && cst(&c).evictions == 0 &&
 	    xchg_get(&c, &a, 2, &v) != 0 && v == 9,
 	    "cache_put: the same question twice: one entry, the newer answer");
 	ok(xchg_get(&c, &a, 450000, &v) != 0,
@@ -3559,8 +3572,8 @@ test_cache_lru(void)
 	cache_free(&c);
 
 	/* size 0: off */
-	ok(cache_init(&c, 0, test_key) == 0 && !xchg_put(&c, &a, 0) &&
-	    xchg_get(&c, &a, 0, &v) == 0 && c.n == 0,
+	ok(cache_init(&c, 0, 0, test_key) == 0 && !xchg_put(&c, &a, 0) &&
+	    xchg_get(&c, &a, 0, &v) == 0 && cst(&c).entries == 0,
 	    "cache: size 0: put returns false, get misses");
 	cache_flush(&c);
 	cache_free(&c);
@@ -3640,7 +3653,7 @@ test_cache_flood(void)
 	unsigned i, same = 0;
 	uint32_t want = 0;
 
-	cache_init(&c, 1000, test_key);
+	cache_init(&c, 1000, 0, test_key);
 	for (i = 0; i < 4000000 && found < 300; i++) {
 		snprintf(name, sizeof(name), "c%u.flood.test", i);
 		query_name(&x.qp, &x.q, name, TYPE_A, EDNS_NONE);
