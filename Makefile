@@ -35,7 +35,7 @@ test/dnsq: test/dnsq.c
 test/chaos: test/chaos.c
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/chaos.c
 
-FUZZ	 = query reply resolv hosts options acl
+FUZZ	 = query reply resolv hosts options acl cache
 REPLAY	 = $(FUZZ:%=test/fuzz/replay/%)
 
 test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h \

@@ -612,7 +612,7 @@ glob_match(const char *p, const char *name, bool first)
 		case '\\':
 			if (p[1] != '\0')
 				p++;
-			/* FALLTHROUGH */
+			goto literal;
 		default:
 		literal:
 			if (*name != *p)
@@ -7491,14 +7491,13 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 		break;
 	case 'a':
 	case 's':
-		if (arg[0] == '/' || ch == 'a') {
+	case 'f':
+		if (ch != 'f' && (arg[0] == '/' || ch == 'a')) {
 			if (route_add(&st->routes, arg, ch == 'a', err,
 			    sizeof(err)) == -1)
 				usage_error(opt, "%s", err);
 			break;
 		}
-		/* FALLTHROUGH */
-	case 'f':
 		if ((ch == 's' ? st->nstatic : st->nfallback) == MAX_UPSTREAMS)
 			usage_error(opt, "more than %d servers", MAX_UPSTREAMS);
 		if (cfg_parse_addr(arg, '#', 53, ch == 's' ?

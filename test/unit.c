@@ -3229,6 +3229,287 @@ test_cache_stale(void)
 	cache_free(&c);
 }
 
+/* ---- the cache's store: blocks, eviction by bytes, fragmentation -------- */
+
+/* The query spec and answer spec of an entry whose cost README gives. */
+static const struct {
+	const char	*desc, *query, *answer;
+	size_t		 len, bytes;	/* the answer's length, arena bytes */
+} entry_costs[] = {
+	{ "an A answer", "1234 0100 0001 0000 0000 0000 n:www.example.com "
+	    "0001 0001", "1234 8180 0001 0001 0000 0000 n:www.example.com "
+	    "0001 0001 c00c 0001 0001 0000012c (0a000001)", 49, 64 },
+	{ "an AAAA answer", "1234 0100 0001 0000 0000 0000 n:www.example.com "
+	    "001c 0001", "1234 8180 0001 0001 0000 0000 n:www.example.com "
+	    "001c 0001 c00c 001c 0001 0000012c "
+	    "(20010db8000000000000000000000001)", 61, 64 },
+	{ "NXDOMAIN with an SOA", "1234 0100 0001 0000 0000 0000 "
+	    "n:nosuch.example.com 0001 0001", "1234 8183 0001 0000 0001 0000 "
+	    "n:nosuch.example.com 0001 0001 c013 0006 0001 00000384 (03 6e7331 "
+	    "c013 0a 686f73746d6173746572 c013 00000001 00000e10 00000258 "
+	    "00093a80 0000012c)", 87, 128 },
+	{ "a TXT answer of 1000 bytes of text", "1234 0100 0001 0000 0000 0000 "
+	    "n:www.example.com 0010 0001", "1234 8180 0001 0001 0000 0000 "
+	    "n:www.example.com 0010 0001 c00c 0010 0001 0000012c (f9 x:249:61 "
+	    "f9 x:249:62 f9 x:249:63 f9 x:249:64)", 1045, 1088 },
+};
+
+/*
+ * x: the query for "sNNNN.test" (v, 4 digits) and an answer of one NULL
+ * record of rdlen bytes v: 40 + rdlen bytes.
+ */
+static void
+xchg_sized(struct xchg *x, int v, size_t rdlen, uint32_t ttl)
+{
+	char spec[256];
+
+	snprintf(spec, sizeof(spec), "1234 0100 0001 0000 0000 0000 "
+	    "n:s%04d.test 0001 0001", v);
+	query_of(&x->qp, &x->q, spec);
+	snprintf(spec, sizeof(spec), "1234 8180 0001 0001 0000 0000 "
+	    "n:s%04d.test 0001 0001 c00c 000a 0001 %08x (x:%zu:%02x)", v, ttl,
+	    rdlen, (unsigned)v & 0xff);
+	enc(&x->ap, spec);
+	if (dns_parse_reply(x->ap.b, x->ap.len, &x->q, &x->r) != REPLY_POSITIVE)
+		bail("the sized answer does not parse", spec);
+}
+
+/* Put x at now and get it back at once: the same bytes, exactly? */
+static bool
+xchg_round_trip(struct cache *c, struct xchg *x, uint64_t now)
+{
+	struct dns_reply r;
+	uint8_t *out;
+	size_t n;
+
+	if (!xchg_put(c, x, now))
+		return false;
+	out = out_guard(x->ap.len);
+	n = cache_get(c, &x->q, x->qp.b, out, x->ap.len, now, &r);
+	return n == x->ap.len && memcmp(out, x->ap.b, n) == 0;
+}
+
+static void
+test_cache_costs(void)
+{
+	static struct xchg x;
+	struct cache c;
+	size_t i;
+
+	for (i = 0; i < sizeof(entry_costs) / sizeof(entry_costs[0]); i++) {
+		query_of(&x.qp, &x.q, entry_costs[i].query);
+		enc(&x.ap, entry_costs[i].answer);
+		dns_parse_reply(x.ap.b, x.ap.len, &x.q, &x.r);
+		cache_init(&c, 1000, 0, test_key);
+		if (!ok(x.ap.len == entry_costs[i].len &&
+		    xchg_round_trip(&c, &x, 0) &&
+		    cst(&c).bytes == entry_costs[i].bytes,
+		    "cache_put: %s (%zu bytes) takes %zu arena bytes",
+		    entry_costs[i].desc, entry_costs[i].len,
+		    entry_costs[i].bytes))
+			diag("answer %zu bytes, arena bytes %zu", x.ap.len,
+			    cst(&c).bytes);
+		cache_free(&c);
+	}
+	ok(sizeof(struct cache_entry) == 48,
+	    "cache: an entry's fixed part is 48 bytes (%zu)",
+	    sizeof(struct cache_entry));
+	cache_init(&c, 1000, 0, test_key);
+	ok(cst(&c).arena == 1000 * CACHE_TYPICAL && cst(&c).memory <= 330000,
+	    "cache_init: -c 1000 gets %d arena bytes, %zu in all", 1000 *
+	    CACHE_TYPICAL, cst(&c).memory);
+	cache_free(&c);
+	cache_init(&c, 2, 0, test_key);
+	ok(cst(&c).arena == CACHE_ARENA_MIN,
+	    "cache_init: -c 2 still gets %d arena bytes", CACHE_ARENA_MIN);
+	cache_free(&c);
+}
+
+/* Answers of every chain length, at and around each block boundary. */
+static void
+test_cache_sizes(void)
+{
+	static struct xchg x;
+	struct cache c;
+	size_t blocks, len, want, rdlen;
+	int bad = 0, n = 0, d;
+
+	cache_init(&c, 4, 0, test_key);
+	for (blocks = 1; blocks * CACHE_BLOCK <= CACHE_DATA + 2 + CACHE_BLOCK;
+	    blocks++) {
+		for (d = -1; d <= 1; d++) {
+			/* the chain holds the answer and one TTL offset */
+			len = blocks * CACHE_BLOCK + (size_t)(long)d - 2;
+			if (len < 41 || len > CACHE_DATA)
+				continue;
+			rdlen = len - 40;
+			xchg_sized(&x, (int)blocks, rdlen, 300);
+			want = (len + 2 + CACHE_BLOCK - 1) / CACHE_BLOCK;
+			n++;
+			if (!xchg_round_trip(&c, &x, 0) ||
+			    cst(&c).bytes != want * CACHE_BLOCK) {
+				if (bad++ == 0)
+					diag("%zu bytes: arena bytes %zu, "
+					    "want %zu", len, cst(&c).bytes,
+					    want * CACHE_BLOCK);
+			}
+			cache_flush(&c);
+		}
+	}
+	ok(bad == 0 && n > 50, "cache_put, cache_get: %d answers of 1 to %d "
+	    "blocks, each side of every boundary: the same bytes back", n,
+	    (CACHE_DATA + 2 + CACHE_BLOCK - 1) / CACHE_BLOCK);
+	cache_free(&c);
+}
+
+/* Eviction by bytes: a large answer pushes out as many small ones as it must. */
+static void
+test_cache_bytes(void)
+{
+	static struct xchg a[64], big, big2;
+	struct cache c;
+	int i, v, hits = 0;
+
+	cache_init(&c, 1000, 4096, test_key);	/* 64 blocks */
+	for (i = 0; i < 64; i++) {
+		xchg_sized(&a[i], i, 4, 300);	/* 44 + 2 bytes: 1 block */
+		xchg_put(&c, &a[i], (uint64_t)i);
+	}
+	ok(cst(&c).entries == 64 && cst(&c).bytes == 4096 &&
+	    cst(&c).evictions == 0,
+	    "cache_put: 64 one-block answers fill a 4 KiB arena");
+	xchg_sized(&big, 1000, 1000, 300);	/* 1040 + 2 bytes: 17 blocks */
+	ok(xchg_put(&c, &big, 100) && cst(&c).entries == 48 &&
+	    cst(&c).evictions == 17 && cst(&c).bytes == 4096,
+	    "cache_put: a 17-block answer evicts the 17 least recently used");
+	for (i = 0; i < 64; i++)
+		if (xchg_get(&c, &a[i], 101, &v) != 0)
+			hits += i >= 17;
+		else
+			hits -= i >= 17 ? 100 : 0;
+	ok(hits == 47 && xchg_get(&c, &big, 101, &v) != 0 && v == (1000 & 0xff),
+	    "cache_get: the first 17 are gone, the other 47 and the large one "
+	    "are there");
+	/* those gets put a[17] at the end of the use order, big at the head */
+	xchg_sized(&big2, 1001, 1100, 300);	/* 1140 + 2 bytes: 18 blocks */
+	ok(xchg_put(&c, &big2, 102) && cst(&c).evictions == 17 + 18 &&
+	    xchg_get(&c, &a[34], 103, &v) == 0 &&
+	    xchg_get(&c, &a[35], 103, &v) != 0 &&
+	    xchg_get(&c, &big, 103, &v) != 0 && cst(&c).bytes == 4096,
+	    "cache_put: 18 blocks wanted: the 18 least recently used go");
+	cache_flush(&c);
+	ok(cst(&c).entries == 0 && cst(&c).bytes == 0 &&
+	    xchg_round_trip(&c, &big, 200),
+	    "cache_flush: the arena is empty and used again");
+	cache_free(&c);
+}
+
+/* Stale entries hold blocks until evicted, and go first. */
+static void
+test_cache_stale_bytes(void)
+{
+	static struct xchg a, b, cc, d;
+	struct cache c;
+	int v;
+
+	cache_init(&c, 10, 4096, test_key);
+	cache_stale(&c, 1000);
+	xchg_sized(&b, 2, 1000, 300);		/* 17 blocks each */
+	xchg_sized(&cc, 3, 1000, 300);
+	xchg_sized(&a, 1, 1000, 1);
+	xchg_sized(&d, 4, 1000, 300);
+	xchg_put(&c, &b, 0);
+	xchg_put(&c, &cc, 1);
+	xchg_put(&c, &a, 2);			/* the most recent, TTL 1 */
+	ok(xchg_get(&c, &a, 2000, &v) == 0 && cache_stale_seen(&c) &&
+	    cst(&c).bytes == 51 * CACHE_BLOCK,
+	    "cache_get: expired within the stale window: kept, blocks held");
+	ok(xchg_put(&c, &d, 2001) && cst(&c).evictions == 1 &&
+	    xchg_get(&c, &b, 2002, &v) != 0 && xchg_get(&c, &cc, 2002, &v) != 0,
+	    "cache_put: the stale one is evicted first, not the older fresh "
+	    "ones");
+	cache_free(&c);
+
+	cache_init(&c, 10, 4096, test_key);
+	cache_stale(&c, 1);
+	xchg_put(&c, &a, 0);
+	ok(xchg_get(&c, &a, 2001, &v) == 0 && !cache_stale_seen(&c) &&
+	    cst(&c).entries == 0 && cst(&c).bytes == 0,
+	    "cache_get: past the stale window: dropped, its blocks freed");
+	cache_free(&c);
+}
+
+/*
+ * Fragmentation: random puts and gets of answers of 1 to 18 blocks against
+ * a model of the rule (evict least recently used until an entry and its
+ * blocks are free).  Any free block serves any entry, so the cache must
+ * keep exactly what the model keeps.
+ */
+#define FRAG_NAMES	48
+#define FRAG_STEPS	20000
+
+static void
+test_cache_fragments(void)
+{
+	static struct xchg x[FRAG_NAMES];
+	int order[FRAG_NAMES], n = 0, blocks[FRAG_NAMES], used = 0;
+	struct cache c;
+	uint32_t seed = 12345;
+	int step, i, k, v, got, bad = 0, least = 99, most = 0;
+	bool present;
+
+	for (i = 0; i < FRAG_NAMES; i++) {
+		seed = seed * 1103515245 + 12345;
+		xchg_sized(&x[i], i, 4 + (seed >> 16) % 1100, 86400);
+		blocks[i] = (int)((x[i].ap.len + 2 + CACHE_BLOCK - 1) /
+		    CACHE_BLOCK);
+		least = blocks[i] < least ? blocks[i] : least;
+		most = blocks[i] > most ? blocks[i] : most;
+	}
+	cache_init(&c, 16, 8192, test_key);	/* 16 entries, 128 blocks */
+	for (step = 0; step < FRAG_STEPS && bad == 0; step++) {
+		seed = seed * 1103515245 + 12345;
+		i = (int)((seed >> 16) % FRAG_NAMES);
+		for (k = 0; k < n && order[k] != i; k++)
+			;
+		present = k < n;
+		if (present) {			/* either way, to the head */
+			memmove(order + 1, order, (size_t)k * sizeof(order[0]));
+			order[0] = i;
+		}
+		if (seed & 0x10000000) {		/* a get */
+			got = xchg_get(&c, &x[i], (uint64_t)step, &v) != 0;
+			if (got != present || (got && v != i))
+				bad++;
+			continue;
+		}
+		if (present) {			/* a put replaces it */
+			memmove(order, order + 1, (size_t)(n - 1) *
+			    sizeof(order[0]));
+			n--;
+			used -= blocks[i];
+		}
+		while (n > 0 && (n == 16 || 128 - used < blocks[i]))
+			used -= blocks[order[--n]];
+		memmove(order + 1, order, (size_t)n * sizeof(order[0]));
+		order[0] = i;
+		n++;
+		used += blocks[i];
+		if (!xchg_put(&c, &x[i], (uint64_t)step))
+			bad++;
+		if (cst(&c).entries != n ||
+		    cst(&c).bytes != (size_t)used * CACHE_BLOCK)
+			bad++;
+	}
+	if (!ok(bad == 0, "cache: %d random puts and gets of answers of %d to "
+	    "%d blocks keep what the model keeps, block for block", step,
+	    least, most))
+		diag("step %d: entries %d (model %d), bytes %zu (model %d)",
+		    step, cst(&c).entries, n, cst(&c).bytes,
+		    used * CACHE_BLOCK);
+	cache_free(&c);
+}
+
 /* The cache counters and size as "n N hits H misses M inserts I evict E". */
 static void
 cache_show(const struct cache *c, char *buf, size_t size)
@@ -3998,6 +4279,11 @@ main(int argc, char **argv)
 	test_cache_keys();
 	test_cache_lru();
 	test_cache_stale();
+	test_cache_costs();
+	test_cache_sizes();
+	test_cache_bytes();
+	test_cache_stale_bytes();
+	test_cache_fragments();
 	test_cache_flood();
 	printf("# %d tests, %d failed\n", n_run, n_failed);
 	return n_failed != 0;
