@@ -22,7 +22,9 @@
 #
 # Knobs: BENCH_SECONDS (per throughput run, default 10),
 #        BENCH_ONLY="direct relay relayp answer dnsfwd dnsmasq unbound
-#        dnsdist" (a subset; relayp is "relay -p").
+#        dnsdist" (a subset; relayp is "relay -p"),
+#        BENCH_BEFORE=PATH (another dnsfwd binary, an older build: its
+#        rows follow dnsfwd's, as "dnsfwd (before)", in the same run).
 
 set -u
 
@@ -154,60 +156,10 @@ start_answer() {
 }
 
 start_dnsfwd() {
-	spawn "$TMP/dnsfwd.log" "${ON_SERVER[@]}" "$ROOT/dnsfwd" -R \
-	    -s "127.0.0.1#$UPPORT" -l 127.0.0.1:0 -q
+	spawn "$TMP/dnsfwd.log" "${ON_SERVER[@]}" "${FWD_BIN:-$ROOT/dnsfwd}" \
+	    -R -s "127.0.0.1#$UPPORT" -l 127.0.0.1:0 -q
 	FWD_PID=$SPAWNED
 	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/dnsfwd.log" dnsfwd)
-}
-
-# dnsmasq -c 0 and -c 10000 are two forwarders; DNSMASQ_CACHE picks one.
-start_dnsmasq() {
-	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
-	# -C /dev/null: no /etc/dnsmasq.conf; no DHCP is configured.
-	spawn "$TMP/dnsmasq.log" "${ON_SERVER[@]}" dnsmasq -k -C /dev/null \
-	    --no-resolv --no-hosts --no-poll -u root -8 /dev/null \
-	    -x "$TMP/dnsmasq.pid" --listen-address=127.0.0.1 \
-	    --bind-interfaces -p "$FWD_PORT" -c "$DNSMASQ_CACHE" \
-	    -S "127.0.0.1#$UPPORT"
-	FWD_PID=$SPAWNED
-}
-
-start_unbound() {
-	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
-	cat >"$TMP/unbound.conf" <<EOF
-server:
-	interface: 127.0.0.1@$FWD_PORT
-	port: $FWD_PORT
-	do-ip6: no
-	num-threads: 1
-	so-reuseport: no
-	chroot: ""
-	username: ""
-	directory: "$TMP"
-	pidfile: ""
-	do-daemonize: no
-	use-syslog: no
-	logfile: ""
-	verbosity: 0
-	module-config: "iterator"
-	do-not-query-localhost: no
-	access-control: 127.0.0.0/8 allow
-	# test. is an RFC 6761 name unbound answers NXDOMAIN itself by default.
-	local-zone: "test." nodefault
-remote-control:
-	control-enable: no
-forward-zone:
-	name: "."
-	forward-addr: 127.0.0.1@$UPPORT
-EOF
-	if command -v unbound-checkconf >/dev/null &&
-	    ! unbound-checkconf "$TMP/unbound.conf" >"$TMP/unbound.log" 2>&1
-	then
-		return 1
-	fi
-	spawn "$TMP/unbound.log" "${ON_SERVER[@]}" unbound -d -p \
-	    -c "$TMP/unbound.conf"
-	FWD_PID=$SPAWNED
 }
 
 # dnsdist runs without a cache on the forward path and with a packet cache
@@ -327,9 +279,10 @@ table() {
 targets() {
 	awk -F '\t' "$FLOORS"'
 	END {
-		for (p = 1; p <= 2; p++) {
-			path = p == 1 ? "forward" : "cache"
-			d = cpu["dnsfwd/" path]
+		for (k = 0; k < 4; k++) {
+			name = k < 2 ? "dnsfwd" : "dnsfwd (before)"
+			path = k % 2 == 0 ? "forward" : "cache"
+			d = cpu[name "/" path]
 			if (d == "" || d == "-")
 				continue
 			line = ""
@@ -348,7 +301,7 @@ targets() {
 				line = line (line == "" ? "" : ", ") \
 				    sprintf("%.2fx the floor\x27s", d / floor[path])
 			if (line != "")
-				print "dnsfwd, " path ": CPU per query " line
+				print name ", " path ": CPU per query " line
 		}
 	}' "$ROWS" "$ROWS"
 }
@@ -413,6 +366,9 @@ fi
 if wanted dnsfwd; then
 	if [ -x "$ROOT/dnsfwd" ]; then
 		run dnsfwd dnsfwd
+		if [ -n "${BENCH_BEFORE:-}" ]; then
+			FWD_BIN=$BENCH_BEFORE run dnsfwd "dnsfwd (before)"
+		fi
 	else
 		SKIPPED+=("skipped: dnsfwd (not built; run make)")
 	fi

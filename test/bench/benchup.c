@@ -4,8 +4,10 @@
  *
  * Every well-formed query gets NOERROR with its ID, opcode, RD bit and
  * question echoed.  A query of type A or ANY gets one answer, 192.0.2.1
- * with TTL 300, whose owner is a compression pointer to the question; any
- * other type gets NODATA.  If the query carried an OPT record the reply
+ * with TTL 300, whose owner is a compression pointer to the question; a
+ * query of type TXT gets one TXT record of 1,000 bytes of text, TTL 300
+ * (test/bench/measure-footprint.sh fills caches with it); any other type
+ * gets NODATA.  If the query carried an OPT record the reply
  * carries one too.  A query whose question cannot be read gets FORMERR;
  * anything shorter than a header, or a response, is dropped.
  *
@@ -41,9 +43,12 @@
 #define HDR_LEN		12
 #define ANSWER_LEN	16	/* pointer, type, class, ttl, rdlen, rdata */
 #define OPT_LEN		11	/* root, type, size, ext rcode, flags, rdlen */
+#define TXT_TEXT	1000	/* bytes of text: 4 strings of 249 */
+#define TXT_LEN		(12 + TXT_TEXT)
 #define SOCK_BUF	(4 << 20)	/* bytes; capped by net.core.*mem_max */
 
 #define TYPE_A		1
+#define TYPE_TXT	16
 #define TYPE_OPT	41
 #define TYPE_ANY	255
 #define RCODE_FORMERR	1
@@ -52,7 +57,7 @@ static volatile sig_atomic_t got_usr1;
 
 /* One slot of a batch: the query is read into, and answered from, buf. */
 struct slot {
-	uint8_t			 buf[MAX_MSG + ANSWER_LEN + OPT_LEN];
+	uint8_t			 buf[MAX_MSG + TXT_LEN + OPT_LEN];
 	struct sockaddr_storage	 from;
 	struct iovec		 iov;
 };
@@ -128,6 +133,7 @@ answer(uint8_t *buf, size_t qlen)
 	size_t qend, n;
 	uint16_t qtype, arcount;
 	bool opt;
+	int i;
 
 	if (qlen < HDR_LEN || (buf[2] & 0x80) != 0)
 		return 0;
@@ -154,6 +160,16 @@ answer(uint8_t *buf, size_t qlen)
 	if (qtype == TYPE_A || qtype == TYPE_ANY) {
 		memcpy(buf + n, a_rr, sizeof(a_rr));
 		n += sizeof(a_rr);
+		put16(buf + 6, 1);
+	} else if (qtype == TYPE_TXT) {
+		memcpy(buf + n, a_rr, 10);	/* pointer, class, TTL */
+		put16(buf + n + 2, TYPE_TXT);
+		put16(buf + n + 10, TXT_TEXT);
+		for (i = 0; i < 4; i++) {
+			buf[n + 12 + 250 * i] = 249;
+			memset(buf + n + 13 + 250 * i, 'a' + i, 249);
+		}
+		n += TXT_LEN;
 		put16(buf + 6, 1);
 	} else
 		put16(buf + 6, 0);

@@ -130,6 +130,62 @@ answers() {
 	return 1
 }
 
+# ==== Peers ==================================================================
+#
+# start_dnsmasq, start_unbound: the peer on a free port (FWD_PORT, FWD_PID),
+# forwarding everything to benchup (UPPORT), on the server CPU.  dnsmasq's
+# cache is DNSMASQ_CACHE entries (bench.sh runs it at 0 and 10000);
+# unbound's caches are its defaults.
+
+start_dnsmasq() {
+	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
+	# -C /dev/null: no /etc/dnsmasq.conf; no DHCP is configured.
+	spawn "$TMP/dnsmasq.log" "${ON_SERVER[@]}" dnsmasq -k -C /dev/null \
+	    --no-resolv --no-hosts --no-poll -u root -8 /dev/null \
+	    -x "$TMP/dnsmasq.pid" --listen-address=127.0.0.1 \
+	    --bind-interfaces -p "$FWD_PORT" -c "$DNSMASQ_CACHE" \
+	    -S "127.0.0.1#$UPPORT"
+	FWD_PID=$SPAWNED
+}
+
+start_unbound() {
+	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
+	cat >"$TMP/unbound.conf" <<EOF
+server:
+	interface: 127.0.0.1@$FWD_PORT
+	port: $FWD_PORT
+	do-ip6: no
+	num-threads: 1
+	so-reuseport: no
+	chroot: ""
+	username: ""
+	directory: "$TMP"
+	pidfile: ""
+	do-daemonize: no
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	module-config: "iterator"
+	do-not-query-localhost: no
+	access-control: 127.0.0.0/8 allow
+	# test. is an RFC 6761 name unbound answers NXDOMAIN itself by default.
+	local-zone: "test." nodefault
+remote-control:
+	control-enable: no
+forward-zone:
+	name: "."
+	forward-addr: 127.0.0.1@$UPPORT
+EOF
+	if command -v unbound-checkconf >/dev/null &&
+	    ! unbound-checkconf "$TMP/unbound.conf" >"$TMP/unbound.log" 2>&1
+	then
+		return 1
+	fi
+	spawn "$TMP/unbound.log" "${ON_SERVER[@]}" unbound -d -p \
+	    -c "$TMP/unbound.conf"
+	FWD_PID=$SPAWNED
+}
+
 # ==== Readings ================================================================
 
 # cpu_ticks PID: utime + stime of all its threads, in clock ticks.

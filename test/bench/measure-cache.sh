@@ -28,6 +28,7 @@ SECS=${MEASURE_SECONDS:-10}
 ROUNDS=${MEASURE_ROUNDS:-2}
 CC=${CC:-cc}
 CACHE_N=10000
+DNSMASQ_CACHE=$CACHE_N
 OUTSTANDING=100
 PERF_TIMEOUT=2
 
@@ -121,17 +122,6 @@ start_dnsfwd()
 	    -s "127.0.0.1#$UPPORT" -l 127.0.0.1:0 -c "$CACHE_N"
 	FWD_PID=$SPAWNED
 	FWD_PORT=$(listen_port "$FWD_PID" "$TMP/dnsfwd.log" dnsfwd)
-}
-
-start_dnsmasq()
-{
-	FWD_PORT=$(free_port) && [ -n "$FWD_PORT" ] || return 1
-	spawn "$TMP/dnsmasq.log" "${ON_SERVER[@]}" dnsmasq -k -C /dev/null \
-	    --no-resolv --no-hosts --no-poll -u root -8 /dev/null \
-	    -x "$TMP/dnsmasq.pid" --listen-address=127.0.0.1 \
-	    --bind-interfaces -p "$FWD_PORT" -c "$CACHE_N" \
-	    -S "127.0.0.1#$UPPORT"
-	FWD_PID=$SPAWNED
 }
 
 HZ=$(getconf CLK_TCK)
