@@ -479,7 +479,9 @@ cfg_parse_host(const char *h, uint16_t port, struct addr *out)
 		if (cfg_parse_uint(pct, 1, UINT32_MAX, &scope) == -1)
 			return -1;
 		sin6->sin6_scope_id = (uint32_t)scope;
-	} else if (*pct != '\0' && strlen(pct) < sizeof(out->ifname)) {
+	} else if (*pct != '\0' && strlen(pct) < sizeof(out->ifname) &&
+	    strpbrk(pct, " \t/:#%[],") == NULL) {
+		/* a name as Linux allows one, that our text form round-trips */
 		strcpy(out->ifname, pct);	/* addr_scope() resolves it */
 	} else {
 		return -1;

@@ -131,6 +131,7 @@ start_fakeup up \
 	'dnssec.test answer 192.0.2.8' \
 	'big.test large 60' \
 	'huge.test large 100' \
+	'*.bytes.test large 60' \
 	'hup.test answer 192.0.2.9' \
 	'* answer 192.0.2.200'
 UP=127.0.0.1#$up_port
@@ -407,6 +408,48 @@ q nx.test
 asked_eq "-c 0: negatives not kept either" up nx.test 2
 eq "-c 0: SIGUSR1 cache line" "$(usr1_line)" \
 	"dnsfwd: cache: size 0 of 0, hits 0, misses 0, evictions 0, inserts 0"
+stop_dnsfwd
+
+# ---- --cache-bytes: the arena bounds the bytes, -c the entries ---------------
+# An answer of 60 A records takes 18 blocks of 64 bytes: three fit in 4 KiB.
+
+# mem_line: the SIGUSR1 "cache memory:" line that usr1_line just asked for.
+mem_line()
+{
+	local n
+
+	n=$(grep -c '^dnsfwd: cache: ' "$DNSFWD_ERR")
+	wait_for 50 count_ge "$n" lines "$DNSFWD_ERR" '^dnsfwd: cache memory: '
+	grep '^dnsfwd: cache memory: ' "$DNSFWD_ERR" | tail -n 1
+}
+
+start_dnsfwd -R -s "$UP" -c 100 --cache-bytes 4k
+: >"$T/up.log"
+for i in 1 2 3; do
+	q b$i.bytes.test +tcp
+done
+eq "--cache-bytes 4k: 60 records answered" "$(wc -w <<<"$ANSWER")" 60
+eq "--cache-bytes 4k: three large answers kept" "$(usr1_line)" \
+	"dnsfwd: cache: size 3 of 100, hits 0, misses 3, evictions 0, inserts 3"
+eq "--cache-bytes 4k: their bytes, the arena's" "$(mem_line)" \
+	"dnsfwd: cache memory: answers 3456 of 4096 arena bytes, 9664 bytes in all"
+q b4.bytes.test +tcp
+eq "--cache-bytes 4k: a fourth evicts one, 3 of 100 entries kept" \
+	"$(usr1_line)" \
+	"dnsfwd: cache: size 3 of 100, hits 0, misses 4, evictions 1, inserts 4"
+q b4.bytes.test +tcp
+asked_eq "--cache-bytes 4k: the fourth is a hit" up b4.bytes.test 1
+q b1.bytes.test +tcp
+asked_eq "--cache-bytes 4k: the first, least recently used, was evicted" \
+	up b1.bytes.test 2
+q b3.bytes.test +tcp
+asked_eq "--cache-bytes 4k: the third kept" up b3.bytes.test 1
+stop_dnsfwd
+
+start_dnsfwd -R -s "$UP" -c 10 --cache-bytes 1m
+usr1_line >/dev/null
+eq "--cache-bytes 1m: a 1 MiB arena" "$(mem_line)" \
+	"dnsfwd: cache memory: answers 0 of 1048576 arena bytes, 1114656 bytes in all"
 stop_dnsfwd
 
 # ---- -c 2: LRU eviction and the SIGUSR1 counters ----------------------------

@@ -62,6 +62,10 @@ usage_case '(^|[^-])-l' -R -l bogus
 usage_case '(^|[^-])-l' -R -l 127.0.0.1:99999
 usage_case '(^|[^-])-s' -R -s not-an-address
 usage_case '(^|[^-])-c' -R -c many
+usage_case 'cache-bytes.*is not a size' -R --cache-bytes 3k
+usage_case 'cache-bytes.*is not a size' -R --cache-bytes 2g
+usage_case 'cache-bytes.*is not a size' -R --cache-bytes 10x
+usage_case 'cache-bytes.*is not a size' -R --cache-bytes k
 usage_case "-t|'t'" -R -t
 match "-t 15O0: the message in the house form" "$(
 	${DNSFWD_WRAP:-} "$DNSFWD" -R -t 15O0 2>&1)" '^dnsfwd: -t: "15O0" '

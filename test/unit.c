@@ -1731,6 +1731,9 @@ test_cfg_addr(void)
 		{ "fe80::1%lo#53", '#', 53, "fe80::1 port 53 %lo" },
 		{ "[fe80::1%lo]:5353", ':', 53, "fe80::1 port 5353 %lo" },
 		{ "fe80::1%lo", ':', 53, "fe80::1 port 53 %lo" },
+		{ "fe80::1%lo]:533", ':', 53, NULL },	/* no "]" in a name */
+		{ "fe80::1%l o", '#', 53, NULL },
+		{ "fe80::1%eth0:1", '#', 53, NULL },
 		{ "fe80::1%abcdefghijklmno", '#', 53,
 		    "fe80::1 port 53 %abcdefghijklmno" },
 		{ "fe80::1%abcdefghijklmnop", '#', 53, NULL },
@@ -1871,6 +1874,60 @@ test_cfg_uint(void)
 		    "rejected, *out untouched");
 	}
 	ok(cfg_parse_uint(NULL, 0, 10, &v) == -1, "cfg_parse_uint: NULL");
+}
+
+static void
+test_cfg_size(void)
+{
+	static const struct {
+		const char		*s;
+		unsigned long long	 min, max;
+		int			 rc;
+		unsigned long long	 want;
+	} cases[] = {
+		{ "4096", 4096, 1ull << 30, 0, 4096 },
+		{ "4k", 4096, 1ull << 30, 0, 4096 },
+		{ "4K", 4096, 1ull << 30, 0, 4096 },
+		{ "3k", 4096, 1ull << 30, -1, 0 },
+		{ "4095", 4096, 1ull << 30, -1, 0 },
+		{ "250k", 4096, 1ull << 30, 0, 256000 },
+		{ "1m", 4096, 1ull << 30, 0, 1048576 },
+		{ "16M", 4096, 1ull << 30, 0, 16777216 },
+		{ "1g", 4096, 1ull << 30, 0, 1073741824 },
+		{ "1G", 4096, 1ull << 30, 0, 1073741824 },
+		{ "2g", 4096, 1ull << 30, -1, 0 },
+		{ "1025m", 4096, 1ull << 30, -1, 0 },
+		{ "0", 0, 10, 0, 0 },
+		{ "0k", 0, 10, 0, 0 },
+		{ "17179869183g", 0, ~0ull, 0, 17179869183ull << 30 },
+		{ "17179869184g", 0, ~0ull, -1, 0 },	/* 2^64: overflows */
+		{ "18446744073709551615", 0, ~0ull, 0, ~0ull },
+		{ "18446744073709551616", 0, ~0ull, -1, 0 },
+		{ "", 0, 10, -1, 0 },
+		{ "k", 0, 10, -1, 0 },
+		{ "4kb", 0, 1ull << 30, -1, 0 },
+		{ "4 k", 0, 1ull << 30, -1, 0 },
+		{ "4t", 0, ~0ull, -1, 0 },
+		{ "-4k", 0, 1ull << 30, -1, 0 },
+		{ "+4k", 0, 1ull << 30, -1, 0 },
+		{ " 4k", 0, 1ull << 30, -1, 0 },
+		{ "1.5m", 0, 1ull << 30, -1, 0 },
+		{ "0x10", 0, 1ull << 30, -1, 0 },
+	};
+	unsigned long long v;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 12345;
+		rc = cfg_parse_size(cases[i].s, cases[i].min, cases[i].max, &v);
+		ok(rc == cases[i].rc && (rc != 0 || v == cases[i].want) &&
+		    (rc == 0 || v == 12345),
+		    "cfg_parse_size: \"%s\" in [%llu, %llu]: %s", cases[i].s,
+		    cases[i].min, cases[i].max, cases[i].rc == 0 ? "ok" :
+		    "rejected, *out untouched");
+	}
+	ok(cfg_parse_size(NULL, 0, 10, &v) == -1, "cfg_parse_size: NULL");
 }
 
 /* ---- resolv.conf ------------------------------------------------------ */
@@ -4268,6 +4325,7 @@ main(int argc, char **argv)
 	test_cfg_listen();
 	test_glob();
 	test_cfg_uint();
+	test_cfg_size();
 	test_resolv();
 	test_cfg_domain();
 	test_build_answer();

@@ -6,14 +6,16 @@
  *	0	cfg_parse_listen (-l)
  *	1, 2	cfg_parse_addr with '#' (-s, -f) and ':' (one -l item)
  *	3	cfg_parse_uint; byte 0 / 8 picks the range of one of main()'s
- *		callers, or [0, ULONG_MAX]
+ *		callers, or [0, ULONG_MAX]; and cfg_parse_size (--cache-bytes)
+ *		on the same text, and on it with a k, M or g after
  *	4	cfg_parse_domain, on exactly the value's bytes (no NUL after)
  *	5, 6, 7	route_add: each line of the value one -s (5), -a (6), or
  *		alternately -s and -a (7) into one table; routes_free after
  *
  * Invariants: an address parsed is printed by addr_text() and read back
  * the same; a number is accepted exactly when it is all digits and in
- * range; a domain is a lower-case wire name two bytes longer than its
+ * range, and as a size (any range) exactly when it is that number, or
+ * that number and one suffix whose multiple does not overflow; a domain is a lower-case wire name two bytes longer than its
  * text (one with a final dot); after route_add() each of its domains is
  * matched by route_match() to the rule of that very name.
  */
@@ -78,6 +80,32 @@ do_addr(const char *s, char sep)
 	round_trip(&a, sep == '#' ? ':' : '#');
 }
 
+/* The size s means, as a reader would take it: digits, one suffix. */
+static bool
+size_of(const char *s, unsigned long long *v)
+{
+	unsigned long long n = 0;
+	const char *p;
+	int shift = 0;
+
+	for (p = s; isdigit((unsigned char)*p); p++) {
+		if (n > (ULLONG_MAX - (unsigned)(*p - '0')) / 10)
+			return false;
+		n = n * 10 + (unsigned)(*p - '0');
+	}
+	if (p == s)
+		return false;
+	if (*p != '\0' && strchr("kKmMgG", *p) != NULL) {
+		shift = *p == 'k' || *p == 'K' ? 10 : *p == 'm' || *p == 'M' ?
+		    20 : 30;
+		p++;
+	}
+	if (*p != '\0' || n > ULLONG_MAX >> shift)
+		return false;
+	*v = n << shift;
+	return true;
+}
+
 static void
 do_uint(const char *s, uint8_t pick)
 {
@@ -87,18 +115,32 @@ do_uint(const char *s, uint8_t pick)
 		{ 1, 4096 }, { 0, ULONG_MAX },
 	};
 	const unsigned long *r = range[pick % 9];
-	unsigned long v = 0, want = 0, d;
+	unsigned long long want = 0, d, z = 0, w;
+	unsigned long v = 0;
+	char suffixed[64];
 	const char *p;
 	bool ok = *s != '\0';
+	int shift;
 
 	for (p = s; *p != '\0' && ok; p++) {
-		d = (unsigned long)(*p - '0');
-		if (!isdigit((unsigned char)*p) || want > (ULONG_MAX - d) / 10)
-			ok = false;	/* not a number, or past ULONG_MAX */
+		d = (unsigned long long)(*p - '0');
+		if (!isdigit((unsigned char)*p) || want > (ULLONG_MAX - d) / 10)
+			ok = false;	/* not a number, or past ULLONG_MAX */
 		else
 			want = want * 10 + d;
 	}
-	ok = ok && want >= r[0] && want <= r[1];
+	check((cfg_parse_size(s, 0, ULLONG_MAX, &z) == 0) == size_of(s, &w));
+	check(!size_of(s, &w) || z == w);
+	if (ok && strlen(s) < sizeof(suffixed) - 1) {
+		snprintf(suffixed, sizeof(suffixed), "%s%c", s, "kMg"[pick % 3]);
+		shift = 10 * (pick % 3 + 1);
+		check((cfg_parse_size(suffixed, 0, ULLONG_MAX, &z) == 0) ==
+		    (want <= ULLONG_MAX >> shift));
+		check(want > ULLONG_MAX >> shift || z == want << shift);
+		check(want == 0 || want > ULLONG_MAX >> shift ||
+		    cfg_parse_size(suffixed, 0, (want << shift) - 1, &z) == -1);
+	}
+	ok = ok && want <= ULONG_MAX && want >= r[0] && want <= r[1];
 	check((cfg_parse_uint(s, r[0], r[1], &v) == 0) == ok);
 	check(!ok || v == want);
 }
