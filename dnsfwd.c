@@ -24,27 +24,28 @@
  *   10. Upstream policy [h]
  *   11. Who may ask: prefixes and netlink [h]
  *   12. Fair share and routing rules [h]
- *   13. Cache [h]
- *   14. Runtime state: queries, clients, listeners
- *   15. Runtime state: upstream sockets, files, the state
- *   16. Event tokens and client output
- *   17. Query table: queues, stale list, health
- *   18. Query slots: sources, allocation, in-flight, sockets
- *   19. Upstream sockets, attempts and probes
- *   20. Answers and the course of a query
- *   21. Intake: a client's query
- *   22. Intake: who may ask, UDP and TCP clients
- *   23. Namespaces and their addresses
- *   24. Listeners: capabilities and binding
- *   25. Views: listeners in namespaces
- *   26. File following
- *   27. Readiness and the files applied
- *   28. Signals and counters
- *   29. The event loop
- *   30. Options: their values and messages
- *   31. Start-up: privileges and memory
- *   32. Start-up: listeners, files, the order
- *   33. The option table and main()
+ *   13. Cache: the store [h]
+ *   14. Cache: put and get [h]
+ *   15. Runtime state: queries, clients, listeners
+ *   16. Runtime state: upstream sockets, files, the state
+ *   17. Event tokens and client output
+ *   18. Query table: queues, stale list, health
+ *   19. Query slots: sources, allocation, in-flight, sockets
+ *   20. Upstream sockets, attempts and probes
+ *   21. Answers and the course of a query
+ *   22. Intake: a client's query
+ *   23. Intake: who may ask, UDP and TCP clients
+ *   24. Namespaces and their addresses
+ *   25. Listeners: capabilities and binding
+ *   26. Views: listeners in namespaces
+ *   27. File following
+ *   28. Readiness and the files applied
+ *   29. Signals and counters
+ *   30. The event loop
+ *   31. Options: their values and messages
+ *   32. Start-up: privileges and memory
+ *   33. Start-up: listeners, files, the order
+ *   34. The option table and main()
  */
 
 /* ==== 1. Includes ======================================================== */
@@ -2257,7 +2258,7 @@ route_at(struct routes *t, int i)
 	return &t->r[i];
 }
 
-/* ==== 13. Cache ========================================================== */
+/* ==== 13. Cache: the store =============================================== */
 /*
  * Answers of any size in one arena, allocated at start.
  *
@@ -2649,7 +2650,11 @@ cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
 		cache_age_one(buf + at[i], buf + at[i], age, cap);
 }
 
-/* ---- put and get ---------------------------------------------------------- */
+/* ==== 14. Cache: put and get ============================================= */
+/*
+ * An answer in, an answer out: what is kept, for how long, and how it is
+ * served again.
+ */
 
 /* Make room for an entry of nb blocks: evict from the end of the use order. */
 static void
@@ -2854,12 +2859,12 @@ cache_longest_chain(const struct cache *c)
 }
 
 /*
- * Sections 14 to 33 do the I/O.  The unit tests and fuzz targets build with
+ * Sections 15 to 34 do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
 
-/* ==== 14. Runtime state: queries, clients, listeners ===================== */
+/* ==== 15. Runtime state: queries, clients, listeners ===================== */
 
 /*
  * The one I/O helper of parsed addresses: a scope given by name becomes the
@@ -3087,7 +3092,7 @@ enum token_kind {
 	TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4, TK_LISTEN = 5,
 };
 
-/* ==== 15. Runtime state: upstream sockets, files, the state ============== */
+/* ==== 16. Runtime state: upstream sockets, files, the state ============== */
 
 /*
  * A UDP socket of the upstream pool.  Each attempt connects one to its
@@ -3161,7 +3166,7 @@ struct stats {
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* A followed file: the resolv file or a hosts file (sections 26 and 27). */
+/* A followed file: the resolv file or a hosts file (sections 27 and 28). */
 struct watched_file {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
@@ -3304,7 +3309,7 @@ struct state {
 	struct rnd	 rnd;			/* upstream IDs */
 };
 
-/* ==== 16. Event tokens and client output ================================= */
+/* ==== 17. Event tokens and client output ================================= */
 /*
  * Every upstream socket and TCP client sits in one epoll set, which sits
  * in the pollfd array as one descriptor: ppoll() cost does not grow with
@@ -3690,7 +3695,7 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
 	client_send(st, cl, out, len);
 }
 
-/* ==== 17. Query table: queues, stale list, health ======================== */
+/* ==== 18. Query table: queues, stale list, health ======================== */
 /*
  * Every query in flight lives in one preallocated slot; the slot index is
  * its handle and seq tells its incarnations apart.  Free slots form a
@@ -3832,7 +3837,7 @@ query_set_state(struct state *st, struct query *q, enum query_state s)
 	q->state = s;
 }
 
-/* ==== 18. Query slots: sources, allocation, in-flight, sockets =========== */
+/* ==== 19. Query slots: sources, allocation, in-flight, sockets =========== */
 
 /* The key of the source at sa: its address, an IPv6 client's /64. */
 static void
@@ -4132,7 +4137,7 @@ query_free(struct state *st, struct query *q)
 	st->nq--;
 }
 
-/* ==== 19. Upstream sockets, attempts and probes ========================== */
+/* ==== 20. Upstream sockets, attempts and probes ========================== */
 /*
  * An attempt is one query to one upstream.  Each has a socket of its own
  * for its lifetime, connected to the upstream, so the kernel drops
@@ -4357,7 +4362,7 @@ probe_read(struct state *st, int i)
 	}
 }
 
-/* ==== 20. Answers and the course of a query ============================== */
+/* ==== 21. Answers and the course of a query ============================== */
 
 /*
  * Ask the next upstream (sequential) or all of them (parallel).  The
@@ -4739,7 +4744,7 @@ expire_attempt(struct state *st, struct query *q)
 		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
 }
 
-/* ==== 21. Intake: a client's query ======================================= */
+/* ==== 22. Intake: a client's query ======================================= */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches.  A TCP client may pipeline up to TCP_PIPELINE
@@ -5007,7 +5012,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	query_enter(st, cl, buf, &dq, route);
 }
 
-/* ==== 22. Intake: who may ask, UDP and TCP clients ======================= */
+/* ==== 23. Intake: who may ask, UDP and TCP clients ======================= */
 
 /* A namespace as messages name it. */
 static const char *
@@ -5355,7 +5360,7 @@ conn_io(struct state *st, struct conn *c, uint32_t ev)
 		conn_close(st, c);
 }
 
-/* ==== 23. Namespaces and their addresses ================================= */
+/* ==== 24. Namespaces and their addresses ================================= */
 /*
  * Where the listeners live: each namespace dnsfwd listens in (a netview),
  * the networks of its interfaces (who may ask, kept current by a netlink
@@ -5480,7 +5485,7 @@ view_event(struct state *st, int i)
 #define CAP_BIND	(1u << 10)	/* CAP_NET_BIND_SERVICE */
 #define CAP_ADMIN	(1u << 21)	/* CAP_SYS_ADMIN */
 
-/* ==== 24. Listeners: capabilities and binding ============================ */
+/* ==== 25. Listeners: capabilities and binding ============================ */
 
 /* capset(2), which libc does not wrap: set the first 32 capabilities. */
 static int
@@ -5609,7 +5614,7 @@ listen_open(struct listener *l, const struct listen_chain *ch)
 	return -1;
 }
 
-/* ==== 25. Views: listeners in namespaces ================================= */
+/* ==== 26. Views: listeners in namespaces ================================= */
 
 /* A free listener slot (the table grows at start and as namespaces come). */
 static int
@@ -5945,7 +5950,7 @@ views_start(struct state *st)
 	}
 }
 
-/* ==== 26. File following ================================================= */
+/* ==== 27. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -6210,7 +6215,7 @@ follow_release(struct state *st)
 	batch_flush(st);
 }
 
-/* ==== 27. Readiness and the files applied ================================ */
+/* ==== 28. Readiness and the files applied ================================ */
 
 /*
  * sd_notify(3) without libsystemd: one datagram to the unix socket
@@ -6503,7 +6508,7 @@ follow_reload(struct state *st, bool force)
 		file_check(st, &st->files.file[i], force);
 }
 
-/* ==== 28. Signals and counters =========================================== */
+/* ==== 29. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -6583,7 +6588,7 @@ stats_print(struct state *st)
 		    l->u[i].backoff != 0 ? ", down" : "");
 }
 
-/* ==== 29. The event loop ================================================= */
+/* ==== 30. The event loop ================================================= */
 /*
  * One pass: run what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
@@ -6842,7 +6847,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 30. Options: their values and messages ============================= */
+/* ==== 31. Options: their values and messages ============================= */
 
 /* What the command line asks for that start-up, not the state, keeps. */
 struct options {
@@ -6940,7 +6945,7 @@ opt_number(const char *opt, const char *arg, long min, long max,
 	return (long)v;
 }
 
-/* ==== 31. Start-up: privileges and memory ================================ */
+/* ==== 32. Start-up: privileges and memory ================================ */
 
 /* --pid-file: written once listening, before privileges are dropped. */
 static void
@@ -7133,7 +7138,7 @@ state_fds(struct state *st)
 	st->usfree[0] = st->usfree[1] = -1;
 }
 
-/* ==== 32. Start-up: listeners, files, the order ========================== */
+/* ==== 33. Start-up: listeners, files, the order ========================== */
 
 /* Watches need absolute paths: a relative one is taken from the cwd. */
 static const char *
@@ -7387,7 +7392,7 @@ signals_init(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* ==== 33. The option table and main() ==================================== */
+/* ==== 34. The option table and main() ==================================== */
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,

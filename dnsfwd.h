@@ -573,7 +573,7 @@ int	nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
  */
 bool	policy_share_ok(int held, int nq, int max);
 
-/* ==== 13. Cache ========================================================= */
+/* ==== 13-14. Cache ====================================================== */
 
 #define CACHE_DATA	1232	/* larger answers are not cached */
 #define CACHE_MAX_TTL	86400	/* seconds, as unbound's cache-max-ttl */
