@@ -31,21 +31,30 @@ ask()
 
 # ---- dnsmasq ------------------------------------------------------------------------
 
-free_port 1
-dm_port=$PORT
-dnsmasq -k --no-resolv --no-hosts -C /dev/null -p "$dm_port" \
-	--listen-address=127.0.0.1 --bind-interfaces -u root \
-	--pid-file="$T/dnsmasq.pid" --log-facility=- \
-	--address=/real.test/10.7.7.7 --address=/#/ \
-	>"$T/dnsmasq.out" 2>&1 &
-dm_pid=$!
-track_pid "$dm_pid"
 dnsmasq_ready()
 {
 	ask "$dm_port" real.test +time=1
 	[ "$ANSWER" = 10.7.7.7 ]
 }
-if ! wait_for 30 dnsmasq_ready; then
+# The port was free when fakeup left it; a test running beside this one
+# may take it before dnsmasq binds: then dnsmasq exits, and another port
+# is tried (three at most).
+for try in 1 2 3; do
+	free_port "1$try"
+	dm_port=$PORT
+	dnsmasq -k --no-resolv --no-hosts -C /dev/null -p "$dm_port" \
+		--listen-address=127.0.0.1 --bind-interfaces -u root \
+		--pid-file="$T/dnsmasq.pid" --log-facility=- \
+		--address=/real.test/10.7.7.7 --address=/#/ \
+		>"$T/dnsmasq.out" 2>&1 &
+	dm_pid=$!
+	track_pid "$dm_pid"
+	# until it answers, or exits (the port was taken)
+	wait_for 30 eval '! _alive "$dm_pid" || dnsmasq_ready'
+	dnsmasq_ready && break
+	_reap "$dm_pid"
+done
+if ! dnsmasq_ready; then
 	fail "dnsmasq answers real.test" "$(cat "$T/dnsmasq.out")" "$QOUT"
 	exit 1
 fi
@@ -56,9 +65,10 @@ eq "dnsmasq itself: NXDOMAIN for the rest" "$RCODE" NXDOMAIN
 
 # ---- unbound ------------------------------------------------------------------------
 
-free_port 2
-ub_port=$PORT
-cat >"$T/unbound.conf" <<EOF
+# unbound_conf: its configuration, on ub_port.
+unbound_conf()
+{
+	cat >"$T/unbound.conf" <<EOF
 server:
 	do-daemonize: no
 	chroot: ""
@@ -81,18 +91,27 @@ server:
 remote-control:
 	control-enable: no
 EOF
-if command -v unbound-checkconf >/dev/null 2>&1; then
-	ok "unbound config is valid" unbound-checkconf "$T/unbound.conf"
-fi
-unbound -d -c "$T/unbound.conf" >"$T/unbound.out" 2>&1 &
-ub_pid=$!
-track_pid "$ub_pid"
+}
 unbound_ready()
 {
 	ask "$ub_port" only.unbound.test +time=1
 	[ "$ANSWER" = 10.8.8.8 ]
 }
-if ! wait_for 30 unbound_ready; then
+for try in 1 2 3; do	# as for dnsmasq: another port if this one went
+	free_port "2$try"
+	ub_port=$PORT
+	unbound_conf
+	unbound -d -c "$T/unbound.conf" >"$T/unbound.out" 2>&1 &
+	ub_pid=$!
+	track_pid "$ub_pid"
+	wait_for 30 eval '! _alive "$ub_pid" || unbound_ready'
+	unbound_ready && break
+	_reap "$ub_pid"
+done
+if command -v unbound-checkconf >/dev/null 2>&1; then
+	ok "unbound config is valid" unbound-checkconf "$T/unbound.conf"
+fi
+if ! unbound_ready; then
 	fail "unbound answers only.unbound.test" "$(cat "$T/unbound.out")" \
 		"$QOUT"
 	exit 1
