@@ -666,6 +666,8 @@ start_dnsfwd(int argc, char **argv)
 	static char o3[] = "-s", o4[] = "-t", o5[] = "300", o6[] = "-c";
 	static char o7[] = "64", o8[] = "--max-tcp", o9[] = "24";
 	static char o10[] = "--max-queries", o11[] = "256";
+	/* 64 blocks: large answers push small ones out, many at a time */
+	static char o12[] = "--cache-bytes", o13[] = "4k";
 	int i, n = 0, fd;
 	FILE *f;
 	uint64_t end;
@@ -693,6 +695,8 @@ start_dnsfwd(int argc, char **argv)
 	args[n++] = o9;
 	args[n++] = o10;
 	args[n++] = o11;
+	args[n++] = o12;
+	args[n++] = o13;
 	args[n] = NULL;
 	if ((pid = fork()) == 0) {
 		dup2(fd, 2);
