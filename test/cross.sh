@@ -6,8 +6,9 @@
 #    into test/cross/ (-Werror: 32-bit format mistakes show here first);
 # 2. run the unit tests and the resolv.conf golden files under qemu-user;
 # 3. run every test/t-*.sh against test/cross/dnsfwd-ARCH, through
-#    DNSFWD_BIN and DNSFWD_WRAP=qemu-ARCH-static, with CROSS=ARCH set.
-#    fakeup, dnsq and dig stay native.
+#    DNSFWD_BIN and DNSFWD_WRAP=qemu-ARCH-static, with CROSS=ARCH set,
+#    TEST_JOBS scripts at a time (default 3), each script for one
+#    architecture after the other.  fakeup, dnsq and dig stay native.
 #
 # Result lines carry the architecture ("ok - mips: ...") and the run ends
 # with "N passed, N failed, N skipped", like test/run.sh; exits 1 if
@@ -15,8 +16,8 @@
 # architecture with the Debian packages to install.
 #
 # Environment: ARCHES (default "aarch64 mips"), TESTS (as test/run.sh;
-# "none" runs no integration test), TEST_TIMEOUT (seconds per script,
-# default 600: qemu is slower), WARN (the Makefile passes its own).
+# "none" runs no integration test), TEST_JOBS, TEST_TIMEOUT (seconds per
+# script, default 600: qemu is slower), WARN (the Makefile passes its own).
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
@@ -28,6 +29,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 all=$tmp/all
 : >"$all"
+# shellcheck source=test/lib-run.sh
+. test/lib-run.sh
 if [ -z "${WARN:-}" ]; then
 	# shellcheck disable=SC2016  # $(WARN) is make's
 	WARN=$(make -s --no-print-directory \
@@ -47,18 +50,16 @@ run()
 	local arch=$1 name=$2 rc
 
 	shift 2
-	"$@" >"$tmp/raw" 2>&1 </dev/null
+	raw=$tmp/raw.$BASHPID
+	"$@" >"$raw" 2>&1 </dev/null
 	rc=$?
-	sed -E "s/^(ok|not ok|skip) - /\\1 - $arch: /" "$tmp/raw" >"$tmp/out"
+	sed -E "s/^(ok|not ok|skip) - /\\1 - $arch: /" "$raw"
 	if [ "$rc" -eq 124 ]; then
-		echo "not ok - $arch: $name: timed out after $limit s" \
-		    >>"$tmp/out"
-	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$tmp/out"; then
-		echo "not ok - $arch: $name: exited with status $rc" \
-		    >>"$tmp/out"
+		echo "not ok - $arch: $name: timed out after $limit s"
+	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$raw"; then
+		echo "not ok - $arch: $name: exited with status $rc"
 	fi
-	cat "$tmp/out"
-	cat "$tmp/out" >>"$all"
+	rm -f "$raw"
 }
 
 # build ARCH WHAT CC ARGS...: one static cross build; glibc's warning that
@@ -107,33 +108,40 @@ golden()
 	done
 }
 
-# integration ARCH QEMU: every t-*.sh against the cross binary.
-integration()
+# script S: S once per architecture built (READY: "ARCH:QEMU" words), one
+# after the other (a script's fixed addresses are its own, but the same
+# for every architecture), into $tmp/S.out.
+script()
 {
-	local arch=$1 qemu=$2 scripts s t name
+	local s=$1 name a arch qemu t0
 
-	if [ "${TESTS:-}" = none ]; then
-		return
-	fi
-	if [ -n "${TESTS:-}" ]; then
-		scripts=
-		for t in $TESTS; do
-			scripts="$scripts test/$(basename "$t")"
-		done
-	else
-		scripts=$(ls test/t-*.sh 2>/dev/null)
-	fi
-	for s in $scripts; do
-		name=$(basename "$s")
+	name=$(basename "$s")
+	for a in $READY; do
+		arch=${a%%:*}
+		qemu=${a#*:}
+		t0=$(date +%s)
 		echo "# $arch: $name"
 		if [ ! -f "$s" ]; then
-			say "not ok - $arch: $name: no such test"
+			echo "not ok - $arch: $name: no such test"
 			continue
 		fi
 		run "$arch" "$name" env DNSFWD_BIN="$ROOT/$out/dnsfwd-$arch" \
 		    DNSFWD_WRAP="$qemu" CROSS="$arch" \
 		    timeout -k 10 "$limit" bash "$s"
-	done
+		echo "# $arch: $name: $(($(date +%s) - t0)) s"
+	done >"$tmp/$name.out" 2>&1
+}
+
+# integration: every t-*.sh (or TESTS) against each cross binary,
+# TEST_JOBS scripts at a time (default 3: qemu spends more CPU than the
+# native suite), as test/run.sh does.
+integration()
+{
+	if [ "${TESTS:-}" = none ] || [ -z "$READY" ]; then
+		return
+	fi
+	# shellcheck disable=SC2046	# one word per script
+	pool "${TEST_JOBS:-3}" $(scripts_list)
 }
 
 # cross_arch ARCH TRIPLET QEMU PACKAGES
@@ -162,12 +170,14 @@ cross_arch()
 	build "$arch" "$out/unit-$arch" "$cc" $WARN -Werror -O1 -g -static \
 	    -DDNSFWD_TEST -o "$out/unit-$arch" test/unit.c dnsfwd.c || return
 	echo "# $arch: test/unit"
-	run "$arch" test/unit timeout -k 10 "$limit" "$qemu" "$out/unit-$arch"
+	run "$arch" test/unit timeout -k 10 "$limit" "$qemu" \
+	    "$out/unit-$arch" | tee -a "$all"
 	golden "$arch" "$qemu"
-	integration "$arch" "$qemu"
+	READY="$READY $arch:$qemu"
 }
 
 mkdir -p "$out" || exit 1
+READY=
 if [ ! -x test/fakeup ] || [ ! -x test/dnsq ]; then
 	make -s test/fakeup test/dnsq ||
 	    say "not ok - native test/fakeup and test/dnsq: make failed"
@@ -184,6 +194,7 @@ for a in ${ARCHES:-aarch64 mips}; do
 		say "not ok - $a: unknown architecture (aarch64, mips)" ;;
 	esac
 done
+integration
 
 passed=$(grep -c '^ok - ' "$all")
 failed=$(grep -c '^not ok - ' "$all")

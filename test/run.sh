@@ -15,16 +15,14 @@
 
 cd "$(dirname "$0")/.." || exit 1
 limit=${TEST_TIMEOUT:-300}
-# the scripts that take longest, started first
-SLOW="test/t-fault-upstream.sh test/t-fault-resolv.sh test/t-fault-tcp.sh
-test/t-chaos.sh test/t-fault-fds.sh test/t-security.sh test/t-cache.sh
-test/t-tcp-fair.sh test/t-protocol.sh test/t-stale.sh test/t-limits.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-run.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 all=$tmp/all
 : >"$all"
+# shellcheck source=test/lib-run.sh
+. test/lib-run.sh
 
 # run NAME CMD...: show CMD's output, keep it for counting, and add a
 # "not ok" for a bad exit that printed none.  The output goes to a file, not
@@ -98,22 +96,6 @@ for src in test/fuzz/fuzz-*.c; do
 	    tee -a "$all"
 done
 
-if [ -n "${TESTS:-}" ]; then
-	scripts=
-	for t in $TESTS; do
-		scripts="$scripts test/$(basename "$t")"
-	done
-else
-	# the longest first, so that the pool ends together
-	scripts=$(echo $SLOW)	# one line
-	for s in test/t-*.sh; do
-		case " $scripts " in
-		*" $s "*) ;;
-		*) scripts="$scripts $s" ;;
-		esac
-	done
-fi
-
 # script S: run S once per binary in BINS, one after the other (a script's
 # fixed addresses are its own, but the same for every binary), into
 # $tmp/S.out.  The suite runs once per binary: the build users get, then
@@ -140,32 +122,9 @@ script()
 	done >"$tmp/$name.out" 2>&1
 }
 
-# TEST_JOBS scripts at a time (default 4: the scenarios mostly wait on
-# timers, and each has its own addresses, namespaces and temporary
-# directory).  A script's output is shown whole when it ends.
-jobs=${TEST_JOBS:-4}
-running=0
-show()
-{
-	for f in "$tmp"/*.sh.out; do
-		[ -e "$f" ] && [ -e "$f.done" ] || continue
-		cat "$f"
-		cat "$f" >>"$all"
-		rm -f "$f" "$f.done"
-	done
-}
-for s in $scripts; do
-	if [ "$running" -ge "$jobs" ]; then
-		wait -n
-		running=$((running - 1))
-		show
-	fi
-	name=$(basename "$s")
-	(script "$s"; : >"$tmp/$name.out.done") &
-	running=$((running + 1))
-done
-wait
-show
+# TEST_JOBS scripts at a time (default 4)
+# shellcheck disable=SC2046	# one word per script
+pool "${TEST_JOBS:-4}" $(scripts_list)
 
 passed=$(grep -c '^ok - ' "$all")
 failed=$(grep -c '^not ok - ' "$all")
