@@ -37,31 +37,6 @@ if [ -z "${WARN:-}" ]; then
 	    --eval='cross-warn: ; @echo $(WARN)' cross-warn) || exit 1
 fi
 
-# say LINE: print a result line and count it.
-say()
-{
-	echo "$1" | tee -a "$all"
-}
-
-# run ARCH NAME CMD...: run CMD, tag its result lines with ARCH, show and
-# count them; a bad exit (124: timed out) with no "not ok" line adds one.
-run()
-{
-	local arch=$1 name=$2 rc
-
-	shift 2
-	raw=$tmp/raw.$BASHPID
-	"$@" >"$raw" 2>&1 </dev/null
-	rc=$?
-	sed -E "s/^(ok|not ok|skip) - /\\1 - $arch: /" "$raw"
-	if [ "$rc" -eq 124 ]; then
-		echo "not ok - $arch: $name: timed out after $limit s"
-	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$raw"; then
-		echo "not ok - $arch: $name: exited with status $rc"
-	fi
-	rm -f "$raw"
-}
-
 # build ARCH WHAT CC ARGS...: one static cross build; glibc's warning that
 # a static getpwnam needs its shared libraries at run time is expected.
 build()
@@ -125,7 +100,7 @@ script()
 			echo "not ok - $arch: $name: no such test"
 			continue
 		fi
-		run "$arch" "$name" env DNSFWD_BIN="$ROOT/$out/dnsfwd-$arch" \
+		TAG=$arch run "$name" env DNSFWD_BIN="$ROOT/$out/dnsfwd-$arch" \
 		    DNSFWD_WRAP="$qemu" CROSS="$arch" \
 		    timeout -k 10 "$limit" bash "$s"
 		echo "# $arch: $name: $(($(date +%s) - t0)) s"
@@ -170,7 +145,7 @@ cross_arch()
 	build "$arch" "$out/unit-$arch" "$cc" $WARN -Werror -O1 -g -static \
 	    -DDNSFWD_TEST -o "$out/unit-$arch" test/unit.c dnsfwd.c || return
 	echo "# $arch: test/unit"
-	run "$arch" test/unit timeout -k 10 "$limit" "$qemu" \
+	TAG=$arch run test/unit timeout -k 10 "$limit" "$qemu" \
 	    "$out/unit-$arch" | tee -a "$all"
 	golden "$arch" "$qemu"
 	READY="$READY $arch:$qemu"

@@ -1,8 +1,35 @@
 # test/lib-run.sh: what test/run.sh and test/cross.sh share: which scenario
 # scripts run, in what order, and the pool that runs several at once.  The
-# sourcing script sets tmp (its scratch directory) and all (the file of
-# counted result lines) and defines script S, which runs S and writes what
+# sourcing script sets tmp (its scratch directory), all (the file of
+# counted result lines) and limit (seconds per script), and defines script S, which runs S and writes what
 # it printed to $tmp/NAME.out.  Bash (wait -n).
+
+# say LINE: print a result line and count it.
+say()
+{
+	echo "$1" | tee -a "$all"
+}
+
+# run NAME CMD...: show CMD's output and add a "not ok" for a bad exit that
+# printed none (124: timed out after $limit s).  With TAG set, each result
+# line is tagged "TAG: " (test/cross.sh: the architecture).  The output
+# goes to a file, not a pipe, so a process a test leaves behind cannot
+# hold the run up.
+run()
+{
+	local name=$1 out=$tmp/out.$BASHPID rc pre=${TAG:+$TAG: }
+
+	shift
+	"$@" >"$out" 2>&1 </dev/null
+	rc=$?
+	sed -E "s/^(ok|not ok|skip) - /\\1 - $pre/" "$out"
+	if [ "$rc" -eq 124 ]; then
+		echo "not ok - $pre$name: timed out after $limit s"
+	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$out"; then
+		echo "not ok - $pre$name: exited with status $rc"
+	fi
+	rm -f "$out"
+}
 
 # the scripts that take longest, started first
 SLOW="test/t-fault-upstream.sh test/t-fault-resolv.sh test/t-fault-tcp.sh

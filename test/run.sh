@@ -24,31 +24,6 @@ all=$tmp/all
 # shellcheck source=test/lib-run.sh
 . test/lib-run.sh
 
-# run NAME CMD...: show CMD's output, keep it for counting, and add a
-# "not ok" for a bad exit that printed none.  The output goes to a file, not
-# a pipe, so a process a test leaves behind cannot hold run.sh up.
-run()
-{
-	rname=$1
-	out=$tmp/out.$BASHPID
-	shift
-	"$@" >"$out" 2>&1 </dev/null
-	rc=$?
-	cat "$out"
-	if [ "$rc" -eq 124 ]; then
-		echo "not ok - $rname: timed out after $limit s"
-	elif [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$out"; then
-		echo "not ok - $rname: exited with status $rc"
-	fi
-	rm -f "$out"
-}
-
-# say LINE: print a result line and count it.
-say()
-{
-	echo "$1" | tee -a "$all"
-}
-
 echo "# test/unit"
 if [ -x test/unit ]; then
 	run test/unit test/unit | tee -a "$all"
