@@ -434,10 +434,21 @@ cfg_parse_size(const char *s, unsigned long long min, unsigned long long max,
 		v = v * 10 + d;
 	}
 	switch (*p) {
-	case 'k': case 'K': shift = 10; p++; break;
-	case 'm': case 'M': shift = 20; p++; break;
-	case 'g': case 'G': shift = 30; p++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
 	}
+	if (shift != 0)
+		p++;
 	if (*p != '\0' || v > ULLONG_MAX >> shift)
 		return -1;
 	v <<= shift;
