@@ -2576,6 +2576,7 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 	const struct cache_entry *e;
 	struct cache_pos p;
 	uint8_t name[DNS_MAX_NAME];
+	const uint8_t *a;
 	int32_t i;
 	size_t k;
 
@@ -2585,11 +2586,15 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 		    e->qclass != q->qclass || e->key != cache_key(q) ||
 		    e->qname_len != q->qname_len)
 			continue;
-		p = (struct cache_pos){ e->block, DNS_HDR };
-		cache_read(c, &p, name, q->qname_len);
+		a = c->arena + (size_t)e->block * CACHE_BLOCK + DNS_HDR;
+		if (DNS_HDR + q->qname_len > CACHE_BLOCK) {	/* rare */
+			p = (struct cache_pos){ e->block, DNS_HDR };
+			cache_read(c, &p, name, q->qname_len);
+			a = name;
+		}
 		for (k = 0; k < q->qname_len; k++)
-			if ((name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 :
-			    name[k]) != q->qname[k])
+			if ((a[k] >= 'A' && a[k] <= 'Z' ? a[k] + 32 : a[k]) !=
+			    q->qname[k])
 				break;
 		if (k == q->qname_len)
 			return i;

@@ -3386,10 +3386,11 @@ test_cache_costs(void)
 static void
 test_cache_sizes(void)
 {
-	static struct xchg x;
+	static struct xchg x, y, z;
+	static char name[300], upper[300];
 	struct cache c;
-	size_t blocks, len, want, rdlen;
-	int bad = 0, n = 0, d;
+	size_t blocks, len, want, rdlen, k;
+	int bad = 0, n = 0, d, v;
 
 	cache_init(&c, 4, 0, test_key);
 	for (blocks = 1; blocks * CACHE_BLOCK <= CACHE_DATA + 2 + CACHE_BLOCK;
@@ -3416,6 +3417,32 @@ test_cache_sizes(void)
 	ok(bad == 0 && n > 50, "cache_put, cache_get: %d answers of 1 to %d "
 	    "blocks, each side of every boundary: the same bytes back", n,
 	    (CACHE_DATA + 2 + CACHE_BLOCK - 1) / CACHE_BLOCK);
+
+	/* names that do not fit the first block are compared across blocks */
+	for (d = 40; d <= 190; d += 50) {
+		snprintf(name, sizeof(name), "%.*s.long.test", d,
+		    "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu."
+		    "vwxyzabcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmno."
+		    "pqrstuvwxyzabcdefghijklmnopqrstuvwxyz0123456789abcdefghi."
+		    "jklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz0123456789ab.");
+		if (name[d - 1] == '.')
+			memmove(name + d - 1, name + d, strlen(name + d) + 1);
+		xchg_a(&x, name, TYPE_A, EDNS_NONE, 7, 300);
+		for (k = 0; name[k] != '\0'; k++)
+			upper[k] = (char)(name[k] >= 'a' && name[k] <= 'z' ?
+			    name[k] - 32 : name[k]);
+		upper[k] = '\0';
+		xchg_a(&y, upper, TYPE_A, EDNS_NONE, 7, 300);
+		name[5] ^= 1;			/* one letter off */
+		xchg_a(&z, name, TYPE_A, EDNS_NONE, 8, 300);
+		if (!ok(xchg_put(&c, &x, 0) &&
+		    xchg_get(&c, &y, 1, &v) == x.ap.len && v == 7 &&
+		    xchg_get(&c, &z, 1, &v) == 0,
+		    "cache_get: a %d-byte name, in any case, and not one "
+		    "letter off", (int)x.q.qname_len))
+			diag("name %s", upper);
+		cache_flush(&c);
+	}
 	cache_free(&c);
 }
 
