@@ -73,7 +73,7 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/bench/benchup test/bench/relay test/bench/bench-acl
+	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/bench/benchup test/bench/relay test/bench/bench-acl test/bench/bench-cache
 	rm -rf test/cross test/fuzz/replay
 	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 

@@ -428,6 +428,33 @@ acl_cost() {
 		}' <<<"$out"
 }
 
+# What the cache's store costs per call, from the pure functions: a put
+# that evicts, and a hit; that over dnsfwd's cache-path CPU per query.
+cache_cost() {
+	local out hit
+	if ! $CC -O2 -std=c11 -D_GNU_SOURCE -DDNSFWD_TEST -o \
+	    "$ROOT/test/bench/bench-cache" "$ROOT/test/bench/bench-cache.c" \
+	    "$ROOT/dnsfwd.c"
+	then
+		NOTES+=("test/bench/bench-cache did not build")
+		return
+	fi
+	out=$("${ON_SERVER[@]}" "$ROOT/test/bench/bench-cache") || return
+	hit=$(awk -F '\t' '$1 == "dnsfwd" && $2 == "cache" { print $7 }' \
+	    "$ROOT_ROWS")
+	awk -v hit="${hit:--}" '
+		{ ns[$1] = $2 }
+		END {
+			line = sprintf("cache store, per call: a put that " \
+			    "evicts %s ns, a hit %s ns", ns["put"], ns["hit"])
+			if (hit != "-" && hit > 0)
+				line = line sprintf(" (%.1f%% of dnsfwd\x27s " \
+				    "cache-path CPU per query)",
+				    ns["hit"] / 10 / hit)
+			print line
+		}' <<<"$out"
+}
+
 echo
 table
 echo
@@ -438,6 +465,7 @@ echo "CPU us/query: forwarder user+system time per completed query;" \
 targets
 if wanted dnsfwd; then
 	ROOT_ROWS=$ROWS acl_cost
+	ROOT_ROWS=$ROWS cache_cost
 fi
 for line in "${SKIPPED[@]}"; do
 	echo "$line"
