@@ -401,58 +401,58 @@ if wanted dnsdist; then
 	fi
 fi
 
-# What "who may ask" adds per datagram, from the pure functions: ns per
-# check, and that over dnsfwd's forward-path CPU per query in this run.
-acl_cost() {
-	local out fwd
+# pure_bench NAME: build test/bench/NAME.c with dnsfwd.c's pure half and
+# run it on the server CPU: its "WHAT<TAB>ns" lines.
+pure_bench() {
 	if ! $CC -O2 -std=c11 -D_GNU_SOURCE -DDNSFWD_TEST -o \
-	    "$ROOT/test/bench/bench-acl" "$ROOT/test/bench/bench-acl.c" "$ROOT/dnsfwd.c"
+	    "$ROOT/test/bench/$1" "$ROOT/test/bench/$1.c" "$ROOT/dnsfwd.c"
 	then
-		NOTES+=("test/bench/bench-acl did not build")
-		return
+		NOTES+=("test/bench/$1 did not build")
+		return 1
 	fi
-	out=$("${ON_SERVER[@]}" "$ROOT/test/bench/bench-acl") || return
-	fwd=$(awk -F '\t' '$1 == "dnsfwd" && $2 == "forward" { print $7 }' \
-	    "$ROOT_ROWS")
-	awk -v fwd="${fwd:--}" '
-		{ ns[$1] = $2 }
-		END {
-			line = sprintf("who may ask, per datagram: loopback %s ns, " \
-			    "first network %s ns, a stranger against 64 networks " \
-			    "%s ns", ns["loopback"], ns["first"], ns["worst"])
-			if (fwd != "-" && fwd > 0)
-				line = line sprintf(" (%.2f%% of dnsfwd\x27s " \
-				    "forward-path CPU per query)",
-				    ns["worst"] / 10 / fwd)
-			print line
-		}' <<<"$out"
+	"${ON_SERVER[@]}" "$ROOT/test/bench/$1"
 }
 
-# What the cache's store costs per call, from the pure functions: a put
-# that evicts, and a hit; that over dnsfwd's cache-path CPU per query.
-cache_cost() {
-	local out hit
-	if ! $CC -O2 -std=c11 -D_GNU_SOURCE -DDNSFWD_TEST -o \
-	    "$ROOT/test/bench/bench-cache" "$ROOT/test/bench/bench-cache.c" \
-	    "$ROOT/dnsfwd.c"
-	then
-		NOTES+=("test/bench/bench-cache did not build")
-		return
+# dnsfwd_cpu PATH: dnsfwd's CPU us per query on PATH in this run, or "-".
+dnsfwd_cpu() {
+	awk -F '\t' -v p="$1" '$1 == "dnsfwd" && $2 == p { c = $7 }
+	    END { print c == "" ? "-" : c }' "$ROWS"
+}
+
+# What "who may ask" adds per datagram, and what the cache's store costs
+# per call, from the pure functions; each over dnsfwd's CPU per query on
+# the path that pays it.
+pure_costs() {
+	local out fwd hit
+	if out=$(pure_bench bench-acl); then
+		fwd=$(dnsfwd_cpu forward)
+		awk -v fwd="$fwd" '
+			{ ns[$1] = $2 }
+			END {
+				line = sprintf("who may ask, per datagram: loopback %s ns, " \
+				    "first network %s ns, a stranger against 64 networks " \
+				    "%s ns", ns["loopback"], ns["first"], ns["worst"])
+				if (fwd != "-" && fwd > 0)
+					line = line sprintf(" (%.2f%% of dnsfwd\x27s " \
+					    "forward-path CPU per query)",
+					    ns["worst"] / 10 / fwd)
+				print line
+			}' <<<"$out"
 	fi
-	out=$("${ON_SERVER[@]}" "$ROOT/test/bench/bench-cache") || return
-	hit=$(awk -F '\t' '$1 == "dnsfwd" && $2 == "cache" { print $7 }' \
-	    "$ROOT_ROWS")
-	awk -v hit="${hit:--}" '
-		{ ns[$1] = $2 }
-		END {
-			line = sprintf("cache store, per call: a put that " \
-			    "evicts %s ns, a hit %s ns", ns["put"], ns["hit"])
-			if (hit != "-" && hit > 0)
-				line = line sprintf(" (%.1f%% of dnsfwd\x27s " \
-				    "cache-path CPU per query)",
-				    ns["hit"] / 10 / hit)
-			print line
-		}' <<<"$out"
+	if out=$(pure_bench bench-cache); then
+		hit=$(dnsfwd_cpu cache)
+		awk -v hit="$hit" '
+			{ ns[$1] = $2 }
+			END {
+				line = sprintf("cache store, per call: a put that " \
+				    "evicts %s ns, a hit %s ns", ns["put"], ns["hit"])
+				if (hit != "-" && hit > 0)
+					line = line sprintf(" (%.1f%% of dnsfwd\x27s " \
+					    "cache-path CPU per query)",
+					    ns["hit"] / 10 / hit)
+				print line
+			}' <<<"$out"
+	fi
 }
 
 echo
@@ -464,8 +464,7 @@ echo "CPU us/query: forwarder user+system time per completed query;" \
     "x floor: that over the relay's (forward) or relay -a's (cache)."
 targets
 if wanted dnsfwd; then
-	ROOT_ROWS=$ROWS acl_cost
-	ROOT_ROWS=$ROWS cache_cost
+	pure_costs
 fi
 for line in "${SKIPPED[@]}"; do
 	echo "$line"
