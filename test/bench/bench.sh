@@ -407,7 +407,7 @@ pure_bench() {
 	if ! $CC -O2 -std=c11 -D_GNU_SOURCE -DDNSFWD_TEST -o \
 	    "$ROOT/test/bench/$1" "$ROOT/test/bench/$1.c" "$ROOT/dnsfwd.c"
 	then
-		NOTES+=("test/bench/$1 did not build")
+		echo "note: test/bench/$1 did not build" >&2	# in a pipe
 		return 1
 	fi
 	"${ON_SERVER[@]}" "$ROOT/test/bench/$1"
@@ -423,36 +423,27 @@ dnsfwd_cpu() {
 # per call, from the pure functions; each over dnsfwd's CPU per query on
 # the path that pays it.
 pure_costs() {
-	local out fwd hit
-	if out=$(pure_bench bench-acl); then
-		fwd=$(dnsfwd_cpu forward)
-		awk -v fwd="$fwd" '
-			{ ns[$1] = $2 }
-			END {
-				line = sprintf("who may ask, per datagram: loopback %s ns, " \
-				    "first network %s ns, a stranger against 64 networks " \
-				    "%s ns", ns["loopback"], ns["first"], ns["worst"])
-				if (fwd != "-" && fwd > 0)
-					line = line sprintf(" (%.2f%% of dnsfwd\x27s " \
-					    "forward-path CPU per query)",
-					    ns["worst"] / 10 / fwd)
-				print line
-			}' <<<"$out"
-	fi
-	if out=$(pure_bench bench-cache); then
-		hit=$(dnsfwd_cpu cache)
-		awk -v hit="$hit" '
-			{ ns[$1] = $2 }
-			END {
-				line = sprintf("cache store, per call: a put that " \
-				    "evicts %s ns, a hit %s ns", ns["put"], ns["hit"])
-				if (hit != "-" && hit > 0)
-					line = line sprintf(" (%.1f%% of dnsfwd\x27s " \
-					    "cache-path CPU per query)",
-					    ns["hit"] / 10 / hit)
-				print line
-			}' <<<"$out"
-	fi
+	{ pure_bench bench-acl; pure_bench bench-cache; } |
+	awk -v fwd="$(dnsfwd_cpu forward)" -v hit="$(dnsfwd_cpu cache)" '
+		{ ns[$1] = $2 }
+		# share NS CPU: NS over CPU us, in percent; "" without a CPU
+		function share(n, cpu, path) {
+			if (cpu == "-" || cpu <= 0)
+				return ""
+			return sprintf(" (%.2f%% of dnsfwd\x27s %s-path CPU per " \
+			    "query)", n / 10 / cpu, path)
+		}
+		END {
+			if ("worst" in ns)
+				printf "who may ask, per datagram: loopback %s ns, " \
+				    "first network %s ns, a stranger against 64 " \
+				    "networks %s ns%s\n", ns["loopback"], ns["first"],
+				    ns["worst"], share(ns["worst"], fwd, "forward")
+			if ("hit" in ns)
+				printf "cache store, per call: a put that evicts %s " \
+				    "ns, a hit %s ns%s\n", ns["put"], ns["hit"],
+				    share(ns["hit"], hit, "cache")
+		}'
 }
 
 echo
