@@ -130,6 +130,31 @@ answers() {
 	return 1
 }
 
+# need_tools SCRIPT TOOL...: exit 1, saying which, if a TOOL is missing.
+need_tools() {
+	local script=$1 tool
+	shift
+	for tool in "$@"; do
+		if ! command -v "$tool" >/dev/null 2>&1; then
+			echo "$script: $tool missing" >&2
+			exit 1
+		fi
+	done
+}
+
+# usr1_wait PID LOG PATTERN: SIGUSR1 to PID, then wait up to 5 s for one
+# more line matching PATTERN in LOG (dnsfwd's counters).
+usr1_wait() {
+	local pid=$1 log=$2 pat=$3 before i
+	before=$(grep -c "$pat" "$log")
+	kill -USR1 "$pid"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(grep -c "$pat" "$log")" -gt "$before" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # ==== Peers ==================================================================
 #
 # start_dnsmasq, start_unbound: the peer on a free port (FWD_PORT, FWD_PID),

@@ -39,32 +39,19 @@ for v in "$SECS" "$ROUNDS"; do
 		exit 1 ;;
 	esac
 done
-for tool in dnsperf dig; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "measure-cache.sh: $tool missing" >&2
-		exit 1
-	fi
-done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-mcache.XXXXXX") || exit 2
 
 # shellcheck source=test/bench/lib-bench.sh
 . "$ROOT/test/bench/lib-bench.sh"
+need_tools measure-cache.sh dnsperf dig
 
 # ==== Measurements ============================================================
 
 # cache_line: dnsfwd's SIGUSR1 "cache:" line (FWD_PID, log $TMP/dnsfwd.log).
 cache_line()
 {
-	local before i n
-
-	before=$(grep -c '^dnsfwd: cache: ' "$TMP/dnsfwd.log")
-	kill -USR1 "$FWD_PID"
-	for ((i = 0; i < 50; i++)); do
-		n=$(grep -c '^dnsfwd: cache: ' "$TMP/dnsfwd.log")
-		[ "$n" -gt "$before" ] && break
-		sleep 0.1
-	done
+	usr1_wait "$FWD_PID" "$TMP/dnsfwd.log" '^dnsfwd: cache: '
 	grep '^dnsfwd: cache: ' "$TMP/dnsfwd.log" | tail -n 1
 }
 

@@ -29,17 +29,11 @@ CC=${CC:-cc}
 NAMES=20000
 OUTSTANDING=100
 
-for tool in dnsperf dig musl-gcc; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "measure-footprint.sh: $tool missing" >&2
-		exit 1
-	fi
-done
-
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-footprint.XXXXXX") || exit 2
 
 # shellcheck source=test/bench/lib-bench.sh
 . "$ROOT/test/bench/lib-bench.sh"
+need_tools measure-footprint.sh dnsperf dig musl-gcc
 
 musl-gcc -std=c11 -D_GNU_SOURCE -Os -static -s -o "$TMP/dnsfwd-static" \
     "$ROOT/dnsfwd.c" || exit 2
@@ -78,14 +72,7 @@ fill() {
 
 # cache_lines: dnsfwd's SIGUSR1 cache lines (FWD_PID, log $TMP/fwd.log).
 cache_lines() {
-	local before i n
-	before=$(grep -c '^dnsfwd: cache memory: ' "$TMP/fwd.log")
-	kill -USR1 "$FWD_PID"
-	for ((i = 0; i < 50; i++)); do
-		n=$(grep -c '^dnsfwd: cache memory: ' "$TMP/fwd.log")
-		[ "$n" -gt "$before" ] && break
-		sleep 0.1
-	done
+	usr1_wait "$FWD_PID" "$TMP/fwd.log" '^dnsfwd: cache memory: '
 	grep '^dnsfwd: cache: ' "$TMP/fwd.log" | tail -n 1 |
 	    sed 's/^dnsfwd: cache: //; s/, hits.*inserts/, inserts/'
 	grep '^dnsfwd: cache memory: ' "$TMP/fwd.log" | tail -n 1 |
