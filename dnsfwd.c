@@ -2278,11 +2278,11 @@ route_at(struct routes *t, int i)
  * as received, then the offsets of its TTLs.  A chain is linked through
  * bnext[], so a block is all data.  Invariants:
  *
- *  - a chain has exactly nblocks blocks, just enough for len + 2 * nttl
+ *  - a chain has exactly cache_chain_len() blocks, enough for len + 2 * nttl
  *    bytes: the waste is under one block per entry, and there is no other
  *    fragmentation, since any free block serves any entry;
  *  - every block below bhigh is in exactly one chain or on the free list
- *    (bused + nbfree == bhigh); blocks from bhigh up were never written,
+ *    (so bhigh - nbfree are in use); blocks from bhigh up were never written,
  *    so the arena's pages become resident only as the cache fills, and
  *    freed blocks are used again before new ones;
  *  - every entry in use is on its hash chain and in the use order; a
@@ -2297,8 +2297,6 @@ route_at(struct routes *t, int i)
 
 #define CACHE_CHAIN_MAX \
 	((CACHE_DATA + 2 * CACHE_TTLS + CACHE_BLOCK - 1) / CACHE_BLOCK)
-_Static_assert(CACHE_CHAIN_MAX <= UINT8_MAX,
-    "an entry's nblocks holds its longest chain");
 _Static_assert(CACHE_ARENA_MIN >= 2 * CACHE_CHAIN_MAX * CACHE_BLOCK,
     "the smallest arena holds two of the largest answers");
 
@@ -2362,7 +2360,7 @@ cache_flush(struct cache *c)
 		return;
 	c->n = c->high = 0;
 	c->head = c->tail = c->free = -1;
-	c->bhigh = c->nbfree = c->bused = 0;	/* the same pages, from 0 */
+	c->bhigh = c->nbfree = 0;	/* the same pages, from 0 */
 	c->bfree = CACHE_NIL;
 	for (i = 0; i <= (int)c->mask; i++)
 		c->bucket[i] = -1;
@@ -2391,7 +2389,7 @@ cache_stats(const struct cache *c, struct cache_stats *s)
 {
 	s->entries = c->n;
 	s->size = c->size;
-	s->bytes = (size_t)c->bused * CACHE_BLOCK;
+	s->bytes = (size_t)(c->bhigh - c->nbfree) * CACHE_BLOCK;
 	s->arena = (size_t)c->nb * CACHE_BLOCK;
 	s->memory = c->size == 0 ? 0 : (size_t)c->size * sizeof(*c->e) +
 	    ((size_t)c->mask + 1) * sizeof(*c->bucket) +
@@ -2411,6 +2409,13 @@ cache_key(const struct dns_query *q)
 }
 
 /* ---- the arena: block chains -------------------------------------------- */
+
+/* The blocks of a chain holding an answer of len bytes and its nttl offsets. */
+static unsigned
+cache_chain_len(size_t len, unsigned nttl)
+{
+	return (unsigned)((len + 2 * nttl + CACHE_BLOCK - 1) / CACHE_BLOCK);
+}
 
 /* A place in a chain: block b, byte off of it. */
 struct cache_pos {
@@ -2441,7 +2446,6 @@ cache_chain_take(struct cache *c, unsigned n)
 		}
 		*link = b;
 		link = &c->bnext[b];
-		c->bused++;
 	}
 	*link = CACHE_NIL;
 	return first;
@@ -2459,7 +2463,6 @@ cache_chain_free(struct cache *c, uint32_t first, unsigned n)
 	c->bnext[last] = c->bfree;
 	c->bfree = first;
 	c->nbfree += n;
-	c->bused -= n;
 }
 
 /*
@@ -2563,7 +2566,8 @@ cache_drop(struct cache *c, int32_t i)
 		p = &c->e[*p].hnext;
 	*p = c->e[i].hnext;
 	cache_unlink(c, i);
-	cache_chain_free(c, c->e[i].block, c->e[i].nblocks);
+	cache_chain_free(c, c->e[i].block, cache_chain_len(c->e[i].len,
+	    c->e[i].nttl));
 	c->e[i].next = c->free;
 	c->free = i;
 	c->n--;
@@ -2712,7 +2716,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	/* the counts of ans may name records past len: the walk stops there */
 	if ((nttl = cache_walk(ans, len, at)) > CACHE_TTLS)
 		return false;
-	nb = (unsigned)((len + 2 * nttl + CACHE_BLOCK - 1) / CACHE_BLOCK);
+	nb = cache_chain_len(len, nttl);
 	if (nb > c->nb)
 		return false;
 	h = dns_question_hash(c->key, q);
@@ -2737,7 +2741,6 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->len = (uint16_t)len;
 	e->rcode = (uint8_t)r->rcode;
 	e->nttl = (uint8_t)nttl;
-	e->nblocks = (uint8_t)nb;
 	/* no TTL served may outlive the entry: cap them as stored */
 	memcpy(copy, ans, len);
 	if (r->opt != 0)
@@ -4609,7 +4612,7 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 	}
 }
 
-/* The attempt at pos got the reply buf (checked: ours, from the right place). */
+/* The attempt at pos got the reply buf (checked: ours, from its upstream). */
 static void
 upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
     size_t len, struct dns_reply *r)

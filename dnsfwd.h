@@ -74,8 +74,9 @@ struct listen_chain {
 
 /*
  * Parse "ADDR[<sep>PORT]" where ADDR is IPv4, or IPv6 (in brackets when
- * sep is ':'; "fe80::1%eth0" scopes allowed, kept as names).  sep is ':' for -l and '#'
- * for -s/-f.  Returns 0 and fills *out, or -1 with err filled.
+ * sep is ':'; "fe80::1%eth0" scopes allowed, kept as names).  sep is ':'
+ * for -l and '#' for -s/-f.  Returns 0 and fills *out, or -1 with err
+ * filled.
  */
 int	cfg_parse_addr(const char *s, char sep, uint16_t defport,
 	    struct addr *out, char *err, size_t errlen);
@@ -190,8 +191,9 @@ uint32_t dns_question_hash(const uint64_t key[2], const struct dns_query *q);
  * query in query (checked into q): its header (ID as given; RD, CD and AD
  * kept), its question as spelled, and, when the client used EDNS, an OPT
  * of our own: the client's size (at most DNS_MAX_UDP), its DO bit,
- * version 0, no options.  The client's options (COOKIE, Client Subnet, padding) and any
- * other records are not forwarded.  Returns the length, 0 if no room.
+ * version 0, no options.  The client's options (COOKIE, Client Subnet,
+ * padding) and any other records are not forwarded.  Returns the length,
+ * 0 if no room.
  */
 size_t	dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
 	    const struct dns_query *q);
@@ -603,7 +605,6 @@ struct cache_entry {
 	uint8_t		 qname_len;
 	uint8_t		 rcode;
 	uint8_t		 nttl;		/* TTL offsets after the answer */
-	uint8_t		 nblocks;	/* blocks in its chain */
 };
 
 struct cache {
@@ -621,7 +622,6 @@ struct cache {
 	uint32_t	 bhigh;		/* blocks [bhigh, nb) never used */
 	uint32_t	 bfree;		/* freed blocks, linked by bnext */
 	uint32_t	 nbfree;	/* on that list */
-	uint32_t	 bused;		/* in chains: bused + nbfree == bhigh */
 	uint64_t	 key[2];	/* dns_question_hash() key: secret */
 	uint64_t	 stale_ms;	/* entries are kept this long past expiry */
 	uint32_t	 gen;		/* bumped by cache_expire() */
@@ -640,9 +640,9 @@ struct cache_stats {
 
 /*
  * Allocate a cache of size entries (0: off) and an arena of bytes (0:
- * size * CACHE_TYPICAL, at least CACHE_ARENA_MIN), its buckets keyed by key (a per-process secret).
- * Memory is allocated once, here, but touched only as entries use it.
- * 0, or -1 without memory.
+ * size * CACHE_TYPICAL, at least CACHE_ARENA_MIN), its buckets keyed by
+ * key (a per-process secret).  Memory is allocated once, here, but touched
+ * only as entries use it.  0, or -1 without memory.
  */
 int	cache_init(struct cache *c, int size, size_t bytes,
 	    const uint64_t key[2]);
