@@ -89,14 +89,10 @@
 
 #define VERSION		"0.1.0"
 #define TIMEOUT_MS	1500	/* -t: one upstream's wait */
-#define HOLD_MS		5000	/* a stub resolver's usual first timeout */
 #define STALE_S		86400	/* --stale: answers kept past expiry */
-#define STALE_WAIT_MS	1800	/* RFC 8767 5: the client response timer */
 #define EDE_STALE	3	/* RFC 8914 4.4: Stale Answer */
 #define QUERY_MAX	4096	/* queries in flight (--max-queries) */
 #define TCP_MAX		64	/* TCP client connections (--max-tcp) */
-#define TCP_IDLE_MS	10000	/* RFC 7766 6.2.3: close idle clients */
-#define TCP_MSG_MS	5000	/* a message whole within this of its 1st byte */
 #define TCP_PIPELINE	32	/* queries in flight per TCP client */
 #define TCP_WBUF	(2 * (2 + DNS_MAX_TCP))	/* answers awaiting write */
 #define BATCH		32	/* datagrams per recvmmsg/sendmmsg */
@@ -114,8 +110,7 @@
 #define MAX_WATCH	32	/* inotify watches: parents and link targets */
 #define SRC_KEY		9	/* a source: family byte, IPv4 or IPv6 /64 */
 #define STRANGER_SLOTS	64	/* sources whose refusal was logged lately */
-#define STRANGER_MS	60000	/* one line a minute per source ... */
-#define STRANGER_LINES	16	/* ... and at most this many a minute */
+#define STRANGER_LINES	16	/* refusals said a minute, all sources */
 #define NL_DUMP_TRIES	4	/* dumps redone while addresses change */
 #define MAX_PROBES	32	/* probes of down upstreams at once */
 #define MAX_HOSTS	4	/* -H files */
@@ -1665,7 +1660,109 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	return true;
 }
 
-/* ==== 10. Upstream policy ================================================ */
+/* ==== 10. Timing rules ================================================== */
+/*
+ * Every rule of the contract that depends on time is decided here, with
+ * now passed in (dnsfwd.h "Time"): the I/O half reads the clock once per
+ * loop pass and only asks these.  test/unit drives them with a fake clock,
+ * to the millisecond and across the wrap of the clock.
+ */
+
+bool
+time_before(uint64_t now, uint64_t at)
+{
+	return (int64_t)(now - at) < 0;
+}
+
+bool
+time_due(uint64_t now, uint64_t at)
+{
+	return at != TIME_NONE && !time_before(now, at);
+}
+
+uint64_t
+time_after(uint64_t now, uint64_t ms)
+{
+	uint64_t at = now + ms;
+
+	return at != TIME_NONE ? at : at + 1;
+}
+
+uint64_t
+time_first(uint64_t now, uint64_t a, uint64_t b)
+{
+	if (a == TIME_NONE)
+		return b;
+	if (b == TIME_NONE)
+		return a;
+	return (int64_t)(a - now) <= (int64_t)(b - now) ? a : b;
+}
+
+int
+time_wait(uint64_t now, uint64_t next)
+{
+	int64_t left;
+
+	if (next == TIME_NONE)
+		return -1;
+	left = (int64_t)(next - now);
+	if (left <= 0)
+		return 0;
+	return left >= 86400000 ? 86400000 : (int)left + 1;
+}
+
+bool
+rate_say(struct rate *r, uint64_t now, uint64_t period, uint32_t max,
+    uint32_t *quiet)
+{
+	if (r->at == TIME_NONE || time_due(now, time_after(r->at, period))) {
+		r->at = now != TIME_NONE ? now : now + 1;
+		r->said = 0;
+	}
+	if (r->said >= max) {
+		r->quiet++;
+		return false;
+	}
+	r->said++;
+	if (quiet != NULL)
+		*quiet = r->quiet;
+	r->quiet = 0;
+	return true;
+}
+
+uint64_t
+hold_deadline(uint64_t start)
+{
+	return time_after(start, HOLD_MS);
+}
+
+uint64_t
+stale_deadline(uint64_t start)
+{
+	return time_after(start, STALE_WAIT_MS);
+}
+
+uint64_t
+tcp_deadline(enum tcp_phase p, uint64_t now)
+{
+	return time_after(now, p == TCP_IDLE ? TCP_IDLE_MS : TCP_MSG_MS);
+}
+
+uint64_t
+tcp_since(enum tcp_phase p, uint64_t d)
+{
+	return d - (p == TCP_IDLE ? TCP_IDLE_MS : TCP_MSG_MS);
+}
+
+enum tcp_verdict
+tcp_expire(enum tcp_phase p, bool busy)
+{
+	if (p == TCP_MSG)
+		return TCP_CLOSE_SLOW;
+	return busy ? TCP_WAIT : TCP_CLOSE_IDLE;
+}
+
+/* ==== 11. Upstream policy ================================================ */
 /*
  * The sequential policy (README "How an answer is chosen"), as pure decisions:
  * the caller reports each reply or failure, the policy says what to do.
@@ -1696,25 +1793,29 @@ policy_down(struct upstream *u, uint64_t now)
 {
 	if (u->backoff == 0)
 		u->backoff = BACKOFF_MIN;
-	else if (u->backoff < BACKOFF_MAX)
-		u->backoff = u->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX :
+	else if (!time_due(now, time_after(u->down_at, u->backoff)))
+		return;		/* this period's failure was counted */
+	else
+		u->backoff = u->backoff >= BACKOFF_MAX / 2 ? BACKOFF_MAX :
 		    u->backoff * 2;
-	u->probe_at = now + u->backoff;
+	u->down_at = now;
+	u->probe_at = time_after(now, u->backoff);
 }
 
 void
 policy_alive(struct upstream *u)
 {
 	u->backoff = 0;
-	u->probe_at = 0;
+	u->probe_at = TIME_NONE;
+	u->down_at = TIME_NONE;
 }
 
 bool
 policy_probe(struct upstream *u, uint64_t now)
 {
-	if (u->backoff == 0 || u->probe_at > now)
+	if (u->backoff == 0 || !time_due(now, u->probe_at))
 		return false;
-	u->probe_at = now + u->backoff;
+	u->probe_at = time_after(now, u->backoff);
 	return true;
 }
 
@@ -1831,7 +1932,7 @@ policy_is_self(const struct addr *ns, const struct addr *self, int n)
 	return false;
 }
 
-/* ==== 11. Who may ask: prefixes and netlink ============================== */
+/* ==== 12. Who may ask: prefixes and netlink ============================== */
 
 /*
  * Who may ask (struct acl).  Sets are small (ACL_MAX) and checked per
@@ -2050,7 +2151,7 @@ nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
 	return 0;
 }
 
-/* ==== 12. Fair share and routing rules =================================== */
+/* ==== 13. Fair share and routing rules =================================== */
 
 bool
 policy_share_ok(int held, int nq, int max)
@@ -2269,7 +2370,7 @@ route_at(struct routes *t, int i)
 	return &t->r[i];
 }
 
-/* ==== 13. Cache: the store =============================================== */
+/* ==== 14. Cache: the store =============================================== */
 /*
  * Answers of any size in one arena, allocated at start.
  *
@@ -2670,7 +2771,7 @@ cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
 		cache_age_one(buf + at[i], buf + at[i], age, cap);
 }
 
-/* ==== 14. Cache: put and get ============================================= */
+/* ==== 15. Cache: put and get ============================================= */
 /*
  * An answer in, an answer out: what is kept, for how long, and how it is
  * served again.
@@ -2800,13 +2901,13 @@ cache_expires(const struct cache_entry *e)
 static bool
 cache_fresh(const struct cache *c, const struct cache_entry *e, uint64_t now)
 {
-	return e->gen == c->gen && now < cache_expires(e);
+	return e->gen == c->gen && time_before(now, cache_expires(e));
 }
 
 static bool
 cache_keeps(const struct cache *c, const struct cache_entry *e, uint64_t now)
 {
-	return now < cache_expires(e) + c->stale_ms;
+	return time_before(now, cache_expires(e) + c->stale_ms);
 }
 
 size_t
@@ -2883,7 +2984,7 @@ cache_longest_chain(const struct cache *c)
  */
 #ifndef DNSFWD_TEST
 
-/* ==== 15. Runtime state: queries, clients, listeners ===================== */
+/* ==== 16. Runtime state: queries, clients, listeners ===================== */
 
 /*
  * The one I/O helper of parsed addresses: a scope given by name becomes the
@@ -3005,7 +3106,7 @@ enum { F_ATTEMPT, F_HELD, F_COUNT };
  * between whole messages it may be idle TCP_IDLE_MS; from the first byte
  * of a message, the message must be whole within TCP_MSG_MS.
  */
-enum { C_IDLE, C_MSG, C_COUNT };
+enum { C_IDLE = TCP_IDLE, C_MSG = TCP_MSG, C_COUNT };
 
 /* The list a TCP query is on: its connection's, or the orphans'. */
 enum { CL_CONN, CL_ORPHAN };
@@ -3077,7 +3178,7 @@ struct source {
 /* A stranger's last log line, for "at most once a minute per source". */
 struct stranger {
 	uint8_t		 key[SRC_KEY];
-	uint64_t	 at;		/* ms of the line; 0: never */
+	struct rate	 rate;		/* its lines: one a minute */
 };
 
 /* A TCP client (RFC 7766): framed queries in, framed answers out. */
@@ -3111,7 +3212,7 @@ enum token_kind {
 	TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4, TK_LISTEN = 5,
 };
 
-/* ==== 16. Runtime state: upstream sockets, files, the state ============== */
+/* ==== 17. Runtime state: upstream sockets, files, the state ============== */
 
 /*
  * A UDP socket of the upstream pool.  Each attempt connects one to its
@@ -3212,7 +3313,7 @@ struct files {
 	bool		 polling;
 	uint64_t	 poll_ms;
 	uint64_t	 next_poll;	/* ms */
-	uint64_t	 reload_at;	/* ms; 0 when none is due */
+	uint64_t	 reload_at;	/* ms; TIME_NONE when none is due */
 	int		 ifd;		/* inotify, -1 */
 	int		 nw;
 	struct watch	 w[MAX_WATCH];
@@ -3223,7 +3324,7 @@ struct files {
 	int		 nfgood;
 	bool		 stub;		/* good is resolved's stub alone */
 	int		 mode;		/* enum follow_mode, as said last */
-	uint64_t	 held_said;	/* ms: held queries failed, said then */
+	struct rate	 held_said;	/* "held queries failed": once a hold */
 };
 
 /*
@@ -3249,7 +3350,7 @@ struct state {
 	int		 nview, vcap;	/* used, allocated */
 	struct lgroup	*grp;		/* from -N and -l, in order */
 	int		 ngrp;		/* groups used (argc + 2 allocated) */
-	uint64_t	 ns_scan_at;	/* ms: look at the namespaces; 0 */
+	uint64_t	 ns_scan_at;	/* ms: look at the namespaces; TIME_NONE */
 	int		 ns_tries;	/* scans left before giving up waiting */
 	bool		 ns_caps;	/* -u kept what entering one needs */
 	int		 ready_fd;	/* --ready-fd; -1 when none or done */
@@ -3261,8 +3362,7 @@ struct state {
 	struct acl	 allow;		/* --allow; replaces the on-link sets */
 	bool		 allowing;	/* --allow was given */
 	struct stranger	 strangers[STRANGER_SLOTS];	/* last "refused" line */
-	uint64_t	 stranger_min;	/* ms: start of this minute's lines */
-	int		 stranger_lines;	/* said in it */
+	struct rate	 stranger_rate;	/* refusals said, all sources */
 	struct addr	 self[MAX_SELF];	/* our listening address:port pairs */
 	int		 nself;		/* in our namespace, wildcards expanded */
 	/* the default upstream list */
@@ -3328,7 +3428,7 @@ struct state {
 	struct rnd	 rnd;			/* upstream IDs */
 };
 
-/* ==== 17. Event tokens and client output ================================= */
+/* ==== 18. Event tokens and client output ================================= */
 /*
  * Every upstream socket and TCP client sits in one epoll set, which sits
  * in the pollfd array as one descriptor: ppoll() cost does not grow with
@@ -3412,7 +3512,7 @@ conn_fifo_push(struct state *st, struct conn *c, int which)
 	int32_t i = (int32_t)(c - st->conn);
 
 	conn_fifo_remove(st, c);
-	c->deadline = st->now + (which == C_IDLE ? TCP_IDLE_MS : TCP_MSG_MS);
+	c->deadline = tcp_deadline((enum tcp_phase)which, st->now);
 	c->fifo = (int8_t)which;
 	c->next = -1;
 	c->prev = f->tail;
@@ -3714,7 +3814,7 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
 	client_send(st, cl, out, len);
 }
 
-/* ==== 18. Query table: queues, stale list, health ======================== */
+/* ==== 19. Query table: queues, stale list, health ======================== */
 /*
  * Every query in flight lives in one preallocated slot; the slot index is
  * its handle and seq tells its incarnations apart.  Free slots form a
@@ -3856,7 +3956,7 @@ query_set_state(struct state *st, struct query *q, enum query_state s)
 	q->state = s;
 }
 
-/* ==== 19. Query slots: sources, allocation, in-flight, sockets =========== */
+/* ==== 20. Query slots: sources, allocation, in-flight, sockets =========== */
 
 /* The key of the source at sa: its address, an IPv6 client's /64. */
 static void
@@ -4156,7 +4256,7 @@ query_free(struct state *st, struct query *q)
 	st->nq--;
 }
 
-/* ==== 20. Upstream sockets, attempts and probes ========================== */
+/* ==== 21. Upstream sockets, attempts and probes ========================== */
 /*
  * An attempt is one query to one upstream.  Each has a socket of its own
  * for its lifetime, connected to the upstream, so the kernel drops
@@ -4328,7 +4428,7 @@ probe_send(struct state *st, struct query *q)
 		p->list->refs++;
 		p->idx = q->order[pos];
 		p->dq = q->dq;
-		p->deadline = st->now + (uint64_t)st->timeout_ms;
+		p->deadline = time_after(st->now, (uint64_t)st->timeout_ms);
 		st->nprobe++;
 		st->stats.probes++;
 	}
@@ -4381,7 +4481,7 @@ probe_read(struct state *st, int i)
 	}
 }
 
-/* ==== 21. Answers and the course of a query ============================== */
+/* ==== 22. Answers and the course of a query ============================== */
 
 /*
  * Ask the next upstream (sequential) or all of them (parallel).  The
@@ -4394,7 +4494,7 @@ query_ask(struct state *st, struct query *q)
 	uint32_t seq = q->seq;
 	int pos;
 
-	fifo_push(st, q, F_ATTEMPT, st->now + (uint64_t)st->timeout_ms);
+	fifo_push(st, q, F_ATTEMPT, time_after(st->now, (uint64_t)st->timeout_ms));
 	while ((pos = policy_ask(&q->pol)) >= 0) {
 		q->asking = pos;
 		if (q->cl.tcp) {
@@ -4509,7 +4609,7 @@ query_start(struct state *st, struct query *q)
 		if (st->following && q->state != Q_HELD) {
 			query_set_state(st, q, Q_HELD);
 			st->stats.held++;
-			fifo_push(st, q, F_HELD, st->now + HOLD_MS);
+			fifo_push(st, q, F_HELD, hold_deadline(st->now));
 			return;
 		}
 		query_done(st, q, NULL, 0, NULL, "no upstream");
@@ -4763,7 +4863,7 @@ expire_attempt(struct state *st, struct query *q)
 		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
 }
 
-/* ==== 22. Intake: a client's query ======================================= */
+/* ==== 23. Intake: a client's query ======================================= */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches.  A TCP client may pipeline up to TCP_PIPELINE
@@ -5031,7 +5131,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	query_enter(st, cl, buf, &dq, route);
 }
 
-/* ==== 23. Intake: who may ask, UDP and TCP clients ======================= */
+/* ==== 24. Intake: who may ask, UDP and TCP clients ======================= */
 
 /* A namespace as messages name it. */
 static const char *
@@ -5064,6 +5164,7 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 	uint8_t key[SRC_KEY];
 	struct stranger *s;
 	struct addr a;
+	uint32_t quiet;
 	char t[80];
 
 	if (tcp)
@@ -5072,25 +5173,24 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 		st->stats.strangers++;
 	source_key(&peer->sa, key);
 	s = &st->strangers[siphash13(st->hkey, key, SRC_KEY) % STRANGER_SLOTS];
-	if (s->at != 0 && memcmp(s->key, key, SRC_KEY) == 0 &&
-	    st->now - s->at < STRANGER_MS)
-		return;
-	if (st->now - st->stranger_min >= STRANGER_MS) {
-		st->stranger_min = st->now;
-		st->stranger_lines = 0;
+	if (memcmp(s->key, key, SRC_KEY) != 0) {	/* the slot's new source */
+		memcpy(s->key, key, SRC_KEY);
+		memset(&s->rate, 0, sizeof(s->rate));
 	}
-	if (st->stranger_lines == STRANGER_LINES)
+	if (!rate_say(&s->rate, st->now, RATE_MS, 1, &quiet))
+		return;
+	if (!rate_say(&st->stranger_rate, st->now, RATE_MS, STRANGER_LINES,
+	    NULL)) {
+		s->rate.said = 0;	/* said next time, if the budget allows */
 		return;		/* counted all the same */
-	st->stranger_lines++;
-	memcpy(s->key, key, SRC_KEY);
-	s->at = st->now | 1;
+	}
 	memcpy(&a.ss, peer, peerlen);
 	a.len = peerlen;
 	logmsg(1, "refused %s%s: %s%s (--allow admits clients; said once a "
-	    "minute per source)", addr_text(&a, ':', t, sizeof(t)),
-	    tcp ? " (tcp)" : "", st->allowing ? "not in --allow" :
+	    "minute per source, %u more since)", addr_text(&a, ':', t,
+	    sizeof(t)), tcp ? " (tcp)" : "", st->allowing ? "not in --allow" :
 	    "not on a network of ", st->allowing ? "" :
-	    view_name(&st->view[l->view]));
+	    view_name(&st->view[l->view]), quiet);
 }
 
 /* A datagram from a stranger: REFUSED if it is a query, else nothing. */
@@ -5165,14 +5265,14 @@ tcp_pause(struct state *st)
 		logmsg(0, "tcp: accept: %s; refusing connections until "
 		    "descriptors are free", strerror(errno));
 	st->fd_warned = true;
-	st->accept_at = st->now + ACCEPT_PAUSE_MS;
+	st->accept_at = time_after(st->now, ACCEPT_PAUSE_MS);
 	tcp_arm(st, false);
 }
 
 static void
 tcp_resume(struct state *st)
 {
-	st->accept_at = 0;
+	st->accept_at = TIME_NONE;
 	tcp_arm(st, true);
 }
 
@@ -5185,7 +5285,7 @@ static void
 conn_evict(struct state *st)
 {
 	struct conn *c, *best = NULL;
-	uint64_t since, best_since = UINT64_MAX;
+	uint64_t since, best_since = TIME_NONE;
 	int32_t i;
 	int k, n;
 
@@ -5195,9 +5295,9 @@ conn_evict(struct state *st)
 			c = &st->conn[i];
 			if (c->inflight > 0 || c->wpos < c->wlen)
 				continue;
-			since = c->deadline - (k == C_IDLE ? TCP_IDLE_MS :
-			    TCP_MSG_MS);
-			if (since < best_since) {
+			since = tcp_since((enum tcp_phase)k, c->deadline);
+			if (best == NULL ||
+			    time_before(since, best_since)) {
 				best = c;
 				best_since = since;
 			}
@@ -5379,7 +5479,7 @@ conn_io(struct state *st, struct conn *c, uint32_t ev)
 		conn_close(st, c);
 }
 
-/* ==== 24. Namespaces and their addresses ================================= */
+/* ==== 25. Namespaces and their addresses ================================= */
 /*
  * Where the listeners live: each namespace dnsfwd listens in (a netview),
  * the networks of its interfaces (who may ask, kept current by a netlink
@@ -5504,7 +5604,7 @@ view_event(struct state *st, int i)
 #define CAP_BIND	(1u << 10)	/* CAP_NET_BIND_SERVICE */
 #define CAP_ADMIN	(1u << 21)	/* CAP_SYS_ADMIN */
 
-/* ==== 25. Listeners: capabilities and binding ============================ */
+/* ==== 26. Listeners: capabilities and binding ============================ */
 
 /* capset(2), which libc does not wrap: set the first 32 capabilities. */
 static int
@@ -5633,7 +5733,7 @@ listen_open(struct listener *l, const struct listen_chain *ch)
 	return -1;
 }
 
-/* ==== 26. Views: listeners in namespaces ================================= */
+/* ==== 27. Views: listeners in namespaces ================================= */
 
 /* A free listener slot (the table grows at start and as namespaces come). */
 static int
@@ -5695,7 +5795,7 @@ listener_watch(struct state *st, int k)
 	ev.data.u64 = token_make(TK_LISTEN, k, 0, l->gen);
 	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->udp, &ev) == -1)
 		logmsg(0, "epoll: %s", strerror(errno));
-	ev.events = st->accept_at != 0 ? 0 : EPOLLIN;	/* accepts paused */
+	ev.events = st->accept_at != TIME_NONE ? 0 : EPOLLIN;	/* accepts paused */
 	ev.data.u64 = token_make(TK_LISTEN, k, 1, l->gen);
 	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->tcp, &ev) == -1)
 		logmsg(0, "epoll: %s", strerror(errno));
@@ -5877,7 +5977,7 @@ views_scan(struct state *st)
 	DIR *d;
 	int gi, vi;
 
-	st->ns_scan_at = 0;
+	st->ns_scan_at = TIME_NONE;
 	for (gi = 0; gi < st->ngrp; gi++) {
 		g = &st->grp[gi];
 		if (g->path == NULL || g->nch == 0)
@@ -5921,7 +6021,7 @@ views_scan(struct state *st)
 	}
 	if (again && st->ns_tries > 0) {
 		st->ns_tries--;
-		st->ns_scan_at = st->now + NS_RETRY_MS;
+		st->ns_scan_at = time_after(st->now, NS_RETRY_MS);
 	}
 }
 
@@ -5930,8 +6030,8 @@ static void
 views_changed(struct state *st)
 {
 	st->ns_tries = NS_TRIES;
-	if (st->ns_scan_at == 0 || st->ns_scan_at > st->now)
-		st->ns_scan_at = st->now;
+	if (!time_due(st->now, st->ns_scan_at))
+		st->ns_scan_at = time_after(st->now, 0);
 }
 
 /*
@@ -5969,7 +6069,7 @@ views_start(struct state *st)
 	}
 }
 
-/* ==== 27. File following ================================================= */
+/* ==== 28. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -6072,8 +6172,8 @@ watch_arm(struct state *st)
 static void
 follow_schedule(struct state *st)
 {
-	if (st->files.reload_at == 0)
-		st->files.reload_at = st->now + RELOAD_MS;
+	if (st->files.reload_at == TIME_NONE)
+		st->files.reload_at = time_after(st->now, RELOAD_MS);
 }
 
 static void
@@ -6234,7 +6334,7 @@ follow_release(struct state *st)
 	batch_flush(st);
 }
 
-/* ==== 28. Readiness and the files applied ================================ */
+/* ==== 29. Readiness and the files applied ================================ */
 
 /*
  * sd_notify(3) without libsystemd: one datagram to the unix socket
@@ -6277,7 +6377,7 @@ ready_check(struct state *st)
 {
 	bool servers = st->deflist != NULL && st->deflist->n > 0;
 
-	if (st->ready || (!servers && st->now < st->start_ms + HOLD_MS))
+	if (st->ready || (!servers && !time_due(st->now, hold_deadline(st->start_ms))))
 		return;
 	st->ready = true;
 	if (!servers)
@@ -6500,8 +6600,8 @@ file_check(struct state *st, struct watched_file *ff, bool force)
 		ff->textlen = -1;
 		/* out of descriptors or memory: no event will come; retry */
 		if ((err == EMFILE || err == ENFILE || err == ENOMEM) &&
-		    st->files.reload_at == 0)
-			st->files.reload_at = st->now + RETRY_MS;
+		    st->files.reload_at == TIME_NONE)
+			st->files.reload_at = time_after(st->now, RETRY_MS);
 		return;
 	}
 	ff->unread = NULL;
@@ -6527,7 +6627,7 @@ follow_reload(struct state *st, bool force)
 		file_check(st, &st->files.file[i], force);
 }
 
-/* ==== 29. Signals and counters =========================================== */
+/* ==== 30. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -6607,7 +6707,7 @@ stats_print(struct state *st)
 		    l->u[i].backoff != 0 ? ", down" : "");
 }
 
-/* ==== 30. The event loop ================================================= */
+/* ==== 31. The event loop ================================================= */
 /*
  * One pass: run what is due (attempts move on, held queries fail, idle
  * TCP clients close, a scheduled reload runs), then wait in ppoll() until
@@ -6648,93 +6748,137 @@ stale_due(struct state *st, struct query *q)
 		stale_remove(st, q);	/* evicted meanwhile */
 }
 
-/* Run what is due; return the ms until the next deadline, -1 for none. */
-static int
-loop_timers(struct state *st)
+/* The deadline of the first query on FIFO which, TIME_NONE if empty. */
+static uint64_t
+fifo_next(const struct state *st, int which)
 {
-	struct query *q;
-	struct conn *c;
-	uint64_t next = UINT64_MAX;
+	int32_t i = st->fifo[which].head;
+
+	return i >= 0 ? st->q[i].deadline : TIME_NONE;
+}
+
+/* The deadline of the first connection on FIFO which, TIME_NONE if none. */
+static uint64_t
+cfifo_next(const struct state *st, int which)
+{
+	int32_t i = st->cfifo[which].head;
+
+	return i >= 0 ? st->conn[i].deadline : TIME_NONE;
+}
+
+/* When the oldest query waiting with a stale answer is due it. */
+static uint64_t
+stale_next(const struct state *st)
+{
+	int32_t i = st->stale.head;
+
+	return i >= 0 ? stale_deadline(st->q[i].start) : TIME_NONE;
+}
+
+/* The earliest deadline of the probes in flight, TIME_NONE for none. */
+static uint64_t
+probes_next(const struct state *st)
+{
+	uint64_t next = TIME_NONE;
 	int k;
 
-	while (st->fifo[F_ATTEMPT].head >= 0 &&
-	    (q = &st->q[st->fifo[F_ATTEMPT].head])->deadline <= st->now)
-		expire_attempt(st, q);
-	for (k = 0; st->fifo[F_HELD].head >= 0 &&
-	    (q = &st->q[st->fifo[F_HELD].head])->deadline <= st->now; k++)
-		query_done(st, q, NULL, 0, NULL, "no upstream yet");
-	if (k > 0 && st->now >= st->files.held_said + HOLD_MS) {
+	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
+		if (st->probes[k].list != NULL)
+			next = time_first(st->now, next, st->probes[k].deadline);
+	return next;
+}
+
+/* Queries: attempts time out, held ones fail, probes end, stale is due. */
+static void
+loop_queries_due(struct state *st)
+{
+	int k;
+
+	while (time_due(st->now, fifo_next(st, F_ATTEMPT)))
+		expire_attempt(st, &st->q[st->fifo[F_ATTEMPT].head]);
+	for (k = 0; time_due(st->now, fifo_next(st, F_HELD)); k++)
+		query_done(st, &st->q[st->fifo[F_HELD].head], NULL, 0, NULL,
+		    "no upstream yet");
+	if (k > 0 && rate_say(&st->files.held_said, st->now, HOLD_MS, 1, NULL))
 		logmsg(1, "%s%s: no upstream after %d s: %d held %s failed "
 		    "(SERVFAIL)", st->files.file[0].path_read == NULL ?
 		    "still waiting for " : "", st->files.nfile > 0 ?
 		    st->files.file[0].path[0] : "-s", HOLD_MS / 1000, k,
 		    k == 1 ? "query" : "queries");
-		st->files.held_said = st->now;
-	}
 	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
 		if (st->probes[k].list != NULL &&
-		    st->probes[k].deadline <= st->now)
+		    time_due(st->now, st->probes[k].deadline))
 			probe_end(st, k, false);
-	while (st->stale.head >= 0 && (q = &st->q[st->stale.head])->start +
-	    STALE_WAIT_MS <= st->now)
-		stale_due(st, q);
-	if (st->ns_scan_at != 0 && st->ns_scan_at <= st->now)
+	while (time_due(st->now, stale_next(st)))
+		stale_due(st, &st->q[st->stale.head]);
+}
+
+/* TCP clients: idle ones close (unless owed answers), slow ones too. */
+static void
+loop_conns_due(struct state *st)
+{
+	struct conn *c;
+	int k;
+
+	for (k = 0; k < C_COUNT; k++)
+		while (time_due(st->now, cfifo_next(st, k))) {
+			c = &st->conn[st->cfifo[k].head];
+			switch (tcp_expire((enum tcp_phase)k,
+			    c->inflight > 0 || c->wpos < c->wlen)) {
+			case TCP_WAIT:
+				conn_fifo_push(st, c, C_IDLE);
+				break;
+			case TCP_CLOSE_SLOW:
+				st->stats.tcp_slow++;
+				conn_close(st, c);
+				break;
+			case TCP_CLOSE_IDLE:
+				conn_close(st, c);
+				break;
+			}
+		}
+	conn_cancel_orphans(st);
+	if (time_due(st->now, st->accept_at))
+		tcp_resume(st);
+}
+
+/* Run what is due; return the ms until the next deadline, -1 for none. */
+static int
+loop_timers(struct state *st)
+{
+	uint64_t next;
+	int k;
+
+	loop_queries_due(st);
+	if (time_due(st->now, st->ns_scan_at))
 		views_scan(st);
 	ready_check(st);
 	conn_cancel_orphans(st);
-	while (st->cfifo[C_IDLE].head >= 0 &&
-	    (c = &st->conn[st->cfifo[C_IDLE].head])->deadline <= st->now) {
-		if (c->inflight > 0 || c->wpos < c->wlen)
-			conn_fifo_push(st, c, C_IDLE);
-		else
-			conn_close(st, c);
-	}
-	while (st->cfifo[C_MSG].head >= 0 &&
-	    (c = &st->conn[st->cfifo[C_MSG].head])->deadline <= st->now) {
-		st->stats.tcp_slow++;
-		conn_close(st, c);
-	}
-	conn_cancel_orphans(st);
-	if (st->accept_at != 0 && st->accept_at <= st->now)
-		tcp_resume(st);
-	if (st->files.reload_at != 0 && st->files.reload_at <= st->now) {
-		st->files.reload_at = 0;
+	loop_conns_due(st);
+	if (time_due(st->now, st->files.reload_at)) {
+		st->files.reload_at = TIME_NONE;
 		follow_reload(st, false);
 	}
-	if (st->files.polling && st->files.next_poll <= st->now) {
-		st->files.next_poll = st->now + st->files.poll_ms;
+	if (st->files.polling && time_due(st->now, st->files.next_poll)) {
+		st->files.next_poll = time_after(st->now, st->files.poll_ms);
 		follow_reload(st, false);
 	}
 	batch_flush(st);
-	if (st->fifo[F_ATTEMPT].head >= 0)
-		next = st->q[st->fifo[F_ATTEMPT].head].deadline;
-	if (st->fifo[F_HELD].head >= 0 &&
-	    st->q[st->fifo[F_HELD].head].deadline < next)
-		next = st->q[st->fifo[F_HELD].head].deadline;
+	next = time_first(st->now, fifo_next(st, F_ATTEMPT),
+	    fifo_next(st, F_HELD));
 	for (k = 0; k < C_COUNT; k++)
-		if (st->cfifo[k].head >= 0 &&
-		    st->conn[st->cfifo[k].head].deadline < next)
-			next = st->conn[st->cfifo[k].head].deadline;
-	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
-		if (st->probes[k].list != NULL &&
-		    st->probes[k].deadline < next)
-			next = st->probes[k].deadline;
-	if (st->stale.head >= 0 &&
-	    st->q[st->stale.head].start + STALE_WAIT_MS < next)
-		next = st->q[st->stale.head].start + STALE_WAIT_MS;
-	if (st->ns_scan_at != 0 && st->ns_scan_at < next)
-		next = st->ns_scan_at;
-	if (!st->ready && st->start_ms + HOLD_MS < next)
-		next = st->start_ms + HOLD_MS;
-	if (st->files.reload_at != 0 && st->files.reload_at < next)
-		next = st->files.reload_at;
-	if (st->files.polling && st->files.next_poll < next)
-		next = st->files.next_poll;
-	if (st->accept_at != 0 && st->accept_at < next)
-		next = st->accept_at;
-	if (next == UINT64_MAX)
-		return -1;
-	return next <= st->now ? 0 : (int)(next - st->now + 1);
+		next = time_first(st->now, next, cfifo_next(st, k));
+	next = time_first(st->now, next, probes_next(st));
+	next = time_first(st->now, next, stale_next(st));
+	next = time_first(st->now, next, st->ns_scan_at);
+	if (!st->ready)
+		next = time_first(st->now, next,
+		    hold_deadline(st->start_ms));
+	next = time_first(st->now, next, st->files.reload_at);
+	if (st->files.polling)
+		next = time_first(st->now, next, st->files.next_poll);
+	next = time_first(st->now, next, st->accept_at);
+	return time_wait(st->now, next);
 }
 
 /* One epoll event: dispatched only if its owner is still the one named. */
@@ -6804,7 +6948,7 @@ listener_event(struct state *st, uint64_t tok)
 		return;
 	if (pos == 0)
 		udp_read(st, idx);
-	else if (st->accept_at == 0)	/* accepts not paused */
+	else if (st->accept_at == TIME_NONE)	/* accepts not paused */
 		tcp_accept(st, idx);
 }
 
@@ -6866,7 +7010,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 31. Options: their values and messages ============================= */
+/* ==== 32. Options: their values and messages ============================= */
 
 /* What the command line asks for that start-up, not the state, keeps. */
 struct options {
@@ -6964,7 +7108,7 @@ opt_number(const char *opt, const char *arg, long min, long max,
 	return (long)v;
 }
 
-/* ==== 32. Start-up: privileges and memory ================================ */
+/* ==== 33. Start-up: privileges and memory ================================ */
 
 /* --pid-file: written once listening, before privileges are dropped. */
 static void
@@ -7157,7 +7301,7 @@ state_fds(struct state *st)
 	st->usfree[0] = st->usfree[1] = -1;
 }
 
-/* ==== 33. Start-up: listeners, files, the order ========================== */
+/* ==== 34. Start-up: listeners, files, the order ========================== */
 
 /* Watches need absolute paths: a relative one is taken from the cwd. */
 static const char *
@@ -7295,7 +7439,7 @@ follow_start(struct state *st, long poll_s)
 	f->polling = f->ifd == -1;
 	if (poll_s > 0)
 		logmsg(1, "polling %s every %ld s", f->file[0].path[0], poll_s);
-	f->next_poll = st->now + f->poll_ms;
+	f->next_poll = time_after(st->now, f->poll_ms);
 	follow_reload(st, true);
 	if (st->following && f->ngood == 0 && f->nfgood == 0 &&
 	    st->nstatic == 0 && st->nfallback == 0)
@@ -7411,7 +7555,7 @@ signals_init(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* ==== 34. The option table and main() ==================================== */
+/* ==== 35. The option table and main() ==================================== */
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,

@@ -406,6 +406,96 @@ int	routes_count(const struct routes *t);
 struct rule *route_at(struct routes *t, int i);
 
 /*
+ * Time.  `now` is the monotonic clock in milliseconds, passed in by the
+ * caller.  It may start anywhere and it wraps modulo 2^64, so an instant is
+ * compared with now only through time_due() (the signed distance: right
+ * while the two are less than 2^63 ms apart) and a deadline is made only by
+ * time_after().  TIME_NONE (0) means "no deadline": time_after() never
+ * returns it (a deadline that would fall on it falls 1 ms later) and
+ * time_due() is never true of it.
+ */
+#define TIME_NONE	0
+
+/* The timing rules (SPEC; README "Timing rules"), in milliseconds. */
+#define BACKOFF_MIN	1000	/* a down upstream's first backoff ... */
+#define BACKOFF_MAX	60000	/* ... doubling up to this */
+#define HOLD_MS		5000	/* queries held at start for an upstream */
+#define STALE_WAIT_MS	1800	/* RFC 8767 5: the client response timer */
+#define TCP_IDLE_MS	10000	/* RFC 7766 6.2.3: an idle client closed */
+#define TCP_MSG_MS	5000	/* a message whole within this of its 1st byte */
+#define RATE_MS		60000	/* a message that repeats: once a minute */
+
+/* Whether now is before the instant at (any value: no TIME_NONE here). */
+bool	 time_before(uint64_t now, uint64_t at);
+
+/* Whether the deadline at (not TIME_NONE) has come at now. */
+bool	 time_due(uint64_t now, uint64_t at);
+
+/* The deadline ms after now; never TIME_NONE. */
+uint64_t time_after(uint64_t now, uint64_t ms);
+
+/* The earlier of two deadlines seen from now; TIME_NONE if both are. */
+uint64_t time_first(uint64_t now, uint64_t a, uint64_t b);
+
+/*
+ * How long a poll() at now may sleep for the deadline next: -1 for
+ * TIME_NONE (forever), 0 when it is due, else 1 ms past it (the clock
+ * reads whole milliseconds), at most a day.
+ */
+int	 time_wait(uint64_t now, uint64_t next);
+
+/*
+ * A message that can repeat (a refused stranger, held queries failing):
+ * said at most max times per period, the period starting with the first
+ * one said; the others are counted.  Zeroed: nothing said yet.
+ */
+struct rate {
+	uint64_t	 at;		/* the period's start; TIME_NONE: none */
+	uint32_t	 said;		/* said in it */
+	uint32_t	 quiet;		/* kept quiet since the last one said */
+};
+
+/*
+ * Whether to say it at now.  When it is to be said, *quiet (if not NULL)
+ * gets how many were kept quiet since the last one said, and the count
+ * starts again.
+ */
+bool	 rate_say(struct rate *r, uint64_t now, uint64_t period,
+	    uint32_t max, uint32_t *quiet);
+
+/*
+ * A query that came at start with no upstream known yet is held until
+ * hold_deadline(start), then fails; start-up waits for an upstream until
+ * the same deadline, then is ready all the same.
+ */
+uint64_t hold_deadline(uint64_t start);
+
+/* A query that came at start with a stale answer kept gets it then. */
+uint64_t stale_deadline(uint64_t start);
+
+/*
+ * A TCP client's clock (RFC 7766 6.2.3, SPEC Fairness): between whole
+ * messages it may be idle TCP_IDLE_MS; from the first byte of a message
+ * the message must be whole within TCP_MSG_MS, however its bytes trickle.
+ */
+enum tcp_phase { TCP_IDLE, TCP_MSG };
+
+/* The deadline of a client that enters phase p at now. */
+uint64_t tcp_deadline(enum tcp_phase p, uint64_t now);
+
+/* When a client whose deadline in phase p is d entered it. */
+uint64_t tcp_since(enum tcp_phase p, uint64_t d);
+
+enum tcp_verdict {
+	TCP_WAIT,	/* idle, but answers are owed it: another period */
+	TCP_CLOSE_IDLE,	/* idle and owed nothing: closed */
+	TCP_CLOSE_SLOW,	/* a message not whole in time: closed */
+};
+
+/* What becomes of a client in phase p at its deadline; busy: owed answers. */
+enum tcp_verdict tcp_expire(enum tcp_phase p, bool busy);
+
+/*
  * One upstream server and its health; the health survives reloads.  An
  * upstream that timed out is down (backoff != 0) until it answers again:
  * it is asked only when every live upstream of its list failed, and is
@@ -415,14 +505,12 @@ struct upstream {
 	struct addr	 addr;
 	bool		 failover;	/* asked only when the others failed */
 	uint64_t	 probe_at;	/* ms; down: the next probe from then */
+	uint64_t	 down_at;	/* ms; down: when backoff last grew */
 	uint32_t	 backoff;	/* ms; 0 while live, then 1000..60000 */
 	uint32_t	 answers;	/* counters for SIGUSR1 */
 	uint32_t	 timeouts;
 	uint32_t	 errors;
 };
-
-#define BACKOFF_MIN	1000
-#define BACKOFF_MAX	60000
 
 /*
  * Fill order[] with the positions 0..n-1 of u[], each group in list
@@ -437,8 +525,10 @@ int	policy_order(const struct upstream *u, int n, uint8_t *order);
 
 /*
  * An upstream timed out, failed with a network error, or failed a probe
- * at now: it is down, its backoff doubling from 1000 to 60000 ms, its next
- * probe a backoff away.  (Counters are the caller's.)
+ * at now: it is down for BACKOFF_MIN ms, its next probe that far away.
+ * Already down, the backoff doubles (up to BACKOFF_MAX) only once its
+ * current period has run out: the failures of queries sent before it went
+ * down, however many, count once.  (Counters are the caller's.)
  */
 void	policy_down(struct upstream *u, uint64_t now);
 

@@ -1476,6 +1476,223 @@ test_policy_events(void)
 		    policy_cases[i].desc, policy_cases[i].neg);
 }
 
+/* ---- timing rules, against a fake clock ---------------------------------- */
+
+/*
+ * The clocks every timing test runs on: a plain start, one that wraps
+ * modulo 2^64 within the first seconds, and one that reaches TIME_NONE
+ * itself on the way.
+ */
+static const uint64_t clocks[] = {
+	1000000, UINT64_MAX - 999, UINT64_MAX - 61999, UINT64_MAX,
+};
+#define NCLOCK	(sizeof(clocks) / sizeof(clocks[0]))
+
+static void
+test_time(void)
+{
+	const uint64_t big = UINT64_MAX - 2;
+	uint64_t t0, d;
+	size_t i;
+	bool good = true;
+
+	ok(!time_due(0, TIME_NONE) && !time_due(UINT64_MAX, TIME_NONE) &&
+	    !time_due(12345, TIME_NONE), "time_due: never for TIME_NONE");
+	for (i = 0; i < NCLOCK; i++) {
+		t0 = clocks[i];
+		d = time_after(t0, 1500);
+		if (d == TIME_NONE || time_due(t0 + 1498, d) ||
+		    time_due(t0 + 1499 - (d != t0 + 1500), d) ||
+		    !time_due(d, d) || !time_due(d + 1, d) ||
+		    !time_due(d + 3600000, d) || time_due(t0, d)) {
+			diag("clock %llu: deadline %llu", (unsigned long long)t0,
+			    (unsigned long long)d);
+			good = false;
+		}
+	}
+	ok(good, "time_due: not one ms before the deadline, at it and after, "
+	    "on every clock (wrapping too)");
+	ok(time_after(big, 2) == UINT64_MAX && time_after(big, 3) == 1 &&
+	    time_after(big, 4) == 1 && time_after(big, 5) == 2, "time_after: across the wrap; a deadline "
+	    "on TIME_NONE falls 1 ms later");
+	ok(time_before(UINT64_MAX, 1) && !time_before(1, UINT64_MAX) &&
+	    time_before(5, 6) && !time_before(6, 6) && !time_before(7, 6),
+	    "time_before: across the wrap, strict");
+	ok(time_first(big, TIME_NONE, TIME_NONE) == TIME_NONE &&
+	    time_first(big, TIME_NONE, 7) == 7 &&
+	    time_first(big, 7, TIME_NONE) == 7 &&
+	    time_first(big, UINT64_MAX, 3) == UINT64_MAX &&
+	    time_first(big, 3, UINT64_MAX) == UINT64_MAX &&
+	    time_first(100, 200, 150) == 150 &&
+	    time_first(100, 50, 150) == 50,
+	    "time_first: the earlier seen from now, across the wrap; "
+	    "TIME_NONE is no deadline");
+	ok(time_wait(100, TIME_NONE) == -1 && time_wait(100, 100) == 0 &&
+	    time_wait(100, 99) == 0 && time_wait(100, 101) == 2 &&
+	    time_wait(100, 1600) == 1501 && time_wait(big, 5) == 9 &&
+	    time_wait(0, 86400000) == 86400000 &&
+	    time_wait(0, 90000000) == 86400000 &&
+	    time_wait(5, UINT64_MAX) == 0,
+	    "time_wait: forever, at once when due, 1 ms past the deadline, "
+	    "a day at most, across the wrap");
+}
+
+/*
+ * The backoff against each clock.  An instant "a period after t" is
+ * time_after(t, period): on the clock that reaches TIME_NONE it is 1 ms
+ * later there, and only there.
+ */
+static void
+test_backoff(void)
+{
+	static const uint32_t ladder[] = {
+		1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000,
+	};
+	struct upstream u;
+	uint64_t t0, t, d;
+	size_t i, k;
+	bool burst = true, edge = true, probe = true, ladder_ok = true;
+
+	for (i = 0; i < NCLOCK; i++) {
+		t0 = clocks[i];
+		memset(&u, 0, sizeof(u));
+		/* twenty queries sent before it went down time out together */
+		for (k = 0; k < 20; k++)
+			policy_down(&u, t0 + k * 50);
+		d = time_after(t0, 1000);
+		if (u.backoff != 1000 || u.probe_at != d)
+			burst = false;
+		/* one ms before the period ends: still counted once */
+		policy_down(&u, d - 1);
+		if (u.backoff != 1000)
+			edge = false;
+		/* at its end: it doubles, once */
+		policy_down(&u, d);
+		policy_down(&u, d + 1);
+		policy_down(&u, d + 1999);
+		if (u.backoff != 2000 || u.probe_at != time_after(d, 2000))
+			edge = false;
+		/* one probe per backoff, to the ms */
+		t = u.probe_at;
+		if (policy_probe(&u, t - 1) || !policy_probe(&u, t) ||
+		    u.probe_at != time_after(t, 2000) ||
+		    policy_probe(&u, t + 1) || policy_probe(&u, t + 1999) ||
+		    !policy_probe(&u, u.probe_at))
+			probe = false;
+		/* failures a whole period apart climb the ladder */
+		memset(&u, 0, sizeof(u));
+		for (k = 0, t = t0; k < sizeof(ladder) / sizeof(ladder[0]);
+		    k++) {
+			policy_down(&u, t);
+			if (u.backoff != ladder[k])
+				ladder_ok = false;
+			d = time_after(t, ladder[k]);
+			policy_down(&u, d - 1);		/* no step */
+			if (u.backoff != ladder[k])
+				ladder_ok = false;
+			t = d;
+		}
+		policy_alive(&u);
+		policy_down(&u, t);
+		if (u.backoff != 1000)
+			ladder_ok = false;
+		if (!burst || !edge || !probe || !ladder_ok)
+			diag("clock %llu: backoff %u", (unsigned long long)t0,
+			    u.backoff);
+	}
+	ok(burst, "backoff: 20 timeouts within a second count once (1 s, "
+	    "probe 1 s after the first)");
+	ok(edge, "backoff: doubles at the end of its period, not 1 ms "
+	    "before, and once per period");
+	ok(probe, "backoff: one probe per backoff, due at the ms, not before");
+	ok(ladder_ok, "backoff: 1, 2, 4, 8, 16, 32, 60, 60 s, a period apart; "
+	    "back to 1 s after it answered");
+}
+
+static void
+test_deadlines(void)
+{
+	uint64_t t0;
+	size_t i;
+	bool hold = true, stale = true, tcp = true;
+
+	for (i = 0; i < NCLOCK; i++) {
+		t0 = clocks[i];
+		if (time_due(t0 + 4999, hold_deadline(t0)) ||
+		    !time_due(t0 + 5000, hold_deadline(t0)) ||
+		    !time_due(t0 + 5001, hold_deadline(t0)))
+			hold = false;
+		if (time_due(t0 + 1799, stale_deadline(t0)) ||
+		    !time_due(t0 + 1800, stale_deadline(t0)))
+			stale = false;
+		if (time_due(t0 + 9999, tcp_deadline(TCP_IDLE, t0)) ||
+		    !time_due(t0 + 10000, tcp_deadline(TCP_IDLE, t0)) ||
+		    time_due(t0 + 4999, tcp_deadline(TCP_MSG, t0)) ||
+		    !time_due(t0 + 5000, tcp_deadline(TCP_MSG, t0)))
+			tcp = false;
+		if (tcp_since(TCP_IDLE, tcp_deadline(TCP_IDLE, t0)) !=
+		    t0 + (t0 + 10000 == TIME_NONE) ||
+		    tcp_since(TCP_MSG, tcp_deadline(TCP_MSG, t0)) !=
+		    t0 + (t0 + 5000 == TIME_NONE))
+			tcp = false;
+	}
+	ok(hold, "hold: a held query fails, and readiness stops waiting, "
+	    "5000 ms after it came, not 1 ms before");
+	ok(stale, "stale: the stale answer goes 1800 ms after the query "
+	    "came, not 1 ms before");
+	ok(tcp, "tcp: idle 10000 ms, a message 5000 ms from its first byte, "
+	    "to the ms; tcp_since() inverts it");
+	ok(tcp_expire(TCP_IDLE, false) == TCP_CLOSE_IDLE &&
+	    tcp_expire(TCP_IDLE, true) == TCP_WAIT &&
+	    tcp_expire(TCP_MSG, false) == TCP_CLOSE_SLOW &&
+	    tcp_expire(TCP_MSG, true) == TCP_CLOSE_SLOW,
+	    "tcp: idle and owed answers waits; idle and owed nothing closes; "
+	    "a message not whole in time closes, owed or not");
+}
+
+static void
+test_rate(void)
+{
+	struct rate r;
+	uint64_t t0;
+	uint32_t quiet;
+	size_t i;
+	int k, said;
+	bool once = true, budget = true;
+
+	for (i = 0; i < NCLOCK; i++) {
+		t0 = clocks[i];
+		memset(&r, 0, sizeof(r));
+		quiet = 99;
+		if (!rate_say(&r, t0, RATE_MS, 1, &quiet) || quiet != 0)
+			once = false;
+		/* 1 ms later, and 1 ms before the minute is over: quiet */
+		if (rate_say(&r, t0 + 1, RATE_MS, 1, &quiet) ||
+		    rate_say(&r, t0 + 30000, RATE_MS, 1, &quiet) ||
+		    rate_say(&r, t0 + 59999, RATE_MS, 1, &quiet))
+			once = false;
+		/* at the minute: said, with the three kept quiet */
+		if (!rate_say(&r, t0 + 60000, RATE_MS, 1, &quiet) || quiet != 3)
+			once = false;
+		if (rate_say(&r, t0 + 119999, RATE_MS, 1, &quiet) ||
+		    !rate_say(&r, t0 + 120000, RATE_MS, 1, &quiet) ||
+		    quiet != 1)
+			once = false;
+		/* 16 a minute, whatever their causes */
+		memset(&r, 0, sizeof(r));
+		for (k = 0, said = 0; k < 40; k++)
+			said += rate_say(&r, t0 + (uint64_t)k * 1000, RATE_MS,
+			    16, NULL);
+		if (said != 16 || r.quiet != 24 ||
+		    !rate_say(&r, t0 + 60000, RATE_MS, 16, &quiet) ||
+		    quiet != 24)
+			budget = false;
+	}
+	ok(once, "rate: once a minute, to the ms, with the count kept quiet "
+	    "(wrapping clocks too)");
+	ok(budget, "rate: at most 16 a minute, the rest counted");
+}
+
 static void
 test_policy_health(void)
 {
@@ -1502,6 +1719,7 @@ test_policy_health(void)
 	uint8_t order[MAX_UPSTREAMS];
 	char got[64];
 	size_t i, o;
+	uint64_t t;
 	int live, k;
 	bool good;
 
@@ -1524,14 +1742,16 @@ test_policy_health(void)
 
 	memset(u, 0, sizeof(u));
 	good = true;
+	t = 100000;
 	for (i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++) {
-		policy_down(&u[0], 100000 + i);
+		policy_down(&u[0], t);
 		if (u[0].backoff != backoff[i] ||
-		    u[0].probe_at != 100000 + i + backoff[i]) {
+		    u[0].probe_at != t + backoff[i]) {
 			diag("timeout %zu: backoff %u probe_at %llu", i + 1,
 			    u[0].backoff, (unsigned long long)u[0].probe_at);
 			good = false;
 		}
+		t += backoff[i];	/* each failure a whole period later */
 	}
 	ok(good, "policy_down: backoff 1000, 2000, 4000 ... 60000 capped, "
 	    "next probe a backoff away");
@@ -4344,6 +4564,10 @@ main(int argc, char **argv)
 	test_build_error();
 	test_policy_events();
 	test_policy_health();
+	test_time();
+	test_backoff();
+	test_deadlines();
+	test_rate();
 	test_policy_self();
 	test_acl();
 	test_netlink();
