@@ -4392,8 +4392,25 @@ upstream_send_tcp(struct state *st, struct query *q, int pos)
 	query_set_state(st, q, Q_TCP_WRITE);
 }
 
+/* Whether a probe of the server at a is in flight (one at a time each). */
+static bool
+probe_pending(const struct state *st, const struct addr *a)
+{
+	const struct probe *p;
+	int k;
+
+	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++) {
+		p = &st->probes[k];
+		if (p->list != NULL && addr_equal(a,
+		    (const struct sockaddr *)&p->list->u[p->idx].addr.ss))
+			return true;
+	}
+	return false;
+}
+
 /*
- * Probe the down upstreams of q's list that are due (policy_probe()):
+ * Probe the down upstreams of q's list that are due (policy_probe()) and
+ * not being probed already (a probe's wait, -t, may outlast a backoff):
  * the live ones answer q, the probes only say whether the down ones are
  * back.  With no live upstream q asks them all itself.
  */
@@ -4408,7 +4425,8 @@ probe_send(struct state *st, struct query *q)
 
 	for (pos = q->pol.live; pos < q->pol.n; pos++) {
 		u = &q->list->u[q->order[pos]];
-		if (st->nprobe == MAX_PROBES || !policy_probe(u, st->now))
+		if (st->nprobe == MAX_PROBES || probe_pending(st, &u->addr) ||
+		    !policy_probe(u, st->now))
 			continue;
 		for (i = 0; st->probes[i].list != NULL; i++)
 			;
@@ -5000,14 +5018,17 @@ self_skip(struct state *st, struct addr *a, int *n, const char *what)
 
 /*
  * The last line against loops: a query from this host that carries the ID
- * of one of lead's attempts, for lead's very question, is that attempt
- * come back (an upstream that points at dnsfwd by a route no rule knew).
- * It is dropped, and the attempt fails at once instead of timing out.
+ * of one of lead's attempts (lead: the query in flight for its question,
+ * or NULL), for lead's very question, is that attempt come back (an
+ * upstream that points at dnsfwd by a route no rule knew).  It is
+ * dropped, and the attempt fails at once instead of timing out.  The same
+ * for a probe of a down upstream: the probe fails, the upstream stays down.
  */
 static bool
 query_is_own(struct state *st, struct query *lead, const struct client *cl,
     const struct dns_query *dq)
 {
+	struct probe *p;
 	struct addr from;
 	int pos;
 
@@ -5015,7 +5036,20 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 	from.len = cl->addrlen;
 	if (!is_loopback(&from) && !self_has_host(st, &from))
 		return false;
-	for (pos = 0; pos < lead->pol.n; pos++) {
+	for (pos = 0; pos < MAX_PROBES && st->nprobe > 0; pos++) {
+		p = &st->probes[pos];
+		if (p->list == NULL || p->id != dq->id ||
+		    p->dq.qtype != dq->qtype || p->dq.qclass != dq->qclass ||
+		    p->dq.qname_len != dq->qname_len ||
+		    memcmp(p->dq.qname, dq->qname, dq->qname_len) != 0)
+			continue;
+		st->stats.loops++;
+		query_log(st, cl, dq, "loop: dnsfwd's own probe, dropped",
+		    RCODE_SERVFAIL, st->now);
+		probe_end(st, pos, false);	/* down it stays */
+		return true;
+	}
+	for (pos = 0; lead != NULL && pos < lead->pol.n; pos++) {
 		if (!(lead->fds & (1u << pos)) || lead->wire_id[pos] != dq->id)
 			continue;
 		st->stats.loops++;
@@ -5073,7 +5107,7 @@ query_enter(struct state *st, const struct client *cl, const uint8_t *buf,
 	uint32_t h = dns_question_hash(st->hkey, dq);
 
 	lead = inflight_find(st, dq, h);
-	if (lead != NULL && query_is_own(st, lead, cl, dq))
+	if (query_is_own(st, lead, cl, dq))
 		return;
 	if ((q = query_admit(st, cl, buf, dq)) == NULL)
 		return;
@@ -6705,6 +6739,7 @@ stats_print(struct state *st)
 		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
 		    l->u[i].answers, l->u[i].timeouts, l->u[i].errors,
 		    l->u[i].backoff != 0 ? ", down" : "");
+	logmsg(0, "end of counters");	/* a reader knows it has them all */
 }
 
 /* ==== 31. The event loop ================================================= */

@@ -829,7 +829,11 @@ type_name(uint16_t type, char *buf, size_t size)
 	return buf;
 }
 
-/* One line per query, written at once so lines never interleave. */
+/*
+ * One line per query, written at once so lines never interleave; it ends
+ * with ms=, the wall clock in milliseconds when the query was read (the
+ * tests' now_ms), so a test can tell when and how far apart queries came.
+ */
 static bool	 log_more;	/* -x: the source port and EDNS options too */
 
 static void
@@ -837,6 +841,7 @@ query_log(int fd, const struct query *q, bool tcp,
     const struct sockaddr_storage *peer)
 {
 	char line[MAX_NAME + 256], tbuf[16], ebuf[8], more[96] = "";
+	struct timespec ts;
 	unsigned port = 0;
 	int n;
 
@@ -852,10 +857,12 @@ query_log(int fd, const struct query *q, bool tcp,
 		snprintf(more, sizeof(more), " port=%u opts=%s", port,
 		    q->opts[0] != '\0' ? q->opts : "none");
 	snprintf(ebuf, sizeof(ebuf), "%u", q->udp_size);
-	n = snprintf(line, sizeof(line), "%s %s %s id=%u edns=%s do=%d rd=%d%s\n",
-	    tcp ? "tcp" : "udp", q->name,
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(line, sizeof(line), "%s %s %s id=%u edns=%s do=%d rd=%d%s "
+	    "ms=%lld\n", tcp ? "tcp" : "udp", q->name,
 	    type_name(q->qtype, tbuf, sizeof(tbuf)), q->id,
-	    q->edns ? ebuf : "none", q->dnssec_ok, q->rd, more);
+	    q->edns ? ebuf : "none", q->dnssec_ok, q->rd, more,
+	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	if (n > 0 && (size_t)n < sizeof(line) &&
 	    write(fd, line, (size_t)n) != n)
 		logmsg("log: %s", strerror(errno));

@@ -51,7 +51,7 @@ start_fakeup_at()
 # start_dnsfwd waits for.
 settled()
 {
-	wait_for 30 grep -qE '^dnsfwd: (upstreams: |.*no upstream yet)' \
+	wait_for 10 grep -qE '^dnsfwd: (upstreams: |.*no upstream yet)' \
 	    "$DNSFWD_ERR"
 }
 
@@ -100,12 +100,13 @@ dq()
 }
 
 # within DESC LIMIT: the last dq run saw its -u KEY, in less than LIMIT ms
-# times FOLLOW_SLACK (default 3): the contract's 100 ms is typically met in
-# about 12 ms, and a loaded 2-core CI machine must not turn that into a
-# failure.  test/measure-follow.sh reports the real latency.
+# times FOLLOW_SLACK (default 5): the contract's 100 ms is typically met in
+# about 12 ms, and a loaded 2-core machine must not turn that into a
+# failure; the bound is 5x the contract.  test/bench/measure-follow.sh
+# reports the real latency.
 within()
 {
-	local bound=$(($2 * ${FOLLOW_SLACK:-3}))
+	local bound=$(($2 * ${FOLLOW_SLACK:-5}))
 
 	if [ "${DQ_MS:--1}" -lt 0 ]; then
 		fail "$1" "never happened in the time given" "dq: $DQ"
@@ -159,13 +160,6 @@ wakeups()
 	    "/proc/$1/status" 2>/dev/null
 }
 
-# now_ms: wall clock in ms, without a fork.
-now_ms()
-{
-	local t=${EPOCHREALTIME/[.,]/}
-
-	echo $((t / 1000))
-}
 
 _write_dq()
 {

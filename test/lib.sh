@@ -7,7 +7,8 @@
 # "#   ..." diagnostics); a missing tool prints "skip - ...".  test/run.sh
 # counts those lines.  Every process and network namespace a test creates is
 # recorded and removed by cleanup on exit, whatever happened.  Every wait is
-# bounded: 50 polls of 0.1 s unless said otherwise.
+# for an event (a line, a counter, an answer, a file) with a deadline on
+# the wall clock (wait_for), never a sleep that hopes the event happened.
 #
 # Globals set for the test:
 #	ROOT T SCRIPT DNSFWD FAKEUP
@@ -186,29 +187,45 @@ _alive()
 	[ "$state" != Z ]
 }
 
-# wait_for TENTHS CMD...: poll CMD every 0.1 s, at most TENTHS times.
+# now_ms: the wall clock in milliseconds, printed (no fork).
+now_ms()
+{
+	local t=${EPOCHREALTIME//[!0-9]/}
+
+	echo $((t / 1000))
+}
+
+# wait_for SECONDS CMD...: poll CMD until it succeeds or SECONDS have
+# passed (a deadline on the wall clock, not a count of polls: a busy
+# machine polls less often but waits as long); CMD's last status.  The
+# deadline is a ceiling for the slowest machine, not a measurement: the
+# waiting ends as soon as CMD succeeds.  Timing a duration is the
+# benchmark's job (make bench).
 wait_for()
 {
-	local n=$1 i
+	local t=${EPOCHREALTIME//[!0-9]/} end
 
+	end=$((t / 1000 + $1 * 1000))
 	shift
-	for ((i = 0; i < n; i++)); do
+	while :; do
 		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
+		t=${EPOCHREALTIME//[!0-9]/}
+		[ $((t / 1000)) -lt "$end" ] || break
+		sleep 0.05
 	done
 	"$@" >/dev/null 2>&1
 }
 
-# _reap PID: SIGTERM, up to 3 s, then SIGKILL; the exit status in _STATUS.
+_gone()
+{
+	! _alive "$1"
+}
+
+# _reap PID: SIGTERM, up to 10 s, then SIGKILL; the exit status in _STATUS.
 _reap()
 {
-	local i
-
 	kill -TERM "$1" 2>/dev/null
-	for ((i = 0; i < 30; i++)); do
-		_alive "$1" || break
-		sleep 0.1
-	done
+	wait_for 10 _gone "$1"
 	_alive "$1" && kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	_STATUS=$?
@@ -270,6 +287,12 @@ start_fakeup()
 	fakeup_at "$name" "${FAKEUP_ADDR:-127.0.0.1}:0"
 }
 
+# _fakeup_up ERR PID: fakeup said its port, or exited.
+_fakeup_up()
+{
+	grep -q '^fakeup: listening on ' "$1" || ! _alive "$2"
+}
+
 # fakeup_at NAME ADDR:PORT [RULE...]: like start_fakeup, on ADDR:PORT (PORT
 # 0: any; start it again on the port it got to restart it); sets NAME_pid
 # and NAME_port.  Without RULEs the rule file of an earlier start is kept.
@@ -286,13 +309,9 @@ fakeup_at()
 	pid=$!
 	track_pid "$pid"
 	_FAKEUPS+=("$name")
-	for ((i = 0; i < 50; i++)); do
-		up=$(sed -n 's/^fakeup: listening on .*:\([0-9][0-9]*\)$/\1/p' \
-		    "$T/$name.err" | head -n 1)
-		[ -n "$up" ] && break
-		_alive "$pid" || break
-		sleep 0.1
-	done
+	wait_for 30 _fakeup_up "$T/$name.err" "$pid"
+	up=$(sed -n 's/^fakeup: listening on .*:\([0-9][0-9]*\)$/\1/p' \
+	    "$T/$name.err" | head -n 1)
 	if [ -z "$up" ]; then
 		fail "start fakeup $name on $where" "$(cat "$T/$name.err")"
 		exit 1
@@ -357,6 +376,12 @@ asked()
 
 # ---- dnsfwd -----------------------------------------------------------------
 
+# _dnsfwd_up RE N: dnsfwd printed N lines matching RE, or exited.
+_dnsfwd_up()
+{
+	[ "$(grep -cE "$1" "$DNSFWD_ERR")" -ge "$2" ] || ! _alive "$DNSFWD_PID"
+}
+
 # start_dnsfwd ARGS...: start $ROOT/dnsfwd (with -l 127.0.0.1:0 unless ARGS
 # has -l/--listen), wait for one "listening on" line per -l.  Sets
 # DNSFWD_PID, DNSFWD_ADDR and DNSFWD_PORT (first listener) and DNSFWD_LISTEN
@@ -384,15 +409,11 @@ start_dnsfwd()
 	${DNSFWD_WRAP:-} "$DNSFWD" "${dflt[@]}" "$@" 2>"$DNSFWD_ERR" &
 	DNSFWD_PID=$!
 	track_pid "$DNSFWD_PID"
-	for ((i = 0; i < 50; i++)); do
-		n=$(grep -cE "$re" "$DNSFWD_ERR")
-		[ "$n" -ge "$want" ] && break
-		_alive "$DNSFWD_PID" || break
-		sleep 0.1
-	done
+	wait_for 30 _dnsfwd_up "$re" "$want"
+	n=$(grep -cE "$re" "$DNSFWD_ERR")
 	if [ "$n" -lt "$want" ]; then
 		if _alive "$DNSFWD_PID"; then
-			a="not ready after 5 s"
+			a="not listening after 30 s"
 		else
 			wait "$DNSFWD_PID"
 			a="exited with status $?"
@@ -422,23 +443,26 @@ stop_dnsfwd()
 	DNSFWD_PID=
 }
 
-# counters: SIGUSR1 to dnsfwd; COUNTERS is the block it printed (the
-# counters, cache and per-upstream lines).
+# counters: SIGUSR1 to dnsfwd, then wait (up to 30 s) for the whole dump
+# ("end of counters" is its last line); COUNTERS is the block it printed
+# (the counters, cache, listener and per-upstream lines).
 counters()
 {
 	local before
 
-	before=$(grep -c 'counters:' "$DNSFWD_ERR")
+	before=$(grep -c 'end of counters' "$DNSFWD_ERR")
 	kill -USR1 "$DNSFWD_PID"
 	wait_for 30 _more_counters "$before"
-	sleep 0.1	# the cache and per-upstream lines follow
-	COUNTERS=$(awk -v n="$before" '/counters:/ { c++ } c > n' \
-	    "$DNSFWD_ERR" | grep -E 'counters:|cache:|upstream .*: answers|listener .*: queries')
+	COUNTERS=$(awk -v n="$before" '
+		/end of counters/ { e++; on = 0; next }
+		e == n && /counters:/ { on = 1 }
+		on' "$DNSFWD_ERR" |
+	    grep -E 'counters:|cache:|upstream .*: answers|listener .*: queries')
 }
 
 _more_counters()
 {
-	[ "$(grep -c 'counters:' "$DNSFWD_ERR")" -gt "$1" ]
+	[ "$(grep -c 'end of counters' "$DNSFWD_ERR")" -gt "$1" ]
 }
 
 # counter NAME: one number from COUNTERS ("queries", "servfail", ...).

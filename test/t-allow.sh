@@ -114,11 +114,11 @@ DNSFWD_PORT=$P4
 t0=$(date +%s%N)
 ip -n "$SRV" addr add 10.212.0.1/24 dev vs0
 ok "an address added later admits its network" \
-	wait_for 30 _refused_from 10.212.0.2 10.211.0.1 late.allow.test NOERROR
+	wait_for 10 _refused_from 10.212.0.2 10.211.0.1 late.allow.test NOERROR
 lt "within a second of the change" $((($(date +%s%N) - t0) / 1000000)) 1000
 ip -n "$SRV" addr del 10.212.0.1/24 dev vs0
 ok "and removing it refuses that network again" \
-	wait_for 30 _refused_from 10.212.0.2 10.211.0.1 gone.allow.test REFUSED
+	wait_for 10 _refused_from 10.212.0.2 10.211.0.1 gone.allow.test REFUSED
 
 counters
 ge "strangers refused, counted" "$(counter 'strangers refused')" 5

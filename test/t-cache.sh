@@ -18,12 +18,6 @@ asked_eq()
 	eq "$1" "$(asked "$2" "$3")" "$4"
 }
 
-# now_ms: wall clock in ms.
-now_ms()
-{
-	echo $(($(date +%s%N) / 1000000))
-}
-
 # sleep_until MS: sleep until now_ms reaches MS (at most 10 s).
 sleep_until()
 {
@@ -73,7 +67,7 @@ usr1_line()
 
 	before=$(grep -c '^dnsfwd: cache: ' "$DNSFWD_ERR")
 	kill -USR1 "$DNSFWD_PID"
-	wait_for 50 count_ge $((before + 1)) lines "$DNSFWD_ERR" \
+	wait_for 10 count_ge $((before + 1)) lines "$DNSFWD_ERR" \
 	    '^dnsfwd: cache: '
 	grep '^dnsfwd: cache: ' "$DNSFWD_ERR" | tail -n 1 |
 	    sed 's/, longest chain [0-9]*$//'
@@ -335,7 +329,7 @@ q hup.test
 q hup.test
 asked_eq "SIGHUP: before, a hit" up hup.test 1
 kill -HUP "$DNSFWD_PID"
-ok "SIGHUP: logged" wait_for 50 grep -q 'SIGHUP: .*flushing the cache' \
+ok "SIGHUP: logged" wait_for 10 grep -q 'SIGHUP: .*flushing the cache' \
 	"$DNSFWD_ERR"
 q hup.test
 eq "SIGHUP: answered" "$ANSWER" 192.0.2.9
@@ -419,7 +413,7 @@ mem_line()
 	local n
 
 	n=$(grep -c '^dnsfwd: cache: ' "$DNSFWD_ERR")
-	wait_for 50 count_ge "$n" lines "$DNSFWD_ERR" '^dnsfwd: cache memory: '
+	wait_for 10 count_ge "$n" lines "$DNSFWD_ERR" '^dnsfwd: cache memory: '
 	grep '^dnsfwd: cache memory: ' "$DNSFWD_ERR" | tail -n 1
 }
 
@@ -478,7 +472,7 @@ asked_eq "-c 2: e1 evicted by e2's re-insert" up e1.test 2
 eq "-c 2: SIGUSR1 counts again" "$(usr1_line)" \
 	"dnsfwd: cache: size 2 of 2, hits 4, misses 5, evictions 3, inserts 5"
 kill -HUP "$DNSFWD_PID"
-wait_for 50 grep -q 'SIGHUP: .*flushing the cache' "$DNSFWD_ERR"
+wait_for 10 grep -q 'SIGHUP: .*flushing the cache' "$DNSFWD_ERR"
 eq "-c 2: after SIGHUP size 0, counters kept" "$(usr1_line)" \
 	"dnsfwd: cache: size 0 of 2, hits 4, misses 5, evictions 3, inserts 5"
 stop_dnsfwd
@@ -507,7 +501,7 @@ else
 	RESOLV=$T/resolv.conf
 	echo "nameserver $A_ADDR" >"$RESOLV"
 	start_dnsfwd -r "$RESOLV" -t 3000 -v
-	ok "reload: upstream A in use" wait_for 50 grep -q \
+	ok "reload: upstream A in use" wait_for 10 grep -q \
 	    "upstreams: $A_ADDR#53\$" "$DNSFWD_ERR"
 	q vpn.test
 	eq "reload: answer from A" "$ANSWER" 192.0.2.101
@@ -516,7 +510,7 @@ else
 	asked_eq "reload: A asked once" fa vpn.test 1
 	echo "nameserver $B_ADDR" >"$RESOLV.tmp"
 	mv -f "$RESOLV.tmp" "$RESOLV"
-	ok "reload: dnsfwd switched to B" wait_for 50 grep -q \
+	ok "reload: dnsfwd switched to B" wait_for 10 grep -q \
 	    "upstreams: $B_ADDR#53\$" "$DNSFWD_ERR"
 	q vpn.test
 	eq "reload: after the change, B's answer (not the cache's)" \
@@ -528,7 +522,7 @@ else
 	# be kept: A answers slow.test 1.5 s late, after the switch to B.
 	echo "nameserver $A_ADDR" >"$RESOLV.tmp"
 	mv -f "$RESOLV.tmp" "$RESOLV"
-	wait_for 50 count_ge 2 lines "$DNSFWD_ERR" "upstreams: $A_ADDR#53\$"
+	wait_for 10 count_ge 2 lines "$DNSFWD_ERR" "upstreams: $A_ADDR#53\$"
 	dig @127.0.0.1 -p "$DNSFWD_PORT" slow.test +tries=1 +time=4 \
 	    +nocookie >"$T/slow.out" 2>&1 &
 	bg=$!

@@ -65,7 +65,7 @@ eq "TCP: answered through the file's nameserver" "$RCODE $ANSWER" \
 
 # The file is replaced by rename inside the chroot, as resolvconf does.
 put "$CH/resolv.conf" 'nameserver 127.0.30.2'
-if wait_for 50 grep -q 'upstreams: 127.0.30.2#53' "$DNSFWD_ERR"; then
+if wait_for 10 grep -q 'upstreams: 127.0.30.2#53' "$DNSFWD_ERR"; then
 	pass "follows the file inside the chroot"
 else
 	fail "follows the file inside the chroot" "$(cat "$DNSFWD_ERR")"

@@ -96,7 +96,7 @@ fds_round()
 		FDS+=("$fd")
 	done
 	eq "round $r: $n TCP clients connected" "${#FDS[@]}" "$n"
-	wait_for 30 fds_full
+	wait_for 10 fds_full
 	ok "round $r: dnsfwd alive with more clients than fds" \
 	    _alive "$DNSFWD_PID" || { drop_all; return 1; }
 	ge "round $r: dnsfwd took clients until it ran out" \
@@ -139,7 +139,7 @@ fds_round()
 	    "$RCODE" NOERROR
 
 	drop_all
-	wait_for 100 fds_are "$base"
+	wait_for 20 fds_are "$base"
 	eq "round $r: the clients gone, dnsfwd's fds back to $base" \
 	    "$(nfds "$DNSFWD_PID")" "$base" ||
 	    diag "$(find "/proc/$DNSFWD_PID/fd" -mindepth 1 -printf '%f %l\n' \

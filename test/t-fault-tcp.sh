@@ -78,7 +78,7 @@ tcp_round()
 	hang_on $((HALF / 2)) len1
 	eq "round $r: $n hanging clients connected" "${#FDS[@]}" "$n"
 	t0=$(date +%s)
-	wait_for 50 fds_are $((base + n))
+	wait_for 10 fds_are $((base + n))
 	eq "round $r: dnsfwd accepted them all (fds)" \
 	    "$(nfds "$DNSFWD_PID")" $((base + n))
 
@@ -105,7 +105,7 @@ tcp_round()
 	    $((c1 - c0)) 5
 
 	# Bounded: the idle timeout plus 5 s.
-	wait_for $(((IDLE_S + 5) * 10)) fds_are "$base"
+	wait_for $((IDLE_S + 20)) fds_are "$base"
 	t1=$(date +%s)
 	eq "round $r: dnsfwd closed them all (its fds back to $base)" \
 	    "$(nfds "$DNSFWD_PID")" "$base"
@@ -131,7 +131,7 @@ eq "SIGTERM: exit status 0" "$DNSFWD_STATUS" 0
 start_dnsfwd -R -q -s "127.0.0.1#$up_port" --max-tcp 8
 base=$(nfds "$DNSFWD_PID")
 hang_on 8 idle
-wait_for 50 fds_are $((base + 8))
+wait_for 10 fds_are $((base + 8))
 eq "max-tcp 8: eight idle clients hold every slot" "$(nfds "$DNSFWD_PID")" \
 	$((base + 8))
 q full.fault.test +tcp +time=2
@@ -146,7 +146,7 @@ counters
 ge "max-tcp 8: the eviction is counted" "$(counter 'tcp evicted')" 1 ||
 	diag "$COUNTERS"
 drop_all
-wait_for 50 fds_are "$base"
+wait_for 10 fds_are "$base"
 q free.fault.test +tcp
 eq "max-tcp 8: once clients leave, TCP answers at once" "$ANSWER" 192.0.2.1
 stop_dnsfwd

@@ -26,7 +26,7 @@ eq "start: up1" "$ANSWER" 192.0.2.1
 # answers NAME IP: dnsfwd answers NAME with IP (within 2 s).
 answers()
 {
-	wait_for 20 eval "[ \"\$(dig +short +tries=1 +time=1 @127.0.0.1 \
+	wait_for 10 eval "[ \"\$(dig +short +tries=1 +time=1 @127.0.0.1 \
 	    -p $DNSFWD_PORT $1)\" = $2 ]"
 }
 
@@ -39,7 +39,7 @@ for kind in FIFO directory socket; do
 	socket) python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$RC" ;;
 	esac
-	wait_for 20 grep -q "resolv.conf: is a $kind, not a regular file" \
+	wait_for 10 grep -q "resolv.conf: is a $kind, not a regular file" \
 	    "$DNSFWD_ERR"
 	eq "resolv file is a $kind: said, naming what it is" \
 		"$(errcount "resolv.conf: is a $kind, not a regular file; keeping")" 1
@@ -61,7 +61,7 @@ done
 for kind in directory FIFO; do
 	rm -rf "$HOSTS"
 	if [ "$kind" = FIFO ]; then mkfifo "$HOSTS"; else mkdir "$HOSTS"; fi
-	wait_for 20 grep -q "hosts: is a $kind, not a regular file" \
+	wait_for 10 grep -q "hosts: is a $kind, not a regular file" \
 	    "$DNSFWD_ERR"
 	eq "hosts file is a $kind: said" \
 		"$(errcount "hosts: is a $kind, not a regular file")" 1

@@ -44,7 +44,7 @@ eq "re-created: no SERVFAIL meanwhile" "$(dq_count SERVFAIL)" 0
 # ---- deleted again, re-created by rename --------------------------------------
 rm "$RC"
 _said_twice() { [ "$(errcount "$MISSING")" -ge 2 ]; }
-wait_for 20 _said_twice
+wait_for 10 _said_twice
 eq "deleted again: said again, once" "$(errcount "$MISSING")" 2
 q b.test
 eq "deleted again: up2 still answers" "$ANSWER" 192.0.2.2

@@ -54,7 +54,7 @@ diag "$COUNTERS"
 
 # A rewrite that lists only dnsfwd itself: the last good list stays.
 put "$RC" 'nameserver 127.0.9.1' 'nameserver 127.0.9.3'
-wait_for 20 grep -q 'no usable nameserver' "$DNSFWD_ERR"
+wait_for 10 grep -q 'no usable nameserver' "$DNSFWD_ERR"
 eq "only itself: no usable nameserver, keeping the list (said once)" \
 	"$(errcount 'resolv.conf: no usable nameserver; keeping the previous upstream$')" 1
 q c.test

@@ -41,7 +41,7 @@ eq "cache: second answer from the cache" \
 	"$ANSWER $(asked up2 cached.test)" "192.0.2.22 1"
 kill -HUP "$DNSFWD_PID"
 _hup_twice() { [ "$(errcount 'SIGHUP: re-reading')" -ge 2 ]; }
-wait_for 20 _hup_twice
+wait_for 10 _hup_twice
 q cached.test
 eq "cache: after SIGHUP (file unchanged) asked again" \
 	"$ANSWER $(asked up2 cached.test)" "192.0.2.23 2"

@@ -205,7 +205,7 @@ track_pid "$bg"
 sleep 1			# the scenario: resolved starts, its stub first ...
 fakeup_at stub 127.0.0.53:53 '* answer 192.0.2.53'
 printf '%s\n' 'nameserver 127.0.0.53' >"$NSROOT/etc/resolv.conf"
-wait_for 50 test -e "$T/boot.res"
+wait_for 10 test -e "$T/boot.res"
 IFS='|' read -r rc ans ms <"$T/boot.res" 2>/dev/null
 eq "neither: the held query is answered by the stub once it is named" \
 	"${rc-} ${ans-}" "NOERROR 192.0.2.53"
@@ -216,7 +216,7 @@ _untrack_pid "$bg"
 mkdir -p "$NSROOT$SYSD_DIR"	# ... then its file of uplinks
 printf '%s\n' 'nameserver 127.0.4.2' >"$NSROOT$SYSD_DIR/.tmp"
 mv "$NSROOT$SYSD_DIR/.tmp" "$NSROOT$SYSD_DIR/resolv.conf"
-ok "neither: resolved's uplinks join as the stub's failover" wait_for 30 \
+ok "neither: resolved's uplinks join as the stub's failover" wait_for 10 \
 	grep -q 'upstreams: 127.0.0.53#53 127.0.4.2#53 (failover)$' \
 	"$DNSFWD_ERR"
 q boot2.test

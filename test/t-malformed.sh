@@ -164,9 +164,8 @@ q after.test +tcp
 eq "after all that: over TCP too" "$ANSWER" 192.0.2.1
 ok "after all that: dnsfwd still running" kill -0 "$DNSFWD_PID"
 
-kill -USR1 "$DNSFWD_PID"
-wait_for 20 grep -q 'counters:' "$DNSFWD_ERR"
-n=$(sed -n 's/.*malformed \([0-9]*\).*/\1/p' "$DNSFWD_ERR" | tail -n 1)
+counters
+n=$(counter "malformed")
 ge "SIGUSR1: malformed counted (at least the 20 clear cases)" "${n:-0}" 20
 stop_dnsfwd
 eq "SIGTERM: exit 0" "$DNSFWD_STATUS" 0

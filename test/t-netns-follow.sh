@@ -39,13 +39,13 @@ ok "restart: served before" served "$P-vm" before
 fd0=$(nfds)
 ip netns del "$P-vm"
 ok "restart: its listener closed when the namespace goes (said)" \
-	wait_for 30 grep -qxF \
+	wait_for 10 grep -qxF \
 	"dnsfwd: stopped listening on 127.0.0.1:5399 in /run/netns/$P-vm" \
 	"$DNSFWD_ERR"
 eq "restart: its sockets closed (descriptors)" "$(nfds)" $((fd0 - 3))
 t0=$(date +%s%N)
 ns_up "$P-vm"
-ok "restart: served again in the new namespace" wait_for 30 served \
+ok "restart: served again in the new namespace" wait_for 10 served \
 	"$P-vm" after
 ms=$((($(date +%s%N) - t0) / 1000000))
 lt "restart: from ip netns add to a served query (ms)" "$ms" 1000
@@ -76,12 +76,12 @@ for n in 1 2 3; do
 done
 for n in 1 2 3; do
 	ok "glob: $P-g$n, added after start (and after -u), is served" \
-	    wait_for 30 served "$P-g$n"
+	    wait_for 10 served "$P-g$n"
 done
 eq "glob: three namespaces, three sockets each (udp, tcp, netlink)" \
 	"$(nfds)" $((fd0 + 9))
 ip netns del "$P-g2"
-ok "glob: one deleted: its listener closed (said)" wait_for 30 grep -qxF \
+ok "glob: one deleted: its listener closed (said)" wait_for 10 grep -qxF \
 	"dnsfwd: stopped listening on 127.0.0.1:5399 in /run/netns/$P-g2" \
 	"$DNSFWD_ERR"
 eq "glob: its sockets closed, so the kernel can free it" "$(nfds)" \
@@ -92,7 +92,7 @@ for n in 1 3; do
 	ip netns del "$P-g$n"
 done
 _fds_are() { [ "$(nfds)" -eq "$1" ]; }
-ok "glob: all gone: back to where it started" wait_for 30 _fds_are "$fd0"
+ok "glob: all gone: back to where it started" wait_for 10 _fds_are "$fd0"
 stop_dnsfwd
 
 # ---- 100 namespaces through one pattern ------------------------------------
@@ -108,7 +108,7 @@ _listening_in_all()
 	[ "$(grep -c "listening on 127.0.0.1:5399 (udp+tcp) in /run/netns/$P-m" \
 	    "$DNSFWD_ERR")" -eq 100 ]
 }
-ok "100 namespaces: all listening" wait_for 100 _listening_in_all ||
+ok "100 namespaces: all listening" wait_for 20 _listening_in_all ||
 	diag "missing: $(for n in $(seq 1 100); do grep -q "in /run/netns/$P-m$n\$" \
 	    "$DNSFWD_ERR" || printf '%s ' "$n"; done)"
 bad=0

@@ -126,7 +126,7 @@ ip -n "$NS1" addr del 10.77.0.1/24 dev lo
 ip netns exec "$NS3" sleep 120 &
 holder=$!
 track_pid "$holder"
-wait_for 30 bash -c "[ \"\$(readlink /proc/$holder/ns/net)\" != \
+wait_for 10 bash -c "[ \"\$(readlink /proc/$holder/ns/net)\" != \
 	\"\$(readlink /proc/self/ns/net)\" ]"
 start_dnsfwd -R -s "127.0.0.1#$up_port" -a /blocked.test/ \
 	-N "/run/netns/$NS1" -l 127.0.0.1:5399 \

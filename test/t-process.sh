@@ -84,7 +84,7 @@ eq "counters setup: a.test answered by up" "$ANSWER" 192.0.2.1
 q tmo.test
 eq "counters setup: tmo.test times out: SERVFAIL" "$RCODE" SERVFAIL
 kill -USR1 "$DNSFWD_PID"
-wait_for 20 grep -q "upstream $up: " "$DNSFWD_ERR"
+wait_for 10 grep -q "upstream $up: " "$DNSFWD_ERR"
 c=$(grep 'counters:' "$DNSFWD_ERR" | tail -n 1)
 match "SIGUSR1: queries 2" "$c" "queries 2[ ,]"
 n=$(sed -n 's/.*forwarded \([0-9]*\).*/\1/p' <<<"$c")
@@ -113,7 +113,7 @@ dnsfwd_gone()
 {
 	! _alive "$DNSFWD_PID"
 }
-wait_for 30 dnsfwd_gone
+wait_for 10 dnsfwd_gone
 if _alive "$DNSFWD_PID"; then
 	fail "SIGINT: exits"
 	stop_dnsfwd
@@ -130,7 +130,7 @@ start_dnsfwd -R -c 0 -s "$up"
 dig @127.0.0.1 -p "$DNSFWD_PORT" slow.test +tries=1 +time=3 >/dev/null 2>&1 &
 bg=$!
 track_pid "$bg"
-wait_for 20 grep -q slow.test "$T/up.log"
+wait_for 10 grep -q slow.test "$T/up.log"
 start=$(date +%s%N)
 stop_dnsfwd
 eq "SIGTERM with a query in flight: exit 0" "$DNSFWD_STATUS" 0

@@ -23,7 +23,7 @@ ok "ready fd: still open in dnsfwd" test -e "/proc/$DNSFWD_PID/fd/3"
 _ready() { [ "$(wc -c <"$T/ready.out")" -eq 1 ]; }
 t0=$(date +%s%N)
 printf 'nameserver 127.0.0.1\n' >"$RC"	# servers at last (port 53: unused)
-ok "ready fd: one newline once the file gives servers" wait_for 30 _ready
+ok "ready fd: one newline once the file gives servers" wait_for 10 _ready
 lt "ready fd: ... at once (ms)" $((($(date +%s%N) - t0) / 1000000)) 1500
 ok "ready fd: then closed" wait_for 10 test ! -e "/proc/$DNSFWD_PID/fd/3"
 stop_dnsfwd
@@ -34,7 +34,7 @@ rm -f "$RC"
 exec 3>"$T/ready.out"
 start_dnsfwd -r "$RC" --ready-fd 3
 exec 3>&-
-ok "no file at all: ready when the 5 s hold runs out" wait_for 80 _ready
+ok "no file at all: ready when the 5 s hold runs out" wait_for 20 _ready
 ok "no file at all: with a warning" grep -q \
 	'ready, but with no upstream after 5 s' "$DNSFWD_ERR"
 stop_dnsfwd
@@ -62,24 +62,24 @@ with open(out, "a") as f:
 PY
 	NOTIFY_PID=$!
 	track_pid "$NOTIFY_PID"
-	wait_for 50 test -e "$2.up"
+	wait_for 10 test -e "$2.up"
 }
 
 printf 'nameserver 127.0.0.1\n' >"$RC"
 listen "$T/notify.sock" "$T/notify.out"
 NOTIFY_SOCKET=$T/notify.sock start_dnsfwd -r "$RC" -l 127.0.0.1:0
-ok "NOTIFY_SOCKET: READY=1" wait_for 30 grep -qx 'READY=1' "$T/notify.out"
+ok "NOTIFY_SOCKET: READY=1" wait_for 10 grep -qx 'READY=1' "$T/notify.out"
 ok "NOTIFY_SOCKET: STATUS with it" grep -q '^STATUS=serving' \
 	"$T/notify.out"
 printf 'nameserver 127.0.0.2\n' >"$T/rc.new"
 mv "$T/rc.new" "$RC"
-ok "NOTIFY_SOCKET: STATUS= when the upstream list changes" wait_for 30 \
+ok "NOTIFY_SOCKET: STATUS= when the upstream list changes" wait_for 10 \
 	grep -qx 'STATUS=upstreams: 127.0.0.2#53' "$T/notify.out"
 stop_dnsfwd
 
 listen "@dnsfwd-t-$$" "$T/abstract.out"
 NOTIFY_SOCKET=@dnsfwd-t-$$ start_dnsfwd -R -s "127.0.0.1#$up_port"
-ok "NOTIFY_SOCKET=@name (abstract): READY=1" wait_for 30 grep -qx \
+ok "NOTIFY_SOCKET=@name (abstract): READY=1" wait_for 10 grep -qx \
 	'READY=1' "$T/abstract.out"
 stop_dnsfwd
 

@@ -50,7 +50,7 @@ for try in 1 2 3; do
 	dm_pid=$!
 	track_pid "$dm_pid"
 	# until it answers, or exits (the port was taken)
-	wait_for 30 eval '! _alive "$dm_pid" || dnsmasq_ready'
+	wait_for 10 eval '! _alive "$dm_pid" || dnsmasq_ready'
 	dnsmasq_ready && break
 	_reap "$dm_pid"
 done
@@ -104,7 +104,7 @@ for try in 1 2 3; do	# as for dnsmasq: another port if this one went
 	unbound -d -c "$T/unbound.conf" >"$T/unbound.out" 2>&1 &
 	ub_pid=$!
 	track_pid "$ub_pid"
-	wait_for 30 eval '! _alive "$ub_pid" || unbound_ready'
+	wait_for 10 eval '! _alive "$ub_pid" || unbound_ready'
 	unbound_ready && break
 	_reap "$ub_pid"
 done

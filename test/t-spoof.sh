@@ -71,9 +71,8 @@ stop_dnsfwd
 start_dnsfwd -R -c 0 -t 300 -s "127.0.0.1#$sp_port"
 q x.test
 eq "badid, one upstream: SERVFAIL" "$RCODE" SERVFAIL
-kill -USR1 "$DNSFWD_PID"
-wait_for 20 grep -q 'counters:' "$DNSFWD_ERR"
-n=$(sed -n 's/.*unmatched replies \([0-9]*\).*/\1/p' "$DNSFWD_ERR" | tail -n 1)
+counters
+n=$(counter "unmatched replies")
 ge "SIGUSR1: the spoofed reply counted as unmatched" "${n:-0}" 1
 stop_dnsfwd
 

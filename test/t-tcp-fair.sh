@@ -60,7 +60,7 @@ PY
 
 : >"$T/hold.out"
 hold 64 idle
-wait_for 50 grep -q 'open 64' "$T/hold.out"
+wait_for 10 grep -q 'open 64' "$T/hold.out"
 sleep 0.3
 q new1.test +tcp
 eq "64 idle connections: a new client is answered" "$RCODE $ANSWER" \
@@ -68,14 +68,14 @@ eq "64 idle connections: a new client is answered" "$RCODE $ANSWER" \
 lt "... within a second (ms)" "$MS" 1000
 
 hold 64 trickle
-wait_for 50 eval '[ "$(grep -c "open 64" "$T/hold.out")" -ge 2 ]'
+wait_for 10 eval '[ "$(grep -c "open 64" "$T/hold.out")" -ge 2 ]'
 sleep 1.2
 q new2.test +tcp
 eq "64 trickling connections: a new client is answered" "$RCODE $ANSWER" \
 	"NOERROR 192.0.2.1"
 lt "... within a second (ms)" "$MS" 1000
 # the tricklers still open: closed about 5 s after their first byte
-wait_for 80 eval '[ "$(grep -c closed "$T/hold.out")" -ge 100 ]'
+wait_for 20 eval '[ "$(grep -c closed "$T/hold.out")" -ge 100 ]'
 late=$(awk '/^closed/ { if ($2 > 7) n++ } END { print n + 0 }' "$T/hold.out")
 eq "trickling messages: every connection closed, none kept past 7 s" \
 	"$late" 0
@@ -128,7 +128,7 @@ ge "closed with its queries in flight: they are cancelled" \
 	"$(counter cancelled)" 4 || diag "$COUNTERS"
 eq "... and none of them failed for want of a buffer" \
 	"$(counter 'no upstream socket')" 0
-wait_for 60 eval '[ "$(counters; counter "in flight")" = 0 ]'
+wait_for 20 eval '[ "$(counters; counter "in flight")" = 0 ]'
 counters
 eq "... nothing left in flight once the others are done" \
 	"$(counter 'in flight')" 0

@@ -121,7 +121,7 @@ for user in nobody 65534:65534; do
 	start_dnsfwd -l "$listen" -r "$T/etc/resolv.conf" -H "$T/etc/hosts" \
 		-u "$user"
 	pid=$DNSFWD_PID
-	wait_for 30 grep -q "^Uid:[[:space:]]*${uid}[[:space:]]" \
+	wait_for 10 grep -q "^Uid:[[:space:]]*${uid}[[:space:]]" \
 		"/proc/$pid/status"
 	eq "-u $user: Uid (real, effective, saved, fs)" \
 		"$(status_field "$pid" Uid)" "$uid $uid $uid $uid"
