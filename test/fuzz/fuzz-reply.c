@@ -17,7 +17,7 @@
  * invariants: what is cut fits and still parses as the answer to the
  * query, with TC; the cache keeps exactly the cacheable answers, gives
  * them back byte for byte but the ID, the case of the name and the TTLs,
- * and keeps the four most recently used.
+ * and keeps the most recently used: four, or as many as its bytes hold.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -344,7 +344,9 @@ mangled(const uint8_t *reply, size_t len, const uint8_t *query,
 }
 
 /*
- * Fill a cache of 4 with eight variants of q's key; the last four stay.
+ * Fill a cache of 4 with eight variants of q's key: the most recent ones
+ * stay, as many as both bounds allow: 4 entries, and the arena's bytes
+ * (an answer near 1 KB takes 1,152 of the 4 KiB, so only 3 fit).
  * stored: whether cache_put() keeps this answer.
  */
 static void
@@ -352,8 +354,10 @@ evict(struct cache *c, const struct dns_query *q, const uint8_t *query,
     const uint8_t *reply, size_t len, const struct dns_reply *r,
     bool stored)
 {
+	struct cache_stats cs;
 	struct dns_query v[8];
-	int i;
+	size_t each;
+	int i, kept;
 
 	for (i = 0; i < 8; i++) {
 		v[i] = *q;
@@ -367,8 +371,14 @@ evict(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	}
 	if (!stored)
 		return;
+	cache_stats(c, &cs);
+	kept = cs.entries;
+	each = cs.bytes / (size_t)kept;		/* every variant costs the same */
+	check(kept >= 1 && cs.bytes == each * (size_t)kept);
+	check((size_t)kept == (cs.arena / each < 4 ? cs.arena / each : 4));
 	for (i = 7; i >= 0; i--)
-		served(c, &v[i], query, reply, len, r, T0 + 9, 0, i >= 4);
+		served(c, &v[i], query, reply, len, r, T0 + 9, 0,
+		    i >= 8 - kept);
 	cache_flush(c);
 	check(entries(c) == 0);
 	for (i = 0; i < 8; i++)
