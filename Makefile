@@ -56,6 +56,12 @@ test:
 	$(MAKE) -j$(NPROC) $(TESTBINS)
 	BINS="dnsfwd test/dnsfwd-san" bash test/run.sh
 
+# the suite N times (BUSY=1: beside a busy loop per core); what ever failed
+N	?= 5
+test-repeat:
+	$(MAKE) -j$(NPROC) $(TESTBINS)
+	bash test/repeat.sh $(N)
+
 test-cross: test/fakeup test/dnsq test/chaos
 	WARN='$(WARN)' bash test/cross.sh
 
@@ -79,4 +85,4 @@ clean:
 
 FORCE:
 
-.PHONY: all static test test-cross fuzz chaos bench install clean FORCE
+.PHONY: all static test test-repeat test-cross fuzz chaos bench install clean FORCE

@@ -3,12 +3,8 @@
 # sourced after lib.sh.  Not a test itself.
 #
 # Fake upstreams named in a resolv.conf must listen on port 53 (the file
-# cannot give a port), each script on its own /24 of loopback addresses so
-# that scripts can run in parallel with each other and with t-follow-*.sh
-# (which use 127.0.2.x - 127.0.20.x):
-#
-#	127.0.40.x  t-fault-resolv.sh	127.0.42.x  t-valgrind.sh
-#	127.0.41.x  t-fault-tcp.sh
+# cannot give a port), each script on its own /24 of loopback addresses
+# (the table in lib.sh).
 #
 # The load generators:
 #  - flood (a perl client written to $T/flood.pl): paced UDP queries from
@@ -54,12 +50,6 @@ wakeups()
 {
 	awk '/ctxt_switches/ { n += $2 } END { print n + 0 }' \
 	    "/proc/$1/status" 2>/dev/null
-}
-
-# nfds PID: open file descriptors.
-nfds()
-{
-	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
 
 # ---- flood: the checking UDP client -----------------------------------------

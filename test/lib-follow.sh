@@ -4,19 +4,8 @@
 #
 # resolv.conf cannot give a port, so dnsfwd asks every nameserver of the
 # followed file on port 53.  Fake upstreams named in a file therefore listen
-# on 127.0.0.X:53, each script on its own /24 of loopback addresses so that
-# scripts can run in parallel:
-#
-#	127.0.2.x  t-follow-nm.sh		127.0.8.x   t-follow-poll.sh
-#	127.0.3.x  t-follow-boot.sh		127.0.9.x   t-follow-self.sh
-#	127.0.4.x  t-follow-systemd.sh		127.0.10.x  t-follow-recreate.sh
-#	127.0.5.x  t-follow-symlink.sh		127.0.11.x  t-follow-sighup.sh
-#	127.0.6.x  t-follow-vpn.sh		127.0.12.x  t-follow-fallback.sh
-#	127.0.7.x  t-follow-burst.sh		127.0.13.x  t-follow-static.sh
-#	127.0.14.x t-follow-relative.sh		127.0.20.x  measure-follow.sh
-#	127.0.30.x t-chroot.sh			127.0.40.x  t-fault-resolv.sh
-#	127.0.41.x t-fault-fds.sh		127.0.42.x  t-valgrind.sh
-#	127.0.61.x t-cache.sh
+# on 127.0.X.Y:53, each script on its own /24 of loopback addresses (the
+# table in lib.sh), so that scripts can run in parallel.
 #
 # Servers given with a port (-s, -f) use lib.sh's start_fakeup as usual.
 #

@@ -10,6 +10,25 @@
 # for an event (a line, a counter, an answer, a file) with a deadline on
 # the wall clock (wait_for), never a sleep that hopes the event happened.
 #
+# Scripts run several at a time (test/run.sh), so each owns what it binds.
+# Ports picked by the kernel (port 0) are everyone's; a server that must be
+# found again on a fixed port (named in a resolv.conf, which takes no port,
+# or restarted where it was) listens on port 53 of a loopback /24 of its
+# script's own, and namespaces carry the script's name or PID:
+#
+#	127.0.2.x  t-follow-nm		127.0.12.x t-follow-fallback
+#	127.0.3.x  t-follow-boot	127.0.13.x t-follow-static
+#	127.0.4.x  t-follow-systemd	127.0.14.x t-follow-relative
+#	127.0.5.x  t-follow-symlink	127.0.15.x t-follow-fifo
+#	127.0.6.x  t-follow-vpn		127.0.20.x measure-follow (bench)
+#	127.0.7.x  t-follow-burst	127.0.30.x t-chroot
+#	127.0.8.x  t-follow-poll	127.0.40.x t-fault-resolv
+#	127.0.9.x  t-follow-self	127.0.41.x t-fault-fds
+#	127.0.10.x t-follow-recreate	127.0.42.x t-valgrind
+#	127.0.11.x t-follow-sighup	127.0.44.x t-stale
+#	127.0.45.x t-fault-upstream	127.0.61.x t-cache
+#	127.0.0.1:5397-5399  t-loops (dnsfwd and a relay that loops to it)
+#
 # Globals set for the test:
 #	ROOT T SCRIPT DNSFWD FAKEUP
 #	NAME_port NAME_pid NAME_status		start_fakeup / stop_fakeup
@@ -293,31 +312,43 @@ _fakeup_up()
 	grep -q '^fakeup: listening on ' "$1" || ! _alive "$2"
 }
 
-# fakeup_at NAME ADDR:PORT [RULE...]: like start_fakeup, on ADDR:PORT (PORT
-# 0: any; start it again on the port it got to restart it); sets NAME_pid
-# and NAME_port.  Without RULEs the rule file of an earlier start is kept.
-fakeup_at()
+# fakeup_try NAME ADDR:PORT [RULE...]: start fakeup NAME on ADDR:PORT
+# (PORT 0: any; start it again on the port it got to restart it); sets
+# NAME_pid and NAME_port.  Without RULEs the rule file of an earlier start
+# is kept.  Returns 1, with nothing left running, if it could not listen.
+fakeup_try()
 {
-	local name=$1 where=$2 pid i up=
+	local name=$1 where=$2 pid up=
 
 	shift 2
 	[ $# -gt 0 ] && _write_rules "$T/$name.rules" "$@"
 	[ -f "$T/$name.rules" ] || : >"$T/$name.rules"
+	# emptied here, not only by the child's redirection, so that the wait
+	# below never reads the line of an earlier fakeup of this name
+	: >"$T/$name.err"
 	# shellcheck disable=SC2086  # FAKEUP_WRAP is a command prefix
 	${FAKEUP_WRAP:-} "$FAKEUP" ${FAKEUP_OPTS:-} -l "$where" -L "$T/$name.log" \
 	    -r "$T/$name.rules" 2>"$T/$name.err" &
 	pid=$!
 	track_pid "$pid"
-	_FAKEUPS+=("$name")
 	wait_for 30 _fakeup_up "$T/$name.err" "$pid"
 	up=$(sed -n 's/^fakeup: listening on .*:\([0-9][0-9]*\)$/\1/p' \
 	    "$T/$name.err" | head -n 1)
 	if [ -z "$up" ]; then
-		fail "start fakeup $name on $where" "$(cat "$T/$name.err")"
-		exit 1
+		_reap "$pid"
+		return 1
 	fi
+	_FAKEUPS+=("$name")
 	printf -v "${name}_pid" '%s' "$pid"
 	printf -v "${name}_port" '%s' "$up"
+}
+
+# fakeup_at NAME ADDR:PORT [RULE...]: fakeup_try, or the script fails.
+fakeup_at()
+{
+	fakeup_try "$@" && return 0
+	fail "start fakeup $1 on $2" "$(cat "$T/$1.err")"
+	exit 1
 }
 
 # need_port53 NET: skip the script unless port 53 on NET.x can be bound
@@ -452,7 +483,7 @@ counters()
 
 	before=$(grep -c 'end of counters' "$DNSFWD_ERR")
 	kill -USR1 "$DNSFWD_PID"
-	wait_for 30 _more_counters "$before"
+	wait_for 30 _more_lines 'end of counters' "$before"
 	COUNTERS=$(awk -v n="$before" '
 		/end of counters/ { e++; on = 0; next }
 		e == n && /counters:/ { on = 1 }
@@ -460,9 +491,47 @@ counters()
 	    grep -E 'counters:|cache:|upstream .*: answers|listener .*: queries')
 }
 
-_more_counters()
+# _more_lines RE N: dnsfwd's stderr has more than N lines matching RE.
+_more_lines()
 {
-	[ "$(grep -c 'end of counters' "$DNSFWD_ERR")" -gt "$1" ]
+	[ "$(grep -c "$1" "$DNSFWD_ERR")" -gt "$2" ]
+}
+
+# hup: SIGHUP to dnsfwd, then wait (up to 30 s) until it says it re-read
+# its files (not with -q, which keeps that quiet).
+hup()
+{
+	local before
+
+	before=$(grep -c 'SIGHUP: ' "$DNSFWD_ERR")
+	kill -HUP "$DNSFWD_PID"
+	wait_for 30 _more_lines 'SIGHUP: ' "$before"
+}
+
+# nfds PID: the descriptors PID holds.
+nfds()
+{
+	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
+}
+
+# fds_are N: dnsfwd holds N descriptors (for wait_for).
+fds_are()
+{
+	[ "$(nfds "$DNSFWD_PID")" -eq "$1" ]
+}
+
+# fds_eq DESC N: dnsfwd comes to hold N descriptors (within 10 s).
+fds_eq()
+{
+	wait_for 10 fds_are "$2"
+	eq "$1" "$(nfds "$DNSFWD_PID")" "$2"
+}
+
+# answers NAME IP: dnsfwd answers NAME with IP alone (for wait_for).
+answers()
+{
+	q "$1"
+	[ "$ANSWER" = "$2" ]
 }
 
 # counter NAME: one number from COUNTERS ("queries", "servfail", ...).

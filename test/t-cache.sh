@@ -73,31 +73,6 @@ usr1_line()
 	    sed 's/, longest chain [0-9]*$//'
 }
 
-# start_fakeup_at NAME ADDR:PORT [RULE...]: like start_fakeup, on a fixed
-# address; returns 1 (nothing left running) if fakeup could not listen.
-start_fakeup_at()
-{
-	local name=$1 where=$2 pid i up=
-
-	shift 2
-	_write_rules "$T/$name.rules" "$@"
-	"$FAKEUP" -l "$where" -L "$T/$name.log" -r "$T/$name.rules" \
-	    2>"$T/$name.err" &
-	pid=$!
-	track_pid "$pid"
-	for ((i = 0; i < 50; i++)); do
-		grep -q '^fakeup: listening on ' "$T/$name.err" && up=1 && break
-		_alive "$pid" || break
-		sleep 0.1
-	done
-	if [ -z "$up" ]; then
-		_reap "$pid"
-		return 1
-	fi
-	_FAKEUPS+=("$name")
-	printf -v "${name}_pid" '%s' "$pid"
-}
-
 # port53_free ADDR: nothing listens on ADDR:53 (UDP or TCP).
 port53_free()
 {
@@ -486,9 +461,9 @@ for n in 1 3 5 7 9 11 13 15 17 19; do
 	if ! port53_free "$a" || ! port53_free "$b"; then
 		continue
 	fi
-	start_fakeup_at fa "$a:53" 'slow.test delay 1500 answer 192.0.2.101' \
+	fakeup_try fa "$a:53" 'slow.test delay 1500 answer 192.0.2.101' \
 	    '* answer 192.0.2.101' || continue
-	if ! start_fakeup_at fb "$b:53" '* answer 192.0.2.102'; then
+	if ! fakeup_try fb "$b:53" '* answer 192.0.2.102'; then
 		_reap "$fa_pid"
 		continue
 	fi

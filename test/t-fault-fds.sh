@@ -43,11 +43,6 @@ drop_all()
 	FDS=()
 }
 
-fds_are()
-{
-	[ "$(nfds "$DNSFWD_PID")" -eq "$1" ]
-}
-
 # fds_full: dnsfwd's fds stopped growing (or it died).
 fds_full()
 {
@@ -150,10 +145,8 @@ fds_round()
 	_untrack_pid "$pq"
 	match "round $r: the TCP client from the backlog: answered or closed, not left to time out" \
 	    "$(cat "$T/backlog.out")" '^(rcode=NOERROR .* an=1 |closed)'
-	sleep 0.5
-	q "after$r.fault.test"
-	eq "round $r: the rewrite made while out of fds is honoured" \
-	    "$ANSWER" "$newip"
+	ok "round $r: the rewrite made while out of fds is honoured" \
+	    wait_for 10 answers "after$r.fault.test" "$newip"
 	q "tcp$r.fault.test" +tcp
 	eq "round $r: TCP answers again" "$RCODE" NOERROR
 	ok "round $r: dnsfwd alive" _alive "$DNSFWD_PID"
@@ -190,7 +183,7 @@ under_limit()
 	# Round 2 starts from 127.0.41.2 even if round 1's rewrite was
 	# lost, so that its own rewrite back is what is measured.
 	kill -HUP "$DNSFWD_PID"
-	sleep 0.3
+	wait_for 10 answers "hup$LIMIT.fault.test" 192.0.2.2
 	fds_round "$LIMIT.2" 127.0.41.1 192.0.2.2 192.0.2.1
 	rss_flat "limit $LIMIT" "$rss1" "$(rss "$DNSFWD_PID")"
 	stop_dnsfwd

@@ -52,7 +52,8 @@ flood_round()
 	    -Q "$QPS" -t 5 -c 8 &
 	local pp=$!
 	track_pid "$pp"
-	sleep 1
+	# the flood is on once the black hole has been asked a hundred
+	wait_for 30 eval "[ \"\$(grep -c ' bh$r-' \"\$T/bh.log\")\" -ge 100 ]"
 	q cached.ok.test
 	eq "round $r: a cached name is answered during the flood" \
 	    "$ANSWER" 192.0.2.1

@@ -66,7 +66,9 @@ rewrite_round()
 	    -t 3 -c 4 >/dev/null &
 	pp=$!
 	track_pid "$pp"
-	sleep 1
+	# the load is on once the upstreams have been asked a hundred
+	wait_for 30 eval "[ \"\$(cat \"\$T/n1.log\" \"\$T/n2.log\" |
+	    grep -c ' rw$r-')\" -ge 100 ]"
 	secs=$SECONDS
 	n=$(timeout 60 perl "$T/rewrite.pl" "$T/resolv.conf" "$REWRITES" \
 	    "$final")

@@ -64,11 +64,6 @@ drop_all()
 	FDS=()
 }
 
-fds_are()
-{
-	[ "$(nfds "$DNSFWD_PID")" -eq "$1" ]
-}
-
 tcp_round()
 {
 	local r=$1 t0 t1 c0 c1 n=$((IDLE + HALF))

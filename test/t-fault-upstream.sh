@@ -27,10 +27,13 @@ RATE=400		# qps per client
 TMO=400			# dnsfwd -t
 CLIENT_TMO=3000		# flood -t: far above TMO x 2 upstreams
 
+# sick is restarted on its port: an address of this script's own (lib.sh)
+fault_net 127.0.45
+SICK=127.0.45.1
 fakeup_at good 127.0.0.1:0 '* answer 192.0.2.1'
-fakeup_at sick 127.0.0.1:0 '* delay 200 answer 192.0.2.1'
-start_dnsfwd -R -q -t "$TMO" -s "127.0.0.1#$sick_port" \
-	-s "127.0.0.1#$good_port" -s "/solo.test/127.0.0.1#$sick_port"
+fakeup_at sick "$SICK:53" '* delay 200 answer 192.0.2.1'
+start_dnsfwd -R -q -t "$TMO" -s "$SICK" \
+	-s "127.0.0.1#$good_port" -s "/solo.test/$SICK"
 
 q first.fault.test
 eq "setup: dnsfwd answers" "$ANSWER" 192.0.2.1
@@ -82,7 +85,7 @@ death_round()
 	    -f "d$RANDOM-%d.solo.test"
 	eq "death $r: sick dead, solo.test: SERVFAIL" "$F_SERVFAIL" 50 ||
 	    diag "$FLOOD"
-	fakeup_at sick "127.0.0.1:$sick_port"
+	fakeup_at sick "$SICK:53"
 	q "back$r.solo.test"
 	eq "death $r: sick back: solo.test answered again" "$ANSWER" 192.0.2.1
 }
@@ -133,7 +136,7 @@ flap_kill()
 	    [ "$SECONDS" -lt $((end + 10)) ] && [ "$n" -lt 100 ]; do
 		kill_fakeup sick
 		sleep 0.1
-		fakeup_at sick "127.0.0.1:$sick_port"
+		fakeup_at sick "$SICK:53"
 		sleep 0.1
 		n=$((n + 1))
 	done

@@ -185,7 +185,8 @@ hosts_is "after the in-place rewrite: web.hosts.test" 10.1.1.1
 
 # Deleted and re-created.
 rm -f "$T/hosts"
-sleep 0.2
+ok "hosts file deleted: said, and what it gave is kept" wait_for 10 grep -q \
+	"$T/hosts: .*; keeping what it gave before" "$DNSFWD_ERR"
 ok "dnsfwd survives the hosts file being deleted" _alive "$DNSFWD_PID"
 q db.hosts.test
 eq "hosts file deleted: queries still answered" "$RCODE" NOERROR

@@ -109,7 +109,7 @@ stop_dnsfwd
 start_fakeup up2 '* answer 192.0.2.2'
 start_dnsfwd -R -c 0 --max-tcp 2 -s "127.0.0.1#$up2_port"
 q warm.test	# the upstream socket pool as it will be
-fd0=$(find "/proc/$DNSFWD_PID/fd" -mindepth 1 | wc -l)
+fd0=$(nfds "$DNSFWD_PID")
 idle=()
 for i in 1 2; do
 	"$DNSQ" -t -w 8000 127.0.0.1 "$DNSFWD_PORT" '' >"$T/idle$i.out" 2>&1 &
@@ -117,11 +117,7 @@ for i in 1 2; do
 	track_pid "$!"
 done
 # Both connected and accepted: dnsfwd holds two more descriptors.
-_fds_are()
-{
-	[ "$(find "/proc/$DNSFWD_PID/fd" -mindepth 1 2>/dev/null | wc -l)" = "$1" ]
-}
-ok "--max-tcp 2: both idle connections accepted" wait_for 30 _fds_are $((fd0 + 2))
+ok "--max-tcp 2: both idle connections accepted" wait_for 30 fds_are $((fd0 + 2))
 start=$(date +%s%N)
 out=$("$DNSQ" -t -w 3000 127.0.0.1 "$DNSFWD_PORT" "$("$DNSQ" -m 7 t3.test)")
 ms=$((($(date +%s%N) - start) / 1000000))
@@ -140,7 +136,7 @@ for p in "${idle[@]}"; do
 done
 eq "the idle connection open longest was closed to admit it, not the other" \
 	"$(cat "$T/idle1.out" "$T/idle2.out" | grep -c closed)" 1
-ok "after closing them: dnsfwd closed its ends" wait_for 30 _fds_are "$fd0"
+ok "after closing them: dnsfwd closed its ends" wait_for 30 fds_are "$fd0"
 q tcp.test +tcp
 eq "after closing them: TCP answered again" "$ANSWER" 192.0.2.2
 out=$("$DNSQ" -t -w 3000 127.0.0.1 "$DNSFWD_PORT" "$("$DNSQ" -m 8 t4.test)" \

@@ -29,31 +29,31 @@ served()
 	[ "$RCODE $ANSWER" = "NOERROR 192.0.2.1" ]
 }
 
-nfds() { find "/proc/$DNSFWD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
 # ---- a VM restart: the same name, a new namespace ---------------------------
 ns_up "$P-vm"
 start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
 	-N "$P-vm" -l 127.0.0.1:5399
 ok "restart: served before" served "$P-vm" before
-fd0=$(nfds)
+fd0=$(nfds "$DNSFWD_PID")
 ip netns del "$P-vm"
 ok "restart: its listener closed when the namespace goes (said)" \
 	wait_for 10 grep -qxF \
 	"dnsfwd: stopped listening on 127.0.0.1:5399 in /run/netns/$P-vm" \
 	"$DNSFWD_ERR"
-eq "restart: its sockets closed (descriptors)" "$(nfds)" $((fd0 - 3))
+fds_eq "restart: its sockets closed (descriptors)" $((fd0 - 3))
 t0=$(date +%s%N)
 ns_up "$P-vm"
 ok "restart: served again in the new namespace" wait_for 10 served \
 	"$P-vm" after
 ms=$((($(date +%s%N) - t0) / 1000000))
-lt "restart: from ip netns add to a served query (ms)" "$ms" 1000
+# measure-netns.sh times this; the bound is for a busy machine
+lt "restart: from ip netns add to a served query (ms)" "$ms" 5000
 diag "ip netns add to a served query: $ms ms"
 eq "restart: two listening lines for it" "$(grep -c \
 	"listening on 127.0.0.1:5399 (udp+tcp) in /run/netns/$P-vm$" \
 	"$DNSFWD_ERR")" 2
-eq "restart: as many descriptors as before" "$(nfds)" "$fd0"
+fds_eq "restart: as many descriptors as before" "$fd0"
 counters
 match "SIGUSR1: queries per listener, with its namespace" "$COUNTERS" \
 	"listener 127\\.0\\.0\\.1:5399 in /run/netns/$P-vm: queries [1-9]"
@@ -64,7 +64,7 @@ ip netns del "$P-vm"
 DNSFWD_WANT=1 start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
 	-u 65534:65534 -N "/run/netns/$P-g*" -l 127.0.0.1:5399
 q warm.test	# the first upstream socket, kept for the next queries
-fd0=$(nfds)
+fd0=$(nfds "$DNSFWD_PID")
 eq "-u with -N: no effective capability while idle" \
 	"$(awk '/^CapEff/ { print $2 }' "/proc/$DNSFWD_PID/status")" \
 	0000000000000000
@@ -78,28 +78,27 @@ for n in 1 2 3; do
 	ok "glob: $P-g$n, added after start (and after -u), is served" \
 	    wait_for 10 served "$P-g$n"
 done
-eq "glob: three namespaces, three sockets each (udp, tcp, netlink)" \
-	"$(nfds)" $((fd0 + 9))
+fds_eq "glob: three namespaces, three sockets each (udp, tcp, netlink)" \
+	$((fd0 + 9))
 ip netns del "$P-g2"
 ok "glob: one deleted: its listener closed (said)" wait_for 10 grep -qxF \
 	"dnsfwd: stopped listening on 127.0.0.1:5399 in /run/netns/$P-g2" \
 	"$DNSFWD_ERR"
-eq "glob: its sockets closed, so the kernel can free it" "$(nfds)" \
+fds_eq "glob: its sockets closed, so the kernel can free it" \
 	$((fd0 + 6))
 ok "glob: the others still served" served "$P-g1" again
 ok "glob: ... both" served "$P-g3" again
 for n in 1 3; do
 	ip netns del "$P-g$n"
 done
-_fds_are() { [ "$(nfds)" -eq "$1" ]; }
-ok "glob: all gone: back to where it started" wait_for 10 _fds_are "$fd0"
+ok "glob: all gone: back to where it started" wait_for 10 fds_are "$fd0"
 stop_dnsfwd
 
 # ---- 100 namespaces through one pattern ------------------------------------
 DNSFWD_WANT=1 start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
 	-N "/run/netns/$P-m*" -l 127.0.0.1:5399
 q warm.test
-fd0=$(nfds)
+fd0=$(nfds "$DNSFWD_PID")
 for n in $(seq 1 100); do
 	ns_up "$P-m$n"
 done
@@ -116,7 +115,7 @@ for n in $(seq 1 100); do
 	served "$P-m$n" || bad=$((bad + 1))
 done
 eq "100 namespaces: each answered a query" "$bad" 0
-eq "100 namespaces: 300 descriptors more" "$(nfds)" $((fd0 + 300))
+fds_eq "100 namespaces: 300 descriptors more" $((fd0 + 300))
 diag "100 namespaces: RSS $(awk '/^VmRSS/ { print $2 " " $3 }' \
 	"/proc/$DNSFWD_PID/status")"
 stop_dnsfwd

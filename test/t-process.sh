@@ -99,8 +99,8 @@ match "SIGUSR1: the dead upstream: 2 errors" "$(cat "$DNSFWD_ERR")" \
 match "SIGUSR1: the live one: 1 answer, 1 timeout" "$(cat "$DNSFWD_ERR")" \
 	"upstream $up: answers 1, timeouts 1, errors 0"
 ok "SIGUSR1: still running" kill -0 "$DNSFWD_PID"
-kill -HUP "$DNSFWD_PID"
-sleep 0.2
+hup
+ok "SIGHUP: said" grep -q 'SIGHUP: ' "$DNSFWD_ERR"
 ok "SIGHUP: still running" kill -0 "$DNSFWD_PID"
 q b.test
 eq "SIGHUP: still answering" "$ANSWER" 192.0.2.1

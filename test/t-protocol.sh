@@ -168,7 +168,12 @@ track_pid "$half"
 	>"$T/part.out" 2>&1 &
 part=$!
 track_pid "$part"
-sleep 0.3
+_tcp_open()
+{
+	[ "$(ss -Htn state established "( sport = :$DNSFWD_PORT )" |
+	    wc -l)" -ge "$1" ]
+}
+ok "three TCP clients connected, idle or half-sent" wait_for 10 _tcp_open 3
 q i1.test
 eq "idle TCP clients open: UDP answered" "$ANSWER" 192.0.2.1
 lt "idle TCP clients open: UDP at once (ms)" "$MS" 500

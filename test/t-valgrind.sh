@@ -44,12 +44,6 @@ printf 'nameserver 127.0.42.1\n' >"$T/resolv.conf"
 printf '192.0.2.50 host1.test\n2001:db8::50 host1.test\n' >"$T/hosts"
 
 # answers NAME IP: NAME is answered with IP now.
-answers()
-{
-	q "$1"
-	[ "$ANSWER" = "$2" ]
-}
-
 DNSFWD_WRAP=$VG start_dnsfwd -r "$T/resolv.conf" -t 300 -c 100 \
 	-s "/split.test/127.0.0.1#$split_port" \
 	-s "/dead.test/127.0.0.1#$dead_port" \
