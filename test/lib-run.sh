@@ -58,6 +58,32 @@ scripts_list()
 	echo "$list"
 }
 
+# scripts_alone / scripts_shared: the scripts of scripts_list that say
+# "# test: alone" in their first 20 lines (they need the whole machine),
+# and the others.
+_alone()
+{
+	head -n 20 "$1" | grep -qx '# test: alone'
+}
+
+scripts_alone()
+{
+	local s
+
+	for s in $(scripts_list); do
+		_alone "$s" && echo "$s"
+	done
+}
+
+scripts_shared()
+{
+	local s
+
+	for s in $(scripts_list); do
+		_alone "$s" || echo "$s"
+	done
+}
+
 # show: print and count the output of every script that has ended.
 show()
 {

@@ -9,6 +9,10 @@
 # or SERVFAIL, never silence.  Afterwards the table drains (in flight 0) and
 # the upstream, once it answers again, is used at once.  Two rounds: the
 # second must not grow the RSS by more than 2 MiB.
+#
+# It measures what dnsfwd still serves with the machine's CPUs busy with
+# the flood itself, so it runs with no other script beside it:
+# test: alone
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib-fault.sh
