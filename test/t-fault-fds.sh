@@ -50,7 +50,7 @@ fds_full()
 
 	_alive "$DNSFWD_PID" || return 0
 	a=$(nfds "$DNSFWD_PID")
-	sleep 0.2
+	sleep 0.2	# the same count 0.2 s apart: it stopped growing
 	[ "$(nfds "$DNSFWD_PID")" -eq "$a" ] && [ "$a" -gt "$base" ]
 }
 
@@ -105,7 +105,7 @@ fds_round()
 	q "u$r.fault.test"
 	eq "round $r: out of fds: UDP still answered" "$ANSWER" "$oldip"
 	c0=$(cpu_ticks "$DNSFWD_PID")
-	sleep 1
+	sleep 1		# the measurement window
 	c1=$(cpu_ticks "$DNSFWD_PID")
 	lt "round $r: out of fds: no spinning (CPU ticks in 1 s)" \
 	    $((c1 - c0)) 10
@@ -127,7 +127,7 @@ fds_round()
 	track_pid "$pq"
 	printf 'nameserver %s\n' "$new" >"$T/resolv.tmp"
 	mv -f "$T/resolv.tmp" "$T/resolv.conf"
-	sleep 0.5
+	sleep 0.5	# the scenario: the rewrite is seen while out of fds
 	q "m$r.fault.test"
 	diag "while out of fds, after the rewrite: $ANSWER ($RCODE)"
 	eq "round $r: out of fds: UDP still answered after the rewrite" \
@@ -170,7 +170,7 @@ under_limit()
 	base=$(nfds "$DNSFWD_PID")
 	diag "dnsfwd holds $base fds at rest"
 	w0=$(wakeups "$DNSFWD_PID")
-	sleep 2
+	sleep 2		# the measurement window
 	lt "limit $LIMIT: idle, dnsfwd sleeps (wakeups in 2 s)" \
 	    $(($(wakeups "$DNSFWD_PID") - w0)) 10
 

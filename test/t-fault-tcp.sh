@@ -94,7 +94,7 @@ tcp_round()
 		skip "pipelined TCP queries: test/dnsq missing" "make test/dnsq"
 	fi
 	c0=$(cpu_ticks "$DNSFWD_PID")
-	sleep 1
+	sleep 1		# the measurement window
 	c1=$(cpu_ticks "$DNSFWD_PID")
 	lt "round $r: no spinning while they hang on (CPU ticks in 1 s)" \
 	    $((c1 - c0)) 5

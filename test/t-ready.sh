@@ -17,7 +17,7 @@ RC=$T/resolv.conf
 exec 3>"$T/ready.out"
 start_dnsfwd -r "$RC" --ready-fd 3
 exec 3>&-
-sleep 0.5
+sleep 0.5	# the observation window: nothing may come in it
 eq "ready fd: silent during the start race" "$(wc -c <"$T/ready.out")" 0
 ok "ready fd: still open in dnsfwd" test -e "/proc/$DNSFWD_PID/fd/3"
 _ready() { [ "$(wc -c <"$T/ready.out")" -eq 1 ]; }

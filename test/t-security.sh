@@ -106,9 +106,10 @@ time.sleep(2)
 PY
 hp=$!
 track_pid "$hp"
-sleep 0.3
+ok "2. the query in flight reached the upstream" \
+	wait_for 10 grep -q ' hold\.test ' "$T/up.log"
 c0=$(ticks "$DNSFWD_PID")
-sleep 1
+sleep 1		# the measurement window
 c1=$(ticks "$DNSFWD_PID")
 lt "2. half-closed client, one query answered, one in flight: CPU ticks in 1 s" \
 	$((c1 - c0)) 10
@@ -177,7 +178,7 @@ print("good %d forged %d none %d" % (good, forged, len(socks)))
 PY
 cp=$!
 track_pid "$cp"
-sleep 0.1
+sleep 0.1	# the scenario: the clients ask first, then the spray
 python3 - "$up_port" "$lo" "$hi" slow2.test 0.9 >"$T/spray.out" 2>&1 <<'PY'
 import random, socket, struct, sys, time
 from dnsmsg import query
@@ -254,7 +255,7 @@ print(sent)
 PY
 jp=$!
 track_pid "$jp"
-sleep 0.1
+sleep 0.1	# the scenario: the junk is flying before the queries
 good=0
 for i in $(seq 1 11); do
 	q "j$i.junk.test"

@@ -61,7 +61,12 @@ PY
 : >"$T/hold.out"
 hold 64 idle
 wait_for 10 grep -q 'open 64' "$T/hold.out"
-sleep 0.3
+_established()
+{
+	[ "$(ss -Htn state established "( sport = :$DNSFWD_PORT )" |
+	    wc -l)" -ge "$1" ]
+}
+wait_for 10 _established 64
 q new1.test +tcp
 eq "64 idle connections: a new client is answered" "$RCODE $ANSWER" \
 	"NOERROR 192.0.2.1"
@@ -69,15 +74,17 @@ lt "... within a second (ms)" "$MS" 1000
 
 hold 64 trickle
 wait_for 10 eval '[ "$(grep -c "open 64" "$T/hold.out")" -ge 2 ]'
-sleep 1.2
+sleep 1.2	# the scenario: well into their messages, byte by byte
 q new2.test +tcp
 eq "64 trickling connections: a new client is answered" "$RCODE $ANSWER" \
 	"NOERROR 192.0.2.1"
 lt "... within a second (ms)" "$MS" 1000
 # the tricklers still open: closed about 5 s after their first byte
 wait_for 20 eval '[ "$(grep -c closed "$T/hold.out")" -ge 100 ]'
-late=$(awk '/^closed/ { if ($2 > 7) n++ } END { print n + 0 }' "$T/hold.out")
-eq "trickling messages: every connection closed, none kept past 7 s" \
+# (5 s from the first byte, exact in test/unit; 9 s is under the 10 s
+# idle timer and far under "as long as bytes come")
+late=$(awk '/^closed/ { if ($2 > 9) n++ } END { print n + 0 }' "$T/hold.out")
+eq "trickling messages: every connection closed, none kept past 9 s" \
 	"$late" 0
 counters
 ge "SIGUSR1: connections closed for a message not whole in time" \
@@ -99,7 +106,8 @@ slowq()
 }
 slowq a
 slowq b
-sleep 0.5
+# both connections' queries are waiting at the upstream
+ok "both connections' queries reached the upstream" wait_for 10 eval '[ "$(grep -c "^tcp [ab]-[0-9]*\.slow\.test " "$T/up.log")" -ge 16 ]'
 q fair.test +tcp
 eq "two connections with 32 slow queries each: another TCP client answered" \
 	"$RCODE $ANSWER" "NOERROR 192.0.2.1"
@@ -121,7 +129,8 @@ time.sleep(0.3)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 s.close()
 PY
-sleep 0.3
+_cancelled() { counters; [ "$(counter cancelled)" -ge 4 ]; }
+wait_for 10 _cancelled
 counters
 # (it was reading at most its share of them: half the free buffers)
 ge "closed with its queries in flight: they are cancelled" \

@@ -132,21 +132,17 @@ flood "$DNSFWD_PORT" -n 300 -r 300 -t 5000
 flood_clean "burst of 300 under valgrind" 1
 
 # 9. signals
-kill -USR1 "$DNSFWD_PID"
-wait_for 10 grep -q 'counters:' "$DNSFWD_ERR"
-ok "SIGUSR1: counters printed" grep -q 'counters:' "$DNSFWD_ERR"
-kill -HUP "$DNSFWD_PID"
-sleep 0.5
+counters
+ok "SIGUSR1: counters printed" grep -q 'counters:' <<<"$COUNTERS"
+hup
+ok "SIGHUP: said" grep -q 'SIGHUP: ' "$DNSFWD_ERR"
 q e.fwd.test
 eq "after SIGHUP: answer" "$ANSWER" 192.0.2.1
 ok "dnsfwd alive under valgrind" _alive "$DNSFWD_PID"
 
 # 10. exit, and the verdict.  valgrind needs a while for the leak check.
 kill -TERM "$DNSFWD_PID"
-for ((i = 0; i < 200; i++)); do
-	_alive "$DNSFWD_PID" || break
-	sleep 0.1
-done
+wait_for 60 _gone "$DNSFWD_PID"
 stop_dnsfwd
 eq "SIGTERM: exit status 0 (99: valgrind found errors or leaks)" \
 	"$DNSFWD_STATUS" 0
