@@ -21,31 +21,32 @@
  *    7. DNS messages parsed [h]
  *    8. DNS messages built [h]
  *    9. resolv.conf and hosts [h]
- *   10. Upstream policy [h]
- *   11. Who may ask: prefixes and netlink [h]
- *   12. Fair share and routing rules [h]
- *   13. Cache: the store [h]
- *   14. Cache: put and get [h]
- *   15. Runtime state: queries, clients, listeners
- *   16. Runtime state: upstream sockets, files, the state
- *   17. Event tokens and client output
- *   18. Query table: queues, stale list, health
- *   19. Query slots: sources, allocation, in-flight, sockets
- *   20. Upstream sockets, attempts and probes
- *   21. Answers and the course of a query
- *   22. Intake: a client's query
- *   23. Intake: who may ask, UDP and TCP clients
- *   24. Namespaces and their addresses
- *   25. Listeners: capabilities and binding
- *   26. Views: listeners in namespaces
- *   27. File following
- *   28. Readiness and the files applied
- *   29. Signals and counters
- *   30. The event loop
- *   31. Options: their values and messages
- *   32. Start-up: privileges and memory
- *   33. Start-up: listeners, files, the order
- *   34. The option table and main()
+ *   10. Timing rules [h]
+ *   11. Upstream policy [h]
+ *   12. Who may ask: prefixes and netlink [h]
+ *   13. Fair share and routing rules [h]
+ *   14. Cache: the store [h]
+ *   15. Cache: put and get [h]
+ *   16. Runtime state: queries, clients, listeners
+ *   17. Runtime state: upstream sockets, files, the state
+ *   18. Event tokens and client output
+ *   19. Query table: queues, stale list, health
+ *   20. Query slots: sources, allocation, in-flight, sockets
+ *   21. Upstream sockets, attempts and probes
+ *   22. Answers and the course of a query
+ *   23. Intake: a client's query
+ *   24. Intake: who may ask, UDP and TCP clients
+ *   25. Namespaces and their addresses
+ *   26. Listeners: capabilities and binding
+ *   27. Views: listeners in namespaces
+ *   28. File following
+ *   29. Readiness and the files applied
+ *   30. Signals and counters
+ *   31. The event loop
+ *   32. Options: their values and messages
+ *   33. Start-up: privileges and memory
+ *   34. Start-up: listeners, files, the order
+ *   35. The option table and main()
  */
 
 /* ==== 1. Includes ======================================================== */
@@ -1660,7 +1661,7 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	return true;
 }
 
-/* ==== 10. Timing rules ================================================== */
+/* ==== 10. Timing rules =================================================== */
 /*
  * Every rule of the contract that depends on time is decided here, with
  * now passed in (dnsfwd.h "Time"): the I/O half reads the clock once per
@@ -2979,7 +2980,7 @@ cache_longest_chain(const struct cache *c)
 }
 
 /*
- * Sections 15 to 34 do the I/O.  The unit tests and fuzz targets build with
+ * Sections 16 to 35 do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
@@ -3286,7 +3287,7 @@ struct stats {
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* A followed file: the resolv file or a hosts file (sections 27 and 28). */
+/* A followed file: the resolv file or a hosts file (sections 28 and 29). */
 struct watched_file {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;

@@ -184,7 +184,8 @@ match "marked down: the probe is a copy of a real query" \
 # Down, but asked when every live one fails.
 q dsf.test
 eq "marked down, up2 fails: SERVFAIL" "$RCODE" SERVFAIL
-eq "marked down, up2 fails: the down one is asked then" \
+# (its probe may fall due with this query too: then it is asked twice)
+ge "marked down, up2 fails: the down one is asked then" \
 	"$(asked drop dsf.test)" 1
 eq "marked down, up2 fails: up2 asked first" "$(asked up2 dsf.test)" 1
 ge "marked down, up2 fails: the timeout is paid (ms)" "$MS" 1900
