@@ -92,6 +92,10 @@
 #define TIMEOUT_MS	1500	/* -t: one upstream's wait */
 #define STALE_S		86400	/* --stale: answers kept past expiry */
 #define EDE_STALE	3	/* RFC 8914 4.4: Stale Answer */
+#define EDE_NOT_READY	14	/* 4.15: no upstream known yet (held) */
+#define EDE_PROHIBITED	18	/* 4.19: a stranger, refused */
+#define EDE_NO_REACH	22	/* 4.23: every upstream failed */
+#define EDE_NET_ERROR	23	/* 4.24: ... one with a network error */
 #define QUERY_MAX	4096	/* queries in flight (--max-queries) */
 #define TCP_MAX		64	/* TCP client connections (--max-tcp) */
 #define TCP_PIPELINE	32	/* queries in flight per TCP client */
@@ -99,6 +103,7 @@
 #define BATCH		32	/* datagrams per recvmmsg/sendmmsg */
 #define EPOLL_BATCH	64	/* events taken per loop pass */
 #define NEG_MAX		4096	/* a kept negative answer; larger is cut */
+#define STALE_BUF	(CACHE_DATA + DNS_EDE_MAX)	/* a stale answer */
 #define RELOAD_MS	2	/* coalesce a burst of file events */
 #define POLL_MS		2000	/* file polling when inotify is unavailable */
 #define NS_RETRY_MS	10	/* a namespace file not mounted yet: again */
@@ -114,6 +119,7 @@
 #define STRANGER_LINES	16	/* refusals said a minute, all sources */
 #define NL_DUMP_TRIES	4	/* dumps redone while addresses change */
 #define MAX_PROBES	32	/* probes of down upstreams at once */
+#define MAX_TAGS	64	/* upstreams named in the cache (then flushed) */
 #define MAX_HOSTS	4	/* -H files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
 #define EDNS_ECS	8	/* RFC 7871 Client Subnet option code */
@@ -947,7 +953,7 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 	unsigned rest;
 	uint32_t ttl;
 	size_t at;
-	int n;
+	int n, bad;
 
 	memset(q, 0, offsetof(struct dns_query, qname));
 	q->qname[0] = 0;	/* the root until a name is read whole */
@@ -963,35 +969,41 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 	rest = dns_get_u16(&c);
 	rest += dns_get_u16(&c);
 	i = dns_get_u16(&c);
-	if (qd != 1)
-		return RCODE_FORMERR;
-	n = dns_get_name(&c, q->qname);
-	q->qtype = dns_get_u16(&c);
-	q->qclass = dns_get_u16(&c);
-	if (c.err != NULL) {
-		q->qname[0] = 0;
-		return RCODE_FORMERR;
+	/*
+	 * An opcode other than QUERY (NOTIFY, UPDATE, IQUERY, unassigned) is
+	 * NOTIMP, with or without a question, with an OPT for an EDNS query:
+	 * as much of it is read as reads well, for the answer to echo.
+	 */
+	bad = ((q->flags >> 11) & 0xf) != 0 ? RCODE_NOTIMP : RCODE_FORMERR;
+	if (qd > 1 || (qd == 0 && bad == RCODE_FORMERR))
+		return bad;
+	if (qd == 1) {
+		n = dns_get_name(&c, q->qname);
+		q->qtype = dns_get_u16(&c);
+		q->qclass = dns_get_u16(&c);
+		if (c.err != NULL) {
+			q->qname[0] = 0;
+			q->qtype = q->qclass = 0;
+			return bad;
+		}
+		q->qname_len = (uint8_t)n;
+		dns_name_lower(q->qname, (size_t)n);
+		q->qend = (uint16_t)c.pos;
 	}
-	q->qname_len = (uint8_t)n;
-	dns_name_lower(q->qname, (size_t)n);
-	q->qend = (uint16_t)c.pos;
-	q->udp_size = 512;
-	if (((q->flags >> 11) & 0xf) != 0)
-		return RCODE_NOTIMP;
 	/* answer and authority are not expected, but must be well formed */
 	while (rest-- > 0)
 		if (dns_skip_rr(&c, &ttl, &rdlen) == 0)
-			return RCODE_FORMERR;
+			return bad;
 	for (; i > 0; i--) {
 		at = c.pos;
 		type = dns_skip_rr(&c, &ttl, &rdlen);
 		if (type == 0)
-			return RCODE_FORMERR;
+			return bad;
 		if (type != TYPE_OPT)
 			continue;
 		/* RFC 6891 6.1.1: one OPT, owned by the root */
 		if (q->opt != 0 || buf[at] != 0)
-			return RCODE_FORMERR;
+			return bad;
 		q->opt = (uint16_t)at;
 		q->udp_size = dns_u16_at(buf, len, at + 3);	/* CLASS */
 		if (q->udp_size < 512)
@@ -999,6 +1011,8 @@ dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 		q->do_bit = (ttl & 0x8000) != 0;
 		version = (uint8_t)(ttl >> 16);
 	}
+	if (bad == RCODE_NOTIMP)
+		return bad;
 	/* RFC 6891 6.1.3: we speak version 0 only */
 	return version != 0 ? RCODE_BADVERS : 0;
 }
@@ -1034,17 +1048,24 @@ dns_soa_ttl(struct dns_cursor *c, uint32_t ttl, uint16_t rdlen)
 	return min < ttl ? min : ttl;
 }
 
+bool
+ede_verdict(int code)
+{
+	return code == 1 || code == 2 || (code >= 5 && code <= 12) ||
+	    (code >= 15 && code <= 17);
+}
+
 /*
- * Walk the options of an OPT's rdata (rdlen bytes at the cursor): true when
- * one is a Client Subnet (RFC 7871 7.2.2) with a non-zero scope, an
- * answer meant for one network only.
+ * Walk the options of an OPT's rdata (rdlen bytes at the cursor): a Client
+ * Subnet (RFC 7871 7.2.2) with a non-zero scope makes the answer one
+ * network's only (r->scoped); Extended DNS Errors (RFC 8914) set r->ede
+ * (the first INFO-CODE) and r->verdict.
  */
-static bool
-dns_opt_scoped(struct dns_cursor *c, uint16_t rdlen)
+static void
+dns_opt_scan(struct dns_cursor *c, uint16_t rdlen, struct dns_reply *r)
 {
 	size_t end = c->pos + rdlen;
-	uint16_t code, olen;
-	bool scoped = false;
+	uint16_t code, olen, info;
 
 	while (c->err == NULL && c->pos < end) {
 		code = dns_get_u16(c);
@@ -1053,12 +1074,17 @@ dns_opt_scoped(struct dns_cursor *c, uint16_t rdlen)
 			dns_fail(c, "option past its OPT");
 		if (code == EDNS_ECS && olen >= 4) {
 			dns_skip(c, 3);
-			scoped |= dns_get_u8(c) != 0;
+			r->scoped |= dns_get_u8(c) != 0;
 			olen -= 4;
+		} else if (code == EDNS_EDE && olen >= 2) {
+			info = dns_get_u16(c);
+			if (r->ede < 0)
+				r->ede = info;
+			r->verdict |= ede_verdict(info);
+			olen -= 2;
 		}
 		dns_skip(c, olen);
 	}
-	return scoped;
 }
 
 enum reply_class
@@ -1074,6 +1100,7 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 
 	memset(r, 0, sizeof(*r));
 	r->neg_ttl = -1;
+	r->ede = -1;
 	r->min_ttl = UINT32_MAX;
 	r->class = REPLY_FOREIGN;
 	if (len < DNS_HDR)
@@ -1126,7 +1153,7 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 				if (s != 2 || r->opt != 0 || buf[at] != 0)
 					goto malformed;
 				r->opt = (uint16_t)at;
-				r->scoped = dns_opt_scoped(&c, rdlen);
+				dns_opt_scan(&c, rdlen, r);
 				continue;
 			}
 			if (s == 2 && r->opt == 0)
@@ -1141,6 +1168,7 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 	}
 	if (c.err != NULL)
 		goto malformed;
+	r->end = (uint16_t)c.pos;	/* what follows is junk: never passed on */
 	if (r->min_ttl == UINT32_MAX)
 		r->min_ttl = 0;
 	if (r->rcode == RCODE_NOERROR)
@@ -1263,38 +1291,81 @@ dns_truncate(uint8_t *buf, size_t len, size_t limit,
 }
 
 size_t
-dns_strip_opt(uint8_t *buf, size_t len, struct dns_reply *r)
+dns_keep_ede(uint8_t *buf, size_t len, struct dns_reply *r)
 {
+	uint8_t ede[DNS_EDE_MAX];
+	struct dns_cursor c;
+	uint16_t code, olen, keep;
+	size_t end, n = 0;
+
+	r->ede_len = 0;
 	if (r->opt == 0)
 		return len;
+	dns_cursor_init(&c, buf, len);
+	dns_skip(&c, (size_t)r->opt + 9);	/* name, type, class, ttl */
+	end = dns_get_u16(&c);
+	end += c.pos;
+	while (c.err == NULL && c.pos + 4 <= end) {
+		code = dns_get_u16(&c);
+		olen = dns_get_u16(&c);
+		if (c.err != NULL || olen > end - c.pos)
+			break;
+		keep = olen;
+		if (n + 4 + keep > sizeof(ede))		/* the text is cut */
+			keep = (uint16_t)(sizeof(ede) - n - 4);
+		if (code == EDNS_EDE && olen >= 2 && keep >= 2) {
+			put_u16(ede + n, EDNS_EDE);
+			put_u16(ede + n + 2, keep);
+			memcpy(ede + n + 4, c.buf + c.pos, keep);
+			n += 4 + (size_t)keep;
+		}
+		dns_skip(&c, olen);
+	}
 	dns_hdr_set(buf, HDR_ARCOUNT, r->ar_opt);
 	len = r->opt;
 	r->opt = 0;
+	memcpy(buf + len, ede, n);	/* where the OPT was: it is longer */
+	r->ede_len = (uint8_t)n;
 	return len;
+}
+
+uint16_t
+dns_answer_flags(uint16_t flags, const struct dns_query *q)
+{
+	uint16_t ad = (q->flags & DNS_AD) || q->do_bit ? flags & DNS_AD : 0;
+
+	return (uint16_t)((flags & ~(DNS_RD | DNS_CD | DNS_AD)) |
+	    (q->flags & (DNS_RD | DNS_CD)) | ad);
+}
+
+/* The bytes of an OPT RR with olen bytes of options and EDE ede (or -1). */
+static size_t
+dns_opt_len(size_t olen, int ede)
+{
+	return 11 + olen + (ede >= 0 ? 6 : 0);
 }
 
 /*
  * Append an OPT RR (RFC 6891 6.1.2) advertising udp_size, with the
- * extended RCODE bits of rcode, the DO bit, and Extended DNS Error ede
- * (RFC 8914) unless it is -1.  All of it or, when it does not fit, none
- * of it (and the writer is full).
+ * extended RCODE bits of rcode, the DO bit, the options opts (olen bytes,
+ * an answer's EDEs) and Extended DNS Error ede (RFC 8914) unless it is -1.
+ * All of it or, when it does not fit, none of it (and the writer is full).
  */
 static void
 dns_put_opt(struct dns_writer *w, uint16_t udp_size, int rcode, bool do_bit,
-    int ede)
+    const uint8_t *opts, size_t olen, int ede)
 {
-	if (!dns_room(w, ede >= 0 ? 17 : 11))
+	if (!dns_room(w, dns_opt_len(olen, ede)))
 		return;
 	dns_put_bytes(w, "", 1);			/* the root name */
 	dns_put_u16(w, TYPE_OPT);
 	dns_put_u16(w, udp_size);			/* CLASS: UDP size */
 	dns_put_u16(w, (uint16_t)((rcode >> 4) << 8));	/* ext. RCODE, version */
 	dns_put_u16(w, do_bit ? 0x8000 : 0);		/* DO, Z */
-	if (ede < 0) {
-		dns_put_u16(w, 0);			/* RDLEN */
+	dns_put_u16(w, (uint16_t)(dns_opt_len(olen, ede) - 11));	/* RDLEN */
+	dns_put_bytes(w, opts, olen);
+	if (ede < 0)
 		return;
-	}
-	dns_put_u16(w, 6);
 	dns_put_u16(w, EDNS_EDE);
 	dns_put_u16(w, 2);
 	dns_put_u16(w, (uint16_t)ede);
@@ -1304,20 +1375,30 @@ size_t
 dns_finish(uint8_t *buf, size_t len, size_t size, const struct dns_reply *r,
     const struct dns_query *q, size_t limit, int ede)
 {
-	size_t optlen = q->opt == 0 ? 0 : ede >= 0 ? 17 : 11;
+	uint8_t opts[DNS_EDE_MAX];
+	size_t olen = len + r->ede_len <= size ? r->ede_len : 0;
+	size_t optlen = q->opt == 0 ? 0 : dns_opt_len(olen, ede);
 	struct dns_reply cut = *r;
 	struct dns_writer w;
 
+	memcpy(opts, buf + len, olen);	/* before the answer is cut or grows */
+	if (len >= DNS_HDR)
+		dns_hdr_set(buf, HDR_FLAGS,
+		    dns_answer_flags(dns_hdr_get(buf, HDR_FLAGS), q));
 	cut.opt = 0;
 	if (limit > size)
 		limit = size;
+	if (optlen != 0 && limit < optlen + DNS_HDR) {	/* our EDE alone */
+		olen = 0;
+		optlen = dns_opt_len(0, ede);
+	}
 	if (limit < optlen + DNS_HDR)
 		optlen = 0;
 	len = dns_truncate(buf, len, limit - optlen, &cut);
 	if (optlen == 0)
 		return len;
 	dns_writer_init(&w, buf, size, len);
-	dns_put_opt(&w, EDNS_SIZE, 0, q->do_bit, ede);
+	dns_put_opt(&w, EDNS_SIZE, 0, q->do_bit, opts, olen, ede);
 	if (!w.full)
 		dns_hdr_set(buf, HDR_ARCOUNT,
 		    (uint16_t)(dns_hdr_get(buf, HDR_ARCOUNT) + 1));
@@ -1334,12 +1415,14 @@ dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
 	dns_put_bytes(&w, query, q->qend);
 	if (w.full)
 		return 0;
-	dns_hdr_set(out, HDR_FLAGS, q->flags & (DNS_RD | DNS_CD | DNS_AD));
+	/* RFC 6840 5.7: ask for AD, so that what is kept keeps the verdict */
+	dns_hdr_set(out, HDR_FLAGS,
+	    (uint16_t)((q->flags & (DNS_RD | DNS_CD)) | DNS_AD));
 	dns_hdr_set(out, HDR_QDCOUNT, 1);
 	memset(out + HDR_ANCOUNT, 0, DNS_HDR - HDR_ANCOUNT);
 	if (q->opt != 0) {
 		dns_put_opt(&w, q->udp_size < DNS_MAX_UDP ? q->udp_size :
-		    DNS_MAX_UDP, 0, q->do_bit, -1);
+		    DNS_MAX_UDP, 0, q->do_bit, NULL, 0, -1);
 		dns_hdr_set(out, HDR_ARCOUNT, 1);
 	}
 	return w.full ? 0 : w.len;
@@ -1347,7 +1430,7 @@ dns_build_query(uint8_t *out, size_t size, const uint8_t *query,
 
 size_t
 dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
-    const struct dns_query *q, int rcode)
+    const struct dns_query *q, int rcode, int ede)
 {
 	struct dns_writer w;
 
@@ -1361,7 +1444,7 @@ dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
 	memset(out + HDR_ANCOUNT, 0, DNS_HDR - HDR_ANCOUNT);
 	if (q->opt == 0)
 		return w.len;
-	dns_put_opt(&w, EDNS_SIZE, rcode, q->do_bit, -1);
+	dns_put_opt(&w, EDNS_SIZE, rcode, q->do_bit, NULL, 0, ede);
 	if (w.full)		/* no room for the OPT: answer without it */
 		return w.len;
 	dns_hdr_set(out, HDR_ARCOUNT, 1);
@@ -1375,7 +1458,7 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	struct dns_writer w;
 	int i;
 
-	if (dns_build_error(out, size, query, q, a->rcode) == 0)
+	if (dns_build_error(out, size, query, q, a->rcode, -1) == 0)
 		return 0;
 	dns_writer_init(&w, out, size, q->qend);	/* records before OPT */
 	out[HDR_FLAGS] |= DNS_AA >> 8;
@@ -1390,7 +1473,7 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	dns_hdr_set(out, HDR_ANCOUNT, (uint16_t)a->n);
 	dns_hdr_set(out, HDR_ARCOUNT, 0);
 	if (q->opt != 0) {
-		dns_put_opt(&w, EDNS_SIZE, 0, q->do_bit, -1);
+		dns_put_opt(&w, EDNS_SIZE, 0, q->do_bit, NULL, 0, -1);
 		dns_hdr_set(out, HDR_ARCOUNT, 1);
 	}
 	return w.full ? 0 : w.len;
@@ -1661,6 +1744,60 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	return true;
 }
 
+/* ---- special-use names ---------------------------------------------- */
+
+/* Whether the wire name is suffix or a name under it (both lower case). */
+static bool
+name_under(const uint8_t *name, const uint8_t *suffix, size_t slen)
+{
+	size_t len, at = 0;
+
+	for (len = 0; name[len] != 0; len += (size_t)name[len] + 1)
+		;
+	len++;
+	while (len - at > slen)
+		at += (size_t)name[at] + 1;
+	return len - at == slen && memcmp(name + at, suffix, slen) == 0;
+}
+
+bool
+special_answer(const struct dns_query *q, struct local_answer *a)
+{
+	static const uint8_t lo4[4] = { 127, 0, 0, 1 }, lo6[16] = { [15] = 1 };
+	static const struct {
+		const char	*wire;
+		size_t		 len;
+		int		 rcode;
+	} names[] = {
+		{ "\x09localhost", 11, RCODE_NOERROR },
+		{ "\x07invalid", 9, RCODE_NXDOMAIN },
+		{ "\x05onion", 7, RCODE_NXDOMAIN },
+		{ "\x08resolver\x04" "arpa", 15, RCODE_NOERROR },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (name_under(q->qname, (const uint8_t *)names[i].wire,
+		    names[i].len))
+			break;
+	if (i == sizeof(names) / sizeof(names[0]))
+		return false;
+	a->rcode = names[i].rcode;
+	a->n = 0;
+	if (i == 0 && q->qtype == TYPE_A) {
+		a->rr[0].type = TYPE_A;
+		a->rr[0].len = 4;
+		memcpy(a->rr[0].data, lo4, 4);
+		a->n = 1;
+	} else if (i == 0 && q->qtype == TYPE_AAAA) {
+		a->rr[0].type = TYPE_AAAA;
+		a->rr[0].len = 16;
+		memcpy(a->rr[0].data, lo6, 16);
+		a->n = 1;
+	}
+	return true;
+}
+
 /* ==== 10. Timing rules =================================================== */
 /*
  * Every rule of the contract that depends on time is decided here, with
@@ -1857,11 +1994,24 @@ policy_ask(struct policy *p)
 	return p->next++;
 }
 
-enum policy_act
-policy_event(struct policy *p, int pos, enum reply_class c, int rcode,
-    bool *keep)
+/*
+ * The rank of a negative answer: NODATA over NXDOMAIN (the name exists at
+ * some upstream), and within each a validated one (AD) over one that is
+ * not: a validating upstream's authenticated denial keeps its AD.
+ */
+static uint8_t
+policy_negrank(const struct dns_reply *r)
 {
-	uint8_t rank = rcode == RCODE_NXDOMAIN ? 1 : 2;
+	return (uint8_t)((r->rcode == RCODE_NXDOMAIN ? 2 : 4) +
+	    ((r->flags & DNS_AD) ? 1 : 0));
+}
+
+enum policy_act
+policy_event(struct policy *p, int pos, const struct dns_reply *r,
+    bool final, bool *keep)
+{
+	enum reply_class c = r != NULL ? r->class : REPLY_FAILURE;
+	uint8_t rank;
 
 	*keep = false;
 	if (pos < 0 || pos >= p->n || !(p->pending & (1u << pos)))
@@ -1869,7 +2019,15 @@ policy_event(struct policy *p, int pos, enum reply_class c, int rcode,
 	p->pending &= ~(1u << pos);
 	if (c == REPLY_POSITIVE)
 		return ACT_ANSWER;
-	if (c == REPLY_NEGATIVE && (rank > p->negrank ||
+	/*
+	 * An answer about the name ends the walk: a validator's or a
+	 * filter's verdict (rule 3a), or anything systemd-resolved's stub
+	 * said (rule 3b: it has tried every server it routes the name to).
+	 * A reply with no question is no answer to hand on.
+	 */
+	if (r != NULL && r->qend != 0 && (r->verdict || final))
+		return ACT_ANSWER;
+	if (c == REPLY_NEGATIVE && ((rank = policy_negrank(r)) > p->negrank ||
 	    (rank == p->negrank && pos > p->neg))) {
 		p->neg = (int8_t)pos;
 		p->negrank = rank;
@@ -2381,7 +2539,7 @@ route_at(struct routes *t, int i)
  * bnext[], so a block is all data.  Invariants:
  *
  *  - a chain has exactly cache_chain_len() blocks, enough for len + 2 * nttl
- *    bytes: the waste is under one block per entry, and there is no other
+ *    + ede_len bytes (the answer, its TTL offsets, its EDEs): the waste is under one block per entry, and there is no other
  *    fragmentation, since any free block serves any entry;
  *  - every block below bhigh is in exactly one chain or on the free list
  *    (so bhigh - nbfree are in use); blocks from bhigh up were never written,
@@ -2507,16 +2665,17 @@ static uint8_t
 cache_key(const struct dns_query *q)
 {
 	return (uint8_t)((q->opt != 0 ? 1 : 0) | (q->do_bit ? 2 : 0) |
-	    ((q->flags & DNS_CD) ? 4 : 0));
+	    ((q->flags & DNS_CD) ? 4 : 0) | ((q->flags & DNS_RD) ? 8 : 0));
 }
 
 /* ---- the arena: block chains -------------------------------------------- */
 
 /* The blocks of a chain holding an answer of len bytes and its nttl offsets. */
 static unsigned
-cache_chain_len(size_t len, unsigned nttl)
+cache_chain_len(size_t len, unsigned nttl, unsigned ede_len)
 {
-	return (unsigned)((len + 2 * nttl + CACHE_BLOCK - 1) / CACHE_BLOCK);
+	return (unsigned)((len + 2 * nttl + ede_len + CACHE_BLOCK - 1) /
+	    CACHE_BLOCK);
 }
 
 /* A place in a chain: block b, byte off of it. */
@@ -2669,7 +2828,7 @@ cache_drop(struct cache *c, int32_t i)
 	*p = c->e[i].hnext;
 	cache_unlink(c, i);
 	cache_chain_free(c, c->e[i].block, cache_chain_len(c->e[i].len,
-	    c->e[i].nttl));
+	    c->e[i].nttl, c->e[i].ede_len));
 	c->e[i].next = c->free;
 	c->free = i;
 	c->n--;
@@ -2689,7 +2848,7 @@ cache_find(const struct cache *c, const struct dns_query *q, uint32_t h)
 	for (i = c->bucket[h & c->mask]; i >= 0; i = e->hnext) {
 		e = &c->e[i];
 		if (e->hash != h || e->qtype != q->qtype ||
-		    e->qclass != q->qclass || e->key != cache_key(q) ||
+		    e->qclass != q->qclass || e->kr >> 4 != cache_key(q) ||
 		    e->qname_len != q->qname_len)
 			continue;
 		a = c->arena + (size_t)e->block * CACHE_BLOCK + DNS_HDR;
@@ -2793,7 +2952,8 @@ bool
 cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
     size_t len, const struct dns_reply *r, uint64_t now)
 {
-	uint8_t copy[CACHE_DATA];
+	uint8_t copy[CACHE_DATA + DNS_EDE_MAX];
+	struct dns_reply k = *r;
 	struct cache_entry *e;
 	struct cache_pos p;
 	uint16_t at[CACHE_TTLS];
@@ -2801,24 +2961,27 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	unsigned nttl, nb;
 	int32_t i;
 
-	if (r->opt != 0)	/* not ours to keep: see dns_strip_opt() */
-		len = r->opt;
-	if (c->size == 0 || len > CACHE_DATA || (r->flags & DNS_TC) ||
-	    r->qend != DNS_HDR + q->qname_len + 4 || r->scoped)
+	if (k.end != 0 && len > k.end)	/* junk past the records: never kept */
+		len = k.end;
+	if (c->size == 0 || len > CACHE_DATA || (k.flags & DNS_TC) ||
+	    k.qend != DNS_HDR + q->qname_len + 4 || k.scoped)
 		return false;
-	if (r->class == REPLY_POSITIVE)
-		ttl = r->min_ttl < CACHE_MAX_TTL ? r->min_ttl : CACHE_MAX_TTL;
-	else if (r->class == REPLY_NEGATIVE && r->neg_ttl >= 0)
-		ttl = r->neg_ttl < CACHE_MAX_NEG ? (uint32_t)r->neg_ttl :
+	if (k.class == REPLY_POSITIVE)
+		ttl = k.min_ttl < CACHE_MAX_TTL ? k.min_ttl : CACHE_MAX_TTL;
+	else if (k.class == REPLY_NEGATIVE && k.neg_ttl >= 0)
+		ttl = k.neg_ttl < CACHE_MAX_NEG ? (uint32_t)k.neg_ttl :
 		    CACHE_MAX_NEG;
 	else
 		return false;
 	if (ttl == 0)
 		return false;
+	/* an OPT is not ours to keep, its EDEs are: see dns_keep_ede() */
+	memcpy(copy, ans, len + (k.opt == 0 ? k.ede_len : 0));
+	len = dns_keep_ede(copy, len, &k);
 	/* the counts of ans may name records past len: the walk stops there */
-	if ((nttl = cache_walk(ans, len, at)) > CACHE_TTLS)
+	if ((nttl = cache_walk(copy, len, at)) > CACHE_TTLS)
 		return false;
-	nb = cache_chain_len(len, nttl);
+	nb = cache_chain_len(len, nttl, k.ede_len);
 	if (nb > c->nb)
 		return false;
 	h = dns_question_hash(c->key, q);
@@ -2838,21 +3001,20 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->gen = c->gen;
 	e->qtype = q->qtype;
 	e->qclass = q->qclass;
-	e->key = cache_key(q);
+	e->kr = (uint8_t)(cache_key(q) << 4 | (k.rcode & 0xf));
 	e->qname_len = q->qname_len;
 	e->len = (uint16_t)len;
-	e->rcode = (uint8_t)r->rcode;
+	e->src = k.src;
 	e->nttl = (uint8_t)nttl;
+	e->ede_len = k.ede_len;
 	/* no TTL served may outlive the entry: cap them as stored */
-	memcpy(copy, ans, len);
-	if (r->opt != 0)
-		dns_hdr_set(copy, HDR_ARCOUNT, r->ar_opt);
-	cache_age(copy, at, nttl, 0, r->class == REPLY_POSITIVE ?
+	cache_age(copy, at, nttl, 0, k.class == REPLY_POSITIVE ?
 	    CACHE_MAX_TTL : CACHE_MAX_NEG);
 	e->block = cache_chain_take(c, nb);
 	p = (struct cache_pos){ e->block, 0 };
 	cache_write(c, &p, copy, len);
 	cache_write(c, &p, at, 2 * nttl);
+	cache_write(c, &p, copy + len, k.ede_len);
 	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
 	cache_link_head(c, i);
@@ -2879,6 +3041,7 @@ cache_serve(struct cache *c, int32_t i, const struct dns_query *q,
 	cache_link_head(c, i);
 	cache_read(c, &p, out, e->len);
 	cache_read(c, &p, at, 2 * (size_t)e->nttl);
+	cache_read(c, &p, out + e->len, e->ede_len);	/* just past it */
 	memcpy(out, query, 2);			/* the client's ID */
 	memcpy(out + DNS_HDR, query + DNS_HDR, q->qname_len);	/* 0x20 */
 	if (stale)
@@ -2887,8 +3050,12 @@ cache_serve(struct cache *c, int32_t i, const struct dns_query *q,
 		cache_age(out, at, e->nttl, age, UINT32_MAX);
 	memset(r, 0, sizeof(*r));
 	r->flags = get_u16(out + 2);
-	r->rcode = e->rcode;
+	r->rcode = e->kr & 0xf;
 	r->qend = (uint16_t)(DNS_HDR + q->qname_len + 4);
+	r->end = e->len;
+	r->ede = -1;
+	r->ede_len = e->ede_len;
+	r->src = e->src;
 	r->class = REPLY_POSITIVE;
 	return e->len;
 }
@@ -2926,9 +3093,10 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 		return 0;
 	}
 	e = &c->e[i];
-	if (!cache_fresh(c, e, now) || e->len > size) {
+	if (!cache_fresh(c, e, now) || (size_t)e->len + e->ede_len > size) {
 		c->misses++;
-		if (e->len <= size && cache_keeps(c, e, now)) {
+		if ((size_t)e->len + e->ede_len <= size &&
+		    cache_keeps(c, e, now)) {
 			c->stale_seen = true;
 			cache_unlink(c, i);	/* evicted before fresh ones */
 			cache_link_tail(c, i);
@@ -2944,21 +3112,24 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 size_t
 cache_get_stale(struct cache *c, const struct dns_query *q,
     const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
-    struct dns_reply *r)
+    struct dns_reply *r, const uint16_t *srcs, int nsrc)
 {
 	struct cache_entry *e;
 	int32_t i;
+	int k;
 
 	if (c->size == 0 ||
 	    (i = cache_find(c, q, dns_question_hash(c->key, q))) < 0)
 		return 0;
 	e = &c->e[i];
-	if (e->len > size)
+	if ((size_t)e->len + e->ede_len > size)
 		return 0;
 	if (cache_fresh(c, e, now))
 		return cache_serve(c, i, q, query, out, now, false, r);
-	if (!cache_keeps(c, e, now))
-		return 0;
+	for (k = 0; k < nsrc && srcs[k] != e->src; k++)
+		;
+	if (k == nsrc || !cache_keeps(c, e, now))
+		return 0;	/* another network's answer, or too old */
 	c->stale_hits++;
 	return cache_serve(c, i, q, query, out, now, true, r);
 }
@@ -3088,7 +3259,9 @@ struct query {
 	int8_t		 clist;		/* TCP: CL_CONN, CL_ORPHAN, or -1 */
 	uint16_t	 len;		/* bytes of out after the prefix */
 	uint16_t	 neglen;	/* kept negative answer, 0 none */
+	uint8_t		 negede;	/* ... and its EDE bytes after it */
 	bool		 failed;	/* an attempt failed: negatives uncached */
+	bool		 neterr;	/* one failed with a network error */
 	bool		 replied;	/* its client got a stale answer */
 	int32_t		 sprev, snext;	/* on the stale list, or -1 */
 	bool		 staling;	/* on it: a stale answer waits */
@@ -3399,7 +3572,9 @@ struct state {
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct fifo	 fifo[F_COUNT];	/* queries by deadline, per kind */
 	struct fifo	 stale;		/* queries with a stale answer, by age */
-	uint8_t		*stalebuf;	/* CACHE_DATA: a stale answer served */
+	uint8_t		*stalebuf;	/* STALE_BUF: a stale answer served */
+	struct addr	 tags[MAX_TAGS];	/* upstream tag k + 1 is tags[k] */
+	int		 ntags;
 	/* TCP */
 	struct conn	*conn;		/* tcpmax client connections */
 	int32_t		 freeconn;	/* free stack; then conn[chigh..) */
@@ -3419,7 +3594,7 @@ struct state {
 	struct iovec	 riov[BATCH];	/* one per rbuf entry */
 	union sockany	 rname[BATCH];	/* the senders */
 	uint8_t		*ubuf;		/* one upstream datagram, 64 KiB */
-	uint8_t		 scratch[2 + DNS_MAX_TCP + 32];	/* answers made */
+	uint8_t		 scratch[2 + DNS_MAX_TCP + DNS_EDE_MAX + 32];	/* answers */
 	struct files	 files;	/* the followed files and watches */
 	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
 	struct routes	 routes;		/* -s /D/ and -a rules */
@@ -3776,12 +3951,13 @@ query_log(struct state *st, const struct client *cl,
  */
 static void
 client_error(struct state *st, const struct client *cl, const uint8_t *query,
-    const struct dns_query *dq, int rcode, const char *how, uint64_t start)
+    const struct dns_query *dq, int rcode, int ede, const char *how,
+    uint64_t start)
 {
 	size_t n;
 
 	n = dns_build_error(st->scratch, sizeof(st->scratch), query, dq,
-	    rcode);
+	    rcode, ede);
 	dns_hdr_set(st->scratch, HDR_ID, dq->id);
 	client_send(st, cl, st->scratch, n);
 	if (rcode == RCODE_SERVFAIL)
@@ -3804,8 +3980,8 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
 
 	if (len > DNS_MAX_TCP)
 		len = DNS_MAX_TCP;
-	if (out != buf)
-		memmove(out, buf, len);
+	if (out != buf)		/* the answer and its EDEs after it */
+		memmove(out, buf, len + r->ede_len);
 	dns_hdr_set(out, HDR_ID, dq->id);
 	if (r->qend != 0)	/* 0x20: the client's own case */
 		memcpy(out + DNS_HDR, query + DNS_HDR, dq->qname_len);
@@ -4045,7 +4221,8 @@ query_alloc(struct state *st)
 	q->tbuf = -1;
 	q->list = NULL;
 	q->neglen = 0;
-	q->failed = false;
+	q->negede = 0;
+	q->failed = q->neterr = false;
 	q->hashed = false;
 	q->hnext = q->leader = q->follow = -1;
 	q->cprev = q->cnext = -1;
@@ -4353,6 +4530,7 @@ upstream_error(struct state *st, struct query *q, int pos, int err)
 		st->stats.no_socket++;	/* ours, not the upstream's */
 	} else {
 		u->errors++;	/* refused, unreachable: down, probed */
+		q->neterr = true;
 		upstream_health(st, q->list, q->order[pos], false);
 	}
 	if (log_level >= 2)
@@ -4534,13 +4712,31 @@ query_reply(struct state *st, struct query *q, const uint8_t *buf,
 {
 	if (buf == NULL) {
 		client_error(st, &q->cl, q->out + 2, &q->dq, RCODE_SERVFAIL,
-		    how, q->start);
+		    q->list == NULL ? EDE_NOT_READY : q->neterr ?
+		    EDE_NET_ERROR : EDE_NO_REACH, how, q->start);
 	} else {
 		client_answer(st, &q->cl, q->out + 2, &q->dq, buf, len, r, -1);
 		st->stats.answered++;
 		query_log(st, &q->cl, &q->dq, how, r->rcode, q->start);
 	}
 	query_free(st, q);
+}
+
+/*
+ * The stale answer kept for q, into st->stalebuf, if its upstream is on
+ * q's list still (an answer from the last network's upstreams is never
+ * served, stale or not, once the list moved on); its length, 0 for none.
+ */
+static size_t
+query_stale_get(struct state *st, const struct query *q, struct dns_reply *r)
+{
+	uint16_t srcs[MAX_UPSTREAMS];
+	int k, n = q->list != NULL ? q->list->n : 0;
+
+	for (k = 0; k < n; k++)
+		srcs[k] = q->list->u[k].tag;
+	return cache_get_stale(&st->cache, &q->dq, q->out + 2, st->stalebuf,
+	    STALE_BUF, st->now, r, srcs, n);
 }
 
 /*
@@ -4592,8 +4788,7 @@ query_done(struct state *st, struct query *q, const uint8_t *buf,
 	size_t n;
 
 	/* no answer at all: the stale one, if kept (RFC 8767) */
-	if (buf == NULL && (n = cache_get_stale(&st->cache, &q->dq,
-	    q->out + 2, st->stalebuf, CACHE_DATA, st->now, &sr)) != 0)
+	if (buf == NULL && (n = query_stale_get(st, q, &sr)) != 0)
 		query_stale(st, q, st->stalebuf, n, &sr);
 	for (i = q->follow; i >= 0; i = next) {
 		f = &st->q[i];
@@ -4702,16 +4897,20 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 
 	if (c == REPLY_FAILURE)
 		q->failed = true;
-	act = policy_event(&q->pol, pos, c, r != NULL ? r->rcode : 0, &keep);
+	act = policy_event(&q->pol, pos, c == REPLY_FAILURE && buf == NULL ?
+	    NULL : r, q->list->u[q->order[pos]].final, &keep);
 	if (act == ACT_ANSWER || (act == ACT_NEGATIVE && keep)) {
 		query_answer(st, q, buf, len, r, pos);
 		return;
 	}
 	if (keep) {		/* the negative to fall back on, for now */
-		if (len > NEG_MAX)
+		if (len + r->ede_len > NEG_MAX) {
 			len = dns_truncate(buf, len, NEG_MAX, r);
-		memcpy(query_neg(st, q), buf, len);
+			r->ede_len = 0;		/* a cut answer says TC */
+		}
+		memcpy(query_neg(st, q), buf, len + r->ede_len);
 		q->neglen = (uint16_t)len;
+		q->negede = r->ede_len;
 	}
 	switch (act) {
 	case ACT_NEXT:
@@ -4719,6 +4918,8 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 		break;
 	case ACT_NEGATIVE:
 		dns_parse_reply(query_neg(st, q), q->neglen, &q->dq, &nr);
+		nr.ede_len = q->negede;
+		nr.src = q->list->u[q->order[q->pol.neg]].tag;
 		query_answer(st, q, query_neg(st, q), q->neglen, &nr,
 		    q->pol.neg);
 		break;
@@ -4741,7 +4942,10 @@ upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
 	attempt_end(st, q, pos, true);
 	u->answers++;
 	upstream_health(st, q->list, q->order[pos], true);
-	len = dns_strip_opt(buf, len, r);
+	if (r->end != 0 && len > r->end)
+		len = r->end;	/* junk past the last record: never passed on */
+	len = dns_keep_ede(buf, len, r);
+	r->src = u->tag;
 	query_event(st, q, pos, r->class, buf, len, r);
 }
 
@@ -4909,6 +5113,12 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
 		if (hosts_lookup(&st->hosts[i], dq, &a))
 			goto answer;
 	*route = route_match(&st->routes, dq->qname);
+	/* special-use names, unless a rule names them (not /#/) */
+	if ((*route < 0 || route_at(&st->routes, *route)->name_len <= 1) &&
+	    special_answer(dq, &a)) {
+		how = "special-use name";
+		goto answer;
+	}
 	if (*route < 0 || route_at(&st->routes, *route)->kind != RULE_LOCAL)
 		return false;
 	route_local(route_at(&st->routes, *route), dq, &a);
@@ -4918,7 +5128,7 @@ answer:
 	n = dns_build_answer(st->scratch, sizeof(st->scratch), buf, dq, &a,
 	    LOCAL_TTL);
 	if (n == 0) {
-		client_error(st, cl, buf, dq, RCODE_SERVFAIL, how, st->now);
+		client_error(st, cl, buf, dq, RCODE_SERVFAIL, -1, how, st->now);
 		return true;
 	}
 	client_send(st, cl, st->scratch, n);
@@ -5081,13 +5291,13 @@ query_admit(struct state *st, const struct client *cl, const uint8_t *buf,
 	if (!policy_share_ok(si < 0 ? 0 : st->src[si].held, st->nq,
 	    st->qmax)) {
 		st->stats.over_share++;
-		client_error(st, cl, buf, dq, RCODE_REFUSED,
+		client_error(st, cl, buf, dq, RCODE_REFUSED, -1,
 		    "over its share of the table", st->now);
 		return NULL;
 	}
 	if ((q = query_alloc(st)) == NULL) {
 		st->stats.full++;
-		client_error(st, cl, buf, dq, RCODE_SERVFAIL,
+		client_error(st, cl, buf, dq, RCODE_SERVFAIL, -1,
 		    "in-flight table full", st->now);
 		return NULL;
 	}
@@ -5152,7 +5362,8 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	if ((rc = dns_parse_query(buf, len, &dq)) != 0) {
 		st->stats.malformed++;
 		if (rc > 0)
-			client_error(st, cl, buf, &dq, rc, "malformed", st->now);
+			client_error(st, cl, buf, &dq, rc, -1, "malformed",
+			    st->now);
 		return;
 	}
 	if (query_local(st, cl, buf, &dq, &route))
@@ -5238,8 +5449,8 @@ stranger_udp(struct state *st, const struct client *cl, const uint8_t *buf,
 	st->stats.queries++;
 	stranger_refused(st, cl->origin, &cl->addr, cl->addrlen, false);
 	if (dns_parse_query(buf, len, &dq) == 0)
-		client_error(st, cl, buf, &dq, RCODE_REFUSED, "not allowed",
-		    st->now);
+		client_error(st, cl, buf, &dq, RCODE_REFUSED, EDE_PROHIBITED,
+		    "not allowed", st->now);
 }
 
 static void
@@ -6427,6 +6638,54 @@ ready_check(struct state *st)
 	    "READY=1\nSTATUS=serving, no upstream yet");
 }
 
+/*
+ * Upstream tags: what the cache keeps of the upstream that gave an answer
+ * (cache_get_stale() serves it only while that upstream is on the list).
+ * Tag k + 1 names st->tags[k]; 0 names none.  A tag is never given to
+ * another address: when MAX_TAGS distinct upstreams have been seen, the
+ * cache is flushed and the names start again, with a new generation so
+ * that no answer still in flight is stored under an old name.
+ */
+static uint16_t
+upstream_tag(struct state *st, const struct addr *a)
+{
+	int k;
+
+	for (k = 0; k < st->ntags; k++)
+		if (addr_equal(&st->tags[k], (const struct sockaddr *)&a->ss))
+			return (uint16_t)(k + 1);
+	if (st->ntags == MAX_TAGS)
+		return 0;
+	st->tags[st->ntags++] = *a;
+	return (uint16_t)st->ntags;
+}
+
+/* Tag every upstream of the lists in use (at start, and when one changes). */
+static void
+lists_tag(struct state *st)
+{
+	struct ulist *l;
+	int i, k, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = -1; i < routes_count(&st->routes); i++) {
+			l = i < 0 ? st->deflist : st->rlist != NULL ?
+			    st->rlist[i] : NULL;
+			for (k = 0; l != NULL && k < l->n; k++)
+				if ((l->u[k].tag = upstream_tag(st,
+				    &l->u[k].addr)) == 0)
+					break;
+			if (l != NULL && k < l->n)
+				break;
+		}
+		if (i == routes_count(&st->routes))
+			return;
+		st->ntags = 0;		/* full: start again, nothing kept */
+		st->generation++;
+		cache_flush(&st->cache);
+	}
+}
+
 /* Whether x is one of a[0..n). */
 static bool
 addr_in(const struct addr *a, int n, const struct addr *x)
@@ -6500,6 +6759,9 @@ deflist_rebuild(struct state *st)
 				break;
 			}
 		l->u[i].failover = fo[i];
+		/* rule 3b: what resolved's stub says is final */
+		l->u[i].final = mode == FM_STUB && i < primary &&
+		    policy_is_stub(&want[i]);
 		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s%s",
 		    i > 0 ? " " : "", addr_text(&want[i], '#', a, sizeof(a)),
 		    fo[i] ? " (failover)" : "");
@@ -6510,6 +6772,7 @@ deflist_rebuild(struct state *st)
 	ulist_unref(old);
 	st->generation++;
 	cache_expire(&st->cache);	/* the new list is asked at once */
+	lists_tag(st);
 	if (old != NULL || n > 0)	/* at start, "waiting for" said it */
 		logmsg(1, "upstreams: %s", n > 0 ? text : "none");
 	if (st->ready) {
@@ -6776,8 +7039,7 @@ stale_due(struct state *st, struct query *q)
 	struct dns_reply r;
 	size_t n;
 
-	n = cache_get_stale(&st->cache, &q->dq, q->out + 2, st->stalebuf,
-	    CACHE_DATA, st->now, &r);
+	n = query_stale_get(st, q, &r);
 	if (n != 0)
 		query_stale(st, q, st->stalebuf, n, &r);
 	else
@@ -7249,7 +7511,7 @@ state_alloc(struct state *st)
 		st->qbucket[i] = -1;
 	st->freeq = -1;		/* slots are taken from qhigh on first use */
 	st->stale.head = st->stale.tail = -1;
-	st->stalebuf = xcalloc(1, CACHE_DATA);
+	st->stalebuf = xcalloc(1, STALE_BUF);
 	st->src = xcalloc((size_t)st->qmax, sizeof(*st->src));
 	st->sbucket = xcalloc(b, sizeof(*st->sbucket));
 	st->smask = b - 1;	/* buckets hold first + 1: calloc's 0 is empty */
@@ -7504,6 +7766,7 @@ routes_lists(struct state *st)
 		for (k = 0; k < r->nsrv; k++)
 			l->u[k].addr = r->srv[k];
 	}
+	lists_tag(st);
 }
 
 /* The "%name" scopes of -l, -s and -f addresses; exit 1 for a bad name. */

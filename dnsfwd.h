@@ -206,7 +206,15 @@ enum reply_class {
 	REPLY_FOREIGN,	/* not an answer to this question: ignored */
 };
 
-/* What a reply says, from dns_parse_reply(). */
+/*
+ * What a reply says, from dns_parse_reply().  Its Extended DNS Errors
+ * (RFC 8914) are part of the answer: dns_keep_ede() moves the options of
+ * the OPT record that are EDEs (ede_len bytes, each option whole: code,
+ * length, INFO-CODE, EXTRA-TEXT) to just past the message, where
+ * dns_finish(), the cache and every copy of an answer keep them.
+ */
+#define DNS_EDE_MAX	255	/* EDE option bytes kept with one answer */
+
 struct dns_reply {
 	uint16_t	 id;
 	uint16_t	 flags;
@@ -215,11 +223,26 @@ struct dns_reply {
 	uint16_t	 qend;		/* offset past the question, 0 if none */
 	uint16_t	 opt;		/* offset of the OPT RR, 0 if none */
 	uint16_t	 ar_opt;	/* additional records before the OPT */
+	uint16_t	 end;		/* past the last counted record; 0: none */
 	bool		 scoped;	/* Client Subnet with a scope: uncacheable */
+	bool		 verdict;	/* an EDE states a verdict: ede_verdict() */
+	int		 ede;		/* the first EDE INFO-CODE, -1 for none */
+	uint8_t		 ede_len;	/* EDE option bytes past the message */
+	uint16_t	 src;		/* the upstream that gave it (cache_put) */
 	uint32_t	 min_ttl;	/* smallest TTL over all RRs but OPT */
 	int64_t		 neg_ttl;	/* RFC 2308: min(SOA TTL, MINIMUM); -1 */
 	enum reply_class class;
 };
+
+/*
+ * Whether Extended DNS Error code states a validator's or a filter's
+ * verdict about the name (SPEC rule 3a): 1-2 and 5-12 (DNSSEC: algorithm
+ * or digest unsupported, indeterminate, bogus, signature expired or not
+ * yet valid, DNSKEY, RRSIGs or NSEC missing, no zone key bit) and 15-17
+ * (Blocked, Censored, Filtered).  Such an answer ends the walk: asking
+ * the next upstream would hand the client what the first one refused.
+ */
+bool	ede_verdict(int code);
 
 /*
  * Classify an upstream reply to the query q (whose name is compared
@@ -241,18 +264,29 @@ size_t	dns_truncate(uint8_t *buf, size_t len, size_t limit,
 /*
  * Remove the OPT record of the reply in buf (len bytes, described by r)
  * and the additional records after it: an upstream's OPT was made for our
- * query and may echo a client's options.  Sets r->opt to 0; returns the
- * new length.
+ * query and may echo a client's options.  Its Extended DNS Errors are
+ * part of the answer: they are kept, just past the new end (r->ede_len
+ * bytes; DNS_EDE_MAX at most, a long EXTRA-TEXT cut).  Sets r->opt to 0;
+ * returns the new length.
  */
-size_t	dns_strip_opt(uint8_t *buf, size_t len, struct dns_reply *r);
+size_t	dns_keep_ede(uint8_t *buf, size_t len, struct dns_reply *r);
 
 /*
- * Make an answer without OPT (len bytes in buf, size bytes of room,
- * described by r) fit the client of q: cut to header and question with TC
- * set when it and the OPT would exceed limit bytes, then, for an EDNS
- * client, append an OPT of our own (EDNS_SIZE, the client's DO bit) that
- * carries Extended DNS Error ede (RFC 8914) unless ede is -1.  Returns
- * the new length.
+ * The header flags of an answer (the upstream's, flags) as the client of
+ * q gets them: its own RD and CD echoed; AD only when it asked with AD or
+ * DO (RFC 6840 5.8) and the upstream set it.
+ */
+uint16_t dns_answer_flags(uint16_t flags, const struct dns_query *q);
+
+/*
+ * Make an answer without OPT (len bytes in buf, then its r->ede_len bytes
+ * of EDE options; size bytes of room; described by r) fit the client of
+ * q: its header flags as dns_answer_flags() says, cut to header and
+ * question with TC set when it and the OPT would exceed limit bytes,
+ * then, for an EDNS client, append an OPT of our own (EDNS_SIZE, the
+ * client's DO bit) that carries the answer's EDE options and dnsfwd's own
+ * Extended DNS Error ede (RFC 8914) unless ede is -1.  Returns the new
+ * length.
  */
 size_t	dns_finish(uint8_t *buf, size_t len, size_t size,
 	    const struct dns_reply *r, const struct dns_query *q, size_t limit,
@@ -261,12 +295,12 @@ size_t	dns_finish(uint8_t *buf, size_t len, size_t size,
 /*
  * Build an answer to query (len bytes, checked into q) with rcode, no
  * records but an OPT when the query had one (an extended rcode such as
- * BADVERS goes in the OPT).  With q->qend zero, only the
- * header is echoed.  Returns the length written to out (size bytes), or 0
- * when it does not fit.
+ * BADVERS goes in the OPT), carrying Extended DNS Error ede unless it is
+ * -1.  With q->qend zero, only the header is echoed.  Returns the length
+ * written to out (size bytes), or 0 when it does not fit.
  */
 size_t	dns_build_error(uint8_t *out, size_t size, const uint8_t *query,
-	    const struct dns_query *q, int rcode);
+	    const struct dns_query *q, int rcode, int ede);
 
 /* A locally made answer: -a rules and hosts files. */
 #define LOCAL_MAX_RR	8
@@ -353,6 +387,17 @@ int	hosts_count(const struct hosts *h, int *bad);
  */
 bool	hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	    struct local_answer *a);
+
+/*
+ * Special-use names (RFC 6761, 7686, 9462), answered here and never
+ * forwarded: localhost and names under it (A 127.0.0.1, AAAA ::1, other
+ * types NODATA), invalid and onion names (NXDOMAIN), resolver.arpa and
+ * names under it (NODATA: a client must not discover the upstream's
+ * encrypted endpoint and go around dnsfwd).  Returns true with a filled
+ * for such a name.  A rule or a hosts file that names one explicitly
+ * comes first (the caller's order).
+ */
+bool	special_answer(const struct dns_query *q, struct local_answer *a);
 
 /* ==== 10-12. Policy, who may ask, routing =============================== */
 
@@ -504,6 +549,8 @@ enum tcp_verdict tcp_expire(enum tcp_phase p, bool busy);
 struct upstream {
 	struct addr	 addr;
 	bool		 failover;	/* asked only when the others failed */
+	bool		 final;		/* its answers end the walk: the stub */
+	uint16_t	 tag;		/* names it in the cache: dns_reply.src */
 	uint64_t	 probe_at;	/* ms; down: the next probe from then */
 	uint64_t	 down_at;	/* ms; down: when backoff last grew */
 	uint32_t	 backoff;	/* ms; 0 while live, then 1000..60000 */
@@ -544,8 +591,9 @@ bool	policy_probe(struct upstream *u, uint64_t now);
 /*
  * The per-query decision state; positions index the query's order[], the
  * live upstreams first.  The negative kept is the best so far: NODATA
- * outranks NXDOMAIN (the name exists at some upstream), and between two
- * of one kind the later in the order.  Both modes reach the same answer.
+ * outranks NXDOMAIN (the name exists at some upstream), a validated one
+ * (AD) one that is not, and between two alike the later in the order.
+ * Both modes reach the same answer.
  */
 struct policy {
 	uint8_t		 n;		/* upstreams in the order */
@@ -553,7 +601,7 @@ struct policy {
 	uint8_t		 next;		/* next position to ask */
 	uint8_t		 stop;		/* parallel: end of the round asked */
 	int8_t		 neg;		/* position of the kept negative, -1 */
-	uint8_t		 negrank;	/* 1 NXDOMAIN, 2 NODATA; 0 none */
+	uint8_t		 negrank;	/* 2 NXDOMAIN, 4 NODATA, +1 AD; 0 none */
 	bool		 parallel;
 	uint32_t	 pending;	/* bit per position awaiting a reply */
 };
@@ -584,15 +632,17 @@ enum policy_act policy_start(struct policy *p, int n, int live,
 int	policy_ask(struct policy *p);
 
 /*
- * The upstream at position pos gave a reply of class c with rcode
- * (REPLY_FAILURE for a timeout or network error).  *keep is set when this
- * reply must be kept as the negative answer (replacing the previous one).
- * Returns what to do; ACT_NEXT in parallel starts the round of the down
- * upstreams.  An event for a position that is not pending returns
- * ACT_WAIT.
+ * The upstream at position pos gave the reply r (NULL for a timeout or a
+ * network error); final: that upstream's answers are final (systemd-
+ * resolved's stub, rule 3b).  A positive answer, a verdict (r->verdict)
+ * and a final upstream's answer are returned at once; a negative is kept
+ * when it outranks the one kept so far (NODATA over NXDOMAIN, then AD over
+ * none, then the later) and *keep is set.  Returns what to do; ACT_NEXT in
+ * parallel starts the round of the down upstreams.  An event for a
+ * position that is not pending returns ACT_WAIT.
  */
-enum policy_act policy_event(struct policy *p, int pos, enum reply_class c,
-	    int rcode, bool *keep);
+enum policy_act policy_event(struct policy *p, int pos,
+	    const struct dns_reply *r, bool final, bool *keep);
 
 /*
  * Whether a nameserver would send queries back to dnsfwd: 0.0.0.0 or ::,
@@ -691,10 +741,11 @@ struct cache_entry {
 	uint32_t	 block;		/* first block of its chain */
 	uint16_t	 qtype, qclass;
 	uint16_t	 len;		/* of the answer, which has no OPT */
-	uint8_t		 key;		/* EDNS, DO and CD bits of the query */
+	uint16_t	 src;		/* the upstream that gave it: r->src */
+	uint8_t		 kr;		/* cache_key() << 4 | RCODE */
 	uint8_t		 qname_len;
-	uint8_t		 rcode;
-	uint8_t		 nttl;		/* TTL offsets after the answer */
+	uint8_t		 nttl;		/* TTL offsets after the answer ... */
+	uint8_t		 ede_len;	/* ... then its EDE options */
 };
 
 struct cache {
@@ -755,8 +806,10 @@ void	cache_stale(struct cache *c, uint32_t seconds);
 void	cache_expire(struct cache *c);
 
 /*
- * Store ans (len bytes, described by r) as the answer to q at now, without
- * its OPT record (see dns_strip_opt()).  Only positive answers (for their
+ * Store ans (len bytes, described by r, its r->ede_len bytes of EDE
+ * options after them) as the answer to q at now, with r->src, the tag of
+ * the upstream that gave it; an OPT record in it is left out but for its
+ * EDEs (dns_keep_ede()), and bytes past r->end are never kept.  Only positive answers (for their
  * smallest TTL) and negative ones with an SOA (RFC 2308: min(SOA TTL,
  * MINIMUM)) are kept; TC, failures, TTL 0, answers scoped by Client
  * Subnet, answers over CACHE_DATA bytes and with more than CACHE_TTLS
@@ -784,11 +837,14 @@ size_t	cache_get(struct cache *c, const struct dns_query *q,
 /*
  * The same, but an expired answer within the stale window is served too,
  * every TTL set to at most STALE_TTL (RFC 8767 4): the last resort when
- * no upstream answers.  0 when there is none.
+ * no upstream answers.  Only an answer whose upstream is still one the
+ * query is routed to (its tag among srcs[0..nsrc)): a laptop that moved
+ * to another network never gets the last one's answers.  0 when there is
+ * none.
  */
 size_t	cache_get_stale(struct cache *c, const struct dns_query *q,
 	    const uint8_t *query, uint8_t *out, size_t size, uint64_t now,
-	    struct dns_reply *r);
+	    struct dns_reply *r, const uint16_t *srcs, int nsrc);
 
 /* The number of entries in the longest hash chain (SIGUSR1, tests). */
 int	cache_longest_chain(const struct cache *c);

@@ -3,8 +3,9 @@
 # expiry; when every upstream fails, or 1.8 s pass with no answer while one
 # is kept, the client gets it with TTL 30 at most (its own if smaller) and
 # Extended DNS Error 3, and the query goes on and refreshes the entry.  A
-# change of the upstream list expires the cache instead of dropping it;
-# SIGHUP drops it.  Addresses: 127.0.44.x (the list change follows a file).
+# change of the upstream list expires the cache instead of dropping it, an
+# answer served stale only while its upstream is on the list; SIGHUP drops
+# it.  Addresses: 127.0.44.x (the list change follows a file).
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib-follow.sh
@@ -90,7 +91,10 @@ q hup.test
 eq "SIGHUP drops the cache, stale answers too: SERVFAIL" "$RCODE" SERVFAIL
 stop_dnsfwd
 
-# ---- the list changes: entries expire but stay for an outage ----------------
+# ---- the list changes: entries expire; stale only from an upstream kept ----
+# An answer is served stale only while the upstream that gave it is on the
+# list: a laptop that moved to another network (a hostile hotspot's
+# resolver, say) never gets the last network's answers back, stale or not.
 follow_init 127.0.44
 start_fakeup_at a 127.0.44.1 '* answer 192.0.2.11 ttl=3600'
 start_fakeup_at b 127.0.44.2 '* drop'
@@ -99,13 +103,25 @@ printf 'nameserver 127.0.44.1\n' >"$RC"
 start_dnsfwd -t 500 -r "$RC"
 q switch.test
 eq "list change: cached from a" "$RCODE $ANSWER" "NOERROR 192.0.2.11"
+q kept.test
+eq "list change: kept.test cached from a" "$ANSWER" 192.0.2.11
 put "$RC" 'nameserver 127.0.44.2'
 ok "list change: the new list is in use" wait_for 10 \
 	grep -q 'upstreams: 127.0.44.2#53$' "$DNSFWD_ERR"
-q switch.test
+q switch.test +dnssec
 eq "list change: the new list is asked at once (not the cache)" \
 	"$(asked b switch.test)" 1
-eq "list change, the new upstream silent: the stale answer" \
+eq "another network, its upstream silent: no answer of the last one" \
+	"$RCODE $ANSWER" "SERVFAIL "
+match "... SERVFAIL says why: EDE 22 (No Reachable Authority)" "$QOUT" \
+	'EDE: 22'
+# back to a network with a on it, a silent now: a's answer, stale
+set_rules a '* drop'
+put "$RC" 'nameserver 127.0.44.2' 'nameserver 127.0.44.1'
+ok "list change: a is on the list again" wait_for 10 \
+	grep -q 'upstreams: 127.0.44.2#53 127.0.44.1#53$' "$DNSFWD_ERR"
+q kept.test +time=5
+eq "its upstream on the list again, every one silent: the stale answer" \
 	"$RCODE $ANSWER" "NOERROR 192.0.2.11"
 eq "list change, stale: TTL 30" "$TTL" 30
 stop_dnsfwd

@@ -1000,7 +1000,7 @@ test_prefixes(void)
 			}
 			if (rc > 0) {
 				n = dns_build_error(out, sizeof(out), b, &q,
-				    rc);
+				    rc, -1);
 				if (n < DNS_HDR || (out[2] & 0x80) == 0)
 					bad++;
 			}
@@ -1108,7 +1108,7 @@ test_fuzz(void)
 		    (rc == 0 && (q.udp_size < 512 || q.qname_len == 0)))
 			bad++;
 		if (rc > 0) {
-			n = dns_build_error(out, sizeof(out), b, &q, rc);
+			n = dns_build_error(out, sizeof(out), b, &q, rc, -1);
 			if (n < DNS_HDR || n > (size_t)q.qend + 11 + DNS_HDR)
 				bad++;
 		}
@@ -1239,7 +1239,7 @@ test_build_error(void)
 	enc(&p, "abcd 0100 0001 0000 0000 0000 n:WWW.example.test 0001 0001");
 	b = at_guard(p.b, p.len);
 	dns_parse_query(b, p.len, &q);
-	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL, -1);
 	ok(n == 34 && u16_at(out, 0) == 0xabcd,
 	    "dns_build_error: SERVFAIL is header and question, id echoed");
 	ok(u16_at(out, 2) == (DNS_QR | DNS_RD | DNS_RA | RCODE_SERVFAIL),
@@ -1255,37 +1255,37 @@ test_build_error(void)
 	enc(&p, "abcd 0010 0001 0000 0000 0000 " QWWW);
 	b = at_guard(p.b, p.len);
 	dns_parse_query(b, p.len, &q);
-	n = dns_build_error(out, sizeof(out), b, &q, RCODE_REFUSED);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_REFUSED, -1);
 	ok(n == 34 && u16_at(out, 2) == (DNS_QR | DNS_CD | DNS_RA |
 	    RCODE_REFUSED), "dns_build_error: RD clear stays clear, CD copied");
 
 	enc(&p, QH_AR1 " " QWWW " " OPT_DO);
 	b = at_guard(p.b, p.len);
 	dns_parse_query(b, p.len, &q);
-	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL, -1);
 	ok(n == 34 + 11 && u16_at(out, 10) == 1 && out[34] == 0 &&
 	    u16_at(out, 35) == TYPE_OPT && u16_at(out, 37) >= 512 &&
 	    (out[41] & 0x80) != 0 && u16_at(out, 43) == 0,
 	    "dns_build_error: an EDNS query gets an OPT with DO");
 	ok(dns_parse_reply(out, n, &the_query, &r) == REPLY_FAILURE &&
 	    r.opt == 34, "dns_build_error: that OPT parses");
-	n = dns_build_error(out, 34, b, &q, RCODE_SERVFAIL);
+	n = dns_build_error(out, 34, b, &q, RCODE_SERVFAIL, -1);
 	ok(n == 34 && u16_at(out, 10) == 0,
 	    "dns_build_error: no room for the OPT: none, ar 0");
-	n = dns_build_error(out, 33, b, &q, RCODE_SERVFAIL);
+	n = dns_build_error(out, 33, b, &q, RCODE_SERVFAIL, -1);
 	ok(n == 0, "dns_build_error: no room for the question: 0");
 
 	enc(&p, QH_AR1 " " QWWW " " OPT_PLAIN);
 	b = at_guard(p.b, p.len);
 	dns_parse_query(b, p.len, &q);
-	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL);
+	n = dns_build_error(out, sizeof(out), b, &q, RCODE_SERVFAIL, -1);
 	ok(n == 45 && (out[41] & 0x80) == 0,
 	    "dns_build_error: no DO in the query, none in the OPT");
 
 	enc(&p, "abcd 1100 0001 0000 0000 0000 " QWWW);
 	b = at_guard(p.b, p.len);
 	rc = dns_parse_query(b, p.len, &q);
-	n = dns_build_error(out, sizeof(out), b, &q, rc);
+	n = dns_build_error(out, sizeof(out), b, &q, rc, -1);
 	ok(rc == RCODE_NOTIMP && n == 34 && u16_at(out, 2) == (DNS_QR |
 	    0x1000 | DNS_RD | DNS_RA | RCODE_NOTIMP) && u16_at(out, 4) == 1,
 	    "dns_build_error: NOTIMP echoes opcode 2 and the question");
@@ -1293,12 +1293,12 @@ test_build_error(void)
 	enc(&p, "abcd 0100 0002 0000 0000 0000 " QWWW " " QWWW);
 	b = at_guard(p.b, p.len);
 	rc = dns_parse_query(b, p.len, &q);
-	n = dns_build_error(out, sizeof(out), b, &q, rc);
+	n = dns_build_error(out, sizeof(out), b, &q, rc, -1);
 	ok(rc == RCODE_FORMERR && n == DNS_HDR && u16_at(out, 0) == 0xabcd &&
 	    u16_at(out, 2) == (DNS_QR | DNS_RD | DNS_RA | RCODE_FORMERR) &&
 	    u16_at(out, 4) == 0 && u16_at(out, 10) == 0,
 	    "dns_build_error: FORMERR with qend 0 is the header alone, qd 0");
-	n = dns_build_error(out, 11, b, &q, rc);
+	n = dns_build_error(out, 11, b, &q, rc, -1);
 	ok(n == 0, "dns_build_error: no room for a header: 0");
 }
 
@@ -1397,6 +1397,39 @@ static const struct policy_case policy_cases[] = {
 	{ "parallel, 1 of 3 down: the second round fails too", 3, true,
 	    ACT_NEXT, "ask=0 ask=1 0:fail>wait 1:fail>next ask=2 2:fail>"
 	    "servfail", -1, 2 },
+	/* rule 3a: a verdict ends the walk, whatever its RCODE */
+	{ "sequential: SERVFAIL with a DNSSEC verdict: returned, none after",
+	    3, false, ACT_NEXT, "ask=0 0:vfail>answer", -1, 3 },
+	{ "sequential: NXDOMAIN with a filter's verdict: returned at once",
+	    2, false, ACT_NEXT, "ask=0 0:vneg>answer", -1, 2 },
+	{ "sequential: a verdict after a negative: the verdict", 3, false,
+	    ACT_NEXT, "ask=0 0:nd>next+ ask=1 1:vfail>answer", 0, 3 },
+	{ "sequential: a plain SERVFAIL still moves on", 2, false, ACT_NEXT,
+	    "ask=0 0:fail>next ask=1 1:pos>answer", -1, 2 },
+	{ "parallel: a verdict ends it while others are pending", 3, true,
+	    ACT_NEXT, "ask=0 ask=1 ask=2 1:vfail>answer", -1, 3 },
+	{ "parallel: a verdict after a negative: the verdict", 2, true,
+	    ACT_NEXT, "ask=0 ask=1 0:nd>wait+ 1:vneg>answer", 0, 2 },
+	/* rule 3b: the stub's answers are final, its timeout is not */
+	{ "stub: its SERVFAIL is final, the failovers not asked", 3, false,
+	    ACT_NEXT, "ask=0 0:sfail>answer", -1, 1 },
+	{ "stub: its NXDOMAIN is final", 3, false, ACT_NEXT,
+	    "ask=0 0:sneg>answer", -1, 1 },
+	{ "stub: a timeout: the failovers are asked", 3, false, ACT_NEXT,
+	    "ask=0 0:stmo>next ask=1 1:pos>answer", -1, 1 },
+	/* rule 4: a validated negative outranks one of its kind */
+	{ "NXDOMAIN with AD, then NXDOMAIN: the validated one", 2, false,
+	    ACT_NEXT, "ask=0 0:aneg>next+ ask=1 1:neg>negative", 0, 2 },
+	{ "NXDOMAIN, then NXDOMAIN with AD: the validated one", 2, false,
+	    ACT_NEXT, "ask=0 0:neg>next+ ask=1 1:aneg>negative+", 1, 2 },
+	{ "NODATA with AD, then NODATA: the validated one", 2, false,
+	    ACT_NEXT, "ask=0 0:and>next+ ask=1 1:nd>negative", 0, 2 },
+	{ "NXDOMAIN with AD, then NODATA: NODATA still outranks", 2, false,
+	    ACT_NEXT, "ask=0 0:aneg>next+ ask=1 1:nd>negative+", 1, 2 },
+	{ "both validated NXDOMAIN: the later", 2, false, ACT_NEXT,
+	    "ask=0 0:aneg>next+ ask=1 1:aneg>negative+", 1, 2 },
+	{ "parallel: NXDOMAIN with AD last to arrive still wins", 2, true,
+	    ACT_NEXT, "ask=0 ask=1 1:neg>wait+ 0:aneg>negative+", 0, 2 },
 };
 
 static int
@@ -1413,12 +1446,44 @@ act_of(const char *s)
 	return -1;
 }
 
+/*
+ * One event of a policy case.  Classes: pos, neg (NXDOMAIN), nd (NODATA),
+ * fail (SERVFAIL), tmo (a timeout: no reply); a prefix a: sets AD, v: an
+ * EDE verdict, s: from an upstream whose answers are final (the stub).
+ */
+static int
+policy_step(struct policy *p, int pos, const char *cls, bool *keep)
+{
+	struct dns_reply r;
+	bool final = false;
+
+	memset(&r, 0, sizeof(r));
+	r.qend = DNS_HDR + 5;
+	r.ede = -1;
+	for (;; cls++) {
+		if (*cls == 'a')
+			r.flags |= DNS_AD;
+		else if (*cls == 'v')
+			r.verdict = true, r.ede = 6;
+		else if (*cls == 's')
+			final = true;
+		else
+			break;
+	}
+	r.rcode = strcmp(cls, "neg") == 0 ? RCODE_NXDOMAIN :
+	    strcmp(cls, "fail") == 0 ? RCODE_SERVFAIL : RCODE_NOERROR;
+	r.class = strcmp(cls, "pos") == 0 ? REPLY_POSITIVE :
+	    strcmp(cls, "neg") == 0 || strcmp(cls, "nd") == 0 ?
+	    REPLY_NEGATIVE : REPLY_FAILURE;
+	return (int)policy_event(p, pos, strcmp(cls, "tmo") == 0 ? NULL : &r,
+	    final, keep);
+}
+
 static bool
 run_policy(const struct policy_case *t)
 {
 	char tok[32], cls[16], act[16], plus[2];
 	const char *s = t->steps;
-	enum reply_class c;
 	struct policy p;
 	size_t n;
 	int v, pos, got, k;
@@ -1448,12 +1513,8 @@ run_policy(const struct policy_case *t)
 		    plus);
 		if (k < 3 || act_of(act) < 0)
 			bail("bad step", tok);
-		c = strcmp(cls, "pos") == 0 ? REPLY_POSITIVE :
-		    strcmp(cls, "neg") == 0 || strcmp(cls, "nd") == 0 ?
-		    REPLY_NEGATIVE : REPLY_FAILURE;
-		keep = !(plus[0] == '+');
-		got = (int)policy_event(&p, pos, c, strcmp(cls, "neg") == 0 ?
-		    RCODE_NXDOMAIN : RCODE_NOERROR, &keep);
+		keep = !(plus[0] == '+');	/* policy_event() must set it */
+		got = policy_step(&p, pos, cls, &keep);
 		if (got != act_of(act) || keep != (plus[0] == '+')) {
 			diag("%s: got action %d keep %d", tok, got, (int)keep);
 			return false;
@@ -3426,7 +3487,8 @@ xchg_stale(struct cache *c, struct xchg *x, uint64_t now, int *v,
 	struct dns_reply r;
 	size_t n;
 
-	n = cache_get_stale(c, &x->q, x->qp.b, out, sizeof(out), now, &r);
+	n = cache_get_stale(c, &x->q, x->qp.b, out, sizeof(out), now, &r,
+	    (const uint16_t[]){ 0 }, 1);
 	*v = n > 0 ? out[n - 1] : -1;
 	*ttl = n >= 10 ? (uint32_t)out[n - 10] << 24 | (uint32_t)out[n - 9] <<
 	    16 | (uint32_t)out[n - 8] << 8 | out[n - 7] : 0;

@@ -154,7 +154,7 @@ answer(const uint8_t *query, const struct dns_query *q,
 	check(n == (need <= size ? need : 0));
 	if (n == 0) {
 		n = dns_build_error(out, size, query, q,
-		    rcode = RCODE_SERVFAIL);
+		    rcode = RCODE_SERVFAIL, -1);
 		check(n <= size);
 		if (n == 0) {
 			check(size < q->qend);
@@ -240,7 +240,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == RCODE_BADVERS) {
 			/* RFC 6891 6.1.3: the whole query read, an OPT */
 			check(q.qend != 0 && q.opt != 0);
-			n = dns_build_error(out, OUT_MAX, data, &q, rc);
+			n = dns_build_error(out, OUT_MAX, data, &q, rc, -1);
 			check(n == q.qend + 11u && out[n - 6] == 1 &&
 			    (out[3] & 0x0f) == 0);
 			return 0;
@@ -249,7 +249,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(rc == RCODE_FORMERR || rc == RCODE_NOTIMP);
 		check(rc != RCODE_NOTIMP || q.qend != 0);
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			n = dns_build_error(out, sizes[i], data, &q, rc);
+			n = dns_build_error(out, sizes[i], data, &q, rc, -1);
 			check(n <= sizes[i]);
 			if (n != 0)
 				check_reply(out, n, data, &q, rc, 0);
@@ -286,9 +286,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	answer_large(data, &q, 512);
 
 	/* the failure paths: SERVFAIL (no upstream, table full), REFUSED */
-	n = dns_build_error(out, OUT_MAX, data, &q, RCODE_SERVFAIL);
+	n = dns_build_error(out, OUT_MAX, data, &q, RCODE_SERVFAIL, -1);
 	check_reply(out, n, data, &q, RCODE_SERVFAIL, 0);
-	n = dns_build_error(out, q.qend, data, &q, RCODE_REFUSED);
+	n = dns_build_error(out, q.qend, data, &q, RCODE_REFUSED, -1);
 	check(n == q.qend);
 	check_reply(out, n, data, &q, RCODE_REFUSED, 0);
 
