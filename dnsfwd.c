@@ -805,6 +805,13 @@ dns_get_name(struct dns_cursor *c, uint8_t *out)
 		return -1;
 	pos = run = c->pos;
 	for (;;) {
+		/* after a pointer, the rest lies wholly before it (RFC 1035
+		 * 4.1.4: a prior occurrence), never in what follows, so a name
+		 * reads the same whatever comes after it (an OPT replaced) */
+		if (end != 0 && pos >= end - 2) {
+			dns_fail(c, "compression runs past its pointer");
+			return -1;
+		}
 		if (pos >= c->len)
 			goto truncated;
 		l = c->buf[pos];
@@ -834,6 +841,10 @@ dns_get_name(struct dns_cursor *c, uint8_t *out)
 		}
 		if (c->len - pos - 1 < l)
 			goto truncated;
+		if (end != 0 && pos + 1 + l > end - 2) {
+			dns_fail(c, "compression runs past its pointer");
+			return -1;
+		}
 		if (out != NULL) {
 			out[n] = l;
 			memcpy(out + n + 1, c->buf + pos + 1, l);
@@ -1068,6 +1079,10 @@ dns_opt_scan(struct dns_cursor *c, uint16_t rdlen, struct dns_reply *r)
 	uint16_t code, olen, info;
 
 	while (c->err == NULL && c->pos < end) {
+		if (end - c->pos < 4) {		/* not into what follows */
+			dns_fail(c, "option header past its OPT");
+			break;
+		}
 		code = dns_get_u16(c);
 		olen = dns_get_u16(c);
 		if (c->err == NULL && end - c->pos < olen)
@@ -1183,6 +1198,8 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 malformed:
 	/* a server that cut its own answer mid-record still said TC */
 	r->opt = 0;
+	r->ede = -1;		/* an OPT read in part says nothing */
+	r->verdict = false;
 	if ((r->flags & DNS_TC) && (r->rcode == RCODE_NOERROR ||
 	    r->rcode == RCODE_NXDOMAIN))
 		return r->class = REPLY_POSITIVE;
@@ -1388,7 +1405,8 @@ dns_finish(uint8_t *buf, size_t len, size_t size, const struct dns_reply *r,
 	cut.opt = 0;
 	if (limit > size)
 		limit = size;
-	if (optlen != 0 && limit < optlen + DNS_HDR) {	/* our EDE alone */
+	if (optlen != 0 && limit < optlen + (r->qend != 0 ? r->qend :
+	    DNS_HDR)) {		/* no room for the answer's EDEs: ours alone */
 		olen = 0;
 		optlen = dns_opt_len(0, ede);
 	}

@@ -4090,6 +4090,8 @@ static const struct {
 	{ "CD", NULL, 0, 0, "1234 0110 0001 0000 0000 0000 " QWWW },
 	{ "CD and DO", NULL, 0, 0,
 	    "1234 0110 0001 0000 0000 0001 " QWWW " " OPT_DO },
+	{ "RD clear", NULL, 0, 0, "1234 0000 0001 0000 0000 0000 " QWWW },
+	{ "RD clear and CD", NULL, 0, 0, "1234 0010 0001 0000 0000 0000 " QWWW },
 	{ "AAAA", "www.example.test", TYPE_AAAA, EDNS_NONE, NULL },
 	{ "MX", "www.example.test", TYPE_MX, EDNS_NONE, NULL },
 	{ "class CH", NULL, 0, 0, QH " n:www.example.test 0001 0003" },
@@ -4602,6 +4604,295 @@ test_glob(void)
 		    cases[i].name);
 }
 
+#define EDE_STALE_TEST	3
+
+/* The flags of the message at p. */
+static uint16_t
+dns_hdr_get_test(const uint8_t *p)
+{
+	return (uint16_t)(p[2] << 8 | p[3]);
+}
+
+/* ---- answers a client can trust --------------------------------------------- */
+
+#define RH	"1234 81a0 0001 0001 0000"	/* QR RD RA AD, one answer */
+#define EDE6	"000f ( 0006 6162 )"		/* DNSSEC Bogus, "ab" */
+
+static void
+test_ede_codes(void)
+{
+	static const int verdicts[] = { 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 15,
+	    16, 17 };
+	size_t k;
+	int code, bad = 0;
+	bool want;
+
+	for (code = 0; code <= 30; code++) {
+		for (k = 0, want = false; k < sizeof(verdicts) / sizeof(*verdicts);
+		    k++)
+			want |= verdicts[k] == code;
+		if (ede_verdict(code) != want && bad++ == 0)
+			diag("INFO-CODE %d: %d", code, (int)!want);
+	}
+	ok(bad == 0, "ede_verdict: 1, 2, 5-12, 15-17 are verdicts; 0, 3, 4, "
+	    "13, 14, 18-30 are not");
+	ok(!ede_verdict(49152) && !ede_verdict(65535) && !ede_verdict(-1) &&
+	    !ede_verdict(31), "ede_verdict: unknown and private codes are not");
+}
+
+static void
+test_reply_trust(void)
+{
+	struct pkt qp, p;
+	struct dns_query q;
+	struct dns_reply r;
+	size_t n;
+
+	query_of(&qp, &q, QH " n:v.test 0001 0001");
+	/* EDE among other options: kept alone, just past the message */
+	enc(&p, RH " 0001 n:v.test 0001 0001 " A300 " @ 00 0029 1000 00000000 "
+	    "( 000a ( 0102030405060708 ) " EDE6 " 000c ( 00000000 ) )");
+	ok(dns_parse_reply(p.b, p.len, &q, &r) == REPLY_POSITIVE &&
+	    r.ede == 6 && r.verdict && r.opt == p.mark[0] && r.end == p.len,
+	    "dns_parse_reply: EDE 6 among COOKIE and padding: a verdict");
+	n = dns_keep_ede(p.b, p.len, &r);
+	ok(n == p.mark[0] && r.opt == 0 && r.ede_len == 8 &&
+	    memcmp(p.b + n, "\x00\x0f\x00\x04\x00\x06" "ab", 8) == 0 &&
+	    p.b[11] == 0, "dns_keep_ede: the OPT goes, its EDE stays after the "
+	    "answer, the cookie and the padding do not");
+	/* a long EXTRA-TEXT is cut to fit */
+	enc(&p, RH " 0001 n:v.test 0001 0001 " A300 " @ 00 0029 1000 00000000 "
+	    "( 000f ( 000f x:300:61 ) )");
+	dns_parse_reply(p.b, p.len, &q, &r);
+	n = dns_keep_ede(p.b, p.len, &r);
+	ok(r.ede_len == DNS_EDE_MAX && p.b[n + 2] == 0 &&
+	    p.b[n + 3] == DNS_EDE_MAX - 4 && p.b[n + 5] == 15 && r.ede == 15 &&
+	    r.verdict, "dns_keep_ede: 300 bytes of text cut to %d in all",
+	    DNS_EDE_MAX);
+	/* EDE 18, 22: not verdicts */
+	enc(&p, "1234 8182 0001 0000 0000 0001 n:v.test 0001 0001 "
+	    "00 0029 1000 00000000 ( 000f ( 0016 ) )");
+	ok(dns_parse_reply(p.b, p.len, &q, &r) == REPLY_FAILURE &&
+	    r.ede == 22 && !r.verdict, "dns_parse_reply: SERVFAIL with EDE 22 "
+	    "(No Reachable Authority) is a plain failure");
+	/* junk after the last counted record */
+	enc(&p, RH " 0000 n:v.test 0001 0001 " A300 " deadbeef00");
+	ok(dns_parse_reply(p.b, p.len, &q, &r) == REPLY_POSITIVE &&
+	    r.end == p.len - 5, "dns_parse_reply: 5 junk bytes after the "
+	    "records: the answer ends before them (r.end)");
+}
+
+static void
+test_answer_flags(void)
+{
+	static const struct {
+		const char	*query;
+		uint16_t	 upstream;	/* the answer's flags */
+		uint16_t	 want;
+		const char	*desc;
+	} t[] = {
+		{ QH " " QWWW, 0x81a0, 0x8180,
+		    "RD asker, no AD or DO: AD cleared" },
+		{ "1234 0120 0001 0000 0000 0000 " QWWW, 0x81a0, 0x81a0,
+		    "AD asker: the upstream's AD" },
+		{ "1234 0120 0001 0000 0000 0000 " QWWW, 0x8180, 0x8180,
+		    "AD asker, the upstream did not validate: no AD" },
+		{ QH_AR1 " " QWWW " " OPT_DO, 0x81a0, 0x81a0,
+		    "DO asker: the upstream's AD" },
+		{ "1234 0000 0001 0000 0000 0000 " QWWW, 0x8180, 0x8080,
+		    "RD=0 asker: RD=0 echoed, whoever filled it" },
+		{ "1234 0110 0001 0000 0000 0000 " QWWW, 0x8180, 0x8190,
+		    "CD asker: CD echoed" },
+		{ QH " " QWWW, 0x8090, 0x8180,
+		    "RD asker of an entry filled with RD=0 CD=1: its own RD, "
+		    "no CD" },
+	};
+	struct dns_query q;
+	struct pkt p;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		query_of(&p, &q, t[i].query);
+		ok(dns_answer_flags(t[i].upstream, &q) == t[i].want,
+		    "dns_answer_flags: %s (%04x)", t[i].desc, t[i].want);
+	}
+	query_of(&p, &q, "1234 0010 0001 0000 0000 0000 " QWWW);
+	ok(dns_build_query(p.b + 100, 200, p.b, &q) > 0 &&
+	    dns_hdr_get_test(p.b + 100) == (DNS_CD | DNS_AD),
+	    "dns_build_query: the asker's RD (clear) and CD, and AD asked for");
+}
+
+static void
+test_finish_ede(void)
+{
+	struct pkt qp, p, ne;
+	struct dns_query q, q0;
+	struct dns_reply r, g;
+	uint8_t buf[600];
+	size_t n, len;
+
+	query_of(&qp, &q, QH_AR1 " n:v.test 0001 0001 " OPT_PLAIN);
+	query_of(&ne, &q0, QH " n:v.test 0001 0001");
+	enc(&p, RH " 0001 n:v.test 0001 0001 " A300 " @ 00 0029 1000 00000000 "
+	    "( " EDE6 " )");
+	dns_parse_reply(p.b, p.len, &q, &r);
+	len = dns_keep_ede(p.b, p.len, &r);
+	memcpy(buf, p.b, len + r.ede_len);
+	n = dns_finish(buf, len, sizeof(buf), &r, &q, 512, EDE_STALE_TEST);
+	ok(dns_parse_reply(buf, n, &q, &g) == REPLY_POSITIVE && g.opt != 0 &&
+	    g.ede == 6 && g.verdict && buf[n - 6 + 5] == 3 &&
+	    dns_hdr_get_test(buf) == 0x8180,
+	    "dns_finish: an EDNS client gets the upstream's EDE 6 and ours (3), "
+	    "no AD (it asked without AD or DO)");
+	memcpy(buf, p.b, len + r.ede_len);
+	n = dns_finish(buf, len, sizeof(buf), &r, &q0, 512, -1);
+	ok(n == len && dns_parse_reply(buf, n, &q0, &g) == REPLY_POSITIVE &&
+	    g.opt == 0, "dns_finish: a client without EDNS: no OPT, no EDE");
+	memcpy(buf, p.b, len + r.ede_len);
+	n = dns_finish(buf, len, sizeof(buf), &r, &q, len + 11 + 6 + 8 - 1, 3);
+	ok(dns_parse_reply(buf, n, &q, &g) == REPLY_POSITIVE &&
+	    (g.flags & DNS_TC) && g.ancount == 0 && g.ede == 6,
+	    "dns_finish: answer and EDEs 1 byte over the limit: cut with TC, "
+	    "the EDEs kept (the client asks again over TCP)");
+	memcpy(buf, p.b, len + r.ede_len);
+	n = dns_finish(buf, len, sizeof(buf), &r, &q, r.qend + 11 + 6, 3);
+	ok(dns_parse_reply(buf, n, &q, &g) == REPLY_POSITIVE && g.opt != 0 &&
+	    (g.flags & DNS_TC) && g.ede == 3, "dns_finish: no room for the "
+	    "upstream's EDE even with the answer cut: ours only");
+}
+
+static void
+test_cache_trust(void)
+{
+	struct pkt qp, p, rq;
+	struct dns_query q, q0;
+	struct dns_reply r, g;
+	struct cache c;
+	uint8_t out[600];
+	size_t n, len;
+
+	query_of(&qp, &q, QH " n:v.test 0001 0001");
+	query_of(&rq, &q0, "1234 0000 0001 0000 0000 0000 n:v.test 0001 0001");
+	enc(&p, RH " 0001 n:v.test 0001 0001 " A300 " @ 00 0029 1000 00000000 "
+	    "( " EDE6 " ) 0badbad0");
+	dns_parse_reply(p.b, p.len, &q, &r);
+	r.src = 7;
+	cache_init(&c, 16, 0, test_key);
+	cache_stale(&c, 100);
+	ok(cache_put(&c, &q, p.b, p.len, &r, 1000), "cache_put: a raw reply "
+	    "with an OPT and junk after it");
+	n = cache_get(&c, &q, qp.b, out, sizeof(out), 2000, &g);
+	len = p.mark[0];
+	ok(n == len && g.ede_len == 8 &&
+	    memcmp(out + n, "\x00\x0f\x00\x04\x00\x06" "ab", 8) == 0 &&
+	    dns_hdr_get_test(out + 8) == 0,	/* ARCOUNT: no OPT */
+	    "cache_get: the answer without OPT or junk, its EDE kept after it");
+	ok(cache_get(&c, &q0, rq.b, out, sizeof(out), 2000, &g) == 0,
+	    "cache_get: an RD=0 query does not hit an RD=1 entry");
+	ok(cache_get_stale(&c, &q, qp.b, out, sizeof(out), 400000, &g,
+	    (const uint16_t[]){ 3, 7 }, 2) == len && g.src == 7,
+	    "cache_get_stale: served while its upstream (7) is on the list");
+	ok(cache_get_stale(&c, &q, qp.b, out, sizeof(out), 400000, &g,
+	    (const uint16_t[]){ 3, 8 }, 2) == 0 &&
+	    cache_get_stale(&c, &q, qp.b, out, sizeof(out), 400000, &g,
+	    NULL, 0) == 0, "cache_get_stale: never from an upstream no longer "
+	    "on the list, nor with no list");
+	ok(cache_get_stale(&c, &q, qp.b, out, sizeof(out), 2000, &g,
+	    NULL, 0) == len, "cache_get_stale: a fresh entry is served, "
+	    "whatever the list");
+	cache_free(&c);
+}
+
+static void
+test_opcodes(void)
+{
+	static const struct {
+		const char	*spec;
+		bool		 question, opt;
+		const char	*desc;
+	} t[] = {
+		{ "1234 7800 0000 0000 0000 0000", false, false,
+		    "opcode 15, no question" },
+		{ "1234 7800 0000 0000 0000 0001 00 0029 1000 00000000 0000",
+		    false, true, "opcode 15, no question, EDNS" },
+		{ "1234 2800 0001 0000 0001 0001 n:zone.test 0006 0001 "
+		    "n:a.zone.test 0001 00ff 00000000 0000 "
+		    "00 0029 1000 00000000 0000", true, true, "UPDATE, EDNS" },
+		{ "1234 2000 0001 0000 0000 0000 n:zone.test 0006 0001", true,
+		    false, "NOTIFY" },
+		{ "1234 0800 0001 0000 0000 0000 n:v.test 0001 0001", true,
+		    false, "IQUERY" },
+		{ "1234 1800 0002 0000 0000 0000 n:a.test 0001 0001 n:b.test "
+		    "0001 0001", false, false, "unassigned opcode 3, two "
+		    "questions" },
+	};
+	struct dns_query q;
+	struct pkt p;
+	uint8_t out[600];
+	size_t i, n;
+	int rc;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		enc(&p, t[i].spec);
+		rc = dns_parse_query(p.b, p.len, &q);
+		n = rc > 0 ? dns_build_error(out, sizeof(out), p.b, &q, rc, -1) :
+		    0;
+		ok(rc == RCODE_NOTIMP && n >= DNS_HDR && (out[3] & 0xf) == 4 &&
+		    (out[2] & 0x78) == (p.b[2] & 0x78) &&
+		    (q.qend != 0) == t[i].question &&
+		    (q.opt != 0) == t[i].opt && out[11] == (t[i].opt ? 1 : 0),
+		    "opcode: %s: NOTIMP, opcode echoed, %s question, %s OPT",
+		    t[i].desc, t[i].question ? "its" : "no",
+		    t[i].opt ? "an" : "no");
+	}
+}
+
+static void
+test_special_names(void)
+{
+	static const struct {
+		const char	*name;
+		uint16_t	 type;
+		int		 rcode;		/* -1: not special */
+		int		 n;
+		const char	*desc;
+	} t[] = {
+		{ "localhost", TYPE_A, RCODE_NOERROR, 1, "localhost A" },
+		{ "db.localhost", TYPE_AAAA, RCODE_NOERROR, 1,
+		    "a name under localhost, AAAA" },
+		{ "localhost", TYPE_MX, RCODE_NOERROR, 0, "localhost MX: NODATA" },
+		{ "x.invalid", TYPE_A, RCODE_NXDOMAIN, 0, "x.invalid" },
+		{ "invalid", TYPE_A, RCODE_NXDOMAIN, 0, "invalid" },
+		{ "facebookcorewwwi.onion", TYPE_A, RCODE_NXDOMAIN, 0, "onion" },
+		{ "_dns.resolver.arpa", 64, RCODE_NOERROR, 0,
+		    "_dns.resolver.arpa SVCB (DDR): NODATA" },
+		{ "localhost.example", TYPE_A, -1, 0, "localhost.example" },
+		{ "notlocalhost", TYPE_A, -1, 0, "notlocalhost" },
+		{ "arpa", TYPE_SOA, -1, 0, "arpa" },
+		{ "onion.example", TYPE_A, -1, 0, "onion.example" },
+	};
+	struct local_answer a;
+	struct dns_query q;
+	struct pkt p;
+	char spec[200];
+	size_t i;
+	bool got;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(spec, sizeof(spec), QH " n:%s %04x 0001", t[i].name,
+		    t[i].type);
+		query_of(&p, &q, spec);
+		got = special_answer(&q, &a);
+		ok(got == (t[i].rcode >= 0) && (!got || (a.rcode == t[i].rcode &&
+		    a.n == t[i].n && (a.n == 0 || a.rr[0].type == t[i].type))),
+		    "special_answer: %s", t[i].desc);
+	}
+	query_of(&p, &q, QH " n:localhost 0001 0001");
+	special_answer(&q, &a);
+	ok(memcmp(a.rr[0].data, "\x7f\x00\x00\x01", 4) == 0,
+	    "special_answer: localhost is 127.0.0.1");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -4626,6 +4917,13 @@ main(int argc, char **argv)
 	test_build_error();
 	test_policy_events();
 	test_policy_health();
+	test_ede_codes();
+	test_reply_trust();
+	test_answer_flags();
+	test_finish_ede();
+	test_cache_trust();
+	test_opcodes();
+	test_special_names();
 	test_time();
 	test_backoff();
 	test_deadlines();

@@ -162,7 +162,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 5:
 			n = cache_get_stale(&c, &q, qb, out, sizeof(out), now,
-			    &sr);
+			    &sr, (const uint16_t[]){ 0 }, 1);
 			if (n == 0)
 				break;
 			check(model[k].put && now < model[k].at +

@@ -176,14 +176,14 @@ finish(const uint8_t *reply, size_t len, const struct dns_query *q,
 	static const size_t limits[] = { 512, 1232, DNS_MAX_UDP, DNS_MAX_TCP };
 	struct dns_reply t;
 	uint8_t *buf;
-	size_t i, n, size = len + 64;
+	size_t i, n, size = len + r->ede_len + 64;
 
 	if (r->class == REPLY_FAILURE || (r->flags & DNS_TC))
 		return;		/* never sent, or cut anyway: see cut() */
 	if ((buf = malloc(size)) == NULL)
 		return;
 	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-		memcpy(buf, reply, len);
+		memcpy(buf, reply, len + r->ede_len);
 		n = dns_finish(buf, len, size, r, q, limits[i],
 		    i == 1 ? 3 : -1);
 		check(n <= limits[i] && n >= r->qend);
@@ -192,6 +192,12 @@ finish(const uint8_t *reply, size_t len, const struct dns_query *q,
 		dns_parse_reply(buf, n, q, &t);
 		check(t.qend == r->qend);
 		check((t.opt != 0) == (q->opt != 0));
+		/* no answer carries a byte past its counted records */
+		check(t.end == n || t.class == REPLY_FAILURE);
+		/* the asker's RD and CD; AD only to an AD or DO asker */
+		check((t.flags & (DNS_RD | DNS_CD)) ==
+		    (q->flags & (DNS_RD | DNS_CD)));
+		check(!(t.flags & DNS_AD) || q->do_bit || (q->flags & DNS_AD));
 		if (t.opt != 0)
 			check(get16(buf + t.opt + 3) == 1232 &&
 			    (buf[t.opt + 7] & 0x80) == (q->do_bit ? 0x80 : 0));
@@ -308,14 +314,16 @@ served(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	struct dns_reply g;
 	size_t n, limit;
 
-	memset(out, 0xa5, len + 1);
+	memset(out, 0xa5, len + r->ede_len + 1);
 	n = cache_get(c, q, query, out, sizeof(out), now, &g);
 	if (!hit) {
 		check(n == 0);
 		return;
 	}
 	check(n == len && len <= CACHE_DATA);
-	check(out[len] == 0xa5);
+	/* its EDEs come back with it, just past it, and nothing more */
+	check(g.ede_len == r->ede_len && out[len + g.ede_len] == 0xa5);
+	check(memcmp(out + len, reply + len, g.ede_len) == 0);
 	expect_aged(exp, reply, len, query, q, r->class, age_s);
 	check(memcmp(out, exp, len) == 0);
 	check(g.qend == r->qend && g.opt == 0 && g.rcode == r->rcode);
@@ -323,6 +331,20 @@ served(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	limit = q->udp_size > DNS_MAX_UDP ? DNS_MAX_UDP : q->udp_size;
 	cut(out, n, q, &g, limit);
 	cut(out, n, q, &g, 512);
+}
+
+/* The EDE options kept past an answer: whole EDE options, nothing else. */
+static void
+eded(const uint8_t *p, size_t n)
+{
+	size_t at = 0;
+
+	check(n <= DNS_EDE_MAX);
+	while (at < n) {
+		check(n - at >= 6 && get16(p + at) == 15);
+		check(get16(p + at + 2) >= 2 && get16(p + at + 2) <= n - at - 4);
+		at += 4 + get16(p + at + 2);
+	}
 }
 
 /*
@@ -383,6 +405,19 @@ evict(struct cache *c, const struct dns_query *q, const uint8_t *query,
 	check(entries(c) == 0);
 	for (i = 0; i < 8; i++)
 		served(c, &v[i], query, reply, len, r, T0 + 9, 0, false);
+	/*
+	 * The asker's RD and CD key the entry: an RD=1 client never gets an
+	 * answer fetched with RD=0, a CD=0 client never one fetched with
+	 * CD=1 (nor the other way round).
+	 */
+	check(cache_put(c, q, reply, len, r, T0));
+	v[0] = *q;
+	v[0].flags ^= DNS_RD;
+	served(c, &v[0], query, reply, len, r, T0 + 9, 0, false);
+	v[0] = *q;
+	v[0].flags ^= DNS_CD;
+	served(c, &v[0], query, reply, len, r, T0 + 9, 0, false);
+	cache_flush(c);
 	/* an answer that does not fit the caller's buffer is dropped */
 	check(cache_put(c, q, reply, len, r, T0));
 	check(cache_get(c, q, query, out, len - 1, T0, &(struct dns_reply){0})
@@ -454,13 +489,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(r.neg_ttl >= -1 && r.neg_ttl <= INT32_MAX);
 	check(dns_rcode_name(r.rcode) != NULL);
 
+	check(r.end <= len && (r.end == 0 || r.end >= r.qend));
+	check(r.end != 0 || cls == REPLY_FAILURE || (r.flags & DNS_TC));
+	check(r.ede == -1 || r.opt != 0);
+	check(!r.verdict || ede_verdict(r.ede) || r.opt != 0);
 	cut(reply, len, &q, &r, 512);
 	cut(reply, len, &q, &r, q.udp_size > DNS_MAX_UDP ? DNS_MAX_UDP :
 	    q.udp_size);
 
-	/* upstream_reply(): the upstream's OPT goes; then the cache */
-	len = dns_strip_opt(reply, len, &r);
+	/*
+	 * upstream_reply(): bytes past the last counted record go, never
+	 * passed on; the upstream's OPT goes but for its EDEs; the cache
+	 */
+	if (r.end != 0 && len > r.end)
+		len = r.end;
+	len = dns_keep_ede(reply, len, &r);
 	check(r.opt == 0 && len >= r.qend && len <= size - at);
+	eded(reply + len, r.ede_len);
+	/* it reads the same without its OPT: no name runs into it */
+	check(dns_parse_reply(reply, len, &q, &r2) == r.class &&
+	    r2.ancount == r.ancount);
 	finish(reply, len, &q, &r);
 	ttl = cache_ttl(&q, len, &r);
 	check(cache_init(&c, 4, 0, fuzz_key) == 0);
