@@ -1315,9 +1315,9 @@ dns_keep_ede(uint8_t *buf, size_t len, struct dns_reply *r)
 	uint16_t code, olen, keep;
 	size_t end, n = 0;
 
-	r->ede_len = 0;
-	if (r->opt == 0)
+	if (r->opt == 0)	/* none, or already past the answer */
 		return len;
+	r->ede_len = 0;
 	dns_cursor_init(&c, buf, len);
 	dns_skip(&c, (size_t)r->opt + 9);	/* name, type, class, ttl */
 	end = dns_get_u16(&c);

@@ -85,6 +85,8 @@
 #define F_TC		0x0200
 #define F_RD		0x0100
 #define F_RA		0x0080
+#define F_AD		0x0020
+#define F_CD		0x0010
 
 /* ==== 2. Messages and utilities =========================================== */
 /*
@@ -196,6 +198,10 @@ struct action {
 	bool		 caseflip;	/* flip the case of qname letters */
 	bool		 ecs;		/* OPT with a Client Subnet, scope /24 */
 	bool		 cookie;	/* OPT with a client and server COOKIE */
+	int		 ede;		/* OPT with this Extended DNS Error; -1 */
+	bool		 ad;		/* AD set: "validated" */
+	bool		 rd0refused;	/* RD=0 asked: REFUSED, as a recursor */
+	uint32_t	 junk;		/* bytes of junk after the message */
 	bool		 nosoa;		/* negative answers without SOA */
 	uint8_t		 rcode;		/* K_RCODE */
 	uint32_t	 ttl;		/* seconds; records, or the SOA */
@@ -324,6 +330,7 @@ action_parse(char **tok, int n, struct action *a, char *err, size_t errlen)
 	int len;
 
 	memset(a, 0, sizeof(*a));
+	a->ede = -1;
 	a->ttl = 300;
 	a->min = 60;
 	for (; n > 0; tok++, n--) {
@@ -348,7 +355,25 @@ action_parse(char **tok, int n, struct action *a, char *err, size_t errlen)
 			a->ecs = true;
 		else if (strcmp(tok[0], "cookie") == 0)
 			a->cookie = true;
-		else
+		else if (strcmp(tok[0], "ad") == 0)
+			a->ad = true;
+		else if (strcmp(tok[0], "rd0refused") == 0)
+			a->rd0refused = true;
+		else if (strcmp(tok[0], "ede") == 0 ||
+		    strcmp(tok[0], "junk") == 0) {
+			if (n < 2 || parse_u32(tok[1], tok[0][0] == 'e' ?
+			    65535 : 512, &ms) == -1) {
+				snprintf(err, errlen, "%s: needs a number",
+				    tok[0]);
+				return -1;
+			}
+			if (tok[0][0] == 'e')
+				a->ede = (int)ms;
+			else
+				a->junk = ms;
+			tok++;
+			n--;
+		} else
 			break;
 	}
 	if (n == 0) {
@@ -618,6 +643,7 @@ struct query {
 	size_t		 len;
 	uint16_t	 id;
 	bool		 rd;
+	bool		 cd, ad;
 	size_t		 qname_end;	/* offset just past the qname */
 	size_t		 qend;		/* offset just past the question */
 	uint16_t	 qtype;
@@ -781,6 +807,8 @@ query_parse(const uint8_t *msg, size_t len, struct query *q)
 	if (c.err || (flags & F_QR) != 0 || (flags & 0x7800) != 0 || qd != 1)
 		return -1;
 	q->rd = (flags & F_RD) != 0;
+	q->cd = (flags & F_CD) != 0;
+	q->ad = (flags & F_AD) != 0;
 	if (query_name(&c, q) == -1)
 		return -1;
 	q->qtype = get_u16(&c);
@@ -859,9 +887,9 @@ query_log(int fd, const struct query *q, bool tcp,
 	snprintf(ebuf, sizeof(ebuf), "%u", q->udp_size);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = snprintf(line, sizeof(line), "%s %s %s id=%u edns=%s do=%d rd=%d%s "
-	    "ms=%lld\n", tcp ? "tcp" : "udp", q->name,
+	    "cd=%d ad=%d ms=%lld\n", tcp ? "tcp" : "udp", q->name,
 	    type_name(q->qtype, tbuf, sizeof(tbuf)), q->id,
-	    q->edns ? ebuf : "none", q->dnssec_ok, q->rd, more,
+	    q->edns ? ebuf : "none", q->dnssec_ok, q->rd, more, q->cd, q->ad,
 	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	if (n > 0 && (size_t)n < sizeof(line) &&
 	    write(fd, line, (size_t)n) != n)
@@ -1023,6 +1051,7 @@ reply_build(const struct query *q, const struct action *a, bool tcp,
     uint8_t *out, size_t size)
 {
 	struct wbuf w = { out, size, 0, false };
+	struct action refused;
 	uint16_t flags, an = 0, ns = 0;
 	size_t cap, target;
 	struct ip ip;
@@ -1033,7 +1062,14 @@ reply_build(const struct query *q, const struct action *a, bool tcp,
 		return 0;
 	if (a->kind == K_GARBAGE)
 		return reply_garbage(q, out);
-	flags = F_QR | F_RA | (q->rd ? F_RD : 0);
+	if (a->rd0refused && !q->rd) {
+		refused = *a;
+		refused.kind = K_RCODE;
+		refused.rcode = 5;
+		refused.rd0refused = false;
+		a = &refused;
+	}
+	flags = F_QR | F_RA | (q->rd ? F_RD : 0) | (a->ad ? F_AD : 0);
 	put(&w, q->msg, 12);
 	put(&w, q->msg + 12, q->qend - 12);
 	switch (a->kind) {
@@ -1089,7 +1125,8 @@ reply_build(const struct query *q, const struct action *a, bool tcp,
 		put_u16(&w, T_OPT);
 		put_u16(&w, 4096);
 		put_u32(&w, q->dnssec_ok ? 0x8000 : 0);
-		put_u16(&w, (uint16_t)((a->ecs ? 11 : 0) + (a->cookie ? 20 : 0)));
+		put_u16(&w, (uint16_t)((a->ecs ? 11 : 0) + (a->cookie ? 20 : 0) +
+		    (a->ede >= 0 ? 12 : 0)));
 		if (a->ecs) {	/* RFC 7871: 192.0.2.0/24, scope /24 */
 			put_u16(&w, 8);
 			put_u16(&w, 7);
@@ -1102,6 +1139,12 @@ reply_build(const struct query *q, const struct action *a, bool tcp,
 			put(&w, "\xcc\xcc\xcc\xcc\xcc\xcc\xcc\xcc"
 			    "\x5e\x5e\x5e\x5e\x5e\x5e\x5e\x5e", 16);
 		}
+		if (a->ede >= 0) {	/* RFC 8914, with a text */
+			put_u16(&w, 15);
+			put_u16(&w, 8);
+			put_u16(&w, (uint16_t)a->ede);
+			put(&w, "fakeup", 6);
+		}
 	}
 	if (w.err) {
 		logmsg("%s: reply does not fit", q->name);
@@ -1113,6 +1156,8 @@ reply_build(const struct query *q, const struct action *a, bool tcp,
 	set_u16(&w, 8, ns);
 	set_u16(&w, 10, q->edns ? 1 : 0);
 	reply_modify(q, a, out);
+	for (i = 0; i < a->junk && w.len < size; i++)	/* past the records */
+		out[w.len++] = 0xee;
 	return w.len;
 }
 
@@ -1378,7 +1423,7 @@ query_answer(struct state *st, const uint8_t *msg, size_t len,
     struct conn *c, const struct sockaddr_storage *peer, socklen_t peerlen)
 {
 	static const struct action nxdomain = {
-		.kind = K_NXDOMAIN, .ttl = 60, .min = 60,
+		.kind = K_NXDOMAIN, .ttl = 60, .min = 60, .ede = -1,
 	};
 	const struct action *a = &nxdomain;
 	struct query q;
@@ -1581,13 +1626,15 @@ usage(int status)
 "  -l ADDR:PORT  UDP and TCP address (default 127.0.0.1:0; [::1]:0 for IPv6)\n"
 "  -L LOGFILE    append one line per query:\n"
 "                udp|tcp QNAME TYPE id=ID edns=SIZE|none do=0|1 rd=0|1\n"
-"  -x            ... and then port=SOURCEPORT opts=CODES|none\n"
+"                [port=SOURCEPORT opts=CODES|none] cd=0|1 ad=0|1 ms=WALLCLOCK\n"
+"  -x            ... with port= and opts=\n"
 "  -r RULEFILE   one rule per line, # comments; re-read when it changes;\n"
 "                its rules are tried before the command line's\n"
 "RULE: PATTERN [MODIFIER...] ACTION [ARGS]; the first match wins, none is\n"
 "  nxdomain.  PATTERN: *, *.SUFFIX (subdomains only) or a name, with\n"
 "  /TYPE (A, AAAA, TYPE65...) for that query type only.\n"
-"MODIFIER: delay MS | badid | badport | badq | caseflip | ecs | cookie\n"
+"MODIFIER: delay MS | badid | badport | badq | caseflip | ecs | cookie |\n"
+"          ede CODE | ad | rd0refused | junk N\n"
 "ACTION:   answer IP... [ttl=N] | cname TARGET IP... [ttl=N]\n"
 "          nxdomain|nodata [ttl=N] [min=N] [nosoa]\n"
 "          servfail | refused | formerr | notimp | drop | close | garbage\n"

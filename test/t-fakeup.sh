@@ -135,13 +135,13 @@ match "large 100: 10.0.x.y addresses" "$ANSWER" \
 q MiXeD.a.test
 id=$(sed -n 's/.*status: [A-Z]*, id: \([0-9]*\)$/\1/p' <<<"$QOUT")
 match "log: udp line format" "$(cat "$T/up.log")" \
-	"^udp MiXeD\\.a\\.test A id=$id edns=1232 do=0 rd=1 ms=[0-9]{13}\$"
+	"^udp MiXeD\\.a\\.test A id=$id edns=1232 do=0 rd=1 cd=0 ad=[01] ms=[0-9]{13}\$"
 eq "asked: case-insensitive" "$(asked up mixed.a.test.)" 1
 : >"$T/up.log"
 q a.test MX +tcp +dnssec +norecurse +bufsize=1400
 id=$(sed -n 's/.*status: [A-Z]*, id: \([0-9]*\)$/\1/p' <<<"$QOUT")
 match "log: tcp, DO, no RD" "$(cat "$T/up.log")" \
-	"^tcp a\\.test MX id=$id edns=1400 do=1 rd=0 ms=[0-9]{13}\$"
+	"^tcp a\\.test MX id=$id edns=1400 do=1 rd=0 cd=0 ad=[01] ms=[0-9]{13}\$"
 match "reply echoes DO" "$QOUT" "flags: do;"
 : >"$T/up.log"
 q . TYPE65534 +noedns

@@ -68,19 +68,19 @@ match "caseflip upstream over tcp: the client's spelling" "$QOUT" \
 q e1.test +bufsize=1400
 eq "EDNS 1400: answered" "$ANSWER" 192.0.2.1
 match "EDNS 1400: the OPT went upstream with its size" "$(last_log up)" \
-	"^udp e1\\.test A id=[0-9]+ edns=1400 do=0 rd=1 ms=[0-9]+$"
+	"^udp e1\\.test A id=[0-9]+ edns=1400 do=0 rd=1 cd=0 ad=1 ms=[0-9]+$"
 match "EDNS: the client gets an OPT back" "$QOUT" "OPT PSEUDOSECTION"
 q e2.test +dnssec
 match "EDNS DO bit: passed upstream" "$(last_log up)" \
-	"^udp e2\\.test A id=[0-9]+ edns=[0-9]+ do=1 rd=1 ms=[0-9]+$"
+	"^udp e2\\.test A id=[0-9]+ edns=[0-9]+ do=1 rd=1 cd=0 ad=1 ms=[0-9]+$"
 q e3.test +noedns
 eq "no EDNS: answered" "$ANSWER" 192.0.2.1
 match "no EDNS: none upstream" "$(last_log up)" \
-	"^udp e3\\.test A id=[0-9]+ edns=none do=0 rd=1 ms=[0-9]+$"
+	"^udp e3\\.test A id=[0-9]+ edns=none do=0 rd=1 cd=0 ad=1 ms=[0-9]+$"
 nomatch "no EDNS: no OPT in the answer" "$QOUT" "OPT PSEUDOSECTION"
 q e4.test +norecurse
 match "RD clear: passed upstream clear" "$(last_log up)" \
-	"^udp e4\\.test A .* rd=0 ms=[0-9]+$"
+	"^udp e4\\.test A .* rd=0 cd=0 ad=1 ms=[0-9]+$"
 
 # ---- truncation ----------------------------------------------------------------
 

@@ -271,7 +271,7 @@ kq e1.test +cookie +subnet=198.51.100.0/24
 eq "5. a query with COOKIE and Client Subnet: answered" "$RCODE $ANSWER" \
 	"NOERROR 192.0.2.1"
 match "5. ... neither option went upstream (the size and DO did)" \
-	"$(grep '^udp e1\.test ' "$T/up.log")" 'edns=[0-9]+ do=0 .* opts=none ms=[0-9]+$'
+	"$(grep '^udp e1\.test ' "$T/up.log")" 'edns=[0-9]+ do=0 .* opts=none cd=0 ad=1 ms=[0-9]+$'
 q ck.test +cookie
 nomatch=$(grep -ci '5e5e5e5e' <<<"$QOUT")
 eq "5. the upstream's server COOKIE does not reach the client" "$nomatch" 0
