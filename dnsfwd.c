@@ -2015,8 +2015,11 @@ policy_ask(struct policy *p)
 /*
  * The rank of a negative answer: NODATA over NXDOMAIN (the name exists at
  * some upstream), and within each a validated one (AD) over one that is
- * not: a validating upstream's authenticated denial keeps its AD.
+ * not: a validating upstream's authenticated denial keeps its AD.  Above
+ * them all, RANK_FINAL: a final answer kept in parallel (policy_event()).
  */
+#define RANK_FINAL	8
+
 static uint8_t
 policy_negrank(const struct dns_reply *r)
 {
@@ -2035,16 +2038,26 @@ policy_event(struct policy *p, int pos, const struct dns_reply *r,
 	if (pos < 0 || pos >= p->n || !(p->pending & (1u << pos)))
 		return ACT_WAIT;
 	p->pending &= ~(1u << pos);
-	if (c == REPLY_POSITIVE)
-		return ACT_ANSWER;
 	/*
-	 * An answer about the name ends the walk: a validator's or a
-	 * filter's verdict (rule 3a), or anything systemd-resolved's stub
-	 * said (rule 3b: it has tried every server it routes the name to).
-	 * A reply with no question is no answer to hand on.
+	 * A positive answer ends the walk, and so does an answer about the
+	 * name: a validator's or a filter's verdict (rule 3a), or anything
+	 * systemd-resolved's stub said (rule 3b: it has tried every server
+	 * it routes the name to).  A reply with no question is no answer.
+	 * In parallel such an answer waits while an upstream before it is
+	 * still pending (the earliest is kept): the first one's verdict must
+	 * not lose to a faster second one's forged answer.
 	 */
-	if (r != NULL && r->qend != 0 && (r->verdict || final))
-		return ACT_ANSWER;
+	if (c == REPLY_POSITIVE ||
+	    (r != NULL && r->qend != 0 && (r->verdict || final))) {
+		if (!(p->pending & policy_bits(0, pos)))
+			return ACT_ANSWER;
+		if (p->negrank < RANK_FINAL || pos < p->neg) {
+			p->neg = (int8_t)pos;
+			p->negrank = RANK_FINAL;
+			*keep = true;
+		}
+		return ACT_WAIT;
+	}
 	if (c == REPLY_NEGATIVE && ((rank = policy_negrank(r)) > p->negrank ||
 	    (rank == p->negrank && pos > p->neg))) {
 		p->neg = (int8_t)pos;
@@ -2052,6 +2065,9 @@ policy_event(struct policy *p, int pos, const struct dns_reply *r,
 		*keep = true;
 	}
 	if (p->parallel) {
+		if (p->negrank == RANK_FINAL &&
+		    !(p->pending & policy_bits(0, p->neg)))
+			return ACT_NEGATIVE;	/* the answer kept: now */
 		if (p->pending != 0)
 			return ACT_WAIT;
 		if (p->neg == -1 && p->stop < p->n) {	/* the down ones */

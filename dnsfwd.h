@@ -600,8 +600,9 @@ struct policy {
 	uint8_t		 live;		/* the first live of them, all if 0 */
 	uint8_t		 next;		/* next position to ask */
 	uint8_t		 stop;		/* parallel: end of the round asked */
-	int8_t		 neg;		/* position of the kept negative, -1 */
-	uint8_t		 negrank;	/* 2 NXDOMAIN, 4 NODATA, +1 AD; 0 none */
+	int8_t		 neg;		/* position of the kept answer, -1 */
+	uint8_t		 negrank;	/* 2 NXDOMAIN, 4 NODATA, +1 AD; 8 a
+					 * final answer kept in parallel */
 	bool		 parallel;
 	uint32_t	 pending;	/* bit per position awaiting a reply */
 };

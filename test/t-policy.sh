@@ -217,9 +217,11 @@ counters
 ge "SIGUSR1: revived counted" "$(counter revived)" 1
 stop_dnsfwd
 
-# 8. --parallel: the first positive wins even if slower than a negative;
-# with negatives only, the same as sequential: NODATA over NXDOMAIN, else
-# the last in list order, whichever arrives first.
+# 8. --parallel: the answer the sequential policy would give: a positive
+# wins even if slower than a negative, but it waits while an upstream before
+# it in the list is still pending (that one's verdict would win: README
+# "What dnsfwd will not do to your answers"); with negatives only, NODATA
+# over NXDOMAIN, else the last in list order, whichever arrives first.
 set_rules up1 \
 	'nx-nd.test nxdomain ttl=11 min=11' \
 	'nd-nx.test nodata ttl=11 min=11' \
@@ -228,6 +230,7 @@ set_rules up1 \
 	'slow-nx.test delay 300 nxdomain' \
 	'nd-slownx.test nodata' \
 	'pos-drop.test drop' \
+	'pos-drop2.test drop' \
 	'sf-all.test servfail'
 set_rules up2 \
 	'nx-nd.test delay 100 nodata ttl=22 min=22' \
@@ -237,6 +240,7 @@ set_rules up2 \
 	'slow-nx.test nodata' \
 	'nd-slownx.test delay 200 nxdomain' \
 	'pos-drop.test answer 192.0.2.29' \
+	'pos-drop2.test answer 192.0.2.29' \
 	'sf-all.test refused'
 start_dnsfwd -R -c 0 -t 1500 --parallel -s "127.0.0.1#$up1_port" \
 	-s "127.0.0.1#$up2_port"
@@ -260,8 +264,12 @@ for n in nx-nd nd-nx nx-nx; do
 		nx-nx) echo NXDOMAIN 22 ;; esac)"
 done
 q pos-drop.test
-eq "parallel: a positive does not wait for a dropping upstream" \
+eq "parallel: a positive behind a dropping upstream: the positive" \
 	"$ANSWER" 192.0.2.29
+ge "parallel: ... once the first one timed out (ms)" "$MS" 1400
+q pos-drop2.test
+eq "parallel: the dropping one is down now: the positive" "$ANSWER" \
+	192.0.2.29
 lt "parallel: ... at once (ms)" "$MS" 700
 q sf-all.test
 eq "parallel, all fail: SERVFAIL" "$RCODE" SERVFAIL

@@ -1343,7 +1343,15 @@ static const struct policy_case policy_cases[] = {
 	{ "parallel: every position asked once", 3, true, ACT_NEXT,
 	    "ask=0 ask=1 ask=2 ask=-1", -1, 0 },
 	{ "parallel: positive after a negative", 3, true, ACT_NEXT,
-	    "ask=0 ask=1 ask=2 1:neg>wait+ 2:pos>answer", 1, 0 },
+	    "ask=0 ask=1 ask=2 1:neg>wait+ 0:fail>wait 2:pos>answer", 1, 0 },
+	{ "parallel: a positive while an earlier one is pending: kept", 3,
+	    true, ACT_NEXT, "ask=0 ask=1 ask=2 2:pos>wait+ 1:neg>wait "
+	    "0:fail>negative", 2, 0 },
+	{ "parallel: the first upstream's positive at once", 3, true,
+	    ACT_NEXT, "ask=0 ask=1 ask=2 0:pos>answer", -1, 0 },
+	{ "parallel: positives at 2 then 1 held: 1 is sent once 0 failed", 3,
+	    true, ACT_NEXT, "ask=0 ask=1 ask=2 2:pos>wait+ 1:pos>wait+ "
+	    "0:tmo>negative", 1, 0 },
 	{ "parallel: negatives at 2 then 0, failure at 1: the last in order, "
 	    "as sequential", 3, true, ACT_NEXT,
 	    "ask=0 ask=1 ask=2 2:neg>wait+ 0:neg>wait 1:fail>negative", 2, 0 },
@@ -1406,8 +1414,17 @@ static const struct policy_case policy_cases[] = {
 	    ACT_NEXT, "ask=0 0:nd>next+ ask=1 1:vfail>answer", 0, 3 },
 	{ "sequential: a plain SERVFAIL still moves on", 2, false, ACT_NEXT,
 	    "ask=0 0:fail>next ask=1 1:pos>answer", -1, 2 },
-	{ "parallel: a verdict ends it while others are pending", 3, true,
-	    ACT_NEXT, "ask=0 ask=1 ask=2 1:vfail>answer", -1, 3 },
+	{ "parallel: the first upstream's verdict ends it at once", 3, true,
+	    ACT_NEXT, "ask=0 ask=1 ask=2 0:vfail>answer", -1, 3 },
+	{ "parallel: a faster forged positive waits for the first one's "
+	    "verdict, which wins", 2, true, ACT_NEXT,
+	    "ask=0 ask=1 1:pos>wait+ 0:vfail>answer", 1, 2 },
+	{ "parallel: a faster positive, the first one NXDOMAIN: the "
+	    "positive, as sequential", 2, true, ACT_NEXT,
+	    "ask=0 ask=1 1:pos>wait+ 0:neg>negative", 1, 2 },
+	{ "parallel: a verdict at 2 held; a positive at 1 before it wins", 3,
+	    true, ACT_NEXT, "ask=0 ask=1 ask=2 2:vfail>wait+ 1:pos>wait+ "
+	    "0:fail>negative", 1, 3 },
 	{ "parallel: a verdict after a negative: the verdict", 2, true,
 	    ACT_NEXT, "ask=0 ask=1 0:nd>wait+ 1:vneg>answer", 0, 2 },
 	/* rule 3b: the stub's answers are final, its timeout is not */
