@@ -6,7 +6,8 @@
 #     (nameserver 127.0.0.53) and /run/systemd/resolve/resolv.conf the real
 #     servers.  The stub is the upstream, so its routing holds (a
 #     split-tunnel name only it knows is answered); the uplink servers are
-#     its failover: never asked while the stub answers, negatively or not,
+#     its failover: never asked while the stub answers, negatively, with
+#     SERVFAIL or not,
 #     asked at once when it stops; systemd-resolved's atomic rewrite of
 #     their file is followed.
 #  2. No /run/systemd/resolve: dnsfwd follows /etc/resolv.conf, here a
@@ -128,7 +129,8 @@ start_fakeup_at up3 127.0.4.3 '* answer 192.0.2.3'
 # The stub knows the VPN's split-tunnel name and the public ones; the
 # uplink (up1) only public ones: it must never see a corp name.
 fakeup_at stub 127.0.0.53:53 'wiki.corp.example answer 10.0.0.5' \
-	'*.corp.example nxdomain' '* answer 192.0.2.53'
+	'down.corp.example servfail' '*.corp.example nxdomain' \
+	'* answer 192.0.2.53'
 # shellcheck disable=SC2119  # no options: the default paths
 start_dnsfwd
 ok "systemd: the start line says what is followed and why" grep -qx \
@@ -145,8 +147,11 @@ eq "systemd: public names from the stub too" "$RCODE $ANSWER" \
 	"NOERROR 192.0.2.53"
 q nosuch.corp.example
 eq "systemd: the stub's NXDOMAIN is the answer" "$RCODE" NXDOMAIN
-eq "systemd: the uplink is never asked while the stub answers" \
-	"$(asked up1)" 0
+# rule 3b: resolved already tried every server it routes the name to
+q down.corp.example
+eq "systemd: the stub's SERVFAIL is final too" "$RCODE" SERVFAIL
+eq "systemd: the uplink is never asked while the stub answers, SERVFAIL \
+included (a VPN name never leaks to it)" "$(asked up1)" 0
 stop_fakeup stub
 q sd2.test
 eq "systemd: the stub stopped: the uplink answers" "$RCODE $ANSWER" \
