@@ -16,7 +16,10 @@
  * frames, disconnect mid-answer, or sit idle.  Its upstreams answer each
  * query one random way: at once, late, twice, never, SERVFAIL, NXDOMAIN,
  * NODATA, garbage, TC, a wrong ID, a wrong question, a datagram over 4096
- * bytes; over TCP also closing or resetting mid-answer.
+ * bytes, junk after the last record; over TCP also closing or resetting
+ * mid-answer.  Its clients ask with RD and CD at random, and every UDP
+ * answer they get is checked (check_answer()): no byte past its counted
+ * records, nothing fetched with another client's RD or CD.
  *
  * After each round chaos goes quiet and checks what a user would see:
  * dnsfwd still runs, it uses next to no CPU while nothing happens (no
@@ -212,8 +215,20 @@ question_end(const uint8_t *q, size_t len)
 enum up_act {
 	UP_ANSWER, UP_DELAY, UP_DROP, UP_SERVFAIL, UP_NXDOMAIN, UP_NODATA,
 	UP_GARBAGE, UP_TWICE, UP_LATE, UP_TC, UP_BADID, UP_BADQ, UP_HUGE,
-	UP_COUNT
+	UP_JUNK, UP_COUNT
 };
+
+/*
+ * The third octet of every address the upstreams give says how the query
+ * that fetched it was asked: 2, plus 1 for RD clear, plus 2 for CD set.
+ * A client's answer echoes its own RD and CD, so check_answer() can tell
+ * that no client ever got an answer fetched with other flags than its own.
+ */
+static uint8_t
+fetched_mark(const uint8_t *q)
+{
+	return (uint8_t)(2 + ((q[2] & 0x01) ? 0 : 1) + ((q[3] & 0x10) ? 2 : 0));
+}
 
 /* The reply to query q (len bytes) for act into r; its length, 0: none. */
 static size_t
@@ -247,6 +262,9 @@ make_reply(const uint8_t *q, size_t len, int act, uint8_t *r)
 		r[13] ^= 0x01;		/* another first letter */
 	if (act == UP_HUGE)
 		an = 320;		/* 5,000 bytes and more */
+	if (!(q[2] & 0x01))		/* RD and CD as asked */
+		flags &= ~0x0100u;
+	flags |= q[3] & 0x10u;
 	put16(r + 2, flags);
 	put16(r + 6, an);
 	put16(r + 8, 0);
@@ -261,11 +279,14 @@ make_reply(const uint8_t *q, size_t len, int act, uint8_t *r)
 		put16(r + n + 10, 4);
 		r[n + 12] = 192;
 		r[n + 13] = 0;
-		r[n + 14] = 2;
+		r[n + 14] = fetched_mark(q);
 		r[n + 15] = act == UP_HUGE ? (uint8_t)i :
 		    addr_of(q + 12, qe - 16);
 		n += 16;
 	}
+	if (act == UP_JUNK)	/* bytes past the last counted record */
+		for (i = 0, an = 1 + below(40); i < an; i++)
+			r[n++] = (uint8_t)rnd();
 	return n;
 }
 
@@ -527,8 +548,71 @@ random_query(uint8_t *b)
 		return n;
 	default:
 		random_name(name, sizeof(name));
-		return make_query(b, rnd(), name, types[below(6)],
+		n = make_query(b, rnd(), name, types[below(6)],
 		    (int)below(3));
+		if (below(4) == 0)
+			b[2] &= (uint8_t)~0x01;	/* RD clear */
+		if (below(4) == 0)
+			b[3] |= 0x10;		/* CD set */
+		return n;
+	}
+}
+
+/* Skip a name in r (len bytes) at p; the offset past it, 0 if bad. */
+static size_t
+skip_name(const uint8_t *r, size_t len, size_t p)
+{
+	while (p < len) {
+		if ((r[p] & 0xc0) == 0xc0)
+			return p + 2 <= len ? p + 2 : 0;
+		if (r[p] == 0)
+			return p + 1;
+		p += 1u + r[p];
+	}
+	return 0;
+}
+
+/*
+ * What every answer a client gets must hold: not a byte past its counted
+ * records, and every address in it fetched with the client's own RD and CD
+ * (fetched_mark()): an RD=1 client never gets what an RD=0 one fetched,
+ * a CD=0 client never what a CD=1 one did.
+ */
+static void
+check_answer(const uint8_t *r, size_t len)
+{
+	char detail[96];
+	unsigned cnt, type, rdlen;
+	size_t p;
+
+	if (len < 12 || !(r[2] & 0x80))
+		return;		/* not an answer: nothing to hold it to */
+	if ((p = question_end(r, len)) == 0) {
+		if (get16(r + 4) != 0)
+			fail("an answer's question reads", NULL);
+		return;
+	}
+	cnt = get16(r + 6) + get16(r + 8) + get16(r + 10);
+	for (; cnt > 0 && p != 0; cnt--) {
+		if ((p = skip_name(r, len, p)) == 0 || len - p < 10)
+			break;
+		type = get16(r + p);
+		rdlen = get16(r + p + 8);
+		if (len - p - 10 < rdlen)
+			break;
+		if (type == 1 && rdlen == 4 && r[p + 10] == 192 &&
+		    r[p + 12] != fetched_mark(r)) {
+			snprintf(detail, sizeof(detail), "flags %02x%02x, "
+			    "fetched as 192.0.%u", r[2], r[3], r[p + 12]);
+			fail("an answer fetched with the client's RD and CD",
+			    detail);
+		}
+		p += 10 + rdlen;
+	}
+	if (cnt != 0 || p != len) {
+		snprintf(detail, sizeof(detail), "%zu bytes, records end at "
+		    "%zu", len, p);
+		fail("an answer has no bytes past its counted records", detail);
 	}
 }
 
@@ -536,6 +620,7 @@ static void
 udp_burst(void)
 {
 	uint8_t b[600], junk[4096];
+	ssize_t r;
 	size_t n;
 	int k, s;
 
@@ -546,8 +631,8 @@ udp_burst(void)
 		n_udp++;
 	}
 	for (k = 0; k < 4; k++)
-		while (recv(udpcli[k], junk, sizeof(junk), 0) > 0)
-			;
+		while ((r = recv(udpcli[k], junk, sizeof(junk), 0)) > 0)
+			check_answer(junk, (size_t)r);
 }
 
 static void
