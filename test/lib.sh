@@ -633,6 +633,30 @@ kq()
 	_query kdig "$name" "$type" +retry=0 +timeout=3 +nocookie "$@"
 }
 
+# ---- real peers ---------------------------------------------------------------
+
+# unbound_head ADDR@PORT: the server: lines a test's own unbound starts
+# with: in the foreground, no chroot or user, logging to stderr, on
+# ADDR@PORT, for loopback clients.  The caller adds the rest.
+unbound_head()
+{
+	cat <<EOF
+server:
+	do-daemonize: no
+	chroot: ""
+	username: ""
+	directory: "$T"
+	pidfile: ""
+	use-syslog: no
+	logfile: ""
+	verbosity: 1
+	interface: $1
+	port: ${1##*@}
+	do-ip6: no
+	access-control: 127.0.0.0/8 allow
+EOF
+}
+
 # ---- cleanup ----------------------------------------------------------------
 
 # _sanitizer_check FILE WHAT: a failure if FILE holds a sanitizer report.

@@ -68,20 +68,7 @@ eq "dnsmasq itself: NXDOMAIN for the rest" "$RCODE" NXDOMAIN
 # unbound_conf: its configuration, on ub_port.
 unbound_conf()
 {
-	cat >"$T/unbound.conf" <<EOF
-server:
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: "$T"
-	pidfile: ""
-	use-syslog: no
-	logfile: ""
-	verbosity: 1
-	interface: 127.0.0.1@$ub_port
-	port: $ub_port
-	do-ip6: no
-	access-control: 127.0.0.0/8 allow
+	{ unbound_head "127.0.0.1@$ub_port"; cat <<EOF; } >"$T/unbound.conf"
 	module-config: "iterator"
 	local-zone: "unbound.test." static
 	local-data: "only.unbound.test. 300 IN A 10.8.8.8"

@@ -87,19 +87,7 @@ ok "Knot serves the signed zone" wait_for 20 _knot_up ||
 # FORWARD (ADDR@PORT) for the zone, with its trust anchor.
 unbound_at()
 {
-	cat >"$T/$2.conf" <<EOF
-server:
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: "$T"
-	pidfile: ""
-	use-syslog: no
-	logfile: ""
-	verbosity: 1
-	interface: $1@53
-	do-ip6: no
-	access-control: 127.0.0.0/8 allow
+	{ unbound_head "$1@53"; cat <<EOF; } >"$T/$2.conf"
 	do-not-query-localhost: no
 	module-config: "validator iterator"
 	trust-anchor: "$anchor"
