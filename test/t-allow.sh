@@ -77,6 +77,7 @@ eq "a client on the listener's network is answered" \
 n0=$(asked up)
 ask 10.212.0.2 10.211.0.1 stranger.allow.test
 eq "a client on no network of the namespace gets REFUSED" "$RCODE" REFUSED
+match "... saying why: EDE 18 (Prohibited)" "$QOUT" 'EDE: 18'
 eq "REFUSED without a question upstream" "$(asked up)" "$n0"
 lt "REFUSED at once" "$MS" 1000
 ask 10.212.0.2 10.211.0.1 stranger2.allow.test
