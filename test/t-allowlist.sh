@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t-allowlist.sh: "-R -a /#/ -s /allowed.example/UPSTREAM" is an allowlist:
 # allowed names and their subdomains are forwarded, every other name gets
-# NXDOMAIN from dnsfwd itself (AA set) and never reaches the upstream.
+# NXDOMAIN from dnsfwd itself (AA set) and never reaches the upstream;
+# special-use names (localhost) keep their meaning.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
@@ -57,7 +58,7 @@ eq "/also.example/second.example/UP: second.example forwarded" \
 n=0
 for name in example.com www.example.org notallowed.example \
 	evilallowed.example allowed.example.evil.test example \
-	allowed-example x.y.z.test localhost ads.allowed.example \
+	allowed-example x.y.z.test ads.allowed.example \
 	tracker.ads.allowed.example ALLOWED.EXAMPLE.COM; do
 	for type in A AAAA MX TXT; do
 		q "$name" "$type"
@@ -71,9 +72,13 @@ for name in example.com www.example.org notallowed.example \
 		fi
 	done
 done
-ge "48 blocked queries (A, AAAA, MX, TXT): all NXDOMAIN, aa, no answer" \
-	"$n" 48
+ge "44 blocked queries (A, AAAA, MX, TXT): all NXDOMAIN, aa, no answer" \
+	"$n" 44
 eq "blocked queries: the upstream was never asked" "$(asked up)" 0
+# special-use names keep their meaning (RFC 6761): /#/ names none of them
+q localhost
+eq "localhost under /#/: 127.0.0.1, from dnsfwd itself" \
+	"$RCODE $ANSWER $(asked up localhost)" "NOERROR 127.0.0.1 0"
 
 q blocked.example.net +tcp
 eq "blocked over TCP: NXDOMAIN" "$RCODE" NXDOMAIN
