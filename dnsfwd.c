@@ -3269,6 +3269,8 @@ struct query {
 	int8_t		 fifo;		/* FIFO it is on, -1 none */
 	uint32_t	 seq;		/* incarnation; event tokens carry it */
 	uint32_t	 fds;		/* bit per position with a socket in fd */
+	uint32_t	 reasked;	/* bit per position asked again after
+					 * one network error (rule 3) */
 	int		 fd[MAX_UPSTREAMS];	/* attempt sockets, by position */
 	int32_t		 us[MAX_UPSTREAMS];	/* UDP: pool slot of fd; TCP -1 */
 	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
@@ -3478,6 +3480,7 @@ struct stats {
 	uint64_t	 full;		/* refused: in-flight table full */
 	uint64_t	 probes;	/* sent to down upstreams */
 	uint64_t	 revived;	/* ... that answered */
+	uint64_t	 reasked;	/* asked again after one network error */
 	uint64_t	 stale;		/* clients answered from stale entries */
 	uint64_t	 over_share;	/* refused: its source's share taken */
 	uint64_t	 strangers;	/* refused: not allowed (UDP) */
@@ -4251,7 +4254,7 @@ query_alloc(struct state *st)
 	q->seq = ++st->qseq;
 	q->prev = q->next = -1;
 	q->fifo = -1;
-	q->fds = 0;
+	q->fds = q->reasked = 0;
 	q->tbuf = -1;
 	q->list = NULL;
 	q->neglen = 0;
@@ -4553,17 +4556,36 @@ is_resource_error(int err)
 }
 
 /* A network error for q's attempt at pos: it ends, the query moves on. */
+/* Declared ahead: a network error asks the same upstream again (once). */
+static void	upstream_send_udp(struct state *, struct query *, int);
+
 static void
 upstream_error(struct state *st, struct query *q, int pos, int err)
 {
 	struct upstream *u = &q->list->u[q->order[pos]];
+	bool udp = !q->cl.tcp;	/* UDP clients are forwarded over UDP */
 	char a[80];
 
 	attempt_close(st, q, pos);
 	if (is_resource_error(err)) {
 		st->stats.no_socket++;	/* ours, not the upstream's */
+	} else if (udp && err != ELOOP && !(q->reasked & (1u << pos))) {
+		/*
+		 * Rule 3: an ICMP error names only our port, no ID, so anyone
+		 * who guesses the port can forge one.  One proves nothing:
+		 * the same upstream is asked again at once, from a fresh
+		 * port and ID; only a second network error is a failure.
+		 */
+		q->reasked |= 1u << pos;
+		st->stats.reasked++;
+		if (log_level >= 2)
+			logmsg(2, "upstream %s: %s; asked again from another "
+			    "port", addr_text(&u->addr, '#', a, sizeof(a)),
+			    strerror(err));
+		upstream_send_udp(st, q, pos);
+		return;
 	} else {
-		u->errors++;	/* refused, unreachable: down, probed */
+		u->errors++;	/* refused, unreachable twice: down, probed */
 		q->neterr = true;
 		upstream_health(st, q->list, q->order[pos], false);
 	}
@@ -6997,7 +7019,7 @@ stats_print(struct state *st)
 	    "%d, held %llu, tcp evicted %llu, tcp too slow %llu, cancelled "
 	    "%llu, no upstream socket %llu, unmatched replies %llu, loops "
 	    "%llu, send errors %llu, upstream sockets %d, probes %llu, "
-	    "revived %llu",
+	    "revived %llu, asked again after a network error %llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)(s->answered + st->cache.hits + s->stale +
 	    s->local), (unsigned long long)s->answered,
@@ -7015,7 +7037,8 @@ stats_print(struct state *st)
 	    (unsigned long long)s->cancelled, (unsigned long long)s->no_socket,
 	    (unsigned long long)s->unmatched, (unsigned long long)s->loops,
 	    (unsigned long long)s->send_err, st->nsock,
-	    (unsigned long long)s->probes, (unsigned long long)s->revived);
+	    (unsigned long long)s->probes, (unsigned long long)s->revived,
+	    (unsigned long long)s->reasked);
 	cache_stats(&st->cache, &cs);
 	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
 	    "%llu, inserts %llu, longest chain %d", cs.entries, cs.size,

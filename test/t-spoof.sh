@@ -105,3 +105,76 @@ ok "failover: the two attempts have different IDs ($id1, $id2)" \
 	test "$id1" != "$id2"
 ok "failover: neither is the client's 17185" \
 	test "$id1" != 17185 -a "$id2" != 17185
+
+# ---- forged ICMP: one proves nothing (contract rule 3) ----------------------
+# An ICMP "port unreachable" names only the attempt's port, no ID: anyone
+# who guesses the port can forge one.  Forged here from a raw socket at the
+# port the fake upstream saw: the first makes dnsfwd ask the same upstream
+# again from another port (the answer still comes from it, and it is not
+# marked down); a second, at the new port, is a failure: the next upstream.
+need python3 python3
+cat >"$T/icmp.py" <<'PY'
+import socket, struct, sys
+sport, dport = int(sys.argv[1]), int(sys.argv[2])
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    s += s >> 16
+    return ~s & 0xffff
+lo = socket.inet_aton("127.0.0.1")
+udp = struct.pack("!HHHH", sport, dport, 40, 0)
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 40, 1, 0, 64, 17, 0, lo, lo)
+body = struct.pack("!BBHI", 3, 3, 0, 0) + ip + udp
+icmp = body[:2] + struct.pack("!H", csum(body)) + body[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.sendto(icmp, ("127.0.0.1", 0))
+PY
+FAKEUP_OPTS=-x start_fakeup vic '* delay 1500 answer 192.0.2.77'
+start_fakeup alt '* answer 192.0.2.88'
+stop_dnsfwd
+start_dnsfwd -R -c 0 -t 5000 -s "127.0.0.1#$vic_port" \
+	-s "127.0.0.1#$alt_port"
+# port_of NAME N: the source port of the Nth query for NAME vic logged
+port_of()
+{
+	sed -n "s/^udp $1 A .* port=\\([0-9]*\\) .*/\\1/p" "$T/vic.log" |
+	    sed -n "$2p"
+}
+_has_port() { [ -n "$(port_of "$1" "$2")" ]; }
+(q icmp1.test +time=9; echo "$ANSWER" >"$T/icmp1.res") &
+bg=$!
+track_pid "$bg"
+ok "forged ICMP: the query reached the upstream" \
+	wait_for 10 _has_port icmp1.test 1
+python3 "$T/icmp.py" "$(port_of icmp1.test 1)" "$vic_port"
+ok "forged ICMP: the same upstream asked again, from another port" \
+	wait_for 10 _has_port icmp1.test 2
+wait "$bg"
+_untrack_pid "$bg"
+eq "forged ICMP: the answer still comes from that upstream" \
+	"$(cat "$T/icmp1.res")" 192.0.2.77
+eq "forged ICMP: the next upstream was never asked" "$(asked alt icmp1.test)" 0
+ok "forged ICMP: asked again from another port" \
+	test -n "$(port_of icmp1.test 2)" -a \
+	"$(port_of icmp1.test 1)" != "$(port_of icmp1.test 2)"
+counters
+ge "forged ICMP: counted (asked again after a network error)" \
+	"$(counter 'asked again after a network error')" 1
+eq "forged ICMP: the upstream is not marked down" \
+	"$(grep "upstream 127.0.0.1#$vic_port: " <<<"$COUNTERS" |
+	grep -c ', down')" 0
+# a second one for the same query, at its new port: now a failure
+(q icmp2.test +time=9; echo "$ANSWER" >"$T/icmp2.res") &
+bg=$!
+track_pid "$bg"
+wait_for 10 _has_port icmp2.test 1
+python3 "$T/icmp.py" "$(port_of icmp2.test 1)" "$vic_port"
+wait_for 10 _has_port icmp2.test 2
+python3 "$T/icmp.py" "$(port_of icmp2.test 2)" "$vic_port"
+wait "$bg"
+_untrack_pid "$bg"
+eq "two network errors for one query: the next upstream's answer" \
+	"$(cat "$T/icmp2.res")" 192.0.2.88
+stop_dnsfwd
