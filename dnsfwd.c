@@ -20,7 +20,7 @@
  *    6. DNS wire format: the cursor and names [h]
  *    7. DNS messages parsed [h]
  *    8. DNS messages built [h]
- *    9. resolv.conf and hosts [h]
+ *    9. resolv.conf, hosts, special-use names [h]
  *   10. Timing rules [h]
  *   11. Upstream policy [h]
  *   12. Who may ask: prefixes and netlink [h]
@@ -1497,7 +1497,7 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	return w.full ? 0 : w.len;
 }
 
-/* ==== 9. resolv.conf and hosts =========================================== */
+/* ==== 9. resolv.conf, hosts, special-use names ============================ */
 /*
  * Read like musl and glibc do: the keyword starts the line and is followed
  * by white space; the value ends at white space; lines longer than 255
