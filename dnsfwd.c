@@ -1497,7 +1497,7 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	return w.full ? 0 : w.len;
 }
 
-/* ==== 9. resolv.conf, hosts, special-use names ============================ */
+/* ==== 9. resolv.conf, hosts, special-use names =========================== */
 /*
  * Read like musl and glibc do: the keyword starts the line and is followed
  * by white space; the value ends at white space; lines longer than 255
