@@ -168,7 +168,7 @@ until [ "$n" -ge 300 ]; do
 	n=$((n + 1))
 	[ -n "$probe" ] || probe=$(drop_stamps | head -n 1)
 	[ -n "$probe" ] && [ "$(now_ms)" -ge $((probe + 4000)) ] && break
-	sleep 0.1
+	sleep 0.1	# pacing: a query every 0.1 s or so
 done
 ok "marked down: a probe came (within $n queries)" test -n "$probe"
 eq "marked down: every query got up2's answer, positive or negative" \
@@ -206,7 +206,7 @@ until [ "$n" -ge 100 ] ||
     grep -q "127.0.0.1#$drop_port: answers again" "$DNSFWD_ERR"; do
 	q "r$n.pos.test"
 	n=$((n + 1))
-	sleep 0.1
+	sleep 0.1	# pacing: a query every 0.1 s or so
 done
 ok "recovery: the probe's answer brings it back (logged)" \
 	wait_for 10 grep -q "127.0.0.1#$drop_port: answers again" \
