@@ -1313,7 +1313,7 @@ dns_keep_ede(uint8_t *buf, size_t len, struct dns_reply *r)
 	uint8_t ede[DNS_EDE_MAX];
 	struct dns_cursor c;
 	uint16_t code, olen, keep;
-	size_t end, n = 0;
+	size_t end, room, n = 0;
 
 	if (r->opt == 0)	/* none, or already past the answer */
 		return len;
@@ -1327,9 +1327,9 @@ dns_keep_ede(uint8_t *buf, size_t len, struct dns_reply *r)
 		olen = dns_get_u16(&c);
 		if (c.err != NULL || olen > end - c.pos)
 			break;
-		keep = olen;
-		if (n + 4 + keep > sizeof(ede))		/* the text is cut */
-			keep = (uint16_t)(sizeof(ede) - n - 4);
+		/* what room is left, for a header and at least the code */
+		room = n + 4 + 2 <= sizeof(ede) ? sizeof(ede) - n - 4 : 0;
+		keep = olen <= room ? olen : (uint16_t)room;	/* text cut */
 		if (code == EDNS_EDE && olen >= 2 && keep >= 2) {
 			put_u16(ede + n, EDNS_EDE);
 			put_u16(ede + n + 2, keep);

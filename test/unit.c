@@ -4686,6 +4686,20 @@ test_reply_trust(void)
 	    p.b[n + 3] == DNS_EDE_MAX - 4 && p.b[n + 5] == 15 && r.ede == 15 &&
 	    r.verdict, "dns_keep_ede: 300 bytes of text cut to %d in all",
 	    DNS_EDE_MAX);
+	/* a second EDE after the first filled the room: not kept, no more */
+	enc(&p, RH " 0001 n:v.test 0001 0001 " A300 " @ 00 0029 1000 00000000 "
+	    "( 000f ( 000f x:300:61 ) 000f ( 0006 x:300:62 ) 000f ( 0011 ) )");
+	dns_parse_reply(p.b, p.len, &q, &r);
+	n = dns_keep_ede(p.b, p.len, &r);
+	ok(r.ede_len == DNS_EDE_MAX && p.b[n + 3] == DNS_EDE_MAX - 4 &&
+	    p.b[n + 5] == 15, "dns_keep_ede: two long EDEs: the first, cut to "
+	    "fill the room, and nothing past it");
+	enc(&p, RH " 0001 n:v.test 0001 0001 " A300 " @ 00 0029 1000 00000000 "
+	    "( 000f ( 000f x:247:61 ) 000f ( 0006 6162 ) )");
+	dns_parse_reply(p.b, p.len, &q, &r);
+	n = dns_keep_ede(p.b, p.len, &r);
+	ok(r.ede_len == 253 && p.b[n + 3] == 249, "dns_keep_ede: a second EDE "
+	    "that does not fit whole in the 2 bytes left: left out");
 	/* EDE 18, 22: not verdicts */
 	enc(&p, "1234 8182 0001 0000 0000 0001 n:v.test 0001 0001 "
 	    "00 0029 1000 00000000 ( 000f ( 0016 ) )");
