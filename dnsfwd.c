@@ -5283,28 +5283,32 @@ self_skip(struct state *st, struct addr *a, int *n, const char *what)
 	*n = k;
 }
 
-/*
- * The last line against loops: a query from this host that carries the ID
- * of one of lead's attempts (lead: the query in flight for its question,
- * or NULL), for lead's very question, is that attempt come back (an
- * upstream that points at dnsfwd by a route no rule knew).  It is
- * dropped, and the attempt fails at once instead of timing out.  The same
- * for a probe of a down upstream: the probe fails, the upstream stays down.
- */
+/* Whether cl is this host: only it can send dnsfwd's own queries back. */
 static bool
-query_is_own(struct state *st, struct query *lead, const struct client *cl,
-    const struct dns_query *dq)
+client_is_self(struct state *st, const struct client *cl)
 {
-	struct probe *p;
 	struct addr from;
-	int pos;
 
 	memcpy(&from.ss, &cl->addr.ss, sizeof(from.ss));
 	from.len = cl->addrlen;
-	if (!is_loopback(&from) && !self_has_host(st, &from))
+	return is_loopback(&from) || self_has_host(st, &from);
+}
+
+/*
+ * A probe come back: it is looked for before the cache, which may hold
+ * the answer to the query the probe copied by the time it loops back.
+ */
+static bool
+probe_is_own(struct state *st, const struct client *cl,
+    const struct dns_query *dq)
+{
+	struct probe *p;
+	int k;
+
+	if (st->nprobe == 0 || !client_is_self(st, cl))
 		return false;
-	for (pos = 0; pos < MAX_PROBES && st->nprobe > 0; pos++) {
-		p = &st->probes[pos];
+	for (k = 0; k < MAX_PROBES; k++) {
+		p = &st->probes[k];
 		if (p->list == NULL || p->id != dq->id ||
 		    p->dq.qtype != dq->qtype || p->dq.qclass != dq->qclass ||
 		    p->dq.qname_len != dq->qname_len ||
@@ -5313,10 +5317,30 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 		st->stats.loops++;
 		query_log(st, cl, dq, "loop: dnsfwd's own probe, dropped",
 		    RCODE_SERVFAIL, st->now);
-		probe_end(st, pos, false);	/* down it stays */
+		probe_end(st, k, false);	/* down it stays */
 		return true;
 	}
-	for (pos = 0; lead != NULL && pos < lead->pol.n; pos++) {
+	return false;
+}
+
+/*
+ * The last line against loops: a query from this host that carries the ID
+ * of one of lead's attempts (lead: the query in flight for its question,
+ * or NULL), for lead's very question, is that attempt come back (an
+ * upstream that points at dnsfwd by a route no rule knew).  It is
+ * dropped, and the attempt fails at once instead of timing out.  The same
+ * for a probe of a down upstream (probe_is_own()): the probe fails, the
+ * upstream stays down.
+ */
+static bool
+query_is_own(struct state *st, struct query *lead, const struct client *cl,
+    const struct dns_query *dq)
+{
+	int pos;
+
+	if (lead == NULL || !client_is_self(st, cl))
+		return false;
+	for (pos = 0; pos < lead->pol.n; pos++) {
 		if (!(lead->fds & (1u << pos)) || lead->wire_id[pos] != dq->id)
 			continue;
 		st->stats.loops++;
@@ -5422,7 +5446,8 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 			    st->now);
 		return;
 	}
-	if (query_local(st, cl, buf, &dq, &route))
+	if (query_local(st, cl, buf, &dq, &route) ||
+	    probe_is_own(st, cl, &dq))
 		return;
 	if ((n = cache_get(&st->cache, &dq, buf, st->scratch,
 	    sizeof(st->scratch), st->now, &r)) != 0) {
