@@ -1322,7 +1322,8 @@ dns_keep_ede(uint8_t *buf, size_t len, struct dns_reply *r)
 	dns_skip(&c, (size_t)r->opt + 9);	/* name, type, class, ttl */
 	end = dns_get_u16(&c);
 	end += c.pos;
-	while (c.err == NULL && c.pos + 4 <= end) {
+	/* dns_parse_reply() saw no EDE (r->ede): no walk, the OPT goes */
+	while (r->ede >= 0 && c.err == NULL && c.pos + 4 <= end) {
 		code = dns_get_u16(&c);
 		olen = dns_get_u16(&c);
 		if (c.err != NULL || olen > end - c.pos)
@@ -1495,6 +1496,16 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 		dns_hdr_set(out, HDR_ARCOUNT, 1);
 	}
 	return w.full ? 0 : w.len;
+}
+
+/* Add one record of type and its data (len bytes) to the local answer a. */
+static void
+local_rr(struct local_answer *a, uint16_t type, const void *data, size_t len)
+{
+	a->rr[a->n].type = type;
+	a->rr[a->n].len = (uint8_t)len;
+	memcpy(a->rr[a->n].data, data, len);
+	a->n++;
 }
 
 /* ==== 9. resolv.conf, hosts, special-use names =========================== */
@@ -1739,10 +1750,7 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	if (q->qtype == TYPE_PTR && (k = hash_find(h->byaddr, h->mask,
 	    h->names, h->rec, true, q->qname, q->qname_len)) >= 0) {
 		r = &h->rec[k];
-		a->rr[0].type = TYPE_PTR;
-		a->rr[0].len = r->name_len;
-		memcpy(a->rr[0].data, h->names + r->name, r->name_len);
-		a->n = 1;
+		local_rr(a, TYPE_PTR, h->names + r->name, r->name_len);
 		return true;
 	}
 	k = hash_find(h->byname, h->mask, h->names, h->rec, false, q->qname,
@@ -1752,27 +1760,25 @@ hosts_lookup(const struct hosts *h, const struct dns_query *q,
 	for (; k >= 0 && a->n < LOCAL_MAX_RR; k = h->rec[k].next) {
 		r = &h->rec[k];
 		if ((q->qtype == TYPE_A && r->family == AF_INET) ||
-		    (q->qtype == TYPE_AAAA && r->family == AF_INET6)) {
-			a->rr[a->n].type = q->qtype;
-			a->rr[a->n].len = r->family == AF_INET ? 4 : 16;
-			memcpy(a->rr[a->n].data, r->addr, a->rr[a->n].len);
-			a->n++;
-		}
+		    (q->qtype == TYPE_AAAA && r->family == AF_INET6))
+			local_rr(a, q->qtype, r->addr,
+			    r->family == AF_INET ? 4 : 16);
 	}
 	return true;
 }
 
 /* ---- special-use names ---------------------------------------------- */
 
-/* Whether the wire name is suffix or a name under it (both lower case). */
+/*
+ * Whether the wire name (len bytes) is suffix or a name under it (both
+ * lower case).
+ */
 static bool
-name_under(const uint8_t *name, const uint8_t *suffix, size_t slen)
+name_under(const uint8_t *name, size_t len, const uint8_t *suffix,
+    size_t slen)
 {
-	size_t len, at = 0;
+	size_t at = 0;
 
-	for (len = 0; name[len] != 0; len += (size_t)name[len] + 1)
-		;
-	len++;
 	while (len - at > slen)
 		at += (size_t)name[at] + 1;
 	return len - at == slen && memcmp(name + at, suffix, slen) == 0;
@@ -1795,24 +1801,17 @@ special_answer(const struct dns_query *q, struct local_answer *a)
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (name_under(q->qname, (const uint8_t *)names[i].wire,
-		    names[i].len))
+		if (name_under(q->qname, q->qname_len,
+		    (const uint8_t *)names[i].wire, names[i].len))
 			break;
 	if (i == sizeof(names) / sizeof(names[0]))
 		return false;
 	a->rcode = names[i].rcode;
 	a->n = 0;
-	if (i == 0 && q->qtype == TYPE_A) {
-		a->rr[0].type = TYPE_A;
-		a->rr[0].len = 4;
-		memcpy(a->rr[0].data, lo4, 4);
-		a->n = 1;
-	} else if (i == 0 && q->qtype == TYPE_AAAA) {
-		a->rr[0].type = TYPE_AAAA;
-		a->rr[0].len = 16;
-		memcpy(a->rr[0].data, lo6, 16);
-		a->n = 1;
-	}
+	if (i == 0 && q->qtype == TYPE_A)
+		local_rr(a, TYPE_A, lo4, 4);
+	else if (i == 0 && q->qtype == TYPE_AAAA)
+		local_rr(a, TYPE_AAAA, lo6, 16);
 	return true;
 }
 
@@ -1872,7 +1871,7 @@ rate_say(struct rate *r, uint64_t now, uint64_t period, uint32_t max,
     uint32_t *quiet)
 {
 	if (r->at == TIME_NONE || time_due(now, time_after(r->at, period))) {
-		r->at = now != TIME_NONE ? now : now + 1;
+		r->at = time_after(now, 0);
 		r->said = 0;
 	}
 	if (r->said >= max) {
@@ -2524,17 +2523,10 @@ route_local(const struct rule *r, const struct dns_query *q,
 {
 	a->n = 0;
 	a->rcode = r->has4 || r->has6 ? RCODE_NOERROR : RCODE_NXDOMAIN;
-	if (q->qtype == TYPE_A && r->has4) {
-		a->rr[0].type = TYPE_A;
-		a->rr[0].len = 4;
-		memcpy(a->rr[0].data, r->a4, 4);
-		a->n = 1;
-	} else if (q->qtype == TYPE_AAAA && r->has6) {
-		a->rr[0].type = TYPE_AAAA;
-		a->rr[0].len = 16;
-		memcpy(a->rr[0].data, r->a6, 16);
-		a->n = 1;
-	}
+	if (q->qtype == TYPE_A && r->has4)
+		local_rr(a, TYPE_A, r->a4, 4);
+	else if (q->qtype == TYPE_AAAA && r->has6)
+		local_rr(a, TYPE_AAAA, r->a6, 16);
 }
 
 void
@@ -2572,8 +2564,9 @@ route_at(struct routes *t, int i)
  * as received, then the offsets of its TTLs.  A chain is linked through
  * bnext[], so a block is all data.  Invariants:
  *
- *  - a chain has exactly cache_chain_len() blocks, enough for len + 2 * nttl
- *    + ede_len bytes (the answer, its TTL offsets, its EDEs): the waste is under one block per entry, and there is no other
+ *  - a chain has exactly cache_chain_len() blocks, enough for len + 2 *
+ *    nttl + ede_len bytes (the answer, its TTL offsets, its EDEs): the
+ *    waste is under one block per entry, and there is no other
  *    fragmentation, since any free block serves any entry;
  *  - every block below bhigh is in exactly one chain or on the free list
  *    (so bhigh - nbfree are in use); blocks from bhigh up were never written,
@@ -2704,7 +2697,7 @@ cache_key(const struct dns_query *q)
 
 /* ---- the arena: block chains -------------------------------------------- */
 
-/* The blocks of a chain holding an answer of len bytes and its nttl offsets. */
+/* The blocks of a chain: an answer of len bytes, nttl offsets, its EDEs. */
 static unsigned
 cache_chain_len(size_t len, unsigned nttl, unsigned ede_len)
 {
@@ -3631,7 +3624,8 @@ struct state {
 	struct iovec	 riov[BATCH];	/* one per rbuf entry */
 	union sockany	 rname[BATCH];	/* the senders */
 	uint8_t		*ubuf;		/* one upstream datagram, 64 KiB */
-	uint8_t		 scratch[2 + DNS_MAX_TCP + DNS_EDE_MAX + 32];	/* answers */
+	/* answers made, with room for an answer's EDEs past it */
+	uint8_t		 scratch[2 + DNS_MAX_TCP + DNS_EDE_MAX + 32];
 	struct files	 files;	/* the followed files and watches */
 	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
 	struct routes	 routes;		/* -s /D/ and -a rules */
@@ -4274,6 +4268,15 @@ query_alloc(struct state *st)
 	return q;
 }
 
+/* Whether a and b ask the same question (names both lower case). */
+static bool
+question_eq(const struct dns_query *a, const struct dns_query *b)
+{
+	return a->qtype == b->qtype && a->qclass == b->qclass &&
+	    a->qname_len == b->qname_len &&
+	    memcmp(a->qname, b->qname, a->qname_len) == 0;
+}
+
 /* A leader for the question of dq (hash h) asked on the current list. */
 static struct query *
 inflight_find(struct state *st, const struct dns_query *dq, uint32_t h)
@@ -4284,10 +4287,8 @@ inflight_find(struct state *st, const struct dns_query *dq, uint32_t h)
 	for (i = st->qbucket[h & st->qmask]; i >= 0; i = q->hnext) {
 		q = &st->q[i];
 		if (q->hash == h && q->gen == st->generation &&
-		    q->dq.qtype == dq->qtype && q->dq.qclass == dq->qclass &&
 		    cache_key(&q->dq) == cache_key(dq) &&
-		    q->dq.qname_len == dq->qname_len &&
-		    memcmp(q->dq.qname, dq->qname, dq->qname_len) == 0)
+		    question_eq(&q->dq, dq))
 			return q;
 	}
 	return NULL;
@@ -4555,10 +4556,13 @@ is_resource_error(int err)
 	    err == ENOMEM;
 }
 
-/* A network error for q's attempt at pos: it ends, the query moves on. */
 /* Declared ahead: a network error asks the same upstream again (once). */
 static void	upstream_send_udp(struct state *, struct query *, int);
 
+/*
+ * A network error for q's attempt at pos: it ends; the same upstream is
+ * asked again once (UDP), then the query moves on.
+ */
 static void
 upstream_error(struct state *st, struct query *q, int pos, int err)
 {
@@ -4747,7 +4751,8 @@ query_ask(struct state *st, struct query *q)
 	uint32_t seq = q->seq;
 	int pos;
 
-	fifo_push(st, q, F_ATTEMPT, time_after(st->now, (uint64_t)st->timeout_ms));
+	fifo_push(st, q, F_ATTEMPT,
+	    time_after(st->now, (uint64_t)st->timeout_ms));
 	while ((pos = policy_ask(&q->pol)) >= 0) {
 		q->asking = pos;
 		if (q->cl.tcp) {
@@ -5310,9 +5315,7 @@ probe_is_own(struct state *st, const struct client *cl,
 	for (k = 0; k < MAX_PROBES; k++) {
 		p = &st->probes[k];
 		if (p->list == NULL || p->id != dq->id ||
-		    p->dq.qtype != dq->qtype || p->dq.qclass != dq->qclass ||
-		    p->dq.qname_len != dq->qname_len ||
-		    memcmp(p->dq.qname, dq->qname, dq->qname_len) != 0)
+		    !question_eq(&p->dq, dq))
 			continue;
 		st->stats.loops++;
 		query_log(st, cl, dq, "loop: dnsfwd's own probe, dropped",
@@ -6122,7 +6125,8 @@ listener_watch(struct state *st, int k)
 	ev.data.u64 = token_make(TK_LISTEN, k, 0, l->gen);
 	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->udp, &ev) == -1)
 		logmsg(0, "epoll: %s", strerror(errno));
-	ev.events = st->accept_at != TIME_NONE ? 0 : EPOLLIN;	/* accepts paused */
+	/* accepts paused: not polled */
+	ev.events = st->accept_at != TIME_NONE ? 0 : EPOLLIN;
 	ev.data.u64 = token_make(TK_LISTEN, k, 1, l->gen);
 	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, l->tcp, &ev) == -1)
 		logmsg(0, "epoll: %s", strerror(errno));

@@ -810,12 +810,12 @@ void	cache_expire(struct cache *c);
  * Store ans (len bytes, described by r, its r->ede_len bytes of EDE
  * options after them) as the answer to q at now, with r->src, the tag of
  * the upstream that gave it; an OPT record in it is left out but for its
- * EDEs (dns_keep_ede()), and bytes past r->end are never kept.  Only positive answers (for their
- * smallest TTL) and negative ones with an SOA (RFC 2308: min(SOA TTL,
- * MINIMUM)) are kept; TC, failures, TTL 0, answers scoped by Client
- * Subnet, answers over CACHE_DATA bytes and with more than CACHE_TTLS
- * records are not.  The least recently used entries are evicted until
- * there is an entry and room in the arena for it.
+ * EDEs (dns_keep_ede()), and bytes past r->end are never kept.  Only
+ * positive answers (for their smallest TTL) and negative ones with an SOA
+ * (RFC 2308: min(SOA TTL, MINIMUM)) are kept; TC, failures, TTL 0,
+ * answers scoped by Client Subnet, answers over CACHE_DATA bytes and with
+ * more than CACHE_TTLS records are not.  The least recently used entries
+ * are evicted until there is an entry and room in the arena for it.
  * Returns true when stored.
  */
 bool	cache_put(struct cache *c, const struct dns_query *q,
