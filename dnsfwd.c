@@ -29,7 +29,7 @@
  *   15. Cache: put and get [h]
  *   16. Runtime state: queries, clients, listeners
  *   17. Runtime state: upstream sockets, files, the state
- *   18. Event tokens and client output
+ *   18. Sources, event tokens and client output
  *   19. Query table: queues, stale list, health
  *   20. Query slots: sources, allocation, in-flight, sockets
  *   21. Upstream sockets, attempts and probes
@@ -114,7 +114,7 @@
 #define FD_SLACK	8	/* descriptors kept free for reloads and logs */
 #define RETRY_MS	1000	/* out of fds: read a followed file again */
 #define MAX_WATCH	32	/* inotify watches: parents and link targets */
-#define SRC_KEY		9	/* a source: family byte, IPv4 or IPv6 /64 */
+#define SRC_KEY		17	/* a source: kind byte, an address or a /64 */
 #define STRANGER_SLOTS	64	/* sources whose refusal was logged lately */
 #define STRANGER_LINES	16	/* refusals said a minute, all sources */
 #define NL_DUMP_TRIES	4	/* dumps redone while addresses change */
@@ -2346,9 +2346,23 @@ nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
 /* ==== 13. Fair share and routing rules =================================== */
 
 bool
-policy_share_ok(int held, int nq, int max)
+policy_share_ok(int held, int used, int max, enum share_level lv)
 {
-	return nq < max / 2 || held == 0 || held < max - nq;
+	if (used < max / 2)
+		return true;
+	if (lv == SHARE_ADDR)
+		return held == 0 || held < max - used;
+	return held < 3 * (max - used);
+}
+
+int
+policy_share_max(int max, enum share_level lv)
+{
+	int held = 0;
+
+	while (held < max && policy_share_ok(held, held, max, lv))
+		held++;
+	return held;
 }
 
 /* Probe for name; the rule index, or -(free slot) - 1. */
@@ -3245,6 +3259,11 @@ struct client {
 	socklen_t	 addrlen;
 };
 
+/* The nodes of a client's source: its address, its /64 or -1. */
+struct srcref {
+	int32_t		 node[2];
+};
+
 /* The query sent upstream: header, question, our OPT (dns_build_query). */
 #define UPQ_MAX		(DNS_HDR + DNS_MAX_NAME + 4 + 11)
 
@@ -3279,7 +3298,7 @@ struct query {
 	struct policy	 pol;
 	struct dns_query dq;		/* the client's query, as checked */
 	uint32_t	 hash;		/* dns_question_hash() of dq */
-	int32_t		 src;		/* its node in st->src; -1: none */
+	struct srcref	 src;		/* its source's nodes in st->src */
 	bool		 hashed;	/* a leader on the in-flight hash */
 	int32_t		 hnext;		/* in-flight hash chain; -1 ends */
 	int32_t		 leader;	/* Q_FOLLOW: the leader's slot */
@@ -3365,17 +3384,21 @@ struct netview {
 };
 
 /*
- * Queries in flight per source, for the fair-share rule
- * (policy_share_ok): a source is an address, an IPv6 client its /64 (one
- * host, or one site: what a single client can take without spoofing).
- * Nodes come from a pool of qmax, one per source with a query in flight
- * (so never more than queries); buckets are keyed with the secret hash
- * key, so no client can make its sources collide.
+ * What each source holds, for the fair-share rule (policy_share_ok()): a
+ * source is an address, and an IPv6 address's /64 is one too, with a
+ * larger share (one host, or one site: what a single client can take
+ * without spoofing).  A node lives while its source holds anything: a
+ * query in flight, a TCP connection, an upstream TCP buffer; so never
+ * more than two per query and two per connection, from a pool of that
+ * many.  Buckets are keyed with the secret hash key, so no client can
+ * make its sources collide.
  */
+enum src_kind { SRC_QUERIES, SRC_CONNS, SRC_TBUFS, SRC_KINDS };
+
 struct source {
-	uint8_t		 key[SRC_KEY];	/* family byte, then 4 or 8 */
+	uint8_t		 key[SRC_KEY];	/* kind byte, then 4, 16 or 8 */
 	int32_t		 next;		/* bucket chain, or free stack */
-	int32_t		 held;		/* queries in flight from it */
+	int32_t		 n[SRC_KINDS];	/* what it holds of each */
 };
 
 /* A stranger's last log line, for "at most once a minute per source". */
@@ -3401,6 +3424,7 @@ struct conn {
 	uint32_t	 wpos, wlen;	/* wbuf[wpos..wlen) awaits write */
 	union sockany	 peer;		/* the client, for the -v log */
 	socklen_t	 peerlen;
+	struct srcref	 src;		/* its source: a share of the table */
 	uint8_t		 rbuf[2 + DNS_MAX_QUERY];
 	uint8_t		*wbuf;		/* TCP_WBUF bytes */
 };
@@ -3480,6 +3504,8 @@ struct stats {
 	uint64_t	 strangers_tcp;	/* closed at accept: not allowed */
 	uint64_t	 no_socket;	/* SERVFAIL: upstream socket budget spent */
 	uint64_t	 tcp_full;	/* refused: connection table full */
+	uint64_t	 tcp_over_share; /* closed: its source's share taken */
+	uint64_t	 tbuf_over_share; /* TCP upstream buffers: share taken */
 	uint64_t	 tcp_evicted;	/* idle connections closed for new ones */
 	uint64_t	 tcp_slow;	/* closed: a message not whole in time */
 	uint64_t	 cancelled;	/* queries of closed connections ended */
@@ -3635,7 +3661,154 @@ struct state {
 	struct rnd	 rnd;			/* upstream IDs */
 };
 
-/* ==== 18. Event tokens and client output ================================= */
+/* ==== 18. Sources, event tokens and client output ======================== */
+
+/* Sources: what each holds of the tables, for the fair share. */
+
+/*
+ * The keys of the source at sa: its address (level SHARE_ADDR), and for
+ * IPv6 its /64 (SHARE_NET64).  The number of levels: 1 or 2, 0 for no
+ * address (never matched).
+ */
+static int
+source_keys(const struct sockaddr *sa, uint8_t key[2][SRC_KEY])
+{
+	const uint8_t *b;
+	int v6 = acl_key(sa, &b);
+
+	memset(key, 0, 2 * SRC_KEY);
+	if (v6 < 0)
+		return 0;
+	key[0][0] = (uint8_t)(v6 + 1);	/* 1: IPv4, 2: IPv6, 3: a /64 */
+	memcpy(key[0] + 1, b, v6 ? 16 : 4);
+	if (!v6)
+		return 1;
+	key[1][0] = 3;
+	memcpy(key[1] + 1, b, 8);
+	return 2;
+}
+
+/* The node of key's source, -1 if it holds nothing; *h its hash. */
+static int32_t
+source_find(const struct state *st, const uint8_t *key, uint32_t *h)
+{
+	int32_t i;
+
+	*h = (uint32_t)siphash13(st->hkey, key, SRC_KEY) & st->smask;
+	for (i = st->sbucket[*h] - 1; i >= 0; i = st->src[i].next)
+		if (memcmp(st->src[i].key, key, SRC_KEY) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Whether a source (its nodes, -1 where it holds nothing) may take one
+ * more of kind, of which used of max are taken: policy_share_ok() at
+ * each of its levels.
+ */
+static bool
+source_may(const struct state *st, const struct srcref *sr,
+    enum src_kind kind, int used, int max)
+{
+	int lv;
+
+	for (lv = 0; lv < 2; lv++)
+		if (sr->node[lv] >= 0 && !policy_share_ok(
+		    st->src[sr->node[lv]].n[kind], used, max,
+		    (enum share_level)lv))
+			return false;
+	return true;
+}
+
+/* The nodes of the source at sa, -1 where it holds nothing. */
+static void
+source_of(const struct state *st, const struct sockaddr *sa,
+    struct srcref *sr)
+{
+	uint8_t key[2][SRC_KEY];
+	int lv, n = source_keys(sa, key);
+	uint32_t h;
+
+	sr->node[0] = sr->node[1] = -1;
+	for (lv = 0; lv < n; lv++)
+		sr->node[lv] = source_find(st, key[lv], &h);
+}
+
+/* A node for key (in bucket h), new: nodes <= 2 * (queries + conns). */
+static int32_t
+source_new(struct state *st, const uint8_t *key, uint32_t h)
+{
+	int32_t i;
+
+	if ((i = st->freesrc) >= 0)
+		st->freesrc = st->src[i].next;
+	else
+		i = st->shigh++;	/* first use: RSS grows with use */
+	memcpy(st->src[i].key, key, SRC_KEY);
+	memset(st->src[i].n, 0, sizeof(st->src[i].n));
+	st->src[i].next = st->sbucket[h] - 1;
+	st->sbucket[h] = i + 1;
+	return i;
+}
+
+/* One more of kind for the source at sa: its nodes into out. */
+static void
+source_take(struct state *st, const struct sockaddr *sa,
+    enum src_kind kind, struct srcref *out)
+{
+	uint8_t key[2][SRC_KEY];
+	int lv, n = source_keys(sa, key);
+	uint32_t h;
+
+	out->node[0] = out->node[1] = -1;
+	for (lv = 0; lv < n; lv++) {
+		if ((out->node[lv] = source_find(st, key[lv], &h)) < 0)
+			out->node[lv] = source_new(st, key[lv], h);
+		st->src[out->node[lv]].n[kind]++;
+	}
+}
+
+/* One more of kind for a source that holds something already. */
+static void
+source_add(struct state *st, const struct srcref *sr, enum src_kind kind)
+{
+	int lv;
+
+	for (lv = 0; lv < 2; lv++)
+		if (sr->node[lv] >= 0)
+			st->src[sr->node[lv]].n[kind]++;
+}
+
+/* One less of kind; a node that holds nothing goes back to the pool. */
+static void
+source_put(struct state *st, const struct srcref *sr, enum src_kind kind)
+{
+	struct source *s;
+	int32_t i, k;
+	uint32_t h;
+	int lv;
+
+	for (lv = 0; lv < 2; lv++) {
+		if ((i = sr->node[lv]) < 0)
+			continue;
+		s = &st->src[i];
+		if (--s->n[kind] > 0 || s->n[SRC_QUERIES] + s->n[SRC_CONNS] +
+		    s->n[SRC_TBUFS] > 0)
+			continue;
+		h = (uint32_t)siphash13(st->hkey, s->key, SRC_KEY) & st->smask;
+		if (st->sbucket[h] - 1 == i) {
+			st->sbucket[h] = s->next + 1;
+		} else {
+			for (k = st->sbucket[h] - 1; st->src[k].next != i;
+			    k = st->src[k].next)
+				;
+			st->src[k].next = s->next;
+		}
+		s->next = st->freesrc;
+		st->freesrc = i;
+	}
+}
+
 /*
  * Every upstream socket and TCP client sits in one epoll set, which sits
  * in the pollfd array as one descriptor: ppoll() cost does not grow with
@@ -3803,6 +3976,7 @@ conn_close(struct state *st, struct conn *c)
 		c->qhead = -1;
 	}
 	conn_fifo_remove(st, c);
+	source_put(st, &c->src, SRC_CONNS);
 	close(c->fd);		/* leaves the epoll set with it */
 	c->fd = -1;
 	st->nconn--;
@@ -4166,72 +4340,6 @@ query_set_state(struct state *st, struct query *q, enum query_state s)
 
 /* ==== 20. Query slots: sources, allocation, in-flight, sockets =========== */
 
-/* The key of the source at sa: its address, an IPv6 client's /64. */
-static void
-source_key(const struct sockaddr *sa, uint8_t *key)
-{
-	const uint8_t *b;
-	int v6 = acl_key(sa, &b);
-
-	memset(key, 0, SRC_KEY);
-	key[0] = (uint8_t)(v6 + 1);	/* 0: no address (never matched) */
-	if (v6 >= 0)
-		memcpy(key + 1, b, v6 ? 8 : 4);
-}
-
-/* The node of key's source, -1 if it has nothing in flight; *h its hash. */
-static int32_t
-source_find(const struct state *st, const uint8_t *key, uint32_t *h)
-{
-	int32_t i;
-
-	*h = (uint32_t)siphash13(st->hkey, key, SRC_KEY) & st->smask;
-	for (i = st->sbucket[*h] - 1; i >= 0; i = st->src[i].next)
-		if (memcmp(st->src[i].key, key, SRC_KEY) == 0)
-			return i;
-	return -1;
-}
-
-/* One more query from key's source (node i, or new in bucket h). */
-static int32_t
-source_take(struct state *st, int32_t i, const uint8_t *key, uint32_t h)
-{
-	if (i < 0) {		/* a node is free: nodes <= queries <= qmax */
-		if ((i = st->freesrc) >= 0)
-			st->freesrc = st->src[i].next;
-		else
-			i = st->shigh++;	/* first use: RSS grows with use */
-		memcpy(st->src[i].key, key, SRC_KEY);
-		st->src[i].held = 0;
-		st->src[i].next = st->sbucket[h] - 1;
-		st->sbucket[h] = i + 1;
-	}
-	st->src[i].held++;
-	return i;
-}
-
-static void
-source_put(struct state *st, int32_t i)
-{
-	int32_t k;
-	uint32_t h;
-
-	if (i < 0 || --st->src[i].held > 0)
-		return;
-	h = (uint32_t)siphash13(st->hkey, st->src[i].key, SRC_KEY) &
-	    st->smask;
-	if (st->sbucket[h] - 1 == i) {
-		st->sbucket[h] = st->src[i].next + 1;
-	} else {
-		for (k = st->sbucket[h] - 1; st->src[k].next != i;
-		    k = st->src[k].next)
-			;
-		st->src[k].next = st->src[i].next;
-	}
-	st->src[i].next = st->freesrc;
-	st->freesrc = i;
-}
-
 static struct query *
 query_alloc(struct state *st)
 {
@@ -4261,7 +4369,7 @@ query_alloc(struct state *st)
 	q->gen = st->generation;
 	q->done = 0;
 	q->start = st->now;
-	q->src = -1;
+	q->src.node[0] = q->src.node[1] = -1;
 	q->sprev = q->snext = -1;
 	q->staling = q->replied = false;
 	st->nq++;
@@ -4455,6 +4563,7 @@ query_free(struct state *st, struct query *q)
 	if (q->tbuf >= 0) {
 		st->freetbuf[st->nfreetbuf++] = q->tbuf;
 		q->tbuf = -1;
+		source_put(st, &q->src, SRC_TBUFS);
 	}
 	if (q->hashed)
 		inflight_remove(st, q);
@@ -4464,8 +4573,8 @@ query_free(struct state *st, struct query *q)
 	q->list = NULL;
 	if (q->cl.tcp)
 		conn_query_done(st, q);
-	source_put(st, q->src);
-	q->src = -1;
+	source_put(st, &q->src, SRC_QUERIES);
+	q->src.node[0] = q->src.node[1] = -1;
 	query_set_state(st, q, Q_FREE);
 	q->next = st->freeq;
 	st->freeq = slot_of(st, q);
@@ -4573,7 +4682,7 @@ upstream_error(struct state *st, struct query *q, int pos, int err)
 	attempt_close(st, q, pos);
 	if (is_resource_error(err)) {
 		st->stats.no_socket++;	/* ours, not the upstream's */
-	} else if (udp && err != ELOOP && !(q->reasked & (1u << pos))) {
+	} else if (udp && !(q->reasked & (1u << pos))) {
 		/*
 		 * Rule 3: an ICMP error names only our port, no ID, so anyone
 		 * who guesses the port can forge one.  One proves nothing:
@@ -4616,11 +4725,16 @@ static void
 upstream_send_tcp(struct state *st, struct query *q, int pos)
 {
 	if (q->tbuf < 0) {
-		if (st->nfreetbuf == 0) {
+		/* the buffers are shared by source, over any connections */
+		if (st->nfreetbuf == 0 || !source_may(st, &q->src, SRC_TBUFS,
+		    st->tcpmax - st->nfreetbuf, st->tcpmax)) {
+			if (st->nfreetbuf > 0)
+				st->stats.tbuf_over_share++;
 			upstream_error(st, q, pos, ENOBUFS);
 			return;
 		}
 		q->tbuf = st->freetbuf[--st->nfreetbuf];
+		source_add(st, &q->src, SRC_TBUFS);
 	}
 	if (attempt_open(st, q, pos, SOCK_STREAM) == -1) {
 		upstream_error(st, q, pos, errno);
@@ -5300,8 +5414,35 @@ client_is_self(struct state *st, const struct client *cl)
 }
 
 /*
+ * Whether the client at from is the socket fd (its local address and
+ * port; an IPv4-mapped address as IPv4).  Only dnsfwd itself sends from
+ * its upstream sockets: no other process can bind their ports, and the
+ * kernel drops loopback sources that come from outside.
+ */
+static bool
+socket_is(int fd, const struct sockaddr *from)
+{
+	union sockany me;
+	socklen_t len = sizeof(me);
+	const uint8_t *a = NULL, *b = NULL;
+	int fa, fb;
+
+	if (getsockname(fd, &me.sa, &len) == -1)
+		return false;
+	fa = acl_key(&me.sa, &a);
+	fb = acl_key(from, &b);
+	if (fa < 0 || fa != fb || memcmp(a, b, fa ? 16 : 4) != 0)
+		return false;
+	return (me.sa.sa_family == AF_INET ? me.sin.sin_port :
+	    me.sin6.sin6_port) == (from->sa_family == AF_INET ?
+	    ((const struct sockaddr_in *)(const void *)from)->sin_port :
+	    ((const struct sockaddr_in6 *)(const void *)from)->sin6_port);
+}
+
+/*
  * A probe come back: it is looked for before the cache, which may hold
- * the answer to the query the probe copied by the time it loops back.
+ * the answer to the query the probe copied by the time it loops back.  It
+ * must come from the probe's own socket (the ID alone proves nothing).
  */
 static bool
 probe_is_own(struct state *st, const struct client *cl,
@@ -5314,8 +5455,8 @@ probe_is_own(struct state *st, const struct client *cl,
 		return false;
 	for (k = 0; k < MAX_PROBES; k++) {
 		p = &st->probes[k];
-		if (p->list == NULL || p->id != dq->id ||
-		    !question_eq(&p->dq, dq))
+		if (p->list == NULL || !question_eq(&p->dq, dq) ||
+		    !socket_is(st->us[p->us].fd, &cl->addr.sa))
 			continue;
 		st->stats.loops++;
 		query_log(st, cl, dq, "loop: dnsfwd's own probe, dropped",
@@ -5327,13 +5468,15 @@ probe_is_own(struct state *st, const struct client *cl,
 }
 
 /*
- * The last line against loops: a query from this host that carries the ID
- * of one of lead's attempts (lead: the query in flight for its question,
- * or NULL), for lead's very question, is that attempt come back (an
- * upstream that points at dnsfwd by a route no rule knew).  It is
- * dropped, and the attempt fails at once instead of timing out.  The same
- * for a probe of a down upstream (probe_is_own()): the probe fails, the
- * upstream stays down.
+ * The last line against loops: a query for lead's very question (lead:
+ * the query in flight for it, found by the in-flight hash, or NULL) that
+ * comes from the socket of one of lead's attempts is that attempt come
+ * back (an upstream that points at dnsfwd by a route no rule knew, a NAT
+ * that sends it back).  The ID alone proves nothing: any local process
+ * can guess it.  The query is dropped, and the attempt ends with a
+ * network error (ELOOP: asked again once from a fresh port, then a
+ * failure) instead of timing out.  The same for a probe of a down
+ * upstream (probe_is_own()): the probe fails, the upstream stays down.
  */
 static bool
 query_is_own(struct state *st, struct query *lead, const struct client *cl,
@@ -5344,7 +5487,8 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 	if (lead == NULL || !client_is_self(st, cl))
 		return false;
 	for (pos = 0; pos < lead->pol.n; pos++) {
-		if (!(lead->fds & (1u << pos)) || lead->wire_id[pos] != dq->id)
+		if (!(lead->fds & (1u << pos)) ||
+		    !socket_is(lead->fd[pos], &cl->addr.sa))
 			continue;
 		st->stats.loops++;
 		query_log(st, cl, dq, "loop: dnsfwd's own query, dropped",
@@ -5358,33 +5502,32 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 /*
  * A slot for a new query from cl's source, within the source's share of
  * the table (policy_share_ok()); NULL once the client has its REFUSED or
- * SERVFAIL.
+ * SERVFAIL, or when the query was dnsfwd's own come back (query_is_own(),
+ * asked only of a query admitted: a refused one changes nothing).
  */
 static struct query *
 query_admit(struct state *st, const struct client *cl, const uint8_t *buf,
-    const struct dns_query *dq)
+    const struct dns_query *dq, struct query *lead)
 {
-	uint8_t skey[SRC_KEY];
+	struct srcref sr;
 	struct query *q;
-	uint32_t sh;
-	int32_t si;
 
-	source_key(&cl->addr.sa, skey);
-	si = source_find(st, skey, &sh);
-	if (!policy_share_ok(si < 0 ? 0 : st->src[si].held, st->nq,
-	    st->qmax)) {
+	source_of(st, &cl->addr.sa, &sr);
+	if (!source_may(st, &sr, SRC_QUERIES, st->nq, st->qmax)) {
 		st->stats.over_share++;
 		client_error(st, cl, buf, dq, RCODE_REFUSED, -1,
 		    "over its share of the table", st->now);
 		return NULL;
 	}
+	if (query_is_own(st, lead, cl, dq))
+		return NULL;
 	if ((q = query_alloc(st)) == NULL) {
 		st->stats.full++;
 		client_error(st, cl, buf, dq, RCODE_SERVFAIL, -1,
 		    "in-flight table full", st->now);
 		return NULL;
 	}
-	q->src = source_take(st, si, skey, sh);
+	source_take(st, &cl->addr.sa, SRC_QUERIES, &q->src);
 	return q;
 }
 
@@ -5401,9 +5544,7 @@ query_enter(struct state *st, const struct client *cl, const uint8_t *buf,
 	uint32_t h = dns_question_hash(st->hkey, dq);
 
 	lead = inflight_find(st, dq, h);
-	if (query_is_own(st, lead, cl, dq))
-		return;
-	if ((q = query_admit(st, cl, buf, dq)) == NULL)
+	if ((q = query_admit(st, cl, buf, dq, lead)) == NULL)
 		return;
 	q->cl = *cl;
 	q->dq = *dq;
@@ -5491,7 +5632,8 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
     socklen_t peerlen, bool tcp)
 {
 	const struct listener *l = &st->lis[li];
-	uint8_t key[SRC_KEY];
+	uint8_t key[2][SRC_KEY], *k;
+	int lv;
 	struct stranger *s;
 	struct addr a;
 	uint32_t quiet;
@@ -5501,10 +5643,11 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 		st->stats.strangers_tcp++;
 	else
 		st->stats.strangers++;
-	source_key(&peer->sa, key);
-	s = &st->strangers[siphash13(st->hkey, key, SRC_KEY) % STRANGER_SLOTS];
-	if (memcmp(s->key, key, SRC_KEY) != 0) {	/* the slot's new source */
-		memcpy(s->key, key, SRC_KEY);
+	lv = source_keys(&peer->sa, key) - 1;	/* IPv6: said per /64 */
+	k = key[lv > 0 ? lv : 0];
+	s = &st->strangers[siphash13(st->hkey, k, SRC_KEY) % STRANGER_SLOTS];
+	if (memcmp(s->key, k, SRC_KEY) != 0) {	/* the slot's new source */
+		memcpy(s->key, k, SRC_KEY);
 		memset(&s->rate, 0, sizeof(s->rate));
 	}
 	if (!rate_say(&s->rate, st->now, RATE_MS, 1, &quiet))
@@ -5673,8 +5816,16 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
     socklen_t peerlen)
 {
 	struct epoll_event ev;
+	struct srcref sr;
 	struct conn *c;
 
+	/* a source holds a share of the table, busy or idle */
+	source_of(st, &peer->sa, &sr);
+	if (!source_may(st, &sr, SRC_CONNS, st->nconn, st->tcpcap)) {
+		st->stats.tcp_over_share++;
+		close(fd);
+		return;
+	}
 	if (st->nconn >= st->tcpcap)
 		conn_evict(st);
 	if (st->nconn < st->tcpcap && st->freeconn >= 0) {
@@ -5703,6 +5854,7 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	c->lgen = st->lis[li].gen;
 	c->peer = *peer;
 	c->peerlen = peerlen;
+	source_take(st, &peer->sa, SRC_CONNS, &c->src);
 	c->inflight = 0;
 	c->eof = false;
 	c->rlen = c->wpos = c->wlen = 0;
@@ -7038,13 +7190,13 @@ stats_print(struct state *st)
 	char a[80];
 	int i;
 	uint64_t ref = s->strangers + s->strangers_tcp + s->over_share +
-	    s->full + s->tcp_full;
+	    s->full + s->tcp_full + s->tcp_over_share;
 
 	logmsg(0, "counters: queries %llu (tcp %llu), answers %llu: upstream "
 	    "%llu, cache %llu, stale answers %llu, local %llu, shared %llu; "
 	    "refused %llu: strangers refused %llu, strangers closed %llu, "
 	    "over share %llu, refused (table full) %llu, refused (tcp full) "
-	    "%llu, servfail %llu, malformed %llu, forwarded %llu, in flight "
+	    "%llu, tcp over share %llu, tcp buffers over share %llu, servfail %llu, malformed %llu, forwarded %llu, in flight "
 	    "%d, held %llu, tcp evicted %llu, tcp too slow %llu, cancelled "
 	    "%llu, no upstream socket %llu, unmatched replies %llu, loops "
 	    "%llu, send errors %llu, upstream sockets %d, probes %llu, "
@@ -7058,6 +7210,8 @@ stats_print(struct state *st)
 	    (unsigned long long)s->strangers_tcp,
 	    (unsigned long long)s->over_share, (unsigned long long)s->full,
 	    (unsigned long long)s->tcp_full,
+	    (unsigned long long)s->tcp_over_share,
+	    (unsigned long long)s->tbuf_over_share,
 	    (unsigned long long)s->servfail, (unsigned long long)s->malformed,
 	    (unsigned long long)s->forwarded, st->nq,
 	    (unsigned long long)s->held,
@@ -7598,7 +7752,11 @@ state_alloc(struct state *st)
 	st->freeq = -1;		/* slots are taken from qhigh on first use */
 	st->stale.head = st->stale.tail = -1;
 	st->stalebuf = xcalloc(1, STALE_BUF);
-	st->src = xcalloc((size_t)st->qmax, sizeof(*st->src));
+	/* two nodes (address, /64) per query and per connection at most */
+	st->src = xcalloc(2 * ((size_t)st->qmax + (size_t)st->tcpmax),
+	    sizeof(*st->src));
+	while (b < 2u * ((uint32_t)st->qmax + (uint32_t)st->tcpmax))
+		b *= 2;
 	st->sbucket = xcalloc(b, sizeof(*st->sbucket));
 	st->smask = b - 1;	/* buckets hold first + 1: calloc's 0 is empty */
 	st->freesrc = -1;	/* nodes are taken from shigh on first use */

@@ -706,15 +706,26 @@ int	nl_parse_addrs(const uint8_t *buf, size_t len, uint32_t seq,
 	    struct acl *out, int *other);
 
 /*
- * The fair-share rule of the query table: a source (an address; an IPv6
- * /64) that holds held of the nq queries in flight, in a table of max,
- * may add one unless the table is half full and the source holds at least
- * as many as are still free.  One flooding source is held to half the
- * table; k of them to max/(k+1) each, leaving that much to everyone else.
- * A source with nothing in flight is never over its share (a full table
- * is refused by the table, SERVFAIL, not by this rule).
+ * The fair share of a table of max (queries in flight, TCP connections,
+ * upstream TCP buffers) of which used are taken: may a source that holds
+ * held of them take one more?  A source is an address (IPv4, or IPv6
+ * /128: SHARE_ADDR); an IPv6 address's /64 (SHARE_NET64) has a larger
+ * share of its own, checked as well.
+ *  - An address may add one while the table is under half full, or while
+ *    it holds fewer than are still free, or when it holds none: alone it
+ *    is held to half the table, and k flooding addresses to max/(k+1)
+ *    each, leaving that much to everyone else.
+ *  - A /64 may add one while the table is under half full, or while it
+ *    holds fewer than three times what is still free: alone it is held
+ *    to three quarters, so one host of a shared /64 (half the table)
+ *    leaves a quarter to its neighbours, and one host with many
+ *    addresses in its /64 leaves a quarter to the rest of the world.
+ * A full table is refused by the table, not by this rule.
  */
-bool	policy_share_ok(int held, int nq, int max);
+enum share_level { SHARE_ADDR, SHARE_NET64 };
+bool	policy_share_ok(int held, int used, int max, enum share_level lv);
+/* What one source alone can take of a table of max (SIGUSR1, tests). */
+int	policy_share_max(int max, enum share_level lv);
 
 /* ==== 13-14. Cache ====================================================== */
 

@@ -4568,28 +4568,78 @@ test_share(void)
 {
 	static const struct {
 		int	 held, nq, max;
+		enum share_level lv;
 		bool	 want;
 	} cases[] = {
-		{ 2047, 2047, 4096, true },	/* under half: anyone */
-		{ 2048, 2048, 4096, false },	/* half, all one source's */
-		{ 100, 2048, 4096, true },
-		{ 1365, 2730, 4096, true },	/* two of 1365: 1366 free */
-		{ 1366, 2732, 4096, false },	/* k = 2: max / 3 each */
-		{ 0, 4095, 4096, true },	/* a new source, one left */
-		{ 0, 4096, 4096, true },	/* full: the table says so */
-		{ 1, 4095, 4096, false },
-		{ 0, 0, 1, true },
-		{ 1, 1, 1, false },		/* full, all its own */
-		{ 1, 3, 4, false },
+		{ 2047, 2047, 4096, SHARE_ADDR, true },	/* under half */
+		{ 2048, 2048, 4096, SHARE_ADDR, false },	/* half, its own */
+		{ 100, 2048, 4096, SHARE_ADDR, true },
+		{ 1365, 2730, 4096, SHARE_ADDR, true },	/* two of 1365 */
+		{ 1366, 2732, 4096, SHARE_ADDR, false },	/* max / 3 each */
+		{ 0, 4095, 4096, SHARE_ADDR, true },	/* new, one left */
+		{ 0, 4096, 4096, SHARE_ADDR, true },	/* full: the table's */
+		{ 1, 4095, 4096, SHARE_ADDR, false },
+		{ 0, 0, 1, SHARE_ADDR, true },
+		{ 1, 1, 1, SHARE_ADDR, false },		/* full, its own */
+		{ 1, 3, 4, SHARE_ADDR, false },
+		/* a /64: three times what is free */
+		{ 2048, 2048, 4096, SHARE_NET64, true },
+		{ 3071, 3071, 4096, SHARE_NET64, true },	/* 3071 < 3075 */
+		{ 3072, 3072, 4096, SHARE_NET64, false },	/* 3072 = 3 * 1024 */
+		{ 2048, 3500, 4096, SHARE_NET64, true },	/* 2048 < 1788 * 3 */
+		{ 1800, 3500, 4096, SHARE_NET64, true },
+		{ 1788, 3500, 4096, SHARE_NET64, true },
+		{ 2000, 3800, 4096, SHARE_NET64, false },	/* 2000 >= 888 */
+		{ 0, 4095, 4096, SHARE_NET64, true },
+		{ 3, 4095, 4096, SHARE_NET64, false },	/* 3 = 3 * 1 */
+		{ 47, 47, 64, SHARE_NET64, true },
+		{ 48, 48, 64, SHARE_NET64, false },
+	};
+	/*
+	 * What one source alone takes of each table, with the defaults
+	 * (--max-queries 4096, --max-tcp 64: 64 connections, 64 upstream
+	 * TCP buffers) and the smallest tables: an address half, a /64
+	 * three quarters; a table of one is the one source's.
+	 */
+	static const struct {
+		int	 max, addr, net64;
+	} alone[] = {
+		{ 4096, 2048, 3072 }, { 64, 32, 48 }, { 1024, 512, 768 },
+		{ 1, 1, 1 }, { 2, 1, 2 }, { 3, 2, 3 }, { 4, 2, 3 },
 	};
 	size_t i;
+	int held, nb, used;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ok(policy_share_ok(cases[i].held, cases[i].nq, cases[i].max)
-		    == cases[i].want, "policy_share_ok: a source holding %d "
-		    "of %d in flight (table %d): %s", cases[i].held,
-		    cases[i].nq, cases[i].max, cases[i].want ? "admitted" :
-		    "refused");
+		ok(policy_share_ok(cases[i].held, cases[i].nq, cases[i].max,
+		    cases[i].lv) == cases[i].want, "policy_share_ok: %s "
+		    "holding %d of %d taken (table %d): %s",
+		    cases[i].lv == SHARE_ADDR ? "an address" : "a /64",
+		    cases[i].held, cases[i].nq, cases[i].max,
+		    cases[i].want ? "admitted" : "refused");
+	for (i = 0; i < sizeof(alone) / sizeof(alone[0]); i++)
+		ok(policy_share_max(alone[i].max, SHARE_ADDR) == alone[i].addr &&
+		    policy_share_max(alone[i].max, SHARE_NET64) ==
+		    alone[i].net64, "policy_share_max: of %d, an address takes "
+		    "%d (got %d), a /64 %d (got %d)", alone[i].max,
+		    alone[i].addr, policy_share_max(alone[i].max, SHARE_ADDR),
+		    alone[i].net64, policy_share_max(alone[i].max,
+		    SHARE_NET64));
+	/*
+	 * Neighbours: host A of a /64 takes all it may of 64 connections;
+	 * its neighbour B, in the same /64, then gets what the /64's share
+	 * leaves (16), and a host of another network still finds 16 free.
+	 */
+	for (held = 0; policy_share_ok(held, held, 64, SHARE_ADDR) &&
+	    policy_share_ok(held, held, 64, SHARE_NET64); held++)
+		;
+	for (nb = 0, used = held; policy_share_ok(nb, used, 64, SHARE_ADDR) &&
+	    policy_share_ok(held + nb, used, 64, SHARE_NET64) && used < 64;
+	    nb++, used++)
+		;
+	ok(held == 32 && nb == 16 && 64 - used == 16, "fair share: host A "
+	    "of a /64 takes 32 of 64 (got %d), neighbour B then 16 (got %d), "
+	    "16 left for others (got %d)", held, nb, 64 - used);
 }
 
 static void
