@@ -4586,9 +4586,9 @@ test_share(void)
 		{ 2048, 2048, 4096, SHARE_NET64, true },
 		{ 3071, 3071, 4096, SHARE_NET64, true },	/* 3071 < 3075 */
 		{ 3072, 3072, 4096, SHARE_NET64, false },	/* 3072 = 3 * 1024 */
-		{ 2048, 3500, 4096, SHARE_NET64, true },	/* 2048 < 1788 * 3 */
-		{ 1800, 3500, 4096, SHARE_NET64, true },
-		{ 1788, 3500, 4096, SHARE_NET64, true },
+		{ 1787, 3500, 4096, SHARE_NET64, true },	/* 596 free */
+		{ 1788, 3500, 4096, SHARE_NET64, false },	/* 3 * 596 */
+		{ 2048, 3500, 4096, SHARE_NET64, false },
 		{ 2000, 3800, 4096, SHARE_NET64, false },	/* 2000 >= 888 */
 		{ 0, 4095, 4096, SHARE_NET64, true },
 		{ 3, 4095, 4096, SHARE_NET64, false },	/* 3 = 3 * 1 */
