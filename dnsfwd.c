@@ -114,6 +114,15 @@
 #define FD_SLACK	8	/* descriptors kept free for reloads and logs */
 #define RETRY_MS	1000	/* out of fds: read a followed file again */
 #define MAX_WATCH	32	/* inotify watches: parents and link targets */
+/*
+ * Replies that fail the checks (a wrong ID or question at the port of an
+ * attempt: only the kernel's check of the upstream's address and port was
+ * passed) before the query is asked again over TCP, where an off-path
+ * attacker cannot inject.  One is explained by a late reply to an earlier
+ * attempt that had the same port; three to one query are a flood.  An
+ * attacker who knows the port gets at most 3 of 65,536 IDs a try.
+ */
+#define SPOOF_REPLIES	3
 #define SRC_KEY		17	/* a source: kind byte, an address or a /64 */
 #define STRANGER_SLOTS	64	/* sources whose refusal was logged lately */
 #define STRANGER_LINES	16	/* refusals said a minute, all sources */
@@ -3283,6 +3292,9 @@ struct query {
 	uint32_t	 fds;		/* bit per position with a socket in fd */
 	uint32_t	 reasked;	/* bit per position asked again after
 					 * one network error (rule 3) */
+	bool		 tcp;		/* forwarded over TCP: a TCP client's,
+					 * or after a spoofing flood */
+	uint8_t		 spoofs;	/* replies that failed the checks */
 	int		 fd[MAX_UPSTREAMS];	/* attempt sockets, by position */
 	int32_t		 us[MAX_UPSTREAMS];	/* UDP: pool slot of fd; TCP -1 */
 	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
@@ -3510,6 +3522,7 @@ struct stats {
 	uint64_t	 tcp_slow;	/* closed: a message not whole in time */
 	uint64_t	 cancelled;	/* queries of closed connections ended */
 	uint64_t	 unmatched;	/* replies that matched no query */
+	uint64_t	 spoof_floods;	/* queries asked again over TCP */
 	uint64_t	 loops;		/* our own queries come back: dropped */
 	uint64_t	 held;		/* queries held for a first list */
 	uint64_t	 local;		/* answered from -a and -H */
@@ -3593,6 +3606,7 @@ struct state {
 	bool		 allowing;	/* --allow was given */
 	struct stranger	 strangers[STRANGER_SLOTS];	/* last "refused" line */
 	struct rate	 stranger_rate;	/* refusals said, all sources */
+	struct rate	 spoof_rate;	/* spoofing floods said */
 	struct addr	 self[MAX_SELF];	/* our listening address:port pairs */
 	int		 nself;		/* in our namespace, wildcards expanded */
 	/* the default upstream list */
@@ -3704,19 +3718,24 @@ source_find(const struct state *st, const uint8_t *key, uint32_t *h)
 /*
  * Whether a source (its nodes, -1 where it holds nothing) may take one
  * more of kind, of which used of max are taken: policy_share_ok() at
- * each of its levels.
+ * each of its levels.  used -1: a fixed share, what the source could
+ * take alone (policy_share_max()), for the TCP connection table, where
+ * the idle are closed for newcomers and a full table is the usual state.
  */
 static bool
 source_may(const struct state *st, const struct srcref *sr,
     enum src_kind kind, int used, int max)
 {
-	int lv;
+	int lv, held;
 
-	for (lv = 0; lv < 2; lv++)
-		if (sr->node[lv] >= 0 && !policy_share_ok(
-		    st->src[sr->node[lv]].n[kind], used, max,
+	for (lv = 0; lv < 2; lv++) {
+		if (sr->node[lv] < 0)
+			continue;
+		held = st->src[sr->node[lv]].n[kind];
+		if (!policy_share_ok(held, used < 0 ? held : used, max,
 		    (enum share_level)lv))
 			return false;
+	}
 	return true;
 }
 
@@ -4356,7 +4375,7 @@ query_alloc(struct state *st)
 	q->seq = ++st->qseq;
 	q->prev = q->next = -1;
 	q->fifo = -1;
-	q->fds = q->reasked = 0;
+	q->fds = q->reasked = q->spoofs = 0;
 	q->tbuf = -1;
 	q->list = NULL;
 	q->neglen = 0;
@@ -4676,7 +4695,7 @@ static void
 upstream_error(struct state *st, struct query *q, int pos, int err)
 {
 	struct upstream *u = &q->list->u[q->order[pos]];
-	bool udp = !q->cl.tcp;	/* UDP clients are forwarded over UDP */
+	bool udp = !q->tcp;
 	char a[80];
 
 	attempt_close(st, q, pos);
@@ -4869,7 +4888,7 @@ query_ask(struct state *st, struct query *q)
 	    time_after(st->now, (uint64_t)st->timeout_ms));
 	while ((pos = policy_ask(&q->pol)) >= 0) {
 		q->asking = pos;
-		if (q->cl.tcp) {
+		if (q->tcp) {
 			upstream_send_tcp(st, q, pos);
 		} else {
 			query_set_state(st, q, Q_UDP);
@@ -4970,7 +4989,7 @@ query_done(struct state *st, struct query *q, const uint8_t *buf,
 		next = f->follow;
 		f->follow = f->leader = -1;
 		if (buf != NULL && (r->flags & DNS_TC) && f->cl.tcp &&
-		    !q->cl.tcp) {
+		    !q->tcp) {
 			/* a cut UDP answer: the TCP client gets its own */
 			query_start(st, f);
 			continue;
@@ -5009,7 +5028,7 @@ query_start(struct state *st, struct query *q)
 	l->refs++;
 	live = policy_order(l->u, l->n, q->order);
 	/* TCP clients are forwarded one connection at a time */
-	policy_start(&q->pol, l->n, live, st->parallel && !q->cl.tcp);
+	policy_start(&q->pol, l->n, live, st->parallel && !q->tcp);
 	if (q->pol.live < q->pol.n)
 		probe_send(st, q);
 	query_ask(st, q);
@@ -5125,6 +5144,43 @@ upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
 }
 
 /*
+ * A spoofing flood at the port of q's attempt at pos (SPOOF_REPLIES
+ * replies that failed the checks): the port is known to someone who is
+ * guessing IDs.  The attempt's socket goes, and the same upstream is
+ * asked again over TCP (as PowerDNS Recursor does), as is every later
+ * upstream of this query: an off-path attacker cannot inject into TCP.
+ * With --parallel the other attempts are on UDP still: this one ends as
+ * a failure instead, and the upstream is not marked down.
+ */
+static void
+upstream_spoofed(struct state *st, struct query *q, int pos)
+{
+	struct upstream *u = &q->list->u[q->order[pos]];
+	uint32_t quiet;
+	char a[80];
+
+	st->stats.spoof_floods++;
+	if (rate_say(&st->spoof_rate, st->now, RATE_MS, 1, &quiet))
+		logmsg(0, "upstream %s: %d replies with a wrong ID or question "
+		    "for one query: a spoofing flood? %s (said once a minute, "
+		    "%u more since)", addr_text(&u->addr, '#', a, sizeof(a)),
+		    SPOOF_REPLIES, q->pol.parallel ? "that attempt failed" :
+		    "asked again over TCP", quiet);
+	attempt_close(st, q, pos);
+	if (q->pol.parallel) {
+		q->failed = true;
+		query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
+		return;
+	}
+	q->tcp = true;
+	q->asking = pos;
+	fifo_remove(st, q);	/* TCP gets a whole timeout */
+	fifo_push(st, q, F_ATTEMPT,
+	    time_after(st->now, (uint64_t)st->timeout_ms));
+	upstream_send_tcp(st, q, pos);
+}
+
+/*
  * Datagrams on the socket of q's attempt at pos.  The kernel let through
  * only the upstream's address and port; the ID and question must be ours
  * too (RFC 5452 9.1).  Anything else is read and dropped: it cannot fill
@@ -5161,7 +5217,10 @@ upstream_udp_read(struct state *st, struct query *q, int pos)
 		    dns_parse_reply(st->ubuf, (size_t)n, &q->dq, &r) ==
 		    REPLY_FOREIGN) {
 			st->stats.unmatched++;
-			continue;
+			if (++q->spoofs < SPOOF_REPLIES)
+				continue;
+			upstream_spoofed(st, q, pos);
+			return;
 		}
 		upstream_reply(st, q, pos, st->ubuf, (size_t)n, &r);
 		return;
@@ -5547,6 +5606,7 @@ query_enter(struct state *st, const struct client *cl, const uint8_t *buf,
 	if ((q = query_admit(st, cl, buf, dq, lead)) == NULL)
 		return;
 	q->cl = *cl;
+	q->tcp = cl->tcp;	/* TCP clients are forwarded over TCP */
 	q->dq = *dq;
 	q->route = route;
 	q->len = (uint16_t)dns_build_query(q->out + 2, UPQ_MAX, buf, dq);
@@ -5819,9 +5879,12 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	struct srcref sr;
 	struct conn *c;
 
-	/* a source holds a share of the table, busy or idle */
+	/*
+	 * A source holds a fixed share of the table, busy or idle: with the
+	 * default 64, an address 32 connections and a /64 48.
+	 */
 	source_of(st, &peer->sa, &sr);
-	if (!source_may(st, &sr, SRC_CONNS, st->nconn, st->tcpcap)) {
+	if (!source_may(st, &sr, SRC_CONNS, -1, st->tcpcap)) {
 		st->stats.tcp_over_share++;
 		close(fd);
 		return;
@@ -7198,7 +7261,8 @@ stats_print(struct state *st)
 	    "over share %llu, refused (table full) %llu, refused (tcp full) "
 	    "%llu, tcp over share %llu, tcp buffers over share %llu, servfail %llu, malformed %llu, forwarded %llu, in flight "
 	    "%d, held %llu, tcp evicted %llu, tcp too slow %llu, cancelled "
-	    "%llu, no upstream socket %llu, unmatched replies %llu, loops "
+	    "%llu, no upstream socket %llu, unmatched replies %llu, spoofing "
+	    "floods %llu, loops "
 	    "%llu, send errors %llu, upstream sockets %d, probes %llu, "
 	    "revived %llu, asked again after a network error %llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
@@ -7218,7 +7282,9 @@ stats_print(struct state *st)
 	    (unsigned long long)s->tcp_evicted,
 	    (unsigned long long)s->tcp_slow,
 	    (unsigned long long)s->cancelled, (unsigned long long)s->no_socket,
-	    (unsigned long long)s->unmatched, (unsigned long long)s->loops,
+	    (unsigned long long)s->unmatched,
+	    (unsigned long long)s->spoof_floods,
+	    (unsigned long long)s->loops,
 	    (unsigned long long)s->send_err, st->nsock,
 	    (unsigned long long)s->probes, (unsigned long long)s->revived,
 	    (unsigned long long)s->reasked);

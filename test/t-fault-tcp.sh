@@ -18,7 +18,9 @@ HALF=20		# half a message: 10 with 2 of 29 bytes, 10 with 1 length byte
 IDLE_S=10	# dnsfwd's TCP_IDLE_MS
 
 start_fakeup up '* answer 192.0.2.1'
-start_dnsfwd -R -q -s "127.0.0.1#$up_port"
+# --max-tcp 100: the 40 hanging clients of one source are within its
+# share (half the table; the shares are t-tcp-fair.sh's)
+start_dnsfwd -R -q -s "127.0.0.1#$up_port" --max-tcp 100
 q warm.fault.test +tcp
 eq "setup: TCP answer" "$ANSWER" 192.0.2.1
 q warm-udp.fault.test	# and the UDP socket pool's first socket, kept
@@ -125,7 +127,14 @@ eq "SIGTERM: exit status 0" "$DNSFWD_STATUS" 0
 
 start_dnsfwd -R -q -s "127.0.0.1#$up_port" --max-tcp 8
 base=$(nfds "$DNSFWD_PID")
-hang_on 8 idle
+# eight sources (one may hold half the table), idle for up to 30 s
+idlers=()
+for i in 2 3 4 5 6 7 8 9; do
+	"$ROOT/test/dnsq" -t -w 30000 -b "127.0.0.$i" "$DNSFWD_ADDR" \
+	    "$DNSFWD_PORT" '' >/dev/null 2>&1 &
+	idlers+=("$!")
+	track_pid "$!"
+done
 wait_for 10 fds_are $((base + 8))
 eq "max-tcp 8: eight idle clients hold every slot" "$(nfds "$DNSFWD_PID")" \
 	$((base + 8))
@@ -140,7 +149,10 @@ eq "max-tcp 8: UDP still answered" "$ANSWER" 192.0.2.1
 counters
 ge "max-tcp 8: the eviction is counted" "$(counter 'tcp evicted')" 1 ||
 	diag "$COUNTERS"
-drop_all
+for p in "${idlers[@]}"; do
+	kill -TERM "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+done
 wait_for 10 fds_are "$base"
 q free.fault.test +tcp
 eq "max-tcp 8: once clients leave, TCP answers at once" "$ANSWER" 192.0.2.1

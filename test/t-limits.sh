@@ -111,8 +111,10 @@ start_dnsfwd -R -c 0 --max-tcp 2 -s "127.0.0.1#$up2_port"
 q warm.test	# the upstream socket pool as it will be
 fd0=$(nfds "$DNSFWD_PID")
 idle=()
+# Two sources (one source may hold only half the table: t-tcp-fair.sh).
 for i in 1 2; do
-	"$DNSQ" -t -w 8000 127.0.0.1 "$DNSFWD_PORT" '' >"$T/idle$i.out" 2>&1 &
+	"$DNSQ" -t -w 8000 -b "127.0.0.$((i + 1))" 127.0.0.1 "$DNSFWD_PORT" '' \
+	    >"$T/idle$i.out" 2>&1 &
 	idle+=("$!")
 	track_pid "$!"
 done

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # t-tcp-fair.sh: no TCP client can take TCP from the others (the contract
-# "Fairness").  With the default 64 connections:
-#  - 64 idle connections, then 64 that trickle a message one byte a
-#    second: a new client's query is answered within a second each time
-#    (the connection waiting longest with nothing in flight is closed);
+# "Fairness").  With the default 64 connections and 64 upstream TCP
+# buffers (one source: an address; t-fair-v6.sh has the IPv6 /64s):
+#  - 64 idle connections from four sources, then 64 that trickle a
+#    message one byte a second from four more: a new client's query is
+#    answered within a second each time (the connection waiting longest
+#    with nothing in flight is closed);
 #  - a message not whole 5 s after its first byte closes the connection;
-#  - two connections with 32 slow queries each: another client's query is
-#    still answered (each connection gets its share of the upstream TCP
-#    buffers, not all of them);
+#  - one source opens 64 connections, each with a query to a slow
+#    upstream: it holds half the table (32), the other 32 are closed at
+#    once and counted, and another client is answered at once;
+#  - one source with 8 connections of 32 slow queries each holds at most
+#    half the upstream TCP buffers: another client is answered at once;
 #  - a connection reset with queries in flight: they are cancelled, nothing
 #    stays in flight, no upstream socket stays open.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
@@ -16,22 +20,33 @@
 . "$(dirname "$0")/lib-fault.sh"
 need dig bind9-dnsutils
 need python3 python3
+need ss iproute2
 
 start_fakeup up '*.slow.test delay 3000 answer 192.0.2.9' '* answer 192.0.2.1'
 start_dnsfwd -R -t 5000 -s "127.0.0.1#$up_port"
 
-# hold N MODE: N connections held open in the background (idle: nothing
-# sent; trickle: a message one byte a second).  Each writes "closed AFTER"
-# to $T/hold.out when dnsfwd closes it.
+# hold N MODE SRC: N connections from address SRC held open in the
+# background (idle: nothing sent; trickle: a message one byte a second;
+# slow: one query for a slow name each).  Writes "open N" once connected,
+# then "closed AFTER" for each that dnsfwd closes.
 hold()
 {
-	python3 - "$DNSFWD_PORT" "$1" "$2" >>"$T/hold.out" 2>&1 <<'PY' &
-import select, socket, sys, time
-port, n, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+	python3 - "$DNSFWD_PORT" "$1" "$2" "$3" >>"$T/hold.out" 2>&1 <<'PY' &
+import select, socket, struct, sys, time
+port, n, mode, src = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 socks = []
 for i in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
+    s = socket.create_connection(("127.0.0.1", port), source_address=(src, 0))
     socks.append([s, time.time()])
+    if mode == "slow":
+        q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0)
+        for l in ("h%d" % i, src.replace(".", "-"), "slow", "test"):
+            q += bytes([len(l)]) + l.encode()
+        q += b"\0" + struct.pack(">HH", 1, 1)
+        try:
+            s.sendall(struct.pack(">H", len(q)) + q)
+        except OSError:
+            pass
 print("open", n, flush=True)
 msg = b"\x00\x1e" + b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 24
 k, end = 0, time.time() + 20
@@ -58,22 +73,27 @@ PY
 	HOLD_PID=$!
 }
 
-: >"$T/hold.out"
-hold 64 idle
-wait_for 10 grep -q 'open 64' "$T/hold.out"
 _established()
 {
 	[ "$(ss -Htn state established "( sport = :$DNSFWD_PORT )" |
 	    wc -l)" -ge "$1" ]
 }
+
+: >"$T/hold.out"
+for i in 2 3 4 5; do
+	hold 16 idle "127.0.0.$i"
+done
+wait_for 10 eval '[ "$(grep -c "open 16" "$T/hold.out")" -ge 4 ]'
 wait_for 10 _established 64
 q new1.test +tcp
 eq "64 idle connections: a new client is answered" "$RCODE $ANSWER" \
 	"NOERROR 192.0.2.1"
 lt "... within a second (ms)" "$MS" 1000
 
-hold 64 trickle
-wait_for 10 eval '[ "$(grep -c "open 64" "$T/hold.out")" -ge 2 ]'
+for i in 6 7 8 9; do
+	hold 16 trickle "127.0.0.$i"
+done
+wait_for 10 eval '[ "$(grep -c "open 16" "$T/hold.out")" -ge 8 ]'
 sleep 1.2	# the scenario: well into their messages, byte by byte
 q new2.test +tcp
 eq "64 trickling connections: a new client is answered" "$RCODE $ANSWER" \
@@ -91,6 +111,29 @@ ge "SIGUSR1: connections closed for a message not whole in time" \
 	"$(counter 'tcp too slow')" 1 || diag "$COUNTERS"
 ge "SIGUSR1: idle connections closed for new ones" \
 	"$(counter 'tcp evicted')" 1
+eq "SIGUSR1: no source was over its share" "$(counter 'tcp over share')" 0
+wait_for 30 eval '[ "$(grep -c closed "$T/hold.out")" -ge 128 ]'
+counters
+ev0=$(counter 'tcp evicted')
+
+# ---- one source holds half the table, busy or idle ---------------------------
+: >"$T/hold.out"
+hold 64 slow 127.0.0.10
+wait_for 10 grep -q 'open 64' "$T/hold.out"
+_over() { counters; [ "$(counter 'tcp over share')" -ge 32 ]; }
+ok "one source, 64 connections with a slow query each: 32 closed at once" \
+	wait_for 10 _over
+counters
+eq "... exactly the 32 over its half of the table" \
+	"$(counter 'tcp over share')" 32
+eq "... none of its 32 was closed to make room (they are busy)" \
+	"$(counter 'tcp evicted')" "$ev0"
+q held.test +tcp
+eq "... another client is answered" "$RCODE $ANSWER" "NOERROR 192.0.2.1"
+lt "... at once (ms)" "$MS" 1000
+ok "... and the source's own 32 get their answers" wait_for 20 eval \
+	'[ "$(grep -c "h[0-9]*\.127-0-0-10\.slow\.test" "$T/up.log")" -ge 32 ]'
+wait_for 20 eval '[ "$(counters; counter "in flight")" = 0 ]'
 
 # ---- shares of the upstream TCP buffers --------------------------------------
 slowq()
@@ -100,18 +143,27 @@ slowq()
 	for ((i = 0; i < 32; i++)); do
 		args+=("$("$ROOT/test/dnsq" -m "$i" "$1-$i.slow.test")")
 	done
-	"$ROOT/test/dnsq" -t -w 5000 127.0.0.1 "$DNSFWD_PORT" "${args[@]}" \
-	    >"$T/$1.out" 2>&1 &
+	"$ROOT/test/dnsq" -t -w 5000 -b 127.0.0.11 127.0.0.1 "$DNSFWD_PORT" \
+	    "${args[@]}" >"$T/$1.out" 2>&1 &
 	track_pid "$!"
 }
-slowq a
-slowq b
-# both connections' queries are waiting at the upstream
-ok "both connections' queries reached the upstream" wait_for 10 eval '[ "$(grep -c "^tcp [ab]-[0-9]*\.slow\.test " "$T/up.log")" -ge 16 ]'
+for c in a b c d e f g h; do
+	slowq "$c"
+done
+# the source's queries are waiting at the upstream
+ok "one source, 8 connections of 32 slow queries: they reach the upstream" \
+	wait_for 10 eval '[ "$(grep -c "^tcp [a-h]-[0-9]*\.slow\.test " "$T/up.log")" -ge 16 ]'
 q fair.test +tcp
-eq "two connections with 32 slow queries each: another TCP client answered" \
-	"$RCODE $ANSWER" "NOERROR 192.0.2.1"
+eq "... another TCP client is answered" "$RCODE $ANSWER" "NOERROR 192.0.2.1"
 lt "... at once (ms)" "$MS" 1000
+counters
+lt "... the source held at most half the buffers (32 asked upstream)" \
+	"$(grep -c "^tcp [a-h]-[0-9]*\.slow\.test " "$T/up.log")" 33
+ge "... the rest refused a buffer, counted" \
+	"$(counter 'tcp buffers over share')" 1 || diag "$COUNTERS"
+wait_for 20 eval '[ "$(counters; counter "in flight")" = 0 ]'
+counters
+nosock0=$(counter 'no upstream socket')
 
 # ---- a closed connection's queries are cancelled -----------------------------
 python3 - "$DNSFWD_PORT" <<'PY'
@@ -136,7 +188,7 @@ counters
 ge "closed with its queries in flight: they are cancelled" \
 	"$(counter cancelled)" 4 || diag "$COUNTERS"
 eq "... and none of them failed for want of a buffer" \
-	"$(counter 'no upstream socket')" 0
+	"$(counter 'no upstream socket')" "$nosock0"
 wait_for 20 eval '[ "$(counters; counter "in flight")" = 0 ]'
 counters
 eq "... nothing left in flight once the others are done" \
