@@ -178,3 +178,73 @@ _untrack_pid "$bg"
 eq "two network errors for one query: the next upstream's answer" \
 	"$(cat "$T/icmp2.res")" 192.0.2.88
 stop_dnsfwd
+
+# ---- a spoofing flood: asked again over TCP ---------------------------------
+# Replies forged from a raw socket, from the upstream's address and port
+# to the attempt's port (seen by the fake upstream, as a local observer
+# would): a few with a wrong ID make dnsfwd ask the question again over
+# TCP, where they cannot reach it.  Bounded: 100 forged replies, then one
+# sweep of all 65,536 IDs with the attempt's own ID last (before, the
+# sweep's last reply was taken: poisoned).
+cat >"$T/flood.py" <<'PY'
+import socket, struct, sys
+dport, sport, name, real = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+count = int(sys.argv[5])
+qn = b""
+for l in name.split("."):
+    qn += bytes([len(l)]) + l.encode()
+qn += b"\0"
+body = qn + struct.pack(">HH", 1, 1) + b"\xc0\x0c" + \
+    struct.pack(">HHIH", 1, 1, 300, 4) + socket.inet_aton("192.0.2.66")
+lo = socket.inet_aton("127.0.0.1")
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+ids = [i for i in range(65536) if i != real][:count - 1] + [real] \
+    if count == 65536 else [(real + 1 + i) % 65536 for i in range(count)]
+for i in ids:
+    dns = struct.pack(">HHHHHH", i, 0x8180, 1, 1, 0, 0) + body
+    udp = struct.pack(">HHHH", sport, dport, 8 + len(dns), 0) + dns
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17,
+                     0, lo, lo)
+    try:
+        s.sendto(ip + udp, ("127.0.0.1", 0))
+    except OSError:
+        pass
+print("sent", len(ids))
+PY
+id_of()
+{
+	sed -n "s/^udp $1 A id=\\([0-9]*\\) .*/\\1/p" "$T/vic.log" | sed -n "$2p"
+}
+start_dnsfwd -R -c 0 -t 5000 -s "127.0.0.1#$vic_port" \
+	-s "127.0.0.1#$alt_port"
+for n in 100 65536; do
+	name=flood$n.test
+	(q "$name" +time=9; echo "$RCODE $ANSWER" >"$T/$name.res") &
+	bg=$!
+	track_pid "$bg"
+	wait_for 10 _has_port "$name" 1
+	sent=$(python3 "$T/flood.py" "$(port_of "$name" 1)" "$vic_port" \
+	    "$name" "$(id_of "$name" 1)" "$n")
+	eq "spoofing flood ($n replies, wrong IDs$([ "$n" = 65536 ] &&
+	    echo ', the right one last')): sent" "$sent" "sent $n"
+	wait "$bg"
+	_untrack_pid "$bg"
+	eq "spoofing flood ($n): the real answer" "$(cat "$T/$name.res")" \
+		"NOERROR 192.0.2.77"
+	eq "spoofing flood ($n): the same upstream asked again over TCP" \
+		"$(grep -c "^tcp $name " "$T/vic.log")" 1
+	eq "spoofing flood ($n): the next upstream was never asked" \
+		"$(asked alt "$name")" 0
+done
+counters
+eq "spoofing floods: counted, one per query" \
+	"$(counter 'spoofing floods')" 2 || diag "$COUNTERS"
+eq "spoofing floods: said once (a minute)" \
+	"$(grep -c 'a spoofing flood? asked again over TCP' "$DNSFWD_ERR")" 1
+eq "spoofing floods: the upstream is not marked down" \
+	"$(grep "upstream 127.0.0.1#$vic_port: " <<<"$COUNTERS" |
+	grep -c ', down')" 0
+# the cache holds the real answer
+q flood65536.test
+eq "spoofing flood: the cache holds the real answer" "$ANSWER" 192.0.2.77
+stop_dnsfwd
