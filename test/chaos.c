@@ -16,8 +16,10 @@
  * frames, disconnect mid-answer, or sit idle.  Its upstreams answer each
  * query one random way: at once, late, twice, never, SERVFAIL, NXDOMAIN,
  * NODATA, garbage, TC, a wrong ID, a wrong question, a datagram over 4096
- * bytes, junk after the last record; over TCP also closing or resetting
- * mid-answer.  Its clients ask with RD and CD at random, and every UDP
+ * bytes, junk after the last record, a spoofing flood (several replies
+ * with wrong IDs, then maybe the right one), a forged ICMP "port
+ * unreachable" at the attempt's port (one or two; from a raw socket, when
+ * chaos may open one); over TCP also closing or resetting mid-answer.  Its clients ask with RD and CD at random, and every UDP
  * answer they get is checked (check_answer()): no byte past its counted
  * records, nothing fetched with another client's RD or CD.
  *
@@ -59,6 +61,7 @@
 #define IDLE_MS		500	/* CPU measured over this, quiet */
 #define IDLE_TICKS	5	/* at most this many clock ticks in IDLE_MS */
 #define TIMEOUT_MS	300	/* dnsfwd -t */
+#define SPOOF_MARK	66	/* 192.0.66.x: data only wrong-ID replies carry */
 
 static uint64_t	 seed, seed0;
 static bool	 verbose;
@@ -215,7 +218,7 @@ question_end(const uint8_t *q, size_t len)
 enum up_act {
 	UP_ANSWER, UP_DELAY, UP_DROP, UP_SERVFAIL, UP_NXDOMAIN, UP_NODATA,
 	UP_GARBAGE, UP_TWICE, UP_LATE, UP_TC, UP_BADID, UP_BADQ, UP_HUGE,
-	UP_JUNK, UP_COUNT
+	UP_JUNK, UP_FLOOD, UP_ICMP, UP_COUNT
 };
 
 /*
@@ -315,6 +318,54 @@ static struct pend	*pend;
 static int		 npend;
 static struct upconn	 upc[MAX_UPCONN];
 static bool		 tame;	/* checking: answer everything at once */
+static int		 icmp_fd = -1;	/* raw ICMP, when allowed; else -1 */
+
+static uint16_t
+csum(const uint8_t *b, size_t n)
+{
+	uint32_t s = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)b[i] << 8 | b[i + 1];
+	if (n & 1)
+		s += (uint32_t)b[n - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+/*
+ * A forged ICMP "port unreachable" for a datagram from dnsfwd's port
+ * sport to our port dport, both on 127.0.0.1: what anyone who guesses the
+ * port can send (no ID in it).
+ */
+static void
+icmp_forge(uint16_t sport, uint16_t dport)
+{
+	uint8_t m[8 + 20 + 8];
+	struct sockaddr_in to;
+
+	if (icmp_fd < 0)
+		return;
+	memset(m, 0, sizeof(m));
+	m[0] = 3;			/* destination unreachable */
+	m[1] = 3;			/* port unreachable */
+	m[8] = 0x45;			/* the datagram it is about */
+	put16(m + 10, 20 + 8 + 40);
+	m[16] = 64;
+	m[17] = 17;
+	m[20] = m[24] = 127;
+	m[23] = m[27] = 1;
+	put16(m + 28, sport);
+	put16(m + 30, dport);
+	put16(m + 32, 8 + 40);
+	put16(m + 2, csum(m, sizeof(m)));
+	memset(&to, 0, sizeof(to));
+	to.sin_family = AF_INET;
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sendto(icmp_fd, m, sizeof(m), 0, (struct sockaddr *)&to, sizeof(to));
+}
 
 static void
 pend_add(uint64_t due, int udp, int conn, const struct sockaddr_in *to,
@@ -388,7 +439,7 @@ up_query(int udp, int conn, const struct sockaddr_in *from,
     const uint8_t *q, size_t len, uint64_t now)
 {
 	static uint8_t r[MAX_MSG];
-	int act = tame ? UP_ANSWER : (int)below(UP_COUNT);
+	int act = tame ? UP_ANSWER : (int)below(UP_COUNT), k;
 	size_t n;
 	uint64_t due = now;
 
@@ -399,8 +450,35 @@ up_query(int udp, int conn, const struct sockaddr_in *from,
 		act = UP_DROP;
 	if (act == UP_DROP)
 		return;
-	if (udp < 0 && act == UP_HUGE)
+	if (udp < 0 && (act == UP_HUGE || act == UP_FLOOD || act == UP_ICMP))
 		act = UP_ANSWER;
+	if (act == UP_ICMP && icmp_fd >= 0) {
+		for (k = 0; k < 2 && from != NULL; k++)
+			if (udp == up_udp[k])
+				break;
+		icmp_forge(ntohs(from->sin_port), up_port[k & 1]);
+		if (below(3) == 0)	/* a second one: now a failure */
+			icmp_forge(ntohs(from->sin_port), up_port[k & 1]);
+		return;
+	}
+	if (act == UP_ICMP)
+		act = UP_ANSWER;
+	if (act == UP_FLOOD) {	/* wrong IDs, then maybe the right one */
+		n = make_reply(q, len, UP_ANSWER, r);
+		if (n == 0)
+			return;
+		r[question_end(q, len) + 14] = SPOOF_MARK;
+		for (k = 0; k < 3 + (int)below(4); k++) {
+			put16(r, get16(q) ^ (0x1111u * (unsigned)(k + 1)));
+			pend_add(now + below(20), udp, conn, from, r, n);
+		}
+		if (below(2))
+			return;
+		n = make_reply(q, len, UP_ANSWER, r);
+		due = now + 20 + below(50);
+		pend_add(due, udp, conn, from, r, n);
+		return;
+	}
 	if (udp < 0 && act != UP_ANSWER && below(3) == 0) {
 		/* TCP: close or reset, maybe mid-answer */
 		n = make_reply(q, len, UP_ANSWER, r);
@@ -601,6 +679,10 @@ check_answer(const uint8_t *r, size_t len)
 		if (len - p - 10 < rdlen)
 			break;
 		if (type == 1 && rdlen == 4 && r[p + 10] == 192 &&
+		    r[p + 12] == SPOOF_MARK) {
+			fail("no spoofed reply (a wrong ID) reaches a client",
+			    NULL);
+		} else if (type == 1 && rdlen == 4 && r[p + 10] == 192 &&
 		    r[p + 12] != fetched_mark(r)) {
 			snprintf(detail, sizeof(detail), "flags %02x%02x, "
 			    "fetched as 192.0.%u", r[2], r[3], r[p + 12]);
@@ -838,6 +920,45 @@ show_stderr(void)
 	fclose(f);
 }
 
+/*
+ * Counters NAMES[0..n) from dnsfwd's SIGUSR1 report into v (-1 when not
+ * found): waits up to 5 s for its "end of counters" line.
+ */
+static void
+counters(const char *const *names, long *v, int n)
+{
+	char line[4096], *p;
+	uint64_t end = now_ms() + 5000;
+	int ends = 0, seen, k;
+	FILE *f;
+
+	if ((f = fopen(errpath, "r")) != NULL) {	/* reports so far */
+		while (fgets(line, sizeof(line), f) != NULL)
+			ends += strstr(line, "end of counters") != NULL;
+		fclose(f);
+	}
+	for (k = 0; k < n; k++)
+		v[k] = -1;
+	kill(pid, SIGUSR1);
+	while (now_ms() < end) {
+		if ((f = fopen(errpath, "r")) == NULL)
+			return;
+		seen = 0;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			for (k = 0; k < n; k++)
+				if ((p = strstr(line, names[k])) != NULL &&
+				    strstr(line, "counters:") != NULL)
+					v[k] = strtol(p + strlen(names[k]),
+					    NULL, 10);
+			seen += strstr(line, "end of counters") != NULL;
+		}
+		fclose(f);
+		if (seen > ends)
+			return;
+		usleep(20000);
+	}
+}
+
 /* Clock ticks dnsfwd has used so far (utime + stime). */
 static long
 cpu_ticks(void)
@@ -1072,6 +1193,7 @@ setup_upstreams(void)
 		udpcli[k] = socket(AF_INET, SOCK_DGRAM, 0);
 		nonblock(udpcli[k]);
 	}
+	icmp_fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);	/* root only */
 	for (k = 0; k < MAX_UPCONN; k++)
 		upc[k].fd = -1;
 	for (k = 0; k < MAX_TCP; k++)
@@ -1081,8 +1203,12 @@ setup_upstreams(void)
 int
 main(int argc, char **argv)
 {
+	static const char *const attack[2] = {
+		"spoofing floods ", "asked again after a network error ",
+	};
 	unsigned long secs = 30;
 	uint64_t start, end;
+	long seen[2] = { -1, -1 };
 	int ch, i;
 
 	seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
@@ -1133,6 +1259,14 @@ main(int argc, char **argv)
 			    "%lu upstream queries\n", n_rounds, n_udp, n_tcp,
 			    n_up);
 	}
+	/* the attacks it was built to make were made, and seen */
+	if (failures == 0) {
+		counters(attack, seen, 2);
+		if (seen[0] < 1)
+			fail("spoofing floods seen (dnsfwd's counter)", NULL);
+		if (icmp_fd >= 0 && seen[1] < 1)
+			fail("forged ICMP errors seen (asked again)", NULL);
+	}
 	kill(pid, SIGTERM);
 	for (i = 0; i < 50 && alive(); i++)
 		usleep(100000);
@@ -1144,9 +1278,11 @@ main(int argc, char **argv)
 	if (failures == 0)
 		printf("ok - chaos: %lu rounds in %llu s: %lu UDP queries, %lu "
 		    "TCP clients, %lu upstream queries, %lu upstream TCP "
-		    "connections; alive, idle and answering after each\n",
-		    n_rounds, (unsigned long long)(now_ms() - start) / 1000,
-		    n_udp, n_tcp, n_up, n_upconn);
+		    "connections, %ld spoofing floods, %ld asked again after "
+		    "a (forged) ICMP error%s; alive, idle and answering after "
+		    "each\n", n_rounds, (unsigned long long)(now_ms() - start) /
+		    1000, n_udp, n_tcp, n_up, n_upconn, seen[0], seen[1],
+		    icmp_fd < 0 ? " (no raw socket: not root)" : "");
 	if (failures == 0)
 		unlink(errpath);
 	else
