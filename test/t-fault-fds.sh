@@ -21,6 +21,7 @@
 # shellcheck source=lib-fault.sh
 . "$(dirname "$0")/lib-fault.sh"
 need dig bind9-dnsutils
+need python3 python3
 fault_net 127.0.41
 if [ ! -x "$ROOT/test/dnsq" ]; then
 	skip "$SCRIPT: test/dnsq missing" "make test/dnsq"
@@ -33,6 +34,7 @@ fakeup_at a1 127.0.41.1:53 '* answer 192.0.2.1'
 fakeup_at a2 127.0.41.2:53 '* answer 192.0.2.2'
 
 FDS=()
+HOLDER=
 drop_all()
 {
 	local fd
@@ -41,6 +43,35 @@ drop_all()
 		exec {fd}>&-
 	done
 	FDS=()
+	if [ -n "$HOLDER" ]; then
+		kill -TERM "$HOLDER" 2>/dev/null
+		wait "$HOLDER" 2>/dev/null
+		_untrack_pid "$HOLDER"
+		HOLDER=
+	fi
+}
+
+# hold_from N: N connections to dnsfwd held open by a helper, spread over
+# the sources 127.0.0.2-5 (one source may hold only half the TCP table),
+# until drop_all; its pid in HOLDER.
+hold_from()
+{
+	python3 - "$DNSFWD_ADDR" "$DNSFWD_PORT" "$1" >"$T/holder.out" 2>&1 <<'PY' &
+import socket, sys, time
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = []
+for i in range(n):
+    try:
+        socks.append(socket.create_connection((addr, port), timeout=5,
+                     source_address=("127.0.0.%d" % (2 + i % 4), 0)))
+    except OSError:
+        pass
+print("open", len(socks), flush=True)
+time.sleep(60)
+PY
+	HOLDER=$!
+	track_pid "$HOLDER"
+	wait_for 20 grep -q '^open' "$T/holder.out"
 }
 
 # fds_full: dnsfwd's fds stopped growing (or it died).
@@ -86,11 +117,14 @@ fds_round()
 
 	n=$((LIMIT - base + EXTRA))
 	lines=$(grep -c 'accept: ' "$DNSFWD_ERR")
-	for ((i = 0; i < n; i++)); do
+	# half from four other sources first, the newest from this shell's
+	hold_from $((n / 2))
+	for ((i = n / 2; i < n; i++)); do
 		exec {fd}<>"/dev/tcp/$DNSFWD_ADDR/$DNSFWD_PORT" || break
 		FDS+=("$fd")
 	done
-	eq "round $r: $n TCP clients connected" "${#FDS[@]}" "$n"
+	eq "round $r: $n TCP clients connected" \
+	    $((${#FDS[@]} + $(sed -n 's/^open //p' "$T/holder.out"))) "$n"
 	wait_for 10 fds_full
 	ok "round $r: dnsfwd alive with more clients than fds" \
 	    _alive "$DNSFWD_PID" || { drop_all; return 1; }
@@ -98,8 +132,9 @@ fds_round()
 	    "$(nfds "$DNSFWD_PID")" $((base + 8))
 	diag "dnsfwd holds $(nfds "$DNSFWD_PID") fds of $LIMIT"
 	counters
-	ge "round $r: the clients it could not take are counted (refused or evicted)" \
-	    $(($(counter 'refused (tcp full)') + $(counter 'tcp evicted'))) 1 ||
+	ge "round $r: the clients it could not take are counted (refused, evicted, over a share)" \
+	    $(($(counter 'refused (tcp full)') + $(counter 'tcp evicted') +
+	    $(counter 'tcp over share'))) 1 ||
 	    diag "$COUNTERS"
 
 	q "u$r.fault.test"
@@ -109,8 +144,9 @@ fds_round()
 	c1=$(cpu_ticks "$DNSFWD_PID")
 	lt "round $r: out of fds: no spinning (CPU ticks in 1 s)" \
 	    $((c1 - c0)) 10
-	# the newest: older ones were closed to admit it
-	tcp_ask "${FDS[-1]}" 7 "t$r.fault.test"
+	# this shell's first: the other sources' (older) were closed to
+	# admit it, and this source's newest are over its share
+	tcp_ask "${FDS[0]}" 7 "t$r.fault.test"
 	match "round $r: out of fds: TCP query on an accepted connection: answer or SERVFAIL, not silence" \
 	    "$TCP_RCODE" '^(NOERROR|SERVFAIL)$'
 	lt "round $r: out of fds: said once, not every 100 ms (lines)" \
