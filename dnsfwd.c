@@ -7314,11 +7314,14 @@ stats_print(struct state *st)
 
 /* ==== 31. The event loop ================================================= */
 /*
- * One pass: run what is due (attempts move on, held queries fail, idle
- * TCP clients close, a scheduled reload runs), then wait in ppoll() until
- * the nearest deadline, then dispatch: the file watch, one epoll_wait()
+ * One pass: wait in ppoll() until the nearest deadline (not at all when
+ * one is due), dispatch what is ready (the file watch, one epoll_wait()
  * for upstream sockets and TCP clients, and the listeners last, so work
- * in progress finishes before new work starts.
+ * in progress finishes before new work starts), then run what is due
+ * (attempts move on, held queries fail, idle TCP clients close, a
+ * scheduled reload runs).  Events before deadlines: a reply that came
+ * while dnsfwd was not scheduled (a busy machine) is read before its
+ * attempt's deadline is judged, not thrown away as a timeout.
  *
  * What the loop guarantees:
  * - The pollfd array is fixed at start (inotify, the epoll set, the
@@ -7585,9 +7588,9 @@ loop_run(struct state *st)
 	int timeout, ready;
 
 	sigemptyset(&none);
+	st->now = clock_ms();
+	timeout = loop_timers(st);
 	for (;;) {
-		st->now = clock_ms();
-		timeout = loop_timers(st);
 		ts.tv_sec = timeout / 1000;
 		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
 		ready = ppoll(st->pfd, PFD_COUNT, timeout < 0 ? NULL :
@@ -7611,6 +7614,8 @@ loop_run(struct state *st)
 		}
 		if (ready > 0)
 			loop_dispatch(st);
+		st->now = clock_ms();
+		timeout = loop_timers(st);
 	}
 }
 

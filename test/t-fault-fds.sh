@@ -35,7 +35,8 @@ fakeup_at a2 127.0.41.2:53 '* answer 192.0.2.2'
 
 FDS=()
 HOLDER=
-drop_all()
+# close_fds: this shell's connections closed (a subshell: its copies)
+close_fds()
 {
 	local fd
 
@@ -43,6 +44,10 @@ drop_all()
 		exec {fd}>&-
 	done
 	FDS=()
+}
+drop_all()
+{
+	close_fds
 	if [ -n "$HOLDER" ]; then
 		kill -TERM "$HOLDER" 2>/dev/null
 		wait "$HOLDER" 2>/dev/null
@@ -64,6 +69,7 @@ for i in range(n):
     try:
         socks.append(socket.create_connection((addr, port), timeout=5,
                      source_address=("127.0.0.%d" % (2 + i % 4), 0)))
+        print("connected", len(socks), flush=True)
     except OSError:
         pass
 print("open", len(socks), flush=True)
@@ -71,7 +77,7 @@ time.sleep(60)
 PY
 	HOLDER=$!
 	track_pid "$HOLDER"
-	wait_for 20 grep -q '^open' "$T/holder.out"
+	wait_for 60 grep -q '^open' "$T/holder.out"
 }
 
 # fds_full: dnsfwd's fds stopped growing (or it died).
@@ -124,7 +130,8 @@ fds_round()
 		FDS+=("$fd")
 	done
 	eq "round $r: $n TCP clients connected" \
-	    $((${#FDS[@]} + $(sed -n 's/^open //p' "$T/holder.out"))) "$n"
+	    $((${#FDS[@]} + $(sed -n 's/^open //p' "$T/holder.out" |
+	    grep . || echo 0))) "$n" || diag "$(tail -n 3 "$T/holder.out")"
 	wait_for 10 fds_full
 	ok "round $r: dnsfwd alive with more clients than fds" \
 	    _alive "$DNSFWD_PID" || { drop_all; return 1; }
@@ -155,7 +162,7 @@ fds_round()
 	# A client in the listen backlog, and the rewrite, while out of fds.
 	# (It must not inherit FDS: they would stay open after drop_all.)
 	(
-		drop_all
+		close_fds
 		exec "$ROOT/test/dnsq" -t -w 8000 "$DNSFWD_ADDR" \
 		    "$DNSFWD_PORT" "$("$ROOT/test/dnsq" -m 9 "b$r.fault.test")"
 	) >"$T/backlog.out" 2>&1 &
