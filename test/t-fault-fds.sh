@@ -61,6 +61,7 @@ drop_all()
 # until drop_all; its pid in HOLDER.
 hold_from()
 {
+	: >"$T/holder.out"	# not the last round's "open" (a race)
 	python3 - "$DNSFWD_ADDR" "$DNSFWD_PORT" "$1" >"$T/holder.out" 2>&1 <<'PY' &
 import socket, sys, time
 addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -131,7 +132,7 @@ fds_round()
 	done
 	eq "round $r: $n TCP clients connected" \
 	    $((${#FDS[@]} + $(sed -n 's/^open //p' "$T/holder.out" |
-	    grep . || echo 0))) "$n" || diag "$(tail -n 3 "$T/holder.out")"
+	    grep . || echo 0))) "$n" || diag "holder: $(tail -n 3 "$T/holder.out" | tr "\n" " ")"
 	wait_for 10 fds_full
 	ok "round $r: dnsfwd alive with more clients than fds" \
 	    _alive "$DNSFWD_PID" || { drop_all; return 1; }
