@@ -153,6 +153,8 @@
 static int log_level = 1;
 static bool log_time;	/* -v lines start with the time: see log_init() */
 
+static void vlogmsg(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 static void logmsg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static _Noreturn void die(int status, const char *fmt, ...)
@@ -281,12 +283,12 @@ addr_equal(const struct addr *a, const struct sockaddr *sa)
 		return false;
 	if (sa->sa_family == AF_INET) {
 		x = (const struct sockaddr_in *)&a->ss;
-		y = (const struct sockaddr_in *)sa;
+		y = (const struct sockaddr_in *)(const void *)sa;
 		return x->sin_port == y->sin_port &&
 		    x->sin_addr.s_addr == y->sin_addr.s_addr;
 	}
 	x6 = (const struct sockaddr_in6 *)&a->ss;
-	y6 = (const struct sockaddr_in6 *)sa;
+	y6 = (const struct sockaddr_in6 *)(const void *)sa;
 	return x6->sin6_port == y6->sin6_port &&
 	    memcmp(&x6->sin6_addr, &y6->sin6_addr, 16) == 0 &&
 	    (x6->sin6_scope_id == y6->sin6_scope_id ||
@@ -2285,7 +2287,6 @@ acl_match(const struct acl *set, const struct sockaddr *sa)
 #define NLMSG_ERR	2
 #define NLMSG_END	3	/* NLMSG_DONE */
 #define NL_NEWADDR	20	/* RTM_NEWADDR */
-#define NL_DELADDR	21
 #define NL_GETADDR	22
 #define NL_IFA_ADDRESS	1
 #define NL_IFA_LOCAL	2

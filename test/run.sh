@@ -25,6 +25,16 @@ all=$tmp/all
 # shellcheck source=test/lib-run.sh
 . test/lib-run.sh
 
+echo "# warnings (make warnings)"
+if ! command -v clang >/dev/null 2>&1; then
+	say "skip - warnings: clang -Weverything: clang missing (apt-get install clang)"
+elif make -s warnings >"$tmp/warnings" 2>&1; then
+	say "ok - warnings: gcc $(echo -Wall -Wextra -Wformat=2) and clang -Weverything (minus the Makefile's list): none"
+else
+	say "not ok - warnings: gcc and clang -Weverything: $(grep -c 'warning:' "$tmp/warnings") warnings"
+	sed 's/^/#   /' "$tmp/warnings" | head -n 20
+fi
+
 echo "# test/unit"
 if [ -x test/unit ]; then
 	run test/unit test/unit | tee -a "$all"
