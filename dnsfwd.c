@@ -1113,16 +1113,87 @@ dns_opt_scan(struct dns_cursor *c, uint16_t rdlen, struct dns_reply *r)
 	}
 }
 
+/*
+ * The records of a reply, cnt[] of each section, from c (after the
+ * question): the smallest TTL, the negative TTL of an authority SOA, the
+ * OPT record (root owner, in the additional section, one) and its options.
+ * False when a record cannot be read: the reply is malformed.
+ */
+static bool
+dns_reply_records(struct dns_cursor *c, uint16_t cnt[3], struct dns_reply *r)
+{
+	uint16_t type, rdlen;
+	uint32_t ttl;
+	size_t at;
+	int s;
+
+	for (s = 0; s < 3; s++) {
+		while (cnt[s]-- > 0) {
+			at = c->pos;
+			dns_get_name(c, NULL);
+			type = dns_get_u16(c);
+			dns_get_u16(c);
+			ttl = dns_get_u32(c);
+			rdlen = dns_get_u16(c);
+			if (c->err != NULL || c->len - c->pos < rdlen)
+				return false;
+			if (ttl > INT32_MAX)
+				ttl = 0;	/* RFC 2181 8 */
+			if (type == TYPE_OPT) {
+				/* owned by the root: one byte, no pointer */
+				if (s != 2 || r->opt != 0 ||
+				    c->pos - at != 1 + 10)
+					return false;
+				r->opt = (uint16_t)at;
+				dns_opt_scan(c, rdlen, r);
+				continue;
+			}
+			if (s == 2 && r->opt == 0)
+				r->ar_opt++;
+			if (ttl < r->min_ttl)
+				r->min_ttl = ttl;
+			if (s == 1 && type == TYPE_SOA)
+				r->neg_ttl = dns_soa_ttl(c, ttl, rdlen);
+			else
+				dns_skip(c, rdlen);
+		}
+	}
+	return c->err == NULL;
+}
+
+/* The class of a reply whose records all read, by its RCODE and TC. */
+static enum reply_class
+dns_reply_class(const struct dns_reply *r)
+{
+	if (r->rcode == RCODE_NOERROR)
+		return r->ancount > 0 || (r->flags & DNS_TC) ?
+		    REPLY_POSITIVE : REPLY_NEGATIVE;
+	if (r->rcode == RCODE_NXDOMAIN)
+		return (r->flags & DNS_TC) ? REPLY_POSITIVE : REPLY_NEGATIVE;
+	return REPLY_FAILURE;
+}
+
+bool
+dns_peek_header(const uint8_t *buf, size_t len, uint16_t *id,
+    uint16_t *flags)
+{
+	struct dns_cursor c;
+
+	dns_cursor_init(&c, buf, len);
+	*id = dns_get_u16(&c);
+	*flags = dns_get_u16(&c);
+	dns_skip(&c, DNS_HDR - 4);
+	return c.err == NULL;
+}
+
 enum reply_class
 dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
     struct dns_reply *r)
 {
 	uint8_t name[DNS_MAX_NAME];
 	struct dns_cursor c;
-	uint16_t qd, cnt[3], type, rdlen;
-	uint32_t ttl;
-	size_t at;
-	int n, s;
+	uint16_t qd, cnt[3], type;
+	int n;
 
 	memset(r, 0, sizeof(*r));
 	r->neg_ttl = -1;
@@ -1163,58 +1234,20 @@ dns_parse_reply(const uint8_t *buf, size_t len, const struct dns_query *q,
 	    type != q->qtype)
 		return r->class;
 	r->qend = (uint16_t)c.pos;
-	for (s = 0; s < 3; s++) {
-		while (cnt[s]-- > 0) {
-			at = c.pos;
-			dns_get_name(&c, NULL);
-			type = dns_get_u16(&c);
-			dns_get_u16(&c);
-			ttl = dns_get_u32(&c);
-			rdlen = dns_get_u16(&c);
-			if (c.err != NULL || c.len - c.pos < rdlen)
-				goto malformed;
-			if (ttl > INT32_MAX)
-				ttl = 0;	/* RFC 2181 8 */
-			if (type == TYPE_OPT) {
-				if (s != 2 || r->opt != 0 || buf[at] != 0)
-					goto malformed;
-				r->opt = (uint16_t)at;
-				dns_opt_scan(&c, rdlen, r);
-				continue;
-			}
-			if (s == 2 && r->opt == 0)
-				r->ar_opt++;
-			if (ttl < r->min_ttl)
-				r->min_ttl = ttl;
-			if (s == 1 && type == TYPE_SOA)
-				r->neg_ttl = dns_soa_ttl(&c, ttl, rdlen);
-			else
-				dns_skip(&c, rdlen);
-		}
+	if (!dns_reply_records(&c, cnt, r)) {
+		/* a server that cut its own answer mid-record still said TC */
+		r->opt = 0;
+		r->ede = -1;		/* an OPT read in part says nothing */
+		r->verdict = false;
+		if ((r->flags & DNS_TC) && (r->rcode == RCODE_NOERROR ||
+		    r->rcode == RCODE_NXDOMAIN))
+			return r->class = REPLY_POSITIVE;
+		return r->class = REPLY_FAILURE;
 	}
-	if (c.err != NULL)
-		goto malformed;
 	r->end = (uint16_t)c.pos;	/* what follows is junk: never passed on */
 	if (r->min_ttl == UINT32_MAX)
 		r->min_ttl = 0;
-	if (r->rcode == RCODE_NOERROR)
-		r->class = r->ancount > 0 || (r->flags & DNS_TC) ?
-		    REPLY_POSITIVE : REPLY_NEGATIVE;
-	else if (r->rcode == RCODE_NXDOMAIN)
-		r->class = (r->flags & DNS_TC) ? REPLY_POSITIVE :
-		    REPLY_NEGATIVE;
-	else
-		r->class = REPLY_FAILURE;
-	return r->class;
-malformed:
-	/* a server that cut its own answer mid-record still said TC */
-	r->opt = 0;
-	r->ede = -1;		/* an OPT read in part says nothing */
-	r->verdict = false;
-	if ((r->flags & DNS_TC) && (r->rcode == RCODE_NOERROR ||
-	    r->rcode == RCODE_NXDOMAIN))
-		return r->class = REPLY_POSITIVE;
-	return r->class = REPLY_FAILURE;
+	return r->class = dns_reply_class(r);
 }
 
 /* ==== 8. DNS messages built ============================================== */
@@ -4850,6 +4883,7 @@ probe_read(struct state *st, int i)
 {
 	struct probe *p = &st->probes[i];
 	struct dns_reply r;
+	uint16_t id, flags;
 	ssize_t n;
 	int k;
 
@@ -4861,8 +4895,8 @@ probe_read(struct state *st, int i)
 			probe_end(st, i, false);
 			return;
 		}
-		if (n >= DNS_HDR && get_u16(st->ubuf) == p->id &&
-		    (st->ubuf[2] & (DNS_QR >> 8)) &&
+		if (dns_peek_header(st->ubuf, (size_t)n, &id, &flags) &&
+		    id == p->id && (flags & DNS_QR) &&
 		    dns_parse_reply(st->ubuf, (size_t)n, &p->dq, &r) !=
 		    REPLY_FOREIGN) {
 			probe_end(st, i, true);
@@ -5192,7 +5226,9 @@ static void
 upstream_udp_read(struct state *st, struct query *q, int pos)
 {
 	struct dns_reply r;
+	uint16_t id, flags;
 	ssize_t n;
+	bool have;
 	int i;
 
 	for (i = 0; i < 4; i++) {
@@ -5209,12 +5245,12 @@ upstream_udp_read(struct state *st, struct query *q, int pos)
 		 * source, and a socket connected to itself hears itself,
 		 * never the ICMP error.  The port is as good as closed.
 		 */
-		if (n >= DNS_HDR && get_u16(st->ubuf) == q->wire_id[pos] &&
-		    !(st->ubuf[2] & (DNS_QR >> 8))) {
+		have = dns_peek_header(st->ubuf, (size_t)n, &id, &flags);
+		if (have && id == q->wire_id[pos] && !(flags & DNS_QR)) {
 			upstream_error(st, q, pos, ECONNREFUSED);
 			return;
 		}
-		if (n < DNS_HDR || get_u16(st->ubuf) != q->wire_id[pos] ||
+		if (!have || id != q->wire_id[pos] ||
 		    dns_parse_reply(st->ubuf, (size_t)n, &q->dq, &r) ==
 		    REPLY_FOREIGN) {
 			st->stats.unmatched++;
@@ -6392,6 +6428,37 @@ view_close(struct state *st, int vi, bool say)
 }
 
 /*
+ * View vi's listeners are open: say so (early: bit i for the i-th, whose
+ * address is not configured yet) and put them in the epoll set.
+ */
+static void
+view_bound(struct state *st, int vi, int early)
+{
+	struct netview *v = &st->view[vi];
+	const char *where = v->path != NULL ? v->path : "";
+	char a[80];
+	int i, k;
+
+	v->said = false;
+	v->bound = true;
+	for (i = 0, k = 0; k < st->nlis; k++) {
+		if (st->lis[k].udp < 0 || st->lis[k].view != vi)
+			continue;
+		addr_text(&st->lis[k].addr, ':', a, sizeof(a));
+		logmsg(0, "listening on %s (udp+tcp)%s%s", a, v->path ?
+		    " in " : "", where);
+		if (early & (1 << (i < 30 ? i : 30)))
+			logmsg(1, "%s is not an address of %s yet: served once "
+			    "it is added", a, view_name(v));
+		if (st->ep >= 0)
+			listener_watch(st, k);
+		i++;
+	}
+	if (st->ep >= 0)
+		view_watch(st, vi);
+}
+
+/*
  * Open view vi's listeners, and its netlink socket, inside its namespace.
  * At start a failure is fatal (exit 2, as before any query); later it is
  * said once and the namespace looked at again on its next change.
@@ -6464,23 +6531,7 @@ out:
 		v->said = true;
 		return -1;
 	}
-	v->said = false;
-	v->bound = true;
-	for (i = 0, k = 0; k < st->nlis; k++) {
-		if (st->lis[k].udp < 0 || st->lis[k].view != vi)
-			continue;
-		addr_text(&st->lis[k].addr, ':', a, sizeof(a));
-		logmsg(0, "listening on %s (udp+tcp)%s%s", a, v->path ?
-		    " in " : "", where);
-		if (early & (1 << (i < 30 ? i : 30)))
-			logmsg(1, "%s is not an address of %s yet: served once "
-			    "it is added", a, view_name(v));
-		if (st->ep >= 0)
-			listener_watch(st, k);
-		i++;
-	}
-	if (st->ep >= 0)
-		view_watch(st, vi);
+	view_bound(st, vi, early);
 	return 0;
 }
 
@@ -8238,25 +8289,54 @@ opt_name(const struct optdef *d, char *buf, size_t len)
 	return buf;
 }
 
+/* -l ADDR[:PORT][,...]: a fallback chain in the current -N group. */
+static void
+option_listen(struct state *st, struct options *o, const char *arg)
+{
+	struct lgroup *g = &st->grp[st->ngrp - 1];
+	char err[128];
+
+	if (cfg_parse_listen(arg, &o->chains[o->nchain], err, sizeof(err)) ==
+	    -1)
+		usage_error("-l", "%s", err);
+	if (g->nch++ == 0)
+		g->ch = &o->chains[o->nchain];
+	o->nchain++;
+}
+
+/* -a, -s, -f: a rule (-a, -s /DOMAIN/...), a static or a fallback server. */
+static void
+option_server(struct state *st, int ch, const char *arg)
+{
+	const char *opt = ch == 'a' ? "-a" : ch == 's' ? "-s" : "-f";
+	char err[128];
+
+	if (ch != 'f' && (arg[0] == '/' || ch == 'a')) {
+		if (route_add(&st->routes, arg, ch == 'a', err, sizeof(err)) ==
+		    -1)
+			usage_error(opt, "%s", err);
+		return;
+	}
+	if ((ch == 's' ? st->nstatic : st->nfallback) == MAX_UPSTREAMS)
+		usage_error(opt, "more than %d servers", MAX_UPSTREAMS);
+	if (cfg_parse_addr(arg, '#', 53, ch == 's' ?
+	    &st->statics[st->nstatic++] : &st->fallbacks[st->nfallback++],
+	    err, sizeof(err)) == -1)
+		usage_error(opt, "%s", err);
+}
+
 /* One option that is not a plain number.  Returns 1 to exit 0 (-h, -V). */
 static int
 option_one(struct state *st, struct options *o, int ch, const char *arg)
 {
-	struct lgroup *g = &st->grp[st->ngrp - 1];
 	struct prefix pfx;
 	unsigned long long sz;
 	unsigned long v;
 	char err[128];
-	const char *opt = ch == 'a' ? "-a" : ch == 's' ? "-s" : "-f";
 
 	switch (ch) {
 	case 'l':
-		if (cfg_parse_listen(arg, &o->chains[o->nchain], err,
-		    sizeof(err)) == -1)
-			usage_error("-l", "%s", err);
-		if (g->nch++ == 0)
-			g->ch = &o->chains[o->nchain];
-		o->nchain++;
+		option_listen(st, o, arg);
 		break;
 	case 'N':
 		group_add(st, arg);
@@ -8277,18 +8357,7 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 	case 'a':
 	case 's':
 	case 'f':
-		if (ch != 'f' && (arg[0] == '/' || ch == 'a')) {
-			if (route_add(&st->routes, arg, ch == 'a', err,
-			    sizeof(err)) == -1)
-				usage_error(opt, "%s", err);
-			break;
-		}
-		if ((ch == 's' ? st->nstatic : st->nfallback) == MAX_UPSTREAMS)
-			usage_error(opt, "more than %d servers", MAX_UPSTREAMS);
-		if (cfg_parse_addr(arg, '#', 53, ch == 's' ?
-		    &st->statics[st->nstatic++] :
-		    &st->fallbacks[st->nfallback++], err, sizeof(err)) == -1)
-			usage_error(opt, "%s", err);
+		option_server(st, ch, arg);
 		break;
 	case 'H':
 		if (o->nhosts == MAX_HOSTS)

@@ -245,6 +245,13 @@ struct dns_reply {
 bool	ede_verdict(int code);
 
 /*
+ * The ID and flags of the message buf (len bytes), through the cursor;
+ * false when it is shorter than a header.
+ */
+bool	dns_peek_header(const uint8_t *buf, size_t len, uint16_t *id,
+	    uint16_t *flags);
+
+/*
  * Classify an upstream reply to the query q (whose name is compared
  * case-insensitively, with type and class).  Returns the class and fills
  * *r.  The ID is not checked here; the caller matched it.

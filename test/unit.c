@@ -4564,6 +4564,19 @@ test_netlink(void)
 }
 
 static void
+test_peek(void)
+{
+	static const uint8_t m[12] = { 0x12, 0x34, 0x81, 0x80 };
+	uint16_t id = 0, flags = 0;
+
+	ok(dns_peek_header(m, 12, &id, &flags) && id == 0x1234 &&
+	    flags == 0x8180, "dns_peek_header: ID and flags of a header");
+	ok(!dns_peek_header(m, 11, &id, &flags), "dns_peek_header: 11 bytes "
+	    "are no header");
+	ok(!dns_peek_header(m, 0, &id, &flags), "dns_peek_header: nothing");
+}
+
+static void
 test_share(void)
 {
 	static const struct {
@@ -5013,6 +5026,7 @@ main(int argc, char **argv)
 	test_acl();
 	test_netlink();
 	test_share();
+	test_peek();
 	test_cfg_addr();
 	test_cfg_listen();
 	test_glob();
