@@ -401,6 +401,77 @@ rnd16(struct rnd *r)
 
 #endif /* !DNSFWD_TEST */
 
+/*
+ * The one list primitive (struct link and struct list, dnsfwd.h, say
+ * what holds): every doubly linked list in the file goes through these.
+ * struct links finds a slot's link: the table, its element size, and
+ * where the link sits in an element (LINKS()).
+ */
+struct links {
+	void		*base;
+	size_t		 size, off;
+};
+
+#define LINKS(tab, type, member) \
+	((struct links){ (tab), sizeof(type), offsetof(type, member) })
+#define LIST_EMPTY	((struct list){ -1, -1 })
+#define LINK_NONE	((struct link){ -1, -1 })
+
+static struct link *
+link_at(struct links t, int32_t i)
+{
+	return (struct link *)(void *)((char *)t.base + (size_t)i * t.size +
+	    t.off);
+}
+
+/* Slot i, on no list, at the tail of l. */
+static void
+list_push(struct list *l, struct links t, int32_t i)
+{
+	struct link *k = link_at(t, i);
+
+	k->prev = l->tail;
+	k->next = -1;
+	if (l->tail >= 0)
+		link_at(t, l->tail)->next = i;
+	else
+		l->head = i;
+	l->tail = i;
+}
+
+/* Slot i, on no list, at the head of l. */
+static void
+list_push_front(struct list *l, struct links t, int32_t i)
+{
+	struct link *k = link_at(t, i);
+
+	k->prev = -1;
+	k->next = l->head;
+	if (l->head >= 0)
+		link_at(t, l->head)->prev = i;
+	else
+		l->tail = i;
+	l->head = i;
+}
+
+/* Slot i, on l, off it. */
+static void
+list_unlink(struct list *l, struct links t, int32_t i)
+{
+	struct link *k = link_at(t, i);
+
+	if (k->prev >= 0)
+		link_at(t, k->prev)->next = k->next;
+	else
+		l->head = k->next;
+	if (k->next >= 0)
+		link_at(t, k->next)->prev = k->prev;
+	else
+		l->tail = k->prev;
+	*k = LINK_NONE;
+}
+
+
 /* ==== 5. Command-line values ============================================= */
 /*
  * Pure parsers for option values.  They fill err with the reason and leave
@@ -2651,7 +2722,8 @@ cache_init(struct cache *c, int size, size_t bytes, const uint64_t key[2])
 	int i;
 
 	memset(c, 0, sizeof(*c));
-	c->head = c->tail = c->free = -1;
+	c->use = LIST_EMPTY;
+	c->free = -1;
 	c->bfree = CACHE_NIL;
 	c->key[0] = key[0];
 	c->key[1] = key[1];
@@ -2691,7 +2763,8 @@ cache_free(struct cache *c)
 	free(c->arena);
 	free(c->bnext);
 	memset(c, 0, sizeof(*c));
-	c->head = c->tail = c->free = -1;
+	c->use = LIST_EMPTY;
+	c->free = -1;
 	c->bfree = CACHE_NIL;
 }
 
@@ -2703,7 +2776,8 @@ cache_flush(struct cache *c)
 	if (c->size == 0)
 		return;
 	c->n = c->high = 0;
-	c->head = c->tail = c->free = -1;
+	c->use = LIST_EMPTY;
+	c->free = -1;
 	c->bhigh = c->nbfree = 0;	/* the same pages, from 0 */
 	c->bfree = CACHE_NIL;
 	for (i = 0; i <= (int)c->mask; i++)
@@ -2857,49 +2931,7 @@ cache_read(const struct cache *c, struct cache_pos *p, void *buf, size_t n)
 
 /* ---- entries: hash chains and the use order ----------------------------- */
 
-static void
-cache_unlink(struct cache *c, int32_t i)
-{
-	struct cache_entry *e = &c->e[i];
-
-	if (e->prev >= 0)
-		c->e[e->prev].next = e->next;
-	else
-		c->head = e->next;
-	if (e->next >= 0)
-		c->e[e->next].prev = e->prev;
-	else
-		c->tail = e->prev;
-}
-
-/* The end of the use order: evicted first. */
-static void
-cache_link_tail(struct cache *c, int32_t i)
-{
-	struct cache_entry *e = &c->e[i];
-
-	e->next = -1;
-	e->prev = c->tail;
-	if (c->tail >= 0)
-		c->e[c->tail].next = i;
-	else
-		c->head = i;
-	c->tail = i;
-}
-
-static void
-cache_link_head(struct cache *c, int32_t i)
-{
-	struct cache_entry *e = &c->e[i];
-
-	e->prev = -1;
-	e->next = c->head;
-	if (c->head >= 0)
-		c->e[c->head].prev = i;
-	else
-		c->tail = i;
-	c->head = i;
-}
+#define CACHE_LINKS(c)	LINKS((c)->e, struct cache_entry, use)
 
 /* Take entry i out of its hash chain and the use order; free it. */
 static void
@@ -2910,10 +2942,10 @@ cache_drop(struct cache *c, int32_t i)
 	while (*p != i)
 		p = &c->e[*p].hnext;
 	*p = c->e[i].hnext;
-	cache_unlink(c, i);
+	list_unlink(&c->use, CACHE_LINKS(c), i);
 	cache_chain_free(c, c->e[i].block, cache_chain_len(c->e[i].len,
 	    c->e[i].nttl, c->e[i].ede_len));
-	c->e[i].next = c->free;
+	c->e[i].use.next = c->free;
 	c->free = i;
 	c->n--;
 }
@@ -3025,9 +3057,9 @@ cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
 static void
 cache_room(struct cache *c, unsigned nb)
 {
-	while (c->tail >= 0 && ((c->free < 0 && c->high == c->size) ||
+	while (c->use.tail >= 0 && ((c->free < 0 && c->high == c->size) ||
 	    !cache_blocks_free(c, nb))) {
-		cache_drop(c, c->tail);
+		cache_drop(c, c->use.tail);
 		c->evictions++;
 	}
 }
@@ -3074,7 +3106,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	cache_room(c, nb);
 	if (c->free >= 0) {
 		i = c->free;
-		c->free = c->e[i].next;
+		c->free = c->e[i].use.next;
 	} else {
 		i = c->high++;	/* never touched before: RSS grows with use */
 	}
@@ -3101,7 +3133,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	cache_write(c, &p, copy + len, k.ede_len);
 	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
-	cache_link_head(c, i);
+	list_push_front(&c->use, CACHE_LINKS(c), i);
 	c->n++;
 	c->inserts++;
 	return true;
@@ -3121,8 +3153,8 @@ cache_serve(struct cache *c, int32_t i, const struct dns_query *q,
 	struct cache_pos p = { e->block, 0 };
 	uint16_t at[CACHE_TTLS];
 
-	cache_unlink(c, i);
-	cache_link_head(c, i);
+	list_unlink(&c->use, CACHE_LINKS(c), i);
+	list_push_front(&c->use, CACHE_LINKS(c), i);
 	cache_read(c, &p, out, e->len);
 	cache_read(c, &p, at, 2 * (size_t)e->nttl);
 	cache_read(c, &p, out + e->len, e->ede_len);	/* just past it */
@@ -3182,8 +3214,9 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 		if ((size_t)e->len + e->ede_len <= size &&
 		    cache_keeps(c, e, now)) {
 			c->stale_seen = true;
-			cache_unlink(c, i);	/* evicted before fresh ones */
-			cache_link_tail(c, i);
+			/* evicted before fresh ones */
+			list_unlink(&c->use, CACHE_LINKS(c), i);
+			list_push(&c->use, CACHE_LINKS(c), i);
 		} else {
 			cache_drop(c, i);
 		}
@@ -3320,7 +3353,7 @@ struct srcref {
  */
 struct query {
 	enum query_state state;
-	int32_t		 prev, next;	/* FIFO or free-stack links; -1 ends */
+	struct link	 fl;		/* on its FIFO; fl.next: free stack */
 	int8_t		 fifo;		/* FIFO it is on, -1 none */
 	uint32_t	 seq;		/* incarnation; event tokens carry it */
 	uint32_t	 fds;		/* bit per position with a socket in fd */
@@ -3349,7 +3382,7 @@ struct query {
 	int32_t		 hnext;		/* in-flight hash chain; -1 ends */
 	int32_t		 leader;	/* Q_FOLLOW: the leader's slot */
 	int32_t		 follow;	/* leader: first follower; follower: next */
-	int32_t		 cprev, cnext;	/* TCP: on its conn's list, or orphans */
+	struct link	 ql;		/* TCP: on its conn's list, or orphans */
 	int8_t		 clist;		/* TCP: CL_CONN, CL_ORPHAN, or -1 */
 	uint16_t	 len;		/* bytes of out after the prefix */
 	uint16_t	 neglen;	/* kept negative answer, 0 none */
@@ -3357,14 +3390,10 @@ struct query {
 	bool		 failed;	/* an attempt failed: negatives uncached */
 	bool		 neterr;	/* one failed with a network error */
 	bool		 replied;	/* its client got a stale answer */
-	int32_t		 sprev, snext;	/* on the stale list, or -1 */
+	struct link	 sl;		/* on the stale list */
 	bool		 staling;	/* on it: a stale answer waits */
 	uint64_t	 gen;		/* st->generation when it arrived */
 	uint8_t		 out[2 + UPQ_MAX];	/* TCP length + upstream query */
-};
-
-struct fifo {
-	int32_t		 head, tail;	/* slot indices; -1 when empty */
 };
 
 enum { F_ATTEMPT, F_HELD, F_COUNT };
@@ -3462,10 +3491,10 @@ struct conn {
 	uint32_t	 gen;		/* bumped on close; queries compare */
 	int		 inflight;
 	bool		 eof;		/* client closed its sending side */
-	int32_t		 prev, next;	/* its FIFO, or free stack */
+	struct link	 fl;		/* on its FIFO; fl.next: free stack */
 	int8_t		 fifo;		/* C_IDLE, C_MSG or -1 */
 	uint64_t	 deadline;	/* ms; idle or message close */
-	int32_t		 qhead;		/* its queries in flight; -1 */
+	struct list	 queries;	/* its queries in flight */
 	uint32_t	 rlen;		/* bytes of rbuf filled */
 	uint32_t	 wpos, wlen;	/* wbuf[wpos..wlen) awaits write */
 	union sockany	 peer;		/* the client, for the -v log */
@@ -3674,8 +3703,8 @@ struct state {
 	int32_t		 shigh;		/* source nodes ever used */
 	uint32_t	 qmask;		/* its buckets - 1 */
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
-	struct fifo	 fifo[F_COUNT];	/* queries by deadline, per kind */
-	struct fifo	 stale;		/* queries with a stale answer, by age */
+	struct list	 fifo[F_COUNT];	/* queries by deadline, per kind */
+	struct list	 stale;		/* queries with a stale answer, by age */
 	uint8_t		*stalebuf;	/* STALE_BUF: a stale answer served */
 	struct addr	 tags[MAX_TAGS];	/* upstream tag k + 1 is tags[k] */
 	int		 ntags;
@@ -3684,8 +3713,8 @@ struct state {
 	int32_t		 freeconn;	/* free stack; then conn[chigh..) */
 	int		 chigh;		/* connections ever used */
 	uint8_t		*wbuf;		/* TCP_WBUF bytes per connection */
-	struct fifo	 cfifo[C_COUNT];	/* connections by deadline */
-	int32_t		 orphans;	/* queries of closed conns, to cancel */
+	struct list	 cfifo[C_COUNT];	/* connections by deadline */
+	struct list	 orphans;	/* queries of closed conns, to cancel */
 	uint8_t		(*tbuf)[2 + DNS_MAX_TCP];	/* TCP replies */
 	int		*freetbuf;	/* free stack of tbuf indices */
 	int		 nfreetbuf;	/* entries on that stack */
@@ -3708,6 +3737,17 @@ struct state {
 	struct stats	 stats;		/* the SIGUSR1 counters */
 	struct rnd	 rnd;			/* upstream IDs */
 };
+
+/* Query q's slot in the table. */
+static int32_t
+slot_of(const struct state *st, const struct query *q)
+{
+	return (int32_t)(q - st->q);
+}
+
+/* The links of the query and connection tables (struct links). */
+#define QUERY_LINKS(st, m)	LINKS((st)->q, struct query, m)
+#define CONN_LINKS(st, m)	LINKS((st)->conn, struct conn, m)
 
 /* ==== 18. Sources, event tokens and client output ======================== */
 
@@ -3920,40 +3960,22 @@ batch_flush(struct state *st)
 static void
 conn_fifo_remove(struct state *st, struct conn *c)
 {
-	struct fifo *f;
-
 	if (c->fifo < 0)
 		return;
-	f = &st->cfifo[c->fifo];
-	if (c->prev >= 0)
-		st->conn[c->prev].next = c->next;
-	else
-		f->head = c->next;
-	if (c->next >= 0)
-		st->conn[c->next].prev = c->prev;
-	else
-		f->tail = c->prev;
+	list_unlink(&st->cfifo[c->fifo], CONN_LINKS(st, fl),
+	    (int32_t)(c - st->conn));
 	c->fifo = -1;
-	c->prev = c->next = -1;
 }
 
 /* c waits on FIFO which (C_IDLE, C_MSG), at its tail, deadline set. */
 static void
 conn_fifo_push(struct state *st, struct conn *c, int which)
 {
-	struct fifo *f = &st->cfifo[which];
-	int32_t i = (int32_t)(c - st->conn);
-
 	conn_fifo_remove(st, c);
 	c->deadline = tcp_deadline((enum tcp_phase)which, st->now);
 	c->fifo = (int8_t)which;
-	c->next = -1;
-	c->prev = f->tail;
-	if (f->tail >= 0)
-		st->conn[f->tail].next = i;
-	else
-		f->head = i;
-	f->tail = i;
+	list_push(&st->cfifo[which], CONN_LINKS(st, fl),
+	    (int32_t)(c - st->conn));
 }
 
 /*
@@ -4007,6 +4029,21 @@ conn_arm(struct state *st, struct conn *c)
 		c->events = want;
 }
 
+/* Every slot of from at the tail of to, in order; from is empty after. */
+static void
+list_splice(struct list *to, struct list *from, struct links t)
+{
+	if (from->head < 0)
+		return;
+	link_at(t, from->head)->prev = to->tail;
+	if (to->tail >= 0)
+		link_at(t, to->tail)->next = from->head;
+	else
+		to->head = from->head;
+	to->tail = from->tail;
+	*from = LIST_EMPTY;
+}
+
 /*
  * Close c.  Its queries in flight are moved to the orphan list and
  * cancelled at the start of the next loop pass, not here: conn_close()
@@ -4015,26 +4052,18 @@ conn_arm(struct state *st, struct conn *c)
 static void
 conn_close(struct state *st, struct conn *c)
 {
-	int32_t i, last = -1;
+	int32_t i;
 
-	for (i = c->qhead; i >= 0; i = st->q[i].cnext) {
+	for (i = c->queries.head; i >= 0; i = st->q[i].ql.next)
 		st->q[i].clist = CL_ORPHAN;
-		last = i;
-	}
-	if (last >= 0) {
-		st->q[last].cnext = st->orphans;
-		if (st->orphans >= 0)
-			st->q[st->orphans].cprev = last;
-		st->orphans = c->qhead;
-		c->qhead = -1;
-	}
+	list_splice(&st->orphans, &c->queries, QUERY_LINKS(st, ql));
 	conn_fifo_remove(st, c);
 	source_put(st, &c->src, SRC_CONNS);
 	close(c->fd);		/* leaves the epoll set with it */
 	c->fd = -1;
 	st->nconn--;
 	c->gen++;		/* its queries in flight now answer nobody */
-	c->next = st->freeconn;
+	c->fl.next = st->freeconn;
 	st->freeconn = (int32_t)(c - st->conn);
 }
 
@@ -4088,45 +4117,30 @@ conn_send(struct state *st, struct conn *c, const uint8_t *buf, size_t len)
 	conn_write(st, c);
 }
 
-/* The head of the list TCP query q is on. */
-static int32_t *
+/* The list TCP query q is on. */
+static struct list *
 conn_qlist(struct state *st, const struct query *q)
 {
 	return q->clist == CL_ORPHAN ? &st->orphans :
-	    &st->conn[q->cl.origin].qhead;
+	    &st->conn[q->cl.origin].queries;
 }
 
 /* A new TCP query q joins its connection's list, counted in flight. */
 static void
 conn_query_take(struct state *st, struct query *q)
 {
-	int32_t *h = &st->conn[q->cl.origin].qhead;
-	int32_t i = (int32_t)(q - st->q);
-
 	st->conn[q->cl.origin].inflight++;
 	q->clist = CL_CONN;
-	q->cprev = -1;
-	q->cnext = *h;
-	if (*h >= 0)
-		st->q[*h].cprev = i;
-	*h = i;
+	list_push(&st->conn[q->cl.origin].queries, QUERY_LINKS(st, ql),
+	    slot_of(st, q));
 }
 
 static void
 conn_query_unlink(struct state *st, struct query *q)
 {
-	int32_t *h;
-
 	if (q->clist < 0)
 		return;
-	h = conn_qlist(st, q);
-	if (q->cprev >= 0)
-		st->q[q->cprev].cnext = q->cnext;
-	else
-		*h = q->cnext;
-	if (q->cnext >= 0)
-		st->q[q->cnext].cprev = q->cprev;
-	q->cprev = q->cnext = -1;
+	list_unlink(conn_qlist(st, q), QUERY_LINKS(st, ql), slot_of(st, q));
 	q->clist = -1;
 }
 
@@ -4260,49 +4274,23 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
  * question joins them instead of going upstream again.
  */
 
-static int32_t
-slot_of(struct state *st, const struct query *q)
-{
-	return (int32_t)(q - st->q);
-}
-
 static void
 fifo_remove(struct state *st, struct query *q)
 {
-	struct fifo *f;
-
 	if (q->fifo < 0)
 		return;
-	f = &st->fifo[q->fifo];
-	if (q->prev >= 0)
-		st->q[q->prev].next = q->next;
-	else
-		f->head = q->next;
-	if (q->next >= 0)
-		st->q[q->next].prev = q->prev;
-	else
-		f->tail = q->prev;
+	list_unlink(&st->fifo[q->fifo], QUERY_LINKS(st, fl), slot_of(st, q));
 	q->fifo = -1;
-	q->prev = q->next = -1;
 }
 
 /* Put q at the tail of FIFO which with deadline; keeps FIFOs sorted. */
 static void
 fifo_push(struct state *st, struct query *q, int which, uint64_t deadline)
 {
-	struct fifo *f = &st->fifo[which];
-	int32_t s = slot_of(st, q);
-
 	fifo_remove(st, q);
 	q->deadline = deadline;
 	q->fifo = (int8_t)which;
-	q->prev = f->tail;
-	q->next = -1;
-	if (f->tail >= 0)
-		st->q[f->tail].next = s;
-	else
-		f->head = s;
-	f->tail = s;
+	list_push(&st->fifo[which], QUERY_LINKS(st, fl), slot_of(st, q));
 }
 
 static void
@@ -4321,16 +4309,8 @@ ulist_unref(struct ulist *l)
 static void
 stale_add(struct state *st, struct query *q)
 {
-	int32_t s = slot_of(st, q);
-
 	q->staling = true;
-	q->sprev = st->stale.tail;
-	q->snext = -1;
-	if (st->stale.tail >= 0)
-		st->q[st->stale.tail].snext = s;
-	else
-		st->stale.head = s;
-	st->stale.tail = s;
+	list_push(&st->stale, QUERY_LINKS(st, sl), slot_of(st, q));
 }
 
 static void
@@ -4338,16 +4318,8 @@ stale_remove(struct state *st, struct query *q)
 {
 	if (!q->staling)
 		return;
-	if (q->sprev >= 0)
-		st->q[q->sprev].snext = q->snext;
-	else
-		st->stale.head = q->snext;
-	if (q->snext >= 0)
-		st->q[q->snext].sprev = q->sprev;
-	else
-		st->stale.tail = q->sprev;
+	list_unlink(&st->stale, QUERY_LINKS(st, sl), slot_of(st, q));
 	q->staling = false;
-	q->sprev = q->snext = -1;
 }
 
 /*
@@ -4400,14 +4372,14 @@ query_alloc(struct state *st)
 
 	if (st->freeq >= 0) {
 		q = &st->q[st->freeq];
-		st->freeq = q->next;
+		st->freeq = q->fl.next;
 	} else if (st->qhigh < st->qmax) {
 		q = &st->q[st->qhigh++];	/* first use of this slot */
 	} else {
 		return NULL;
 	}
 	q->seq = ++st->qseq;
-	q->prev = q->next = -1;
+	q->fl = LINK_NONE;
 	q->fifo = -1;
 	q->fds = q->reasked = q->spoofs = 0;
 	q->tbuf = -1;
@@ -4417,13 +4389,13 @@ query_alloc(struct state *st)
 	q->failed = q->neterr = false;
 	q->hashed = false;
 	q->hnext = q->leader = q->follow = -1;
-	q->cprev = q->cnext = -1;
+	q->ql = LINK_NONE;
 	q->clist = -1;
 	q->gen = st->generation;
 	q->done = 0;
 	q->start = st->now;
 	q->src.node[0] = q->src.node[1] = -1;
-	q->sprev = q->snext = -1;
+	q->sl = LINK_NONE;
 	q->staling = q->replied = false;
 	st->nq++;
 	return q;
@@ -4629,7 +4601,7 @@ query_free(struct state *st, struct query *q)
 	source_put(st, &q->src, SRC_QUERIES);
 	q->src.node[0] = q->src.node[1] = -1;
 	query_set_state(st, q, Q_FREE);
-	q->next = st->freeq;
+	q->fl.next = st->freeq;
 	st->freeq = slot_of(st, q);
 	st->nq--;
 }
@@ -5861,7 +5833,7 @@ conn_evict(struct state *st)
 
 	for (k = 0; k < C_COUNT; k++)
 		for (i = st->cfifo[k].head, n = 0; i >= 0 && n < 8;
-		    i = c->next, n++) {
+		    i = c->fl.next, n++) {
 			c = &st->conn[i];
 			if (c->inflight > 0 || c->wpos < c->wlen)
 				continue;
@@ -5890,8 +5862,8 @@ conn_cancel_orphans(struct state *st)
 	struct query *q, *lead;
 	int32_t *p, i;
 
-	while (st->orphans >= 0) {
-		i = st->orphans;
+	while (st->orphans.head >= 0) {
+		i = st->orphans.head;
 		q = &st->q[i];
 		conn_query_unlink(st, q);
 		if (q->state != Q_FOLLOW && q->follow >= 0)
@@ -5930,7 +5902,7 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 		conn_evict(st);
 	if (st->nconn < st->tcpcap && st->freeconn >= 0) {
 		c = &st->conn[st->freeconn];
-		st->freeconn = c->next;
+		st->freeconn = c->fl.next;
 	} else if (st->nconn < st->tcpcap && st->chigh < st->tcpmax) {
 		c = &st->conn[st->chigh++];
 		c->wbuf = st->wbuf + (size_t)(c - st->conn) * TCP_WBUF;
@@ -5943,7 +5915,7 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	ev.data.u64 = token_make(TK_CONN, (int)(c - st->conn), 0, c->gen);
 	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		close(fd);
-		c->next = st->freeconn;
+		c->fl.next = st->freeconn;
 		st->freeconn = (int32_t)(c - st->conn);
 		return;
 	}
@@ -5958,9 +5930,9 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	c->inflight = 0;
 	c->eof = false;
 	c->rlen = c->wpos = c->wlen = 0;
-	c->prev = c->next = -1;
+	c->fl = LINK_NONE;
 	c->fifo = -1;
-	c->qhead = -1;
+	c->queries = LIST_EMPTY;
 	conn_fifo_push(st, c, C_IDLE);
 }
 
@@ -7890,7 +7862,7 @@ state_alloc(struct state *st)
 	st->freeconn = -1;
 	for (i = 0; i < C_COUNT; i++)
 		st->cfifo[i].head = st->cfifo[i].tail = -1;
-	st->orphans = -1;
+	st->orphans = LIST_EMPTY;
 	st->tbuf = xcalloc((size_t)st->tcpmax, sizeof(*st->tbuf));
 	st->freetbuf = xcalloc((size_t)st->tcpmax, sizeof(int));
 	for (i = 0; i < st->tcpmax; i++)

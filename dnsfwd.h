@@ -747,6 +747,26 @@ int	policy_share_max(int max, enum share_level lv);
 #define CACHE_NIL	UINT32_MAX	/* ends a block chain */
 
 /*
+ * Intrusive lists of table slots, doubly linked by index: the tables are
+ * arrays allocated at start, so an index serves as a pointer.  For every
+ * list and every slot, what holds:
+ *  - a slot is on at most one list through a given link; on none, its
+ *    link is { -1, -1 } (its owner may say so in a field of its own);
+ *  - on a list, prev is the slot before it, -1 at the head, and next the
+ *    one after it, -1 at the tail; head and tail are -1 exactly when the
+ *    list is empty.
+ * dnsfwd.c's list_push(), list_push_front(), list_unlink() and
+ * list_splice() keep it; nothing else writes a link.
+ */
+struct link {
+	int32_t		 prev, next;
+};
+
+struct list {
+	int32_t		 head, tail;
+};
+
+/*
  * One entry's fixed part: its question, times, links.  Its answer and the
  * offsets of the answer's TTLs live in the arena, in a chain of blocks.
  */
@@ -756,7 +776,7 @@ struct cache_entry {
 	uint32_t	 gen;		/* fresh only while it is the cache's */
 	uint32_t	 hash;		/* dns_question_hash() of its question */
 	int32_t		 hnext;		/* hash chain; -1 ends */
-	int32_t		 prev, next;	/* use order, or the free list */
+	struct link	 use;		/* use order; use.next: the free list */
 	uint32_t	 block;		/* first block of its chain */
 	uint16_t	 qtype, qclass;
 	uint16_t	 len;		/* of the answer, which has no OPT */
@@ -772,10 +792,10 @@ struct cache {
 	int		 size;		/* entries at most (-c); 0: off */
 	int		 n;		/* in use */
 	int		 high;
-	int32_t		 free;		/* freed entries, linked by next */
+	int32_t		 free;		/* freed entries, linked by use.next */
 	int32_t		*bucket;	/* hash -> first entry, -1 */
 	uint32_t	 mask;
-	int32_t		 head, tail;	/* use order: head most recent */
+	struct list	 use;		/* use order: head most recent */
 	uint8_t		*arena;		/* nb blocks of CACHE_BLOCK bytes */
 	uint32_t	*bnext;		/* bnext[b]: the block after b */
 	uint32_t	 nb;
