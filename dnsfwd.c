@@ -7379,6 +7379,14 @@ stale_due(struct state *st, struct query *q)
 		stale_remove(st, q);	/* evicted meanwhile */
 }
 
+/*
+ * The parts that keep deadlines.  Each says when it next needs to run
+ * (TIME_NONE: never) and runs what is due at now; the loop takes the
+ * earliest over timer_parts[] below and calls each part that is due.  A
+ * new timer is a new row, or a new deadline inside its part: nothing else
+ * in the loop changes.
+ */
+
 /* The deadline of the first query on FIFO which, TIME_NONE if empty. */
 static uint64_t
 fifo_next(const struct state *st, int which)
@@ -7386,15 +7394,6 @@ fifo_next(const struct state *st, int which)
 	int32_t i = st->fifo[which].head;
 
 	return i >= 0 ? st->q[i].deadline : TIME_NONE;
-}
-
-/* The deadline of the first connection on FIFO which, TIME_NONE if none. */
-static uint64_t
-cfifo_next(const struct state *st, int which)
-{
-	int32_t i = st->cfifo[which].head;
-
-	return i >= 0 ? st->conn[i].deadline : TIME_NONE;
 }
 
 /* When the oldest query waiting with a stale answer is due it. */
@@ -7406,31 +7405,31 @@ stale_next(const struct state *st)
 	return i >= 0 ? stale_deadline(st->q[i].start) : TIME_NONE;
 }
 
-/* The earliest deadline of the probes in flight, TIME_NONE for none. */
+/* Queries: attempts time out, held ones give up, probes end, stale. */
 static uint64_t
-probes_next(const struct state *st)
+queries_next(const struct state *st, uint64_t now)
 {
-	uint64_t next = TIME_NONE;
+	uint64_t next = time_first(now, fifo_next(st, F_ATTEMPT),
+	    fifo_next(st, F_HELD));
 	int k;
 
 	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
 		if (st->probes[k].list != NULL)
-			next = time_first(st->now, next, st->probes[k].deadline);
-	return next;
+			next = time_first(now, next, st->probes[k].deadline);
+	return time_first(now, next, stale_next(st));
 }
 
-/* Queries: attempts time out, held ones fail, probes end, stale is due. */
 static void
-loop_queries_due(struct state *st)
+queries_due(struct state *st, uint64_t now)
 {
 	int k;
 
-	while (time_due(st->now, fifo_next(st, F_ATTEMPT)))
+	while (time_due(now, fifo_next(st, F_ATTEMPT)))
 		expire_attempt(st, &st->q[st->fifo[F_ATTEMPT].head]);
-	for (k = 0; time_due(st->now, fifo_next(st, F_HELD)); k++)
+	for (k = 0; time_due(now, fifo_next(st, F_HELD)); k++)
 		query_done(st, &st->q[st->fifo[F_HELD].head], NULL, 0, NULL,
 		    "no upstream yet");
-	if (k > 0 && rate_say(&st->files.held_said, st->now, HOLD_MS, 1, NULL))
+	if (k > 0 && rate_say(&st->files.held_said, now, HOLD_MS, 1, NULL))
 		logmsg(1, "%s%s: no upstream after %d s: %d held %s failed "
 		    "(SERVFAIL)", st->files.file[0].path_read == NULL ?
 		    "still waiting for " : "", st->files.nfile > 0 ?
@@ -7438,21 +7437,35 @@ loop_queries_due(struct state *st)
 		    k == 1 ? "query" : "queries");
 	for (k = 0; st->nprobe > 0 && k < MAX_PROBES; k++)
 		if (st->probes[k].list != NULL &&
-		    time_due(st->now, st->probes[k].deadline))
+		    time_due(now, st->probes[k].deadline))
 			probe_end(st, k, false);
-	while (time_due(st->now, stale_next(st)))
+	while (time_due(now, stale_next(st)))
 		stale_due(st, &st->q[st->stale.head]);
 }
 
-/* TCP clients: idle ones close (unless owed answers), slow ones too. */
+/* TCP clients: idle and slow ones close; accepting resumes. */
+static uint64_t
+conns_next(const struct state *st, uint64_t now)
+{
+	uint64_t next = st->accept_at;
+	int32_t i;
+	int k;
+
+	for (k = 0; k < C_COUNT; k++)
+		if ((i = st->cfifo[k].head) >= 0)
+			next = time_first(now, next, st->conn[i].deadline);
+	return next;
+}
+
 static void
-loop_conns_due(struct state *st)
+conns_due(struct state *st, uint64_t now)
 {
 	struct conn *c;
 	int k;
 
 	for (k = 0; k < C_COUNT; k++)
-		while (time_due(st->now, cfifo_next(st, k))) {
+		while (st->cfifo[k].head >= 0 && time_due(now,
+		    st->conn[st->cfifo[k].head].deadline)) {
 			c = &st->conn[st->cfifo[k].head];
 			switch (tcp_expire((enum tcp_phase)k,
 			    c->inflight > 0 || c->wpos < c->wlen)) {
@@ -7469,46 +7482,94 @@ loop_conns_due(struct state *st)
 			}
 		}
 	conn_cancel_orphans(st);
-	if (time_due(st->now, st->accept_at))
+	if (time_due(now, st->accept_at))
 		tcp_resume(st);
 }
 
-/* Run what is due; return the ms until the next deadline, -1 for none. */
-static int
-loop_timers(struct state *st)
+/* Namespaces: a scan scheduled after a change, or to retry. */
+static uint64_t
+views_next(const struct state *st, uint64_t now)
 {
-	uint64_t next;
-	int k;
+	(void)now;
+	return st->ns_scan_at;
+}
 
-	loop_queries_due(st);
-	if (time_due(st->now, st->ns_scan_at))
+static void
+views_due(struct state *st, uint64_t now)
+{
+	if (time_due(now, st->ns_scan_at))
 		views_scan(st);
-	ready_check(st);
-	conn_cancel_orphans(st);
-	loop_conns_due(st);
-	if (time_due(st->now, st->files.reload_at)) {
+}
+
+/* Followed files: a scheduled reload, and polling where it is used. */
+static uint64_t
+files_next(const struct state *st, uint64_t now)
+{
+	return time_first(now, st->files.reload_at, st->files.polling ?
+	    st->files.next_poll : TIME_NONE);
+}
+
+static void
+files_due(struct state *st, uint64_t now)
+{
+	if (time_due(now, st->files.reload_at)) {
 		st->files.reload_at = TIME_NONE;
 		follow_reload(st, false);
 	}
-	if (st->files.polling && time_due(st->now, st->files.next_poll)) {
-		st->files.next_poll = time_after(st->now, st->files.poll_ms);
+	if (st->files.polling && time_due(now, st->files.next_poll)) {
+		st->files.next_poll = time_after(now, st->files.poll_ms);
 		follow_reload(st, false);
 	}
+}
+
+/* Readiness: said at the latest when the hold at start is over. */
+static uint64_t
+ready_next(const struct state *st, uint64_t now)
+{
+	(void)now;
+	return st->ready ? TIME_NONE : hold_deadline(st->start_ms);
+}
+
+static void
+ready_due(struct state *st, uint64_t now)
+{
+	(void)now;
+	ready_check(st);
+}
+
+static const struct timer_part {
+	uint64_t	(*next)(const struct state *, uint64_t);
+	void		(*due)(struct state *, uint64_t);
+} timer_parts[] = {
+	{ queries_next, queries_due },	/* the engine */
+	{ views_next, views_due },	/* surroundings: namespaces */
+	{ ready_next, ready_due },	/* ... readiness */
+	{ conns_next, conns_due },	/* clients */
+	{ files_next, files_due },	/* surroundings: followed files */
+};
+
+#define NTIMER_PARTS	(sizeof(timer_parts) / sizeof(timer_parts[0]))
+
+/*
+ * Run what is due, then what every pass does (readiness may have come
+ * with an event; queries of closed connections end; answers queued for
+ * UDP clients go); return the ms until the next deadline, -1 for none.
+ */
+static int
+loop_timers(struct state *st)
+{
+	uint64_t next = TIME_NONE;
+	size_t k;
+
+	for (k = 0; k < NTIMER_PARTS; k++)
+		if (time_due(st->now, timer_parts[k].next(st, st->now)))
+			timer_parts[k].due(st, st->now);
+	ready_check(st);
+	conn_cancel_orphans(st);
 	batch_flush(st);
-	next = time_first(st->now, fifo_next(st, F_ATTEMPT),
-	    fifo_next(st, F_HELD));
-	for (k = 0; k < C_COUNT; k++)
-		next = time_first(st->now, next, cfifo_next(st, k));
-	next = time_first(st->now, next, probes_next(st));
-	next = time_first(st->now, next, stale_next(st));
-	next = time_first(st->now, next, st->ns_scan_at);
-	if (!st->ready)
-		next = time_first(st->now, next,
-		    hold_deadline(st->start_ms));
-	next = time_first(st->now, next, st->files.reload_at);
-	if (st->files.polling)
-		next = time_first(st->now, next, st->files.next_poll);
-	next = time_first(st->now, next, st->accept_at);
+	for (k = 0; k < NTIMER_PARTS; k++)
+		next = time_first(st->now, next, timer_parts[k].next(st,
+		    st->now));
 	return time_wait(st->now, next);
 }
 
