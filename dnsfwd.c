@@ -3305,10 +3305,19 @@ enum query_state {
 	Q_TCP_WRITE,	/* fd[asking] connecting, writing; done bytes of out */
 	Q_TCP_READ,	/* query written; done bytes of the reply in tbuf */
 	Q_FOLLOW,	/* waits for the answer of its leader; no FIFO, no fd */
+	Q_DONE,		/* finished, on the done list: owes its client, then free */
+};
+
+/* What the client of a query on the done list is owed. */
+enum owed {
+	OWED_NONE,	/* nothing (it had a stale answer already): freed */
+	OWED_ANSWER,	/* ans: an upstream's, a kept negative, a stale one */
+	OWED_SERVFAIL,	/* every upstream failed, or none was known */
+	OWED_STALE,	/* a leader that goes on: the stale answer, now */
 };
 
 static const char *const query_state_name[] = {
-	"free", "held", "udp", "tcp-write", "tcp-read", "follow",
+	"free", "held", "udp", "tcp-write", "tcp-read", "follow", "done",
 };
 
 /* An upstream list, shared by the queries that started on it. */
@@ -3392,6 +3401,16 @@ struct query {
 	bool		 replied;	/* its client got a stale answer */
 	struct link	 sl;		/* on the stale list */
 	bool		 staling;	/* on it: a stale answer waits */
+	/* the done list (done_push()): what its client is owed */
+	struct link	 dl;		/* on st->done while ondone */
+	bool		 ondone;
+	bool		 release;	/* finished: freed once its client has it */
+	int8_t		 owed;		/* OWED_* */
+	int8_t		 owe_ede;	/* an EDE of ours with it, -1 none */
+	const uint8_t	*ans;		/* OWED_ANSWER: anslen bytes, ansr */
+	uint32_t	 anslen;
+	struct dns_reply ansr;
+	char		 how[80];	/* for the -v line (-v only) */
 	uint64_t	 gen;		/* st->generation when it arrived */
 	uint8_t		 out[2 + UPQ_MAX];	/* TCP length + upstream query */
 };
@@ -3705,6 +3724,7 @@ struct state {
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct list	 fifo[F_COUNT];	/* queries by deadline, per kind */
 	struct list	 stale;		/* queries with a stale answer, by age */
+	struct list	 done;		/* queries that owe answers: done_push() */
 	uint8_t		*stalebuf;	/* STALE_BUF: a stale answer served */
 	struct addr	 tags[MAX_TAGS];	/* upstream tag k + 1 is tags[k] */
 	int		 ntags;
@@ -4396,6 +4416,9 @@ query_alloc(struct state *st)
 	q->start = st->now;
 	q->src.node[0] = q->src.node[1] = -1;
 	q->sl = LINK_NONE;
+	q->dl = LINK_NONE;
+	q->ondone = q->release = false;
+	q->owed = OWED_NONE;
 	q->staling = q->replied = false;
 	st->nq++;
 	return q;
@@ -4577,29 +4600,53 @@ attempt_close(struct state *st, struct query *q, int pos)
 	attempt_end(st, q, pos, false);
 }
 
-/* Free q; its followers must have been answered or moved on. */
+/*
+ * q is finished: its sockets close, it leaves the in-flight hash, its
+ * FIFO, the stale list and its upstream list, and a new incarnation (seq)
+ * makes any event still queued for it stale.  Its slot, its TCP buffer
+ * (which may hold its answer) and its source's count stay until
+ * query_free().
+ */
 static void
-query_free(struct state *st, struct query *q)
+query_finish(struct state *st, struct query *q)
 {
 	int pos;
 
 	for (pos = 0; q->fds != 0; pos++)
 		attempt_close(st, q, pos);
-	if (q->tbuf >= 0) {
-		st->freetbuf[st->nfreetbuf++] = q->tbuf;
-		q->tbuf = -1;
-		source_put(st, &q->src, SRC_TBUFS);
-	}
 	if (q->hashed)
 		inflight_remove(st, q);
 	fifo_remove(st, q);
 	stale_remove(st, q);
 	ulist_unref(q->list);
 	q->list = NULL;
-	if (q->cl.tcp)
-		conn_query_done(st, q);
+	q->seq = ++st->qseq;
+	query_set_state(st, q, Q_DONE);
+}
+
+/*
+ * Free q (finished or not); its followers must have been answered or
+ * moved on.  A TCP query must have left its connection's list (the
+ * client part's conn_query_done() or conn_query_unlink()).
+ */
+static void
+query_free(struct state *st, struct query *q)
+{
+	if (q->state != Q_DONE)
+		query_finish(st, q);
+	if (q->ondone) {	/* not drained yet: cancelled */
+		list_unlink(&st->done, QUERY_LINKS(st, dl), slot_of(st, q));
+		q->ondone = false;
+	}
+	if (q->tbuf >= 0) {
+		st->freetbuf[st->nfreetbuf++] = q->tbuf;
+		q->tbuf = -1;
+		source_put(st, &q->src, SRC_TBUFS);
+	}
 	source_put(st, &q->src, SRC_QUERIES);
 	q->src.node[0] = q->src.node[1] = -1;
+	q->owed = OWED_NONE;
+	q->release = false;
 	query_set_state(st, q, Q_FREE);
 	q->fl.next = st->freeq;
 	st->freeq = slot_of(st, q);
@@ -4906,21 +4953,81 @@ query_ask(struct state *st, struct query *q)
 	}
 }
 
-/* Answer q's own client with buf (SERVFAIL when NULL), then free q. */
-static void
-query_reply(struct state *st, struct query *q, const uint8_t *buf,
-    size_t len, const struct dns_reply *r, const char *how)
+/* q's negative buffer: a kept negative, or its answer on the done list. */
+static uint8_t *
+query_neg(struct state *st, struct query *q)
 {
-	if (buf == NULL) {
-		client_error(st, &q->cl, q->out + 2, &q->dq, RCODE_SERVFAIL,
-		    q->list == NULL ? EDE_NOT_READY : q->neterr ?
-		    EDE_NET_ERROR : EDE_NO_REACH, how, q->start);
-	} else {
-		client_answer(st, &q->cl, q->out + 2, &q->dq, buf, len, r, -1);
-		st->stats.answered++;
-		query_log(st, &q->cl, &q->dq, how, r->rcode, q->start);
+	return st->negbuf + (size_t)slot_of(st, q) * NEG_MAX;
+}
+
+/*
+ * The done list: queries whose clients are owed an answer (enum owed), in
+ * the order they finished.  The engine only puts them there; the client
+ * part (clients_drain()) gives each client its answer in its own way
+ * (UDP, TCP) after every event and every timer run, then frees the
+ * finished ones.  An answer on the list stays put until then: in the
+ * query's own negative buffer or TCP buffer, never in a buffer the next
+ * read reuses (done_keep()).
+ */
+
+/*
+ * Put q on the done list, owing its client what: buf (len bytes, r; our
+ * EDE ede or -1).  release: q is finished (query_finish() now), and freed
+ * once its client has its answer.  A query on the list already (a leader
+ * owed a stale answer) now owes what it is given last.
+ */
+static void
+done_push(struct state *st, struct query *q, enum owed what,
+    const uint8_t *buf, size_t len, const struct dns_reply *r, int ede,
+    const char *how, bool release)
+{
+	if (!q->ondone) {
+		list_push(&st->done, QUERY_LINKS(st, dl), slot_of(st, q));
+		q->ondone = true;
 	}
-	query_free(st, q);
+	q->owed = (int8_t)what;
+	q->ans = buf;
+	q->anslen = (uint32_t)len;
+	if (r != NULL)
+		q->ansr = *r;
+	q->owe_ede = (int8_t)ede;
+	if (what == OWED_SERVFAIL)
+		q->owe_ede = (int8_t)(q->list == NULL ? EDE_NOT_READY :
+		    q->neterr ? EDE_NET_ERROR : EDE_NO_REACH);
+	if (log_level >= 2)	/* how may be the caller's own buffer */
+		snprintf(q->how, sizeof(q->how), "%s", how);
+	if (release) {
+		q->release = true;
+		query_finish(st, q);
+	}
+}
+
+/*
+ * Where q's answer buf (*len bytes, then r->ede_len) can wait for the
+ * drain: a buffer the next read reuses (an upstream datagram, the stale
+ * answer) is copied into q's negative buffer, which a finished query no
+ * longer needs; cut to NEG_MAX (a cut answer says TC).
+ */
+static const uint8_t *
+done_keep(struct state *st, struct query *q, const uint8_t *buf,
+    size_t *len, struct dns_reply *r)
+{
+	uint8_t *keep = query_neg(st, q);
+
+	if (buf == keep || (q->tbuf >= 0 && buf == st->tbuf[q->tbuf] + 2))
+		return buf;
+	if (*len + r->ede_len > NEG_MAX) {
+		r->ede_len = 0;		/* a cut answer says TC, no EDE */
+		if (*len > NEG_MAX) {
+			/* header and question kept: all a cut answer has */
+			memcpy(keep, buf, NEG_MAX);
+			r->opt = 0;	/* none here: dns_keep_ede() */
+			*len = dns_truncate(keep, *len, NEG_MAX, r);
+			return keep;
+		}
+	}
+	memcpy(keep, buf, *len + r->ede_len);
+	return keep;
 }
 
 /*
@@ -4941,56 +5048,70 @@ query_stale_get(struct state *st, const struct query *q, struct dns_reply *r)
 }
 
 /*
- * Answer q's client and its followers with the stale answer buf (Extended
- * DNS Error 3 to EDNS clients).  The followers end; q goes on, so that
- * its answer refreshes the entry, or ends in query_done() which called
- * this for want of any other answer.
+ * q waited STALE_WAIT_MS: its followers end with the stale answer buf
+ * (Extended DNS Error 3 to EDNS clients), and its own client is owed it
+ * (fetched again when it is given: q goes on, and its answer refreshes
+ * the entry).
  */
 static void
 query_stale(struct state *st, struct query *q, const uint8_t *buf,
     size_t len, const struct dns_reply *r)
 {
+	struct dns_reply kr;
+	const uint8_t *b;
 	struct query *f;
 	int32_t i, next;
+	size_t n;
 
 	stale_remove(st, q);
 	for (i = q->follow; i >= 0; i = next) {
 		f = &st->q[i];
 		next = f->follow;
 		f->follow = f->leader = -1;
-		client_answer(st, &f->cl, f->out + 2, &f->dq, buf, len, r,
-		    EDE_STALE);
-		st->stats.stale++;
-		query_log(st, &f->cl, &f->dq, "stale", r->rcode, f->start);
-		query_free(st, f);
+		kr = *r;
+		n = len;
+		b = done_keep(st, f, buf, &n, &kr);
+		done_push(st, f, OWED_ANSWER, b, n, &kr, EDE_STALE, "stale",
+		    true);
 	}
 	q->follow = -1;
 	if (!q->replied) {
-		client_answer(st, &q->cl, q->out + 2, &q->dq, buf, len, r,
-		    EDE_STALE);
-		st->stats.stale++;
-		query_log(st, &q->cl, &q->dq, "stale", r->rcode, q->start);
 		q->replied = true;
+		done_push(st, q, OWED_STALE, NULL, 0, NULL, EDE_STALE, "stale",
+		    false);
 	}
 }
 
 /*
- * q ends: answer its client and every follower with buf (no OPT; len
- * bytes, described by r), or SERVFAIL when buf is NULL; free them all.
- * buf stays intact meanwhile: it is never st->scratch.
+ * q ends: its client and every follower are owed buf (no OPT; len bytes,
+ * described by r), or the stale answer, or SERVFAIL when there is none.
  */
 static void
 query_done(struct state *st, struct query *q, const uint8_t *buf,
     size_t len, const struct dns_reply *r, const char *how)
 {
-	struct dns_reply sr;
+	bool stale_owed = q->ondone && q->owed == OWED_STALE;
+	enum owed what = OWED_SERVFAIL;
+	struct dns_reply sr, kr;
 	struct query *f;
 	int32_t i, next;
+	int ede = -1;
 	size_t n;
 
 	/* no answer at all: the stale one, if kept (RFC 8767) */
-	if (buf == NULL && (n = query_stale_get(st, q, &sr)) != 0)
-		query_stale(st, q, st->stalebuf, n, &sr);
+	if (buf == NULL && (n = query_stale_get(st, q, &sr)) != 0) {
+		buf = st->stalebuf;
+		len = n;
+		r = &sr;
+		ede = EDE_STALE;
+		how = "stale";
+	}
+	if (buf != NULL) {
+		kr = *r;
+		buf = done_keep(st, q, buf, &len, &kr);
+		r = &kr;
+		what = OWED_ANSWER;
+	}
 	for (i = q->follow; i >= 0; i = next) {
 		f = &st->q[i];
 		next = f->follow;
@@ -5001,14 +5122,14 @@ query_done(struct state *st, struct query *q, const uint8_t *buf,
 			query_start(st, f);
 			continue;
 		}
-		st->stats.coalesced++;
-		query_reply(st, f, buf, len, r, how);
+		if (ede != EDE_STALE)
+			st->stats.coalesced++;
+		done_push(st, f, what, buf, len, r, ede, how, true);
 	}
 	q->follow = -1;
-	if (q->replied)		/* its client had the stale answer */
-		query_free(st, q);
-	else
-		query_reply(st, q, buf, len, r, how);
+	if (q->replied && !stale_owed)	/* its client had the stale answer */
+		what = OWED_NONE;
+	done_push(st, q, what, buf, len, r, ede, how, true);
 }
 
 /* Start forwarding q on its rule's list or the default one (or hold). */
@@ -5076,12 +5197,6 @@ query_answer(struct state *st, struct query *q, const uint8_t *buf,
 		addr_text(&q->list->u[q->order[pos]].addr, '#', how,
 		    sizeof(how));
 	query_done(st, q, buf, len, r, how);
-}
-
-static uint8_t *
-query_neg(struct state *st, struct query *q)
-{
-	return st->negbuf + (size_t)slot_of(st, q) * NEG_MAX;
 }
 
 /*
@@ -5634,6 +5749,75 @@ query_enter(struct state *st, const struct client *cl, const uint8_t *buf,
 	if (cache_stale_seen(&st->cache))	/* answered from it in 1.8 s at worst */
 		stale_add(st, q);
 	query_start(st, q);
+}
+
+/* What q's client is owed (done_push()), given to it in its own way. */
+static void
+client_owed(struct state *st, struct query *q)
+{
+	struct dns_reply r;
+	size_t n;
+
+	switch ((enum owed)q->owed) {
+	case OWED_ANSWER:
+		client_answer(st, &q->cl, q->out + 2, &q->dq, q->ans,
+		    q->anslen, &q->ansr, q->owe_ede);
+		if (q->owe_ede == EDE_STALE)
+			st->stats.stale++;
+		else
+			st->stats.answered++;
+		query_log(st, &q->cl, &q->dq, q->how, q->ansr.rcode, q->start);
+		break;
+	case OWED_SERVFAIL:
+		client_error(st, &q->cl, q->out + 2, &q->dq, RCODE_SERVFAIL,
+		    q->owe_ede, q->how, q->start);
+		break;
+	case OWED_STALE:	/* a leader that goes on: fetched now */
+		if ((n = query_stale_get(st, q, &r)) == 0) {
+			q->replied = false;	/* evicted: its answer will do */
+			break;
+		}
+		client_answer(st, &q->cl, q->out + 2, &q->dq, st->stalebuf, n,
+		    &r, EDE_STALE);
+		st->stats.stale++;
+		query_log(st, &q->cl, &q->dq, "stale", r.rcode, q->start);
+		break;
+	case OWED_NONE:
+		break;
+	}
+	q->owed = OWED_NONE;
+}
+
+/*
+ * Answer every client the engine finished with since the last drain, in
+ * the order the queries finished, then free the finished ones.  The loop
+ * calls it after every event and every timer run, so no answer on the
+ * list outlives the buffer it is in.
+ */
+static void
+clients_drain(struct state *st)
+{
+	struct list l = st->done;
+	struct query *q;
+	int32_t i;
+
+	if (l.head < 0)
+		return;
+	st->done = LIST_EMPTY;
+	for (i = l.head; i >= 0; i = q->dl.next) {
+		q = &st->q[i];
+		client_owed(st, q);
+	}
+	while ((i = l.head) >= 0) {
+		q = &st->q[i];
+		list_unlink(&l, QUERY_LINKS(st, dl), i);
+		q->ondone = false;
+		if (!q->release)
+			continue;
+		if (q->cl.tcp)
+			conn_query_done(st, q);
+		query_free(st, q);
+	}
 }
 
 /*
@@ -7562,8 +7746,10 @@ loop_timers(struct state *st)
 	size_t k;
 
 	for (k = 0; k < NTIMER_PARTS; k++)
-		if (time_due(st->now, timer_parts[k].next(st, st->now)))
+		if (time_due(st->now, timer_parts[k].next(st, st->now))) {
 			timer_parts[k].due(st, st->now);
+			clients_drain(st);
+		}
 	ready_check(st);
 	conn_cancel_orphans(st);
 	batch_flush(st);
@@ -7650,17 +7836,23 @@ loop_dispatch(struct state *st)
 	struct epoll_event ev[EPOLL_BATCH];
 	int i, n;
 
-	if (st->pfd[PFD_INOTIFY].revents)
+	if (st->pfd[PFD_INOTIFY].revents) {
 		watch_read(st);
+		clients_drain(st);
+	}
 	if (st->pfd[PFD_EPOLL].revents) {
 		st->nready = 0;
 		n = epoll_wait(st->ep, ev, EPOLL_BATCH, 0);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			loop_event(st, ev[i].data.u64, ev[i].events);
+			clients_drain(st);	/* before the next read */
+		}
 		batch_flush(st);
 		/* the listeners last: work in progress before new work */
-		for (i = 0; i < st->nready; i++)
+		for (i = 0; i < st->nready; i++) {
 			listener_event(st, st->ready_tok[i]);
+			clients_drain(st);
+		}
 	}
 	batch_flush(st);
 }
@@ -7696,6 +7888,7 @@ loop_run(struct state *st)
 			st->generation++;
 			follow_reload(st, true);
 			views_changed(st);
+			clients_drain(st);
 		}
 		if (ready > 0)
 			loop_dispatch(st);
@@ -7907,6 +8100,7 @@ state_alloc(struct state *st)
 		st->qbucket[i] = -1;
 	st->freeq = -1;		/* slots are taken from qhigh on first use */
 	st->stale.head = st->stale.tail = -1;
+	st->done = LIST_EMPTY;
 	st->stalebuf = xcalloc(1, STALE_BUF);
 	/* two nodes (address, /64) per query and per connection at most */
 	st->src = xcalloc(2 * ((size_t)st->qmax + (size_t)st->tcpmax),
