@@ -10,8 +10,11 @@
  * Build: `make` (system cc) or `make static` (musl-gcc).  Tests compile
  * this file with -DDNSFWD_TEST, which removes main(), and call dnsfwd.h.
  *
- * Sections ([h]: exported through dnsfwd.h, pure, unit-tested without
- * sockets):
+ * Five parts, each opened by a comment on what it owns, what it may call
+ * and what it promises; calls go one way, to earlier parts; what goes back
+ * goes through data (the done list, the deadline table).  Sections ([h]:
+ * exported through dnsfwd.h, unit-tested without sockets):
+ *  Part 1. Pure
  *    1. Includes
  *    2. Limits and tunables
  *    3. Logging
@@ -27,26 +30,43 @@
  *   13. Fair share and routing rules [h]
  *   14. Cache: the store [h]
  *   15. Cache: put and get [h]
+ *  Part 2. Engine
  *   16. Runtime state: queries, clients, listeners
  *   17. Runtime state: upstream sockets, files, the state
- *   18. Sources, event tokens and client output
+ *   18. Sources and event tokens
  *   19. Query table: queues, stale list, health
- *   20. Query slots: sources, allocation, in-flight, sockets
+ *   20. Query slots: allocation, in-flight, upstream sockets
  *   21. Upstream sockets, attempts and probes
  *   22. Answers and the course of a query
- *   23. Intake: a client's query
- *   24. Intake: who may ask, UDP and TCP clients
- *   25. Namespaces and their addresses
- *   26. Listeners: capabilities and binding
- *   27. Views: listeners in namespaces
- *   28. File following
- *   29. Readiness and the files applied
- *   30. Signals and counters
- *   31. The event loop
- *   32. Options: their values and messages
- *   33. Start-up: privileges and memory
- *   34. Start-up: listeners, files, the order
- *   35. The option table and main()
+ *  Part 3. Clients
+ *   23. Client output
+ *   24. Intake: a client's query
+ *   25. Intake: who may ask, UDP and TCP clients
+ *  Part 4. Surroundings
+ *   26. Namespaces and their addresses
+ *   27. Listeners: capabilities and binding
+ *   28. Views: listeners in namespaces
+ *   29. File following
+ *   30. Readiness and the files applied
+ *  Part 5. Loop and start-up
+ *   31. Signals and counters
+ *   32. The event loop
+ *   33. Options: their values and messages
+ *   34. Start-up: privileges and memory
+ *   35. Start-up: listeners, files, the order
+ *   36. The option table and main()
+ */
+
+/*
+ * ######## Part 1. Pure ###################################################
+ * Owns: the wire format (a read cursor and a write cursor every byte goes
+ * through), messages parsed and built, resolv.conf and hosts files, the
+ * timing rules, the upstream policy, who may ask, the fair share, the
+ * routing rules and the cache.  Calls: libc's string and memory functions
+ * and nothing else; no system call (logging, section 3, is compiled out
+ * of the test builds with the rest of the I/O).  Promises: every function
+ * decides from its arguments alone, `now` included, so test/unit proves it
+ * with a fake clock and the fuzz targets run it on any input.
  */
 
 /* ==== 1. Includes ======================================================== */
@@ -3268,10 +3288,20 @@ cache_longest_chain(const struct cache *c)
 }
 
 /*
- * Sections 16 to 35 do the I/O.  The unit tests and fuzz targets build with
+ * Sections 16 to 36 (Parts 2-5) do the I/O.  The unit tests and fuzz targets build with
  * -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
+
+/*
+ * ######## Part 2. Engine #################################################
+ * Owns: the runtime state every I/O part shares (sections 16-17, declared
+ * here), the queries in flight, the upstream walk, the sockets to the
+ * upstreams, backoff and probes.  Calls: Part 1.  Promises: it never
+ * calls client code; a finished query goes on the done list with what its
+ * client is owed (done_push()), and Part 3 answers it.  Its deadlines are
+ * queries_next() / queries_due() (Part 5's table).
+ */
 
 /* ==== 16. Runtime state: queries, clients, listeners ===================== */
 
@@ -3611,7 +3641,7 @@ struct stats {
 	uint64_t	 send_err;	/* datagrams the kernel refused */
 };
 
-/* A followed file: the resolv file or a hosts file (sections 28 and 29). */
+/* A followed file: the resolv file or a hosts file (sections 29 and 30). */
 struct watched_file {
 	const char	*path[2];	/* candidates, preferred first */
 	int		 npath;
@@ -3769,7 +3799,7 @@ slot_of(const struct state *st, const struct query *q)
 #define QUERY_LINKS(st, m)	LINKS((st)->q, struct query, m)
 #define CONN_LINKS(st, m)	LINKS((st)->conn, struct conn, m)
 
-/* ==== 18. Sources, event tokens and client output ======================== */
+/* ==== 18. Sources and event tokens ======================================= */
 
 /* Sources: what each holds of the tables, for the fair share. */
 
@@ -3923,364 +3953,14 @@ source_put(struct state *st, const struct srcref *sr, enum src_kind kind)
 }
 
 /*
- * Every upstream socket and TCP client sits in one epoll set, which sits
- * in the pollfd array as one descriptor: ppoll() cost does not grow with
- * the queries in flight.  Answers to UDP clients leave in sendmmsg
- * batches; TCP clients get framed answers in the order they complete
- * (RFC 7766 6.2.1.1).
+ * An event token: what an epoll event names (enum token_kind), the slot,
+ * the upstream position, and its owner's generation when registered.
  */
-
 static uint64_t
 token_make(int kind, int idx, int pos, uint32_t gen)
 {
 	return (uint64_t)gen << 32 | (uint64_t)kind << 24 |
 	    (uint64_t)pos << 16 | (uint64_t)idx;
-}
-
-static void
-batch_add(struct batch *b, int fd, const struct sockaddr *to, socklen_t tolen,
-    void *data, size_t len)
-{
-	struct mmsghdr *m = &b->msg[b->n];
-
-	b->fd = fd;
-	memcpy(&b->to[b->n], to, tolen);
-	b->iov[b->n].iov_base = data;
-	b->iov[b->n].iov_len = len;
-	memset(m, 0, sizeof(*m));
-	m->msg_hdr.msg_name = &b->to[b->n];
-	m->msg_hdr.msg_namelen = tolen;
-	m->msg_hdr.msg_iov = &b->iov[b->n];
-	m->msg_hdr.msg_iovlen = 1;
-	b->n++;
-}
-
-static void
-batch_flush(struct state *st)
-{
-	struct batch *b = &st->cli;
-	int i = 0, r;
-
-	while (i < b->n) {
-		r = sendmmsg(b->fd, b->msg + i, (unsigned)(b->n - i), 0);
-		if (r > 0) {
-			i += r;
-			continue;
-		}
-		if (r == -1 && errno == EINTR)
-			continue;
-		st->stats.send_err++;
-		if (r == -1 && errno == EAGAIN)
-			break;
-		i++;
-	}
-	b->n = 0;
-}
-
-static void
-conn_fifo_remove(struct state *st, struct conn *c)
-{
-	if (c->fifo < 0)
-		return;
-	list_unlink(&st->cfifo[c->fifo], CONN_LINKS(st, fl),
-	    (int32_t)(c - st->conn));
-	c->fifo = -1;
-}
-
-/* c waits on FIFO which (C_IDLE, C_MSG), at its tail, deadline set. */
-static void
-conn_fifo_push(struct state *st, struct conn *c, int which)
-{
-	conn_fifo_remove(st, c);
-	c->deadline = tcp_deadline((enum tcp_phase)which, st->now);
-	c->fifo = (int8_t)which;
-	list_push(&st->cfifo[which], CONN_LINKS(st, fl),
-	    (int32_t)(c - st->conn));
-}
-
-/*
- * Activity between whole messages: the idle time starts again.  A
- * message in progress keeps its deadline: bytes that trickle in do not
- * extend it.
- */
-static void
-conn_touch(struct state *st, struct conn *c)
-{
-	if (c->fifo != C_MSG)
-		conn_fifo_push(st, c, C_IDLE);
-}
-
-/*
- * Queries connection c may have in flight: at most TCP_PIPELINE, and at
- * most half of the upstream TCP buffers that others do not hold, so that
- * however many queries one connection sends, the next connection still
- * finds buffers (each newcomer gets half of what is left).
- */
-static int
-conn_pipeline(const struct state *st, const struct conn *c)
-{
-	int share = (st->nfreetbuf + c->inflight) / 2;
-
-	if (share < 1)
-		share = 1;
-	return share < TCP_PIPELINE ? share : TCP_PIPELINE;
-}
-
-/*
- * Wait for what c can act on, and nothing else: reading while it may send
- * more queries, writing while answers wait.  A half-closed client with
- * queries in flight waits for nothing, so it cannot make ppoll() spin.
- */
-static void
-conn_arm(struct state *st, struct conn *c)
-{
-	struct epoll_event ev;
-	uint32_t want = 0;
-
-	if (!c->eof && c->inflight < conn_pipeline(st, c))
-		want |= EPOLLIN;
-	if (c->wpos < c->wlen)
-		want |= EPOLLOUT;
-	if (want == c->events)
-		return;
-	ev.events = want;
-	ev.data.u64 = token_make(TK_CONN, (int)(c - st->conn), 0, c->gen);
-	if (epoll_ctl(st->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-		c->events = want;
-}
-
-/* Every slot of from at the tail of to, in order; from is empty after. */
-static void
-list_splice(struct list *to, struct list *from, struct links t)
-{
-	if (from->head < 0)
-		return;
-	link_at(t, from->head)->prev = to->tail;
-	if (to->tail >= 0)
-		link_at(t, to->tail)->next = from->head;
-	else
-		to->head = from->head;
-	to->tail = from->tail;
-	*from = LIST_EMPTY;
-}
-
-/*
- * Close c.  Its queries in flight are moved to the orphan list and
- * cancelled at the start of the next loop pass, not here: conn_close()
- * may run while a leader hands its answer to its followers.
- */
-static void
-conn_close(struct state *st, struct conn *c)
-{
-	int32_t i;
-
-	for (i = c->queries.head; i >= 0; i = st->q[i].ql.next)
-		st->q[i].clist = CL_ORPHAN;
-	list_splice(&st->orphans, &c->queries, QUERY_LINKS(st, ql));
-	conn_fifo_remove(st, c);
-	source_put(st, &c->src, SRC_CONNS);
-	close(c->fd);		/* leaves the epoll set with it */
-	c->fd = -1;
-	st->nconn--;
-	c->gen++;		/* its queries in flight now answer nobody */
-	c->fl.next = st->freeconn;
-	st->freeconn = (int32_t)(c - st->conn);
-}
-
-/* Write what is queued; false when c was closed. */
-static bool
-conn_write(struct state *st, struct conn *c)
-{
-	ssize_t n;
-
-	while (c->wpos < c->wlen) {
-		n = write(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			break;
-		if (n <= 0) {
-			conn_close(st, c);
-			return false;
-		}
-		c->wpos += (uint32_t)n;
-	}
-	if (c->wpos == c->wlen) {
-		c->wpos = c->wlen = 0;
-		if (c->eof && c->inflight == 0) {
-			conn_close(st, c);
-			return false;
-		}
-	}
-	conn_arm(st, c);
-	return true;
-}
-
-/* Queue one framed answer on c; a client that reads nothing is closed. */
-static void
-conn_send(struct state *st, struct conn *c, const uint8_t *buf, size_t len)
-{
-	if (c->wpos > 0 && c->wlen + 2 + len > TCP_WBUF) {
-		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
-		c->wlen -= c->wpos;
-		c->wpos = 0;
-	}
-	if (c->wlen + 2 + len > TCP_WBUF) {
-		st->stats.send_err++;
-		conn_close(st, c);
-		return;
-	}
-	put_u16(c->wbuf + c->wlen, (uint16_t)len);
-	memcpy(c->wbuf + c->wlen + 2, buf, len);
-	c->wlen += 2 + (uint32_t)len;
-	conn_touch(st, c);
-	conn_write(st, c);
-}
-
-/* The list TCP query q is on. */
-static struct list *
-conn_qlist(struct state *st, const struct query *q)
-{
-	return q->clist == CL_ORPHAN ? &st->orphans :
-	    &st->conn[q->cl.origin].queries;
-}
-
-/* A new TCP query q joins its connection's list, counted in flight. */
-static void
-conn_query_take(struct state *st, struct query *q)
-{
-	st->conn[q->cl.origin].inflight++;
-	q->clist = CL_CONN;
-	list_push(&st->conn[q->cl.origin].queries, QUERY_LINKS(st, ql),
-	    slot_of(st, q));
-}
-
-static void
-conn_query_unlink(struct state *st, struct query *q)
-{
-	if (q->clist < 0)
-		return;
-	list_unlink(conn_qlist(st, q), QUERY_LINKS(st, ql), slot_of(st, q));
-	q->clist = -1;
-}
-
-/* TCP query q ended: its client may read again, or close once drained. */
-static void
-conn_query_done(struct state *st, struct query *q)
-{
-	struct conn *c = &st->conn[q->cl.origin];
-
-	conn_query_unlink(st, q);
-	if (c->gen != q->cl.gen || c->fd < 0)
-		return;
-	c->inflight--;
-	if (c->eof && c->inflight == 0 && c->wpos == c->wlen)
-		conn_close(st, c);
-	else
-		conn_arm(st, c);
-}
-
-/* Send a finished answer (dns_finish() made it fit) to a client. */
-static void
-client_send(struct state *st, const struct client *cl, const uint8_t *buf,
-    size_t len)
-{
-	struct conn *c;
-	int fd;
-
-	if (cl->tcp) {
-		c = &st->conn[cl->origin];
-		if (c->fd >= 0 && c->gen == cl->gen)
-			conn_send(st, c, buf, len);
-		return;
-	}
-	if (len > DNS_MAX_UDP)
-		return;		/* dns_finish() cut it to the client's size */
-	if (st->lis[cl->origin].gen != cl->gen ||
-	    (fd = st->lis[cl->origin].udp) < 0)
-		return;		/* its listener closed: the namespace went */
-	if (st->cli.n == BATCH || (st->cli.n > 0 && st->cli.fd != fd))
-		batch_flush(st);
-	memcpy(st->cli.buf[st->cli.n], buf, len);
-	batch_add(&st->cli, fd, &cl->addr.sa, cl->addrlen,
-	    st->cli.buf[st->cli.n], len);
-}
-
-/* The -v line: client, name, type, how answered, RCODE, milliseconds. */
-static void
-query_log(struct state *st, const struct client *cl,
-    const struct dns_query *dq, const char *how, int rcode, uint64_t start)
-{
-	char who[80], name[DNS_MAX_NAME * 4 + 1], tb[16], tmb[48];
-	const char *clock;
-	struct timespec ts;
-	struct addr a;
-	long day;
-
-	if (log_level < 2)
-		return;
-	memcpy(&a.ss, &cl->addr.ss, sizeof(a.ss));
-	a.len = cl->addrlen;
-	addr_text(&a, '#', who, sizeof(who) - 4);
-	if (cl->tcp)
-		strcat(who, "/tcp");
-	dns_name_text(dq->qname, name, sizeof(name));
-	clock = "";
-	if (log_time && clock_gettime(CLOCK_REALTIME, &ts) == 0) {
-		day = (long)(ts.tv_sec % 86400);	/* UTC: no zone files */
-		snprintf(tmb, sizeof(tmb), "%02ld:%02ld:%02ld.%03ld ", day / 3600,
-		    day / 60 % 60, day % 60, ts.tv_nsec / 1000000);
-		clock = tmb;
-	}
-	logmsg(2, "%s%s %s %s: %s %s %llu ms", clock, who, name,
-	    dns_type_name(dq->qtype, tb, sizeof(tb)), how,
-	    dns_rcode_name(rcode), (unsigned long long)(st->now - start));
-}
-
-/*
- * Answer a client's query (its bytes in query, checked into dq) with
- * rcode and no records: the one way every error reply is made.
- */
-static void
-client_error(struct state *st, const struct client *cl, const uint8_t *query,
-    const struct dns_query *dq, int rcode, int ede, const char *how,
-    uint64_t start)
-{
-	size_t n;
-
-	n = dns_build_error(st->scratch, sizeof(st->scratch), query, dq,
-	    rcode, ede);
-	dns_hdr_set(st->scratch, HDR_ID, dq->id);
-	client_send(st, cl, st->scratch, n);
-	if (rcode == RCODE_SERVFAIL)
-		st->stats.servfail++;
-	query_log(st, cl, dq, how, rcode, start);
-}
-
-/*
- * Send the answer in buf (no OPT; len bytes, described by r), to the
- * client of dq, whose own query bytes are in query: its ID, its spelling
- * of the name, an OPT made for it, cut to what it can take.
- */
-static void
-client_answer(struct state *st, const struct client *cl, const uint8_t *query,
-    const struct dns_query *dq, const uint8_t *buf, size_t len,
-    const struct dns_reply *r, int ede)
-{
-	uint8_t *out = st->scratch;
-	size_t limit;
-
-	if (len > DNS_MAX_TCP)
-		len = DNS_MAX_TCP;
-	if (out != buf)		/* the answer and its EDEs after it */
-		memmove(out, buf, len + r->ede_len);
-	dns_hdr_set(out, HDR_ID, dq->id);
-	if (r->qend != 0)	/* 0x20: the client's own case */
-		memcpy(out + DNS_HDR, query + DNS_HDR, dq->qname_len);
-	limit = cl->tcp ? DNS_MAX_TCP : dq->udp_size < DNS_MAX_UDP ?
-	    dq->udp_size : DNS_MAX_UDP;
-	len = dns_finish(out, len, sizeof(st->scratch), r, dq, limit, ede);
-	client_send(st, cl, out, len);
 }
 
 /* ==== 19. Query table: queues, stale list, health ======================== */
@@ -4383,7 +4063,7 @@ query_set_state(struct state *st, struct query *q, enum query_state s)
 	q->state = s;
 }
 
-/* ==== 20. Query slots: sources, allocation, in-flight, sockets =========== */
+/* ==== 20. Query slots: allocation, in-flight, upstream sockets =========== */
 
 static struct query *
 query_alloc(struct state *st)
@@ -5444,7 +5124,373 @@ expire_attempt(struct state *st, struct query *q)
 		query_done(st, q, NULL, 0, NULL, "all upstreams failed");
 }
 
-/* ==== 23. Intake: a client's query ======================================= */
+/*
+ * ######## Part 3. Clients ################################################
+ * Owns: the UDP and TCP listeners' clients: reading queries, who may ask,
+ * TCP connections (framing, pipelining, idle and slow limits), and
+ * answering, UDP in sendmmsg batches, TCP framed.  Calls: Parts 1-2 (a
+ * query enters the engine through query_enter()).  Promises: every client
+ * owed an answer gets exactly one (clients_drain() after every event and
+ * every timer run); a closed connection's queries are cancelled.  Its
+ * deadlines: conns_next() / conns_due().
+ */
+
+/* ==== 23. Client output ================================================== */
+/*
+ * Every upstream socket and TCP client sits in one epoll set, which sits
+ * in the pollfd array as one descriptor: ppoll() cost does not grow with
+ * the queries in flight.  Answers to UDP clients leave in sendmmsg
+ * batches; TCP clients get framed answers in the order they complete
+ * (RFC 7766 6.2.1.1).
+ */
+
+static void
+batch_add(struct batch *b, int fd, const struct sockaddr *to, socklen_t tolen,
+    void *data, size_t len)
+{
+	struct mmsghdr *m = &b->msg[b->n];
+
+	b->fd = fd;
+	memcpy(&b->to[b->n], to, tolen);
+	b->iov[b->n].iov_base = data;
+	b->iov[b->n].iov_len = len;
+	memset(m, 0, sizeof(*m));
+	m->msg_hdr.msg_name = &b->to[b->n];
+	m->msg_hdr.msg_namelen = tolen;
+	m->msg_hdr.msg_iov = &b->iov[b->n];
+	m->msg_hdr.msg_iovlen = 1;
+	b->n++;
+}
+
+static void
+batch_flush(struct state *st)
+{
+	struct batch *b = &st->cli;
+	int i = 0, r;
+
+	while (i < b->n) {
+		r = sendmmsg(b->fd, b->msg + i, (unsigned)(b->n - i), 0);
+		if (r > 0) {
+			i += r;
+			continue;
+		}
+		if (r == -1 && errno == EINTR)
+			continue;
+		st->stats.send_err++;
+		if (r == -1 && errno == EAGAIN)
+			break;
+		i++;
+	}
+	b->n = 0;
+}
+
+static void
+conn_fifo_remove(struct state *st, struct conn *c)
+{
+	if (c->fifo < 0)
+		return;
+	list_unlink(&st->cfifo[c->fifo], CONN_LINKS(st, fl),
+	    (int32_t)(c - st->conn));
+	c->fifo = -1;
+}
+
+/* c waits on FIFO which (C_IDLE, C_MSG), at its tail, deadline set. */
+static void
+conn_fifo_push(struct state *st, struct conn *c, int which)
+{
+	conn_fifo_remove(st, c);
+	c->deadline = tcp_deadline((enum tcp_phase)which, st->now);
+	c->fifo = (int8_t)which;
+	list_push(&st->cfifo[which], CONN_LINKS(st, fl),
+	    (int32_t)(c - st->conn));
+}
+
+/*
+ * Activity between whole messages: the idle time starts again.  A
+ * message in progress keeps its deadline: bytes that trickle in do not
+ * extend it.
+ */
+static void
+conn_touch(struct state *st, struct conn *c)
+{
+	if (c->fifo != C_MSG)
+		conn_fifo_push(st, c, C_IDLE);
+}
+
+/*
+ * Queries connection c may have in flight: at most TCP_PIPELINE, and at
+ * most half of the upstream TCP buffers that others do not hold, so that
+ * however many queries one connection sends, the next connection still
+ * finds buffers (each newcomer gets half of what is left).
+ */
+static int
+conn_pipeline(const struct state *st, const struct conn *c)
+{
+	int share = (st->nfreetbuf + c->inflight) / 2;
+
+	if (share < 1)
+		share = 1;
+	return share < TCP_PIPELINE ? share : TCP_PIPELINE;
+}
+
+/*
+ * Wait for what c can act on, and nothing else: reading while it may send
+ * more queries, writing while answers wait.  A half-closed client with
+ * queries in flight waits for nothing, so it cannot make ppoll() spin.
+ */
+static void
+conn_arm(struct state *st, struct conn *c)
+{
+	struct epoll_event ev;
+	uint32_t want = 0;
+
+	if (!c->eof && c->inflight < conn_pipeline(st, c))
+		want |= EPOLLIN;
+	if (c->wpos < c->wlen)
+		want |= EPOLLOUT;
+	if (want == c->events)
+		return;
+	ev.events = want;
+	ev.data.u64 = token_make(TK_CONN, (int)(c - st->conn), 0, c->gen);
+	if (epoll_ctl(st->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = want;
+}
+
+/* Every slot of from at the tail of to, in order; from is empty after. */
+static void
+list_splice(struct list *to, struct list *from, struct links t)
+{
+	if (from->head < 0)
+		return;
+	link_at(t, from->head)->prev = to->tail;
+	if (to->tail >= 0)
+		link_at(t, to->tail)->next = from->head;
+	else
+		to->head = from->head;
+	to->tail = from->tail;
+	*from = LIST_EMPTY;
+}
+
+/*
+ * Close c.  Its queries in flight are moved to the orphan list and
+ * cancelled at the start of the next loop pass, not here: conn_close()
+ * may run while a leader hands its answer to its followers.
+ */
+static void
+conn_close(struct state *st, struct conn *c)
+{
+	int32_t i;
+
+	for (i = c->queries.head; i >= 0; i = st->q[i].ql.next)
+		st->q[i].clist = CL_ORPHAN;
+	list_splice(&st->orphans, &c->queries, QUERY_LINKS(st, ql));
+	conn_fifo_remove(st, c);
+	source_put(st, &c->src, SRC_CONNS);
+	close(c->fd);		/* leaves the epoll set with it */
+	c->fd = -1;
+	st->nconn--;
+	c->gen++;		/* its queries in flight now answer nobody */
+	c->fl.next = st->freeconn;
+	st->freeconn = (int32_t)(c - st->conn);
+}
+
+/* Write what is queued; false when c was closed. */
+static bool
+conn_write(struct state *st, struct conn *c)
+{
+	ssize_t n;
+
+	while (c->wpos < c->wlen) {
+		n = write(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			conn_close(st, c);
+			return false;
+		}
+		c->wpos += (uint32_t)n;
+	}
+	if (c->wpos == c->wlen) {
+		c->wpos = c->wlen = 0;
+		if (c->eof && c->inflight == 0) {
+			conn_close(st, c);
+			return false;
+		}
+	}
+	conn_arm(st, c);
+	return true;
+}
+
+/* Queue one framed answer on c; a client that reads nothing is closed. */
+static void
+conn_send(struct state *st, struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (c->wpos > 0 && c->wlen + 2 + len > TCP_WBUF) {
+		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+		c->wlen -= c->wpos;
+		c->wpos = 0;
+	}
+	if (c->wlen + 2 + len > TCP_WBUF) {
+		st->stats.send_err++;
+		conn_close(st, c);
+		return;
+	}
+	put_u16(c->wbuf + c->wlen, (uint16_t)len);
+	memcpy(c->wbuf + c->wlen + 2, buf, len);
+	c->wlen += 2 + (uint32_t)len;
+	conn_touch(st, c);
+	conn_write(st, c);
+}
+
+/* The list TCP query q is on. */
+static struct list *
+conn_qlist(struct state *st, const struct query *q)
+{
+	return q->clist == CL_ORPHAN ? &st->orphans :
+	    &st->conn[q->cl.origin].queries;
+}
+
+/* A new TCP query q joins its connection's list, counted in flight. */
+static void
+conn_query_take(struct state *st, struct query *q)
+{
+	st->conn[q->cl.origin].inflight++;
+	q->clist = CL_CONN;
+	list_push(&st->conn[q->cl.origin].queries, QUERY_LINKS(st, ql),
+	    slot_of(st, q));
+}
+
+static void
+conn_query_unlink(struct state *st, struct query *q)
+{
+	if (q->clist < 0)
+		return;
+	list_unlink(conn_qlist(st, q), QUERY_LINKS(st, ql), slot_of(st, q));
+	q->clist = -1;
+}
+
+/* TCP query q ended: its client may read again, or close once drained. */
+static void
+conn_query_done(struct state *st, struct query *q)
+{
+	struct conn *c = &st->conn[q->cl.origin];
+
+	conn_query_unlink(st, q);
+	if (c->gen != q->cl.gen || c->fd < 0)
+		return;
+	c->inflight--;
+	if (c->eof && c->inflight == 0 && c->wpos == c->wlen)
+		conn_close(st, c);
+	else
+		conn_arm(st, c);
+}
+
+/* Send a finished answer (dns_finish() made it fit) to a client. */
+static void
+client_send(struct state *st, const struct client *cl, const uint8_t *buf,
+    size_t len)
+{
+	struct conn *c;
+	int fd;
+
+	if (cl->tcp) {
+		c = &st->conn[cl->origin];
+		if (c->fd >= 0 && c->gen == cl->gen)
+			conn_send(st, c, buf, len);
+		return;
+	}
+	if (len > DNS_MAX_UDP)
+		return;		/* dns_finish() cut it to the client's size */
+	if (st->lis[cl->origin].gen != cl->gen ||
+	    (fd = st->lis[cl->origin].udp) < 0)
+		return;		/* its listener closed: the namespace went */
+	if (st->cli.n == BATCH || (st->cli.n > 0 && st->cli.fd != fd))
+		batch_flush(st);
+	memcpy(st->cli.buf[st->cli.n], buf, len);
+	batch_add(&st->cli, fd, &cl->addr.sa, cl->addrlen,
+	    st->cli.buf[st->cli.n], len);
+}
+
+/* The -v line: client, name, type, how answered, RCODE, milliseconds. */
+static void
+query_log(struct state *st, const struct client *cl,
+    const struct dns_query *dq, const char *how, int rcode, uint64_t start)
+{
+	char who[80], name[DNS_MAX_NAME * 4 + 1], tb[16], tmb[48];
+	const char *clock;
+	struct timespec ts;
+	struct addr a;
+	long day;
+
+	if (log_level < 2)
+		return;
+	memcpy(&a.ss, &cl->addr.ss, sizeof(a.ss));
+	a.len = cl->addrlen;
+	addr_text(&a, '#', who, sizeof(who) - 4);
+	if (cl->tcp)
+		strcat(who, "/tcp");
+	dns_name_text(dq->qname, name, sizeof(name));
+	clock = "";
+	if (log_time && clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+		day = (long)(ts.tv_sec % 86400);	/* UTC: no zone files */
+		snprintf(tmb, sizeof(tmb), "%02ld:%02ld:%02ld.%03ld ", day / 3600,
+		    day / 60 % 60, day % 60, ts.tv_nsec / 1000000);
+		clock = tmb;
+	}
+	logmsg(2, "%s%s %s %s: %s %s %llu ms", clock, who, name,
+	    dns_type_name(dq->qtype, tb, sizeof(tb)), how,
+	    dns_rcode_name(rcode), (unsigned long long)(st->now - start));
+}
+
+/*
+ * Answer a client's query (its bytes in query, checked into dq) with
+ * rcode and no records: the one way every error reply is made.
+ */
+static void
+client_error(struct state *st, const struct client *cl, const uint8_t *query,
+    const struct dns_query *dq, int rcode, int ede, const char *how,
+    uint64_t start)
+{
+	size_t n;
+
+	n = dns_build_error(st->scratch, sizeof(st->scratch), query, dq,
+	    rcode, ede);
+	dns_hdr_set(st->scratch, HDR_ID, dq->id);
+	client_send(st, cl, st->scratch, n);
+	if (rcode == RCODE_SERVFAIL)
+		st->stats.servfail++;
+	query_log(st, cl, dq, how, rcode, start);
+}
+
+/*
+ * Send the answer in buf (no OPT; len bytes, described by r), to the
+ * client of dq, whose own query bytes are in query: its ID, its spelling
+ * of the name, an OPT made for it, cut to what it can take.
+ */
+static void
+client_answer(struct state *st, const struct client *cl, const uint8_t *query,
+    const struct dns_query *dq, const uint8_t *buf, size_t len,
+    const struct dns_reply *r, int ede)
+{
+	uint8_t *out = st->scratch;
+	size_t limit;
+
+	if (len > DNS_MAX_TCP)
+		len = DNS_MAX_TCP;
+	if (out != buf)		/* the answer and its EDEs after it */
+		memmove(out, buf, len + r->ede_len);
+	dns_hdr_set(out, HDR_ID, dq->id);
+	if (r->qend != 0)	/* 0x20: the client's own case */
+		memcpy(out + DNS_HDR, query + DNS_HDR, dq->qname_len);
+	limit = cl->tcp ? DNS_MAX_TCP : dq->udp_size < DNS_MAX_UDP ?
+	    dq->udp_size : DNS_MAX_UDP;
+	len = dns_finish(out, len, sizeof(st->scratch), r, dq, limit, ede);
+	client_send(st, cl, out, len);
+}
+
+/* ==== 24. Intake: a client's query ======================================= */
 /*
  * A listener is a UDP and a TCP socket on one address.  UDP queries come
  * in recvmmsg batches.  A TCP client may pipeline up to TCP_PIPELINE
@@ -5855,7 +5901,7 @@ query_from_client(struct state *st, const struct client *cl, uint8_t *buf,
 	query_enter(st, cl, buf, &dq, route);
 }
 
-/* ==== 24. Intake: who may ask, UDP and TCP clients ======================= */
+/* ==== 25. Intake: who may ask, UDP and TCP clients ======================= */
 
 /* A namespace as messages name it. */
 static const char *
@@ -6217,7 +6263,18 @@ conn_io(struct state *st, struct conn *c, uint32_t ev)
 		conn_close(st, c);
 }
 
-/* ==== 25. Namespaces and their addresses ================================= */
+/*
+ * ######## Part 4. Surroundings ###########################################
+ * Owns: what dnsfwd follows outside itself: network namespaces and their
+ * addresses (netlink), listeners bound in them, followed files (inotify or
+ * polling), readiness, and the upstream lists the files give.  Calls:
+ * Parts 1-3.  Promises: nothing it follows (a file swapped for a FIFO, a
+ * namespace that goes) stalls the loop; changes reach the engine as data
+ * (a new upstream list, a new listener).  Its deadlines: views_next(),
+ * ready_next(), files_next() and their _due().
+ */
+
+/* ==== 26. Namespaces and their addresses ================================= */
 /*
  * Where the listeners live: each namespace dnsfwd listens in (a netview),
  * the networks of its interfaces (who may ask, kept current by a netlink
@@ -6342,7 +6399,7 @@ view_event(struct state *st, int i)
 #define CAP_BIND	(1u << 10)	/* CAP_NET_BIND_SERVICE */
 #define CAP_ADMIN	(1u << 21)	/* CAP_SYS_ADMIN */
 
-/* ==== 26. Listeners: capabilities and binding ============================ */
+/* ==== 27. Listeners: capabilities and binding ============================ */
 
 /* capset(2), which libc does not wrap: set the first 32 capabilities. */
 static int
@@ -6471,7 +6528,7 @@ listen_open(struct listener *l, const struct listen_chain *ch)
 	return -1;
 }
 
-/* ==== 27. Views: listeners in namespaces ================================= */
+/* ==== 28. Views: listeners in namespaces ================================= */
 
 /* A free listener slot (the table grows at start and as namespaces come). */
 static int
@@ -6823,7 +6880,7 @@ views_start(struct state *st)
 	}
 }
 
-/* ==== 28. File following ================================================= */
+/* ==== 29. File following ================================================= */
 /*
  * The resolv file is watched through its parent directory (and the
  * directory of a symlink's target), so edits in place, atomic renames and
@@ -7088,7 +7145,7 @@ follow_release(struct state *st)
 	batch_flush(st);
 }
 
-/* ==== 29. Readiness and the files applied ================================ */
+/* ==== 30. Readiness and the files applied ================================ */
 
 /*
  * sd_notify(3) without libsystemd: one datagram to the unix socket
@@ -7433,7 +7490,15 @@ follow_reload(struct state *st, bool force)
 		file_check(st, &st->files.file[i], force);
 }
 
-/* ==== 30. Signals and counters =========================================== */
+/*
+ * ######## Part 5. Loop and start-up ######################################
+ * Owns: signals, the event loop, the options and start-up (bind, allocate,
+ * follow, drop privileges) and main().  Calls: every part.  Promises: one
+ * ppoll() per pass over a fixed pollfd array and one epoll set; events
+ * first, then what is due (timer_parts[]); nothing allocated per query.
+ */
+
+/* ==== 31. Signals and counters =========================================== */
 /*
  * Handlers only set flags; the signals are blocked except inside ppoll(),
  * so a flag is always seen before the next wait.
@@ -7520,7 +7585,7 @@ stats_print(struct state *st)
 	logmsg(0, "end of counters");	/* a reader knows it has them all */
 }
 
-/* ==== 31. The event loop ================================================= */
+/* ==== 32. The event loop ================================================= */
 /*
  * One pass: wait in ppoll() until the nearest deadline (not at all when
  * one is due), dispatch what is ready (the file watch, one epoll_wait()
@@ -7897,7 +7962,7 @@ loop_run(struct state *st)
 	}
 }
 
-/* ==== 32. Options: their values and messages ============================= */
+/* ==== 33. Options: their values and messages ============================= */
 
 /* What the command line asks for that start-up, not the state, keeps. */
 struct options {
@@ -7995,7 +8060,7 @@ opt_number(const char *opt, const char *arg, long min, long max,
 	return (long)v;
 }
 
-/* ==== 33. Start-up: privileges and memory ================================ */
+/* ==== 34. Start-up: privileges and memory ================================ */
 
 /* --pid-file: written once listening, before privileges are dropped. */
 static void
@@ -8193,7 +8258,7 @@ state_fds(struct state *st)
 	st->usfree[0] = st->usfree[1] = -1;
 }
 
-/* ==== 34. Start-up: listeners, files, the order ========================== */
+/* ==== 35. Start-up: listeners, files, the order ========================== */
 
 /* Watches need absolute paths: a relative one is taken from the cwd. */
 static const char *
@@ -8448,7 +8513,7 @@ signals_init(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* ==== 35. The option table and main() ==================================== */
+/* ==== 36. The option table and main() ==================================== */
 
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
