@@ -143,7 +143,7 @@
  * attacker who knows the port gets at most 3 of 65,536 IDs a try.
  */
 #define SPOOF_REPLIES	3
-#define SRC_KEY		17	/* a source: kind byte, an address or a /64 */
+#define SRC_KEY		17	/* a source: kind byte, address or /64 */
 #define STRANGER_SLOTS	64	/* sources whose refusal was logged lately */
 #define STRANGER_LINES	16	/* refusals said a minute, all sources */
 #define NL_DUMP_TRIES	4	/* dumps redone while addresses change */
@@ -444,34 +444,22 @@ link_at(struct links t, int32_t i)
 	    t.off);
 }
 
-/* Slot i, on no list, at the tail of l. */
+/* Slot i, on no list, at the tail of l (front: at its head). */
 static void
-list_push(struct list *l, struct links t, int32_t i)
+list_add(struct list *l, struct links t, int32_t i, bool front)
 {
 	struct link *k = link_at(t, i);
+	int32_t *end = front ? &l->head : &l->tail;
 
-	k->prev = l->tail;
-	k->next = -1;
-	if (l->tail >= 0)
-		link_at(t, l->tail)->next = i;
+	k->prev = front ? -1 : l->tail;
+	k->next = front ? l->head : -1;
+	if (*end < 0)
+		l->head = l->tail = i;	/* empty: both ends */
+	else if (front)
+		link_at(t, *end)->prev = i;
 	else
-		l->head = i;
-	l->tail = i;
-}
-
-/* Slot i, on no list, at the head of l. */
-static void
-list_push_front(struct list *l, struct links t, int32_t i)
-{
-	struct link *k = link_at(t, i);
-
-	k->prev = -1;
-	k->next = l->head;
-	if (l->head >= 0)
-		link_at(t, l->head)->prev = i;
-	else
-		l->tail = i;
-	l->head = i;
+		link_at(t, *end)->next = i;
+	*end = i;
 }
 
 /* Slot i, on l, off it. */
@@ -3153,7 +3141,7 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	cache_write(c, &p, copy + len, k.ede_len);
 	e->hnext = c->bucket[h & c->mask];
 	c->bucket[h & c->mask] = i;
-	list_push_front(&c->use, CACHE_LINKS(c), i);
+	list_add(&c->use, CACHE_LINKS(c), i, true);
 	c->n++;
 	c->inserts++;
 	return true;
@@ -3174,7 +3162,7 @@ cache_serve(struct cache *c, int32_t i, const struct dns_query *q,
 	uint16_t at[CACHE_TTLS];
 
 	list_unlink(&c->use, CACHE_LINKS(c), i);
-	list_push_front(&c->use, CACHE_LINKS(c), i);
+	list_add(&c->use, CACHE_LINKS(c), i, true);
 	cache_read(c, &p, out, e->len);
 	cache_read(c, &p, at, 2 * (size_t)e->nttl);
 	cache_read(c, &p, out + e->len, e->ede_len);	/* just past it */
@@ -3236,7 +3224,7 @@ cache_get(struct cache *c, const struct dns_query *q, const uint8_t *query,
 			c->stale_seen = true;
 			/* evicted before fresh ones */
 			list_unlink(&c->use, CACHE_LINKS(c), i);
-			list_push(&c->use, CACHE_LINKS(c), i);
+			list_add(&c->use, CACHE_LINKS(c), i, false);
 		} else {
 			cache_drop(c, i);
 		}
@@ -3288,8 +3276,8 @@ cache_longest_chain(const struct cache *c)
 }
 
 /*
- * Sections 16 to 36 (Parts 2-5) do the I/O.  The unit tests and fuzz targets build with
- * -DDNSFWD_TEST and see only the pure code above.
+ * Sections 16 to 36 (Parts 2-5) do the I/O.  The unit tests and fuzz
+ * targets build with -DDNSFWD_TEST and see only the pure code above.
  */
 #ifndef DNSFWD_TEST
 
@@ -3335,7 +3323,7 @@ enum query_state {
 	Q_TCP_WRITE,	/* fd[asking] connecting, writing; done bytes of out */
 	Q_TCP_READ,	/* query written; done bytes of the reply in tbuf */
 	Q_FOLLOW,	/* waits for the answer of its leader; no FIFO, no fd */
-	Q_DONE,		/* finished, on the done list: owes its client, then free */
+	Q_DONE,		/* finished, on the done list: owed, then freed */
 };
 
 /* What the client of a query on the done list is owed. */
@@ -3434,7 +3422,7 @@ struct query {
 	/* the done list (done_push()): what its client is owed */
 	struct link	 dl;		/* on st->done while ondone */
 	bool		 ondone;
-	bool		 release;	/* finished: freed once its client has it */
+	bool		 release;	/* finished: freed once answered */
 	int8_t		 owed;		/* OWED_* */
 	int8_t		 owe_ede;	/* an EDE of ours with it, -1 none */
 	const uint8_t	*ans;		/* OWED_ANSWER: anslen bytes, ansr */
@@ -3754,7 +3742,7 @@ struct state {
 	uint8_t		*negbuf;	/* NEG_MAX bytes per slot */
 	struct list	 fifo[F_COUNT];	/* queries by deadline, per kind */
 	struct list	 stale;		/* queries with a stale answer, by age */
-	struct list	 done;		/* queries that owe answers: done_push() */
+	struct list	 done;		/* queries owed answers: done_push() */
 	uint8_t		*stalebuf;	/* STALE_BUF: a stale answer served */
 	struct addr	 tags[MAX_TAGS];	/* upstream tag k + 1 is tags[k] */
 	int		 ntags;
@@ -3990,7 +3978,7 @@ fifo_push(struct state *st, struct query *q, int which, uint64_t deadline)
 	fifo_remove(st, q);
 	q->deadline = deadline;
 	q->fifo = (int8_t)which;
-	list_push(&st->fifo[which], QUERY_LINKS(st, fl), slot_of(st, q));
+	list_add(&st->fifo[which], QUERY_LINKS(st, fl), slot_of(st, q), false);
 }
 
 static void
@@ -4010,7 +3998,7 @@ static void
 stale_add(struct state *st, struct query *q)
 {
 	q->staling = true;
-	list_push(&st->stale, QUERY_LINKS(st, sl), slot_of(st, q));
+	list_add(&st->stale, QUERY_LINKS(st, sl), slot_of(st, q), false);
 }
 
 static void
@@ -4662,7 +4650,7 @@ done_push(struct state *st, struct query *q, enum owed what,
     const char *how, bool release)
 {
 	if (!q->ondone) {
-		list_push(&st->done, QUERY_LINKS(st, dl), slot_of(st, q));
+		list_add(&st->done, QUERY_LINKS(st, dl), slot_of(st, q), false);
 		q->ondone = true;
 	}
 	q->owed = (int8_t)what;
@@ -5201,8 +5189,8 @@ conn_fifo_push(struct state *st, struct conn *c, int which)
 	conn_fifo_remove(st, c);
 	c->deadline = tcp_deadline((enum tcp_phase)which, st->now);
 	c->fifo = (int8_t)which;
-	list_push(&st->cfifo[which], CONN_LINKS(st, fl),
-	    (int32_t)(c - st->conn));
+	list_add(&st->cfifo[which], CONN_LINKS(st, fl),
+	    (int32_t)(c - st->conn), false);
 }
 
 /*
@@ -5358,8 +5346,8 @@ conn_query_take(struct state *st, struct query *q)
 {
 	st->conn[q->cl.origin].inflight++;
 	q->clist = CL_CONN;
-	list_push(&st->conn[q->cl.origin].queries, QUERY_LINKS(st, ql),
-	    slot_of(st, q));
+	list_add(&st->conn[q->cl.origin].queries, QUERY_LINKS(st, ql),
+	    slot_of(st, q), false);
 }
 
 static void
@@ -7532,11 +7520,12 @@ stats_print(struct state *st)
 	    "%llu, cache %llu, stale answers %llu, local %llu, shared %llu; "
 	    "refused %llu: strangers refused %llu, strangers closed %llu, "
 	    "over share %llu, refused (table full) %llu, refused (tcp full) "
-	    "%llu, tcp over share %llu, tcp buffers over share %llu, servfail %llu, malformed %llu, forwarded %llu, in flight "
-	    "%d, held %llu, tcp evicted %llu, tcp too slow %llu, cancelled "
-	    "%llu, no upstream socket %llu, unmatched replies %llu, spoofing "
-	    "floods %llu, loops "
-	    "%llu, send errors %llu, upstream sockets %d, probes %llu, "
+	    "%llu, tcp over share %llu, tcp buffers over share %llu, "
+	    "servfail %llu, malformed %llu, forwarded %llu, in flight %d, "
+	    "held %llu, tcp evicted %llu, tcp too slow %llu, cancelled %llu, "
+	    "no upstream socket %llu, unmatched replies %llu, spoofing floods "
+	    "%llu, loops %llu, send errors %llu, upstream sockets %d, probes "
+	    "%llu, "
 	    "revived %llu, asked again after a network error %llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->tcp_queries,
 	    (unsigned long long)(s->answered + st->cache.hits + s->stale +

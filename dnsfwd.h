@@ -755,8 +755,8 @@ int	policy_share_max(int max, enum share_level lv);
  *  - on a list, prev is the slot before it, -1 at the head, and next the
  *    one after it, -1 at the tail; head and tail are -1 exactly when the
  *    list is empty.
- * dnsfwd.c's list_push(), list_push_front(), list_unlink() and
- * list_splice() keep it; nothing else writes a link.
+ * dnsfwd.c's list_add(), list_unlink() and list_splice() keep it;
+ * nothing else writes a link.
  */
 struct link {
 	int32_t		 prev, next;
