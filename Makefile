@@ -23,22 +23,22 @@ static:
 	musl-gcc $(WARN) -Os -static -s -o dnsfwd dnsfwd.c
 	@echo static >.build
 
-test/unit: test/unit.c dnsfwd.c dnsfwd.h
+test/unit: test/unit.c test/wire.h dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -DDNSFWD_TEST -o $@ test/unit.c dnsfwd.c
 
-test/fakeup: test/fakeup.c
+test/fakeup: test/fakeup.c test/wire.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/fakeup.c
 
-test/dnsq: test/dnsq.c
+test/dnsq: test/dnsq.c test/wire.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/dnsq.c
 
-test/chaos: test/chaos.c
+test/chaos: test/chaos.c test/wire.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/chaos.c
 
 FUZZ	 = query reply resolv hosts options acl cache
 REPLAY	 = $(FUZZ:%=test/fuzz/replay/%)
 
-test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h \
+test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h test/wire.h \
     dnsfwd.c dnsfwd.h
 	@mkdir -p test/fuzz/replay
 	$(CC) $(WARN) -Werror $(SAN) -DDNSFWD_TEST -o $@ test/fuzz/driver.c \

@@ -329,7 +329,7 @@ addr_port(const struct addr *a)
  * can only probe a chain, never lengthen one.  Tables that clients fill
  * use dns_question_hash().
  */
-static uint32_t
+uint32_t
 name_hash(const uint8_t *p, size_t n)
 {
 	uint32_t h = 2166136261u;

@@ -245,6 +245,13 @@ struct dns_reply {
 bool	ede_verdict(int code);
 
 /*
+ * FNV-1a of n bytes: the unkeyed hash of names from files and options
+ * (the routing rules, hosts); names from clients are hashed with
+ * dns_question_hash(), keyed.
+ */
+uint32_t	name_hash(const uint8_t *p, size_t n);
+
+/*
  * The ID and flags of the message buf (len bytes), through the cursor;
  * false when it is shorter than a header.
  */

@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wire.h"
+
 #define MAX_TCP		48	/* chaos's TCP clients at once */
 #define MAX_UPCONN	64	/* dnsfwd's TCP connections to our upstreams */
 #define MAX_PEND	512	/* delayed upstream replies */
@@ -70,14 +72,6 @@ static unsigned long n_udp, n_tcp, n_up, n_upconn, n_rounds;
 
 /* ---- small utilities ----------------------------------------------------- */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* xorshift64*: reproducible from -r SEED */
 static uint32_t
@@ -95,18 +89,7 @@ below(uint32_t n)
 	return n == 0 ? 0 : rnd() % n;
 }
 
-static void
-put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
-static unsigned
-get16(const uint8_t *p)
-{
-	return (unsigned)p[0] << 8 | p[1];
-}
 
 static void
 nonblock(int fd)
@@ -125,60 +108,34 @@ fail(const char *what, const char *detail)
 
 /* ---- DNS messages -------------------------------------------------------- */
 
-/* Write name ("n3.chaos.test") in wire form at p; returns its length. */
-static size_t
-wire_name(uint8_t *p, const char *name)
-{
-	size_t n = 0, l;
-	const char *dot;
-
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		l = dot ? (size_t)(dot - name) : strlen(name);
-		p[n++] = (uint8_t)l;
-		memcpy(p + n, name, l);
-		n += l;
-		name += l + (dot ? 1 : 0);
-	}
-	p[n++] = 0;
-	return n;
-}
 
 /* A query; edns 0 none, 1 plain, 2 with a COOKIE and a Client Subnet. */
 static size_t
 make_query(uint8_t *b, unsigned id, const char *name, unsigned type,
     int edns)
 {
-	size_t n = 12;
+	size_t n = wire_query(b, id, 0x0100, name, type);
 
-	memset(b, 0, 12);
-	put16(b, id);
-	put16(b + 2, 0x0100);
-	put16(b + 4, 1);
-	n += wire_name(b + n, name);
-	put16(b + n, type);
-	put16(b + n + 2, 1);
-	n += 4;
 	if (edns == 0)
 		return n;
-	put16(b + 10, 1);
+	wire_put16(b + 10, 1);
 	b[n] = 0;
-	put16(b + n + 1, 41);
-	put16(b + n + 3, 1232);
+	wire_put16(b + n + 1, 41);
+	wire_put16(b + n + 3, 1232);
 	memset(b + n + 5, 0, 4);
 	if (edns == 1) {
-		put16(b + n + 9, 0);
+		wire_put16(b + n + 9, 0);
 		return n + 11;
 	}
-	put16(b + n + 9, 12 + 11);
+	wire_put16(b + n + 9, 12 + 11);
 	n += 11;
-	put16(b + n, 10);		/* COOKIE, client part */
-	put16(b + n + 2, 8);
+	wire_put16(b + n, 10);		/* COOKIE, client part */
+	wire_put16(b + n + 2, 8);
 	memset(b + n + 4, 0xcc, 8);
 	n += 12;
-	put16(b + n, 8);		/* Client Subnet 192.0.2.0/24 */
-	put16(b + n + 2, 7);
-	put16(b + n + 4, 1);
+	wire_put16(b + n, 8);		/* Client Subnet 192.0.2.0/24 */
+	wire_put16(b + n + 2, 7);
+	wire_put16(b + n + 4, 1);
 	b[n + 6] = 24;
 	b[n + 7] = 0;
 	b[n + 8] = 192;
@@ -205,7 +162,7 @@ question_end(const uint8_t *q, size_t len)
 {
 	size_t p = 12;
 
-	if (len < 12 || get16(q + 4) != 1)
+	if (len < 12 || wire_get16(q + 4) != 1)
 		return 0;
 	while (p < len && q[p] != 0) {
 		if (q[p] > 63)
@@ -260,7 +217,7 @@ make_reply(const uint8_t *q, size_t len, int act, uint8_t *r)
 		an = 0;
 	}
 	if (act == UP_BADID)
-		put16(r, get16(q) ^ 0x5a5a);
+		wire_put16(r, wire_get16(q) ^ 0x5a5a);
 	if (act == UP_BADQ)
 		r[13] ^= 0x01;		/* another first letter */
 	if (act == UP_HUGE)
@@ -268,18 +225,18 @@ make_reply(const uint8_t *q, size_t len, int act, uint8_t *r)
 	if (!(q[2] & 0x01))		/* RD and CD as asked */
 		flags &= ~0x0100u;
 	flags |= q[3] & 0x10u;
-	put16(r + 2, flags);
-	put16(r + 6, an);
-	put16(r + 8, 0);
-	put16(r + 10, 0);
+	wire_put16(r + 2, flags);
+	wire_put16(r + 6, an);
+	wire_put16(r + 8, 0);
+	wire_put16(r + 10, 0);
 	n = qe;
 	for (i = 0; i < an; i++) {
-		put16(r + n, 0xc00c);
-		put16(r + n + 2, 1);
-		put16(r + n + 4, 1);
-		put16(r + n + 6, 0);
-		put16(r + n + 8, below(30));
-		put16(r + n + 10, 4);
+		wire_put16(r + n, 0xc00c);
+		wire_put16(r + n + 2, 1);
+		wire_put16(r + n + 4, 1);
+		wire_put16(r + n + 6, 0);
+		wire_put16(r + n + 8, below(30));
+		wire_put16(r + n + 10, 4);
 		r[n + 12] = 192;
 		r[n + 13] = 0;
 		r[n + 14] = fetched_mark(q);
@@ -352,15 +309,15 @@ icmp_forge(uint16_t sport, uint16_t dport)
 	m[0] = 3;			/* destination unreachable */
 	m[1] = 3;			/* port unreachable */
 	m[8] = 0x45;			/* the datagram it is about */
-	put16(m + 10, 20 + 8 + 40);
+	wire_put16(m + 10, 20 + 8 + 40);
 	m[16] = 64;
 	m[17] = 17;
 	m[20] = m[24] = 127;
 	m[23] = m[27] = 1;
-	put16(m + 28, sport);
-	put16(m + 30, dport);
-	put16(m + 32, 8 + 40);
-	put16(m + 2, csum(m, sizeof(m)));
+	wire_put16(m + 28, sport);
+	wire_put16(m + 30, dport);
+	wire_put16(m + 32, 8 + 40);
+	wire_put16(m + 2, csum(m, sizeof(m)));
 	memset(&to, 0, sizeof(to));
 	to.sin_family = AF_INET;
 	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -407,7 +364,7 @@ upconn_send(int i, const uint8_t *buf, size_t len)
 
 	if (upc[i].fd < 0 || len > MAX_MSG)
 		return;
-	put16(frame, (unsigned)len);
+	wire_put16(frame, (unsigned)len);
 	memcpy(frame + 2, buf, len);
 	(void)!write(upc[i].fd, frame, len + 2);
 }
@@ -469,7 +426,7 @@ up_query(int udp, int conn, const struct sockaddr_in *from,
 			return;
 		r[question_end(q, len) + 14] = SPOOF_MARK;
 		for (k = 0; k < 3 + (int)below(4); k++) {
-			put16(r, get16(q) ^ (0x1111u * (unsigned)(k + 1)));
+			wire_put16(r, wire_get16(q) ^ (0x1111u * (unsigned)(k + 1)));
 			pend_add(now + below(20), udp, conn, from, r, n);
 		}
 		if (below(2))
@@ -544,7 +501,7 @@ upconn_read(int i, uint64_t now)
 	ssize_t n;
 
 	for (;;) {
-		need = c->inlen < 2 ? 2 : 2 + get16(c->in);
+		need = c->inlen < 2 ? 2 : 2 + wire_get16(c->in);
 		if (need > sizeof(c->in)) {
 			upconn_close(i, true);
 			return;
@@ -557,10 +514,10 @@ upconn_read(int i, uint64_t now)
 			return;
 		}
 		c->inlen += (size_t)n;
-		if (c->inlen < 2 || c->inlen < 2 + get16(c->in))
+		if (c->inlen < 2 || c->inlen < 2 + wire_get16(c->in))
 			continue;
 		c->inlen = 0;
-		up_query(-1, i, NULL, c->in + 2, get16(c->in), now);
+		up_query(-1, i, NULL, c->in + 2, wire_get16(c->in), now);
 		if (c->fd < 0)
 			return;
 	}
@@ -666,16 +623,16 @@ check_answer(const uint8_t *r, size_t len)
 	if (len < 12 || !(r[2] & 0x80))
 		return;		/* not an answer: nothing to hold it to */
 	if ((p = question_end(r, len)) == 0) {
-		if (get16(r + 4) != 0)
+		if (wire_get16(r + 4) != 0)
 			fail("an answer's question reads", NULL);
 		return;
 	}
-	cnt = get16(r + 6) + get16(r + 8) + get16(r + 10);
+	cnt = wire_get16(r + 6) + wire_get16(r + 8) + wire_get16(r + 10);
 	for (; cnt > 0 && p != 0; cnt--) {
 		if ((p = skip_name(r, len, p)) == 0 || len - p < 10)
 			break;
-		type = get16(r + p);
-		rdlen = get16(r + p + 8);
+		type = wire_get16(r + p);
+		rdlen = wire_get16(r + p + 8);
 		if (len - p - 10 < rdlen)
 			break;
 		if (type == 1 && rdlen == 4 && r[p + 10] == 192 &&
@@ -754,12 +711,12 @@ cli_start(uint64_t now)
 	c->connected = false;
 	switch (c->mode) {
 	case C_HUGEFRAME:
-		put16(c->out, 0xffff);
+		wire_put16(c->out, 0xffff);
 		memset(c->out + 2, 0, 100);
 		c->outlen = 102;
 		break;
 	case C_EMPTYFRAME:
-		put16(c->out, 0);
+		wire_put16(c->out, 0);
 		c->outlen = 2;
 		break;
 	case C_GARBAGE:
@@ -772,7 +729,7 @@ cli_start(uint64_t now)
 	default:
 		for (k = 0; k < 1 + (int)below(8); k++) {
 			n = random_query(c->out + c->outlen + 2);
-			put16(c->out + c->outlen, (unsigned)n);
+			wire_put16(c->out + c->outlen, (unsigned)n);
 			c->outlen += 2 + n;
 		}
 	}
@@ -871,8 +828,8 @@ start_dnsfwd(int argc, char **argv)
 		_exit(127);
 	}
 	close(fd);
-	end = now_ms() + 5000;
-	while (now_ms() < end) {
+	end = wire_now_ms() + 5000;
+	while (wire_now_ms() < end) {
 		if ((f = fopen(errpath, "r")) != NULL) {
 			while (fgets(line, sizeof(line), f) != NULL) {
 				unsigned a, b, c, d, p;
@@ -928,7 +885,7 @@ static void
 counters(const char *const *names, long *v, int n)
 {
 	char line[4096], *p;
-	uint64_t end = now_ms() + 5000;
+	uint64_t end = wire_now_ms() + 5000;
 	int ends = 0, seen, k;
 	FILE *f;
 
@@ -940,7 +897,7 @@ counters(const char *const *names, long *v, int n)
 	for (k = 0; k < n; k++)
 		v[k] = -1;
 	kill(pid, SIGUSR1);
-	while (now_ms() < end) {
+	while (wire_now_ms() < end) {
 		if ((f = fopen(errpath, "r")) == NULL)
 			return;
 		seen = 0;
@@ -995,7 +952,7 @@ pump(uint64_t end, bool active)
 	int map[4 + MAX_UPCONN], n, i, k;
 	uint64_t now;
 
-	while ((now = now_ms()) < end) {
+	while ((now = wire_now_ms()) < end) {
 		if (active && below(3) == 0)
 			udp_burst();
 		if (active && below(4) == 0)
@@ -1054,20 +1011,20 @@ probe(bool tcp, unsigned k)
 	    sizeof(tv)) < 0 ||
 	    connect(s, (struct sockaddr *)&fwd, sizeof(fwd)) < 0)
 		goto out;
-	put16(q, (unsigned)n);
+	wire_put16(q, (unsigned)n);
 	if (send(s, tcp ? q : q + 2, tcp ? n + 2 : n, 0) < 0)
 		goto out;
-	end = now_ms() + 3000;
+	end = wire_now_ms() + 3000;
 	pf.fd = s;
 	pf.events = POLLIN;
-	while (got < 0 && now_ms() < end) {
+	while (got < 0 && wire_now_ms() < end) {
 		/* our upstreams must keep answering while we wait */
-		pump(now_ms() + 20, false);
+		pump(wire_now_ms() + 20, false);
 		if (poll(&pf, 1, 0) != 1)
 			continue;
 		if (tcp) {
 			if (recv(s, r, 2, MSG_WAITALL) != 2 ||
-			    (m = recv(s, r, get16(r), MSG_WAITALL)) < 12)
+			    (m = recv(s, r, wire_get16(r), MSG_WAITALL)) < 12)
 				break;
 			got = m;
 		} else {
@@ -1078,8 +1035,8 @@ out:
 	if (s >= 0)
 		close(s);
 	qe = question_end(q + 2, n);
-	return got >= (ssize_t)(qe + 16) && get16(r) == 0x4242 + k &&
-	    (get16(r + 2) & 0x800f) == 0x8000 && get16(r + 6) == 1 &&
+	return got >= (ssize_t)(qe + 16) && wire_get16(r) == 0x4242 + k &&
+	    (wire_get16(r + 2) & 0x800f) == 0x8000 && wire_get16(r + 6) == 1 &&
 	    r[qe + 15] == addr_of(q + 2 + 12, qe - 16);
 }
 
@@ -1098,10 +1055,10 @@ hold_start(unsigned k)
 	/* one answered at once, then one that is not */
 	snprintf(name, sizeof(name), "probe-h%u.chaos.test", k);
 	n = make_query(q + 2, k, name, 1, 0);
-	put16(q, (unsigned)n);
+	wire_put16(q, (unsigned)n);
 	snprintf(name, sizeof(name), "hold%u.chaos.test", k);
 	m = make_query(q + 4 + n, k, name, 1, 0);
-	put16(q + 2 + n, (unsigned)m);
+	wire_put16(q + 2 + n, (unsigned)m);
 	s = socket(AF_INET, SOCK_STREAM, 0);
 	if (s < 0 || connect(s, (struct sockaddr *)&fwd, sizeof(fwd)) < 0 ||
 	    send(s, q, n + m + 4, 0) < 0) {
@@ -1129,7 +1086,7 @@ round_check(void)
 	tame = true;
 	hold = hold_start((unsigned)n_rounds);
 	t0 = cpu_ticks();
-	pump(now_ms() + IDLE_MS, false);	/* answers the first at once */
+	pump(wire_now_ms() + IDLE_MS, false);	/* answers the first at once */
 	t1 = cpu_ticks();
 	if (hold >= 0)
 		close(hold);
@@ -1243,14 +1200,14 @@ main(int argc, char **argv)
 		return 2;
 	setup_upstreams();
 	start_dnsfwd(argc - optind, argv + optind);
-	start = now_ms();
+	start = wire_now_ms();
 	end = start + secs * 1000;
-	while (now_ms() < end && failures == 0) {
-		pump(now_ms() + ROUND_MS, true);
+	while (wire_now_ms() < end && failures == 0) {
+		pump(wire_now_ms() + ROUND_MS, true);
 		for (i = 0; i < MAX_TCP; i++)
 			if (cli[i].fd >= 0)
 				cli_close(&cli[i], below(2));
-		pump(now_ms() + QUIET_MS, false);
+		pump(wire_now_ms() + QUIET_MS, false);
 		npend = 0;
 		round_check();
 		n_rounds++;
@@ -1280,7 +1237,7 @@ main(int argc, char **argv)
 		    "TCP clients, %lu upstream queries, %lu upstream TCP "
 		    "connections, %ld spoofing floods, %ld asked again after "
 		    "a (forged) ICMP error%s; alive, idle and answering after "
-		    "each\n", n_rounds, (unsigned long long)(now_ms() - start) /
+		    "each\n", n_rounds, (unsigned long long)(wire_now_ms() - start) /
 		    1000, n_udp, n_tcp, n_up, n_upconn, seen[0], seen[1],
 		    icmp_fd < 0 ? " (no raw socket: not root)" : "");
 	if (failures == 0)

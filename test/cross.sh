@@ -23,14 +23,9 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 limit=${TEST_TIMEOUT:-600}
 out=test/cross
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-cross.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-all=$tmp/all
-: >"$all"
 # shellcheck source=test/lib-run.sh
 . test/lib-run.sh
+run_dir cross
 if [ -z "${WARN:-}" ]; then
 	# shellcheck disable=SC2016  # $(WARN) is make's
 	WARN=$(make -s --no-print-directory \

@@ -55,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wire.h"
+
 #define MAX_MSGS	64	/* messages on one command line */
 #define MAX_MSG		65535	/* RFC 1035 4.2.2: the TCP length prefix */
 
@@ -95,17 +97,6 @@ parse_num(const char *s, long max)
 	return v;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode s into m (allocated); 0, or -1 on a bad digit or odd count. */
 static int
@@ -121,7 +112,7 @@ parse_hex(const char *s, struct msg *m)
 		if (*s == ' ' || *s == '\t' || *s == '\n' || *s == ':' ||
 		    *s == '.')
 			continue;
-		if ((v = hexval((unsigned char)*s)) < 0)
+		if ((v = wire_hexval((unsigned char)*s)) < 0)
 			return -1;
 		if (hi < 0) {
 			hi = v;
@@ -159,8 +150,8 @@ static int
 make_query(int argc, char **argv)
 {
 	uint8_t q[512];
-	const char *name, *dot;
-	size_t n = 0, l;
+	const char *name;
+	size_t n;
 	long id, flags = 0x0100;
 	int type = 1, i;
 
@@ -173,33 +164,11 @@ make_query(int argc, char **argv)
 		usage();
 	if (argc > 3 && (flags = parse_num(argv[3], 65535)) < 0)
 		usage();
-	q[n++] = (uint8_t)(id >> 8);
-	q[n++] = (uint8_t)id;
-	q[n++] = (uint8_t)(flags >> 8);
-	q[n++] = (uint8_t)flags;
-	memcpy(q + n, "\0\1\0\0\0\0\0\0", 8);
-	n += 8;
-	if (strcmp(name, ".") == 0)
-		name = "";
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		l = dot == NULL ? strlen(name) : (size_t)(dot - name);
-		if (l == 0 || l > 63 || n + l + 1 > 255 + 12) {
-			fprintf(stderr, "dnsq: bad name\n");
-			return 3;
-		}
-		q[n++] = (uint8_t)l;
-		memcpy(q + n, name, l);
-		n += l;
-		name += l;
-		if (*name == '.')
-			name++;
+	if ((n = wire_query(q, (unsigned)id, (unsigned)flags, name,
+	    (unsigned)type)) == 0) {
+		fprintf(stderr, "dnsq: bad name\n");
+		return 3;
 	}
-	q[n++] = 0;
-	q[n++] = (uint8_t)(type >> 8);
-	q[n++] = (uint8_t)type;
-	q[n++] = 0;
-	q[n++] = 1;
 	for (i = 0; i < (int)n; i++)
 		printf("%02x", q[i]);
 	printf("\n");
@@ -268,11 +237,19 @@ left_ms(uint64_t deadline)
 	return now >= deadline ? 0 : (int)(deadline - now);
 }
 
+/* Whether fd becomes readable before deadline. */
+static bool
+readable(int fd, uint64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, left_ms(deadline)) > 0;
+}
+
 static int
 run_udp(int fd, const struct msg *m, int nm, int want, uint64_t deadline)
 {
 	static uint8_t buf[MAX_MSG];
-	struct pollfd p;
 	ssize_t n;
 	int i, got = 0;
 
@@ -283,11 +260,7 @@ run_udp(int fd, const struct msg *m, int nm, int want, uint64_t deadline)
 			return 3;
 		}
 	}
-	p.fd = fd;
-	p.events = POLLIN;
-	while (want == 0 || got < want) {
-		if (poll(&p, 1, left_ms(deadline)) <= 0)
-			break;
+	while ((want == 0 || got < want) && readable(fd, deadline)) {
 		n = recv(fd, buf, sizeof(buf), 0);
 		if (n == -1)
 			continue;	/* ICMP unreachable: keep waiting */
@@ -304,11 +277,9 @@ run_udp(int fd, const struct msg *m, int nm, int want, uint64_t deadline)
 static int
 write_all(int fd, const uint8_t *buf, size_t len, uint64_t deadline)
 {
-	struct pollfd p;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
 	ssize_t n;
 
-	p.fd = fd;
-	p.events = POLLOUT;
 	while (len > 0) {
 		n = send(fd, buf, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EAGAIN) {
@@ -330,25 +301,19 @@ run_tcp(int fd, const struct msg *m, int nm, bool raw, int want,
 {
 	static uint8_t buf[2 + MAX_MSG];
 	uint8_t pre[2];
-	struct pollfd p;
 	size_t have = 0, need;
 	ssize_t n;
 	int i, got = 0;
 
 	for (i = 0; i < nm; i++) {
-		pre[0] = (uint8_t)(m[i].len >> 8);
-		pre[1] = (uint8_t)m[i].len;
+		wire_put16(pre, (unsigned)m[i].len);
 		if ((!raw && write_all(fd, pre, 2, deadline) == -1) ||
 		    write_all(fd, m[i].buf, m[i].len, deadline) == -1) {
 			printf("closed\n");
 			return 2;
 		}
 	}
-	p.fd = fd;
-	p.events = POLLIN;
-	while (want == 0 || got < want) {
-		if (poll(&p, 1, left_ms(deadline)) <= 0)
-			break;
+	while ((want == 0 || got < want) && readable(fd, deadline)) {
 		n = recv(fd, buf + have, sizeof(buf) - have, 0);
 		if (n == -1 && errno == EAGAIN)
 			continue;

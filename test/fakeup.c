@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wire.h"
+
 /* ==== 1. Limits =========================================================== */
 /*
  * Everything is allocated once at start-up.  The limits are far above what a
@@ -137,14 +139,6 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
-static uint64_t
-clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Parse all of s as a decimal number in [0, max]; 0 or -1. */
 static int
@@ -315,6 +309,33 @@ bad:
 	return -1;
 }
 
+/* A modifier that is a word alone (badid, ...): set it in a; false if none. */
+static bool
+action_flag(const char *word, struct action *a)
+{
+	static const struct {
+		const char	*word;
+		size_t		 off;
+	} flags[] = {
+		{ "badid", offsetof(struct action, badid) },
+		{ "badport", offsetof(struct action, badport) },
+		{ "badq", offsetof(struct action, badq) },
+		{ "caseflip", offsetof(struct action, caseflip) },
+		{ "ecs", offsetof(struct action, ecs) },
+		{ "cookie", offsetof(struct action, cookie) },
+		{ "ad", offsetof(struct action, ad) },
+		{ "rd0refused", offsetof(struct action, rd0refused) },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (strcmp(word, flags[i].word) == 0) {
+			*(bool *)(void *)((char *)a + flags[i].off) = true;
+			return true;
+		}
+	return false;
+}
+
 static int
 action_parse(char **tok, int n, struct action *a, char *err, size_t errlen)
 {
@@ -343,22 +364,8 @@ action_parse(char **tok, int n, struct action *a, char *err, size_t errlen)
 			a->delay_ms += ms;
 			tok++;
 			n--;
-		} else if (strcmp(tok[0], "badid") == 0)
-			a->badid = true;
-		else if (strcmp(tok[0], "badport") == 0)
-			a->badport = true;
-		else if (strcmp(tok[0], "badq") == 0)
-			a->badq = true;
-		else if (strcmp(tok[0], "caseflip") == 0)
-			a->caseflip = true;
-		else if (strcmp(tok[0], "ecs") == 0)
-			a->ecs = true;
-		else if (strcmp(tok[0], "cookie") == 0)
-			a->cookie = true;
-		else if (strcmp(tok[0], "ad") == 0)
-			a->ad = true;
-		else if (strcmp(tok[0], "rd0refused") == 0)
-			a->rd0refused = true;
+		} else if (action_flag(tok[0], a))
+			;
 		else if (strcmp(tok[0], "ede") == 0 ||
 		    strcmp(tok[0], "junk") == 0) {
 			if (n < 2 || parse_u32(tok[1], tok[0][0] == 'e' ?
@@ -1574,7 +1581,7 @@ loop_run(struct state *st, const sigset_t *waitmask)
 	int slot[MAX_CONNS];
 
 	while (!stop_requested) {
-		st->now = clock_ms();
+		st->now = wire_now_ms();
 		timeout = pending_run(st);
 		st->pfd[0] = (struct pollfd){ st->udp, POLLIN, 0 };
 		st->pfd[1] = (struct pollfd){ st->tcp, POLLIN, 0 };
@@ -1596,7 +1603,7 @@ loop_run(struct state *st, const sigset_t *waitmask)
 			continue;
 		if (ready == -1)
 			die("poll: %s", strerror(errno));
-		st->now = clock_ms();
+		st->now = wire_now_ms();
 		for (i = 2; i < npfd; i++) {
 			c = &st->conn[slot[i - 2]];
 			ev = st->pfd[i].revents;

@@ -5,6 +5,19 @@
 # it printed to $tmp/NAME.out.  Bash (wait -n).
 
 # say LINE: print a result line and count it.
+# run_dir NAME: $tmp, a directory removed at exit, and $all in it, the
+# file every result line goes to.
+run_dir()
+{
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-$1.XXXXXX") || exit 1
+	# shellcheck disable=SC2064  # $tmp now, not at exit
+	trap "rm -rf '$tmp'" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	all=$tmp/all
+	: >"$all"
+}
+
 say()
 {
 	echo "$1" | tee -a "$all"

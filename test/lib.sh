@@ -112,6 +112,13 @@ need()
 	fi
 }
 
+# need_dnsq: DNSQ names test/dnsq, the raw client (make test/dnsq builds it)
+need_dnsq()
+{
+	DNSQ=$ROOT/test/dnsq
+	[ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
+}
+
 # ---- assertions (each returns 0 on pass, 1 on failure) ----------------------
 
 # ok DESC CMD...: pass if CMD succeeds (its output is shown on failure).
@@ -405,6 +412,18 @@ asked()
 		END { print n + 0 }' "$T/$1.log"
 }
 
+# routed DESC QNAME "up1=N up2=N ...": how often each fakeup was asked
+# for QNAME, as one assertion.
+routed()
+{
+	local desc=$1 qn=$2 want=$3 got="" w
+
+	for w in $want; do
+		got+=" ${w%%=*}=$(asked "${w%%=*}" "$qn")"
+	done
+	eq "$desc" "${got# }" "$want"
+}
+
 # ---- dnsfwd -----------------------------------------------------------------
 
 # _dnsfwd_up RE N: dnsfwd printed N lines matching RE, or exited.
@@ -610,27 +629,27 @@ _query()
 # AUTHORITY (sorted record types), MS (wall time) and QOUT.
 q()
 {
-	local name=$1 type=A
-
-	shift
-	if [ $# -gt 0 ] && [[ $1 != [-+@]* ]]; then
-		type=$1
-		shift
-	fi
-	_query dig "$name" "$type" +tries=1 +time=3 +nocookie "$@"
+	_ask dig "+tries=1 +time=3 +nocookie" "$@"
 }
 
 # kq NAME [TYPE] [KDIG-ARGS...]: the same with kdig.
 kq()
 {
-	local name=$1 type=A
+	_ask kdig "+retry=0 +timeout=3 +nocookie" "$@"
+}
 
-	shift
+# _ask TOOL "OPTIONS" NAME [TYPE] [ARGS...]: q and kq, TOOL's one try
+_ask()
+{
+	local tool=$1 opts=$2 name=$3 type=A
+
+	shift 3
 	if [ $# -gt 0 ] && [[ $1 != [-+@]* ]]; then
 		type=$1
 		shift
 	fi
-	_query kdig "$name" "$type" +retry=0 +timeout=3 +nocookie "$@"
+	# shellcheck disable=SC2086  # OPTIONS is several words
+	_query "$tool" "$name" "$type" $opts "$@"
 }
 
 # ---- real peers ---------------------------------------------------------------

@@ -16,14 +16,9 @@
 
 cd "$(dirname "$0")/.." || exit 1
 limit=${TEST_TIMEOUT:-300}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dnsfwd-run.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-all=$tmp/all
-: >"$all"
 # shellcheck source=test/lib-run.sh
 . test/lib-run.sh
+run_dir run
 
 echo "# warnings (make warnings)"
 if ! command -v clang >/dev/null 2>&1; then

@@ -15,8 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
 need_netns
-DNSQ=$ROOT/test/dnsq
-[ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
+need_dnsq
 
 NS=dnsfwd-v6-$$
 new_netns "$NS"

@@ -34,26 +34,45 @@ q a.test
 eq "before: up1" "$ANSWER" 192.0.2.1
 idle "before the burst"
 
-# ---- 1,000 atomic rewrites ---------------------------------------------------
-from=$(errlines)
-burst_ms=$(perl -MTime::HiRes=time -e '
-	my ($f, $n) = @ARGV;
+# burst HOW N LAST: N rewrites of $RC (HOW: atomic, a new file renamed
+# over it; inplace, truncated and written), naming 127.0.7.2 and .3 (or
+# .1) by turns and 127.0.7.LAST at the end; the milliseconds it took.
+burst()
+{
+	perl -MTime::HiRes=time -e '
+	my ($f, $how, $n, $last) = @ARGV;
 	my $t0 = time;
 	for my $i (1 .. $n) {
-		my $x = $i == $n ? 3 : $i % 2 ? 2 : 1;
-		open(my $fh, ">", "$f.tmp") or die "$f.tmp: $!";
-		print $fh "# rewrite $i\nnameserver 127.0.7.$x\n";
+		my $x = $i == $n ? $last : $i % 2 ? 2 : $last == 3 ? 1 : 3;
+		my $to = $how eq "atomic" ? "$f.tmp" : $f;
+		open(my $fh, ">", $to) or die "$to: $!";
+		print $fh ($how eq "atomic" ? "# rewrite $i\n" : ""),
+		    "nameserver 127.0.7.$x\n";
 		close $fh;
-		rename("$f.tmp", $f) or die "rename: $!";
+		$how eq "atomic" and (rename("$f.tmp", $f) or die "rename: $!");
 	}
-	printf "%d\n", (time - $t0) * 1000;' "$RC" 1000)
-dq 127.0.0.1 "$DNSFWD_PORT" -u 192.0.2.3 -d 3000
-within "atomic burst: the final upstream answers within 100 ms of it" 100
-ok "atomic burst: dnsfwd is alive" _alive "$DNSFWD_PID"
-reloads=$(tail -n +"$((from + 1))" "$DNSFWD_ERR" | grep -c 'upstreams:')
-echo "# 1000 atomic rewrites in $burst_ms ms: dnsfwd logged $reloads list changes"
-lt "atomic burst: far fewer list changes than rewrites ($reloads)" \
-	"$reloads" 1000
+	printf "%d\n", (time - $t0) * 1000;' "$RC" "$1" "$2" "$3"
+}
+
+# after_burst WHAT N IP: N rewrites (WHAT) ended with the upstream that
+# answers IP: it answers within 100 ms, dnsfwd lives, and it reloaded
+# fewer times than the file was rewritten (reloads: how many, from line
+# $from of its log on).
+after_burst()
+{
+	dq 127.0.0.1 "$DNSFWD_PORT" -u "$3" -d 3000
+	within "$1 burst: the final upstream answers within 100 ms of it" 100
+	ok "$1 burst: dnsfwd is alive" _alive "$DNSFWD_PID"
+	reloads=$(tail -n +"$((from + 1))" "$DNSFWD_ERR" | grep -c 'upstreams:')
+	echo "# $2 $1 rewrites in $burst_ms ms: dnsfwd logged $reloads list changes"
+	lt "$1 burst: fewer list changes than rewrites ($reloads)" \
+		"$reloads" "$2"
+}
+
+# ---- 1,000 atomic rewrites ---------------------------------------------------
+from=$(errlines)
+burst_ms=$(burst atomic 1000 3)
+after_burst atomic 1000 192.0.2.3
 ge "atomic burst: at least one list change" "$reloads" 1
 eq "atomic burst: the last list is up3" \
 	"$(grep 'upstreams:' "$DNSFWD_ERR" | tail -n 1)" \
@@ -70,23 +89,8 @@ ok "atomic burst: no error on stderr" \
 
 # ---- 300 in-place rewrites -----------------------------------------------------
 from=$(errlines)
-burst_ms=$(perl -MTime::HiRes=time -e '
-	my ($f, $n) = @ARGV;
-	my $t0 = time;
-	for my $i (1 .. $n) {
-		my $x = $i == $n ? 1 : $i % 2 ? 2 : 3;
-		open(my $fh, ">", $f) or die "$f: $!";
-		print $fh "nameserver 127.0.7.$x\n";
-		close $fh;
-	}
-	printf "%d\n", (time - $t0) * 1000;' "$RC" 300)
-dq 127.0.0.1 "$DNSFWD_PORT" -u 192.0.2.1 -d 3000
-within "in-place burst: the final upstream answers within 100 ms of it" 100
-ok "in-place burst: dnsfwd is alive" _alive "$DNSFWD_PID"
-reloads=$(tail -n +"$((from + 1))" "$DNSFWD_ERR" | grep -c 'upstreams:')
-echo "# 300 in-place rewrites in $burst_ms ms: dnsfwd logged $reloads list changes"
-lt "in-place burst: fewer list changes than rewrites ($reloads)" \
-	"$reloads" 300
+burst_ms=$(burst inplace 300 1)
+after_burst in-place 300 192.0.2.1
 q e.test
 eq "in-place burst: later queries go to up1" \
 	"$ANSWER $(asked up1 e.test)$(asked up2 e.test)$(asked up3 e.test)" \

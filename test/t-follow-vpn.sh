@@ -13,17 +13,6 @@
 need dig bind9-dnsutils
 follow_init 127.0.6
 
-# routed DESC QNAME "pub=N vpn=N": how often each fakeup was asked for QNAME.
-routed()
-{
-	local desc=$1 qn=$2 want=$3 got='' w
-
-	for w in $want; do
-		got+=" ${w%%=*}=$(asked "${w%%=*}" "$qn")"
-	done
-	eq "$desc" "${got# }" "$want"
-}
-
 start_fakeup_at pub 127.0.6.1 \
 	'*.corp.example nxdomain' \
 	'* answer 192.0.2.1'

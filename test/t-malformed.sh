@@ -7,8 +7,7 @@
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
-DNSQ=$ROOT/test/dnsq
-[ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
+need_dnsq
 
 start_fakeup up '* answer 192.0.2.1'
 start_dnsfwd -R -c 0 -s "127.0.0.1#$up_port"

@@ -25,8 +25,7 @@
 need dig bind9-dnsutils
 need kdig knot-dnsutils
 need python3 python3
-DNSQ=$ROOT/test/dnsq
-[ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
+need_dnsq
 FAKEUP_OPTS=-x		# log the source port and the EDNS options
 
 ticks()

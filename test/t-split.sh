@@ -7,18 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
 
-# routed DESC QNAME "up1=N up2=N ...": how often each fakeup was asked
-# for QNAME, as one assertion.
-routed()
-{
-	local desc=$1 qn=$2 want=$3 got="" w
-
-	for w in $want; do
-		got+=" ${w%%=*}=$(asked "${w%%=*}" "$qn")"
-	done
-	eq "$desc" "${got# }" "$want"
-}
-
 # nomatch DESC STRING REGEX: STRING does not match (lib.sh has only match).
 nomatch()
 {

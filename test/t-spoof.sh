@@ -7,8 +7,7 @@
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
-DNSQ=$ROOT/test/dnsq
-[ -x "$DNSQ" ] || { fail "test/dnsq built (make test/dnsq)"; exit 1; }
+need_dnsq
 
 # up1 spoofs (its data is 192.0.2.66), up2 answers for real.
 start_fakeup up1 \

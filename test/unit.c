@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../dnsfwd.h"
+#include "wire.h"
 
 /* A fixed dns_question_hash() key: the tests must not depend on chance. */
 static const uint64_t test_key[2] = { 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull };
@@ -194,17 +195,6 @@ put(struct pkt *p, unsigned v, const char *spec)
 	p->b[p->len++] = (uint8_t)v;
 }
 
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
 
 /* "www.example.test" (or ".") as a wire name. */
 static void
@@ -292,8 +282,8 @@ enc(struct pkt *p, const char *spec)
 			if (b == 0 || b % 2 != 0)
 				bail("bad x:", spec);
 			for (i = 0; i < a * b; i += 2) {
-				h1 = hexval(end[1 + i % b]);
-				h2 = hexval(end[2 + i % b]);
+				h1 = wire_hexval(end[1 + i % b]);
+				h2 = wire_hexval(end[2 + i % b]);
 				if (h1 < 0 || h2 < 0)
 					bail("bad hex in x:", spec);
 				put(p, (unsigned)(h1 << 4 | h2), spec);
@@ -302,8 +292,8 @@ enc(struct pkt *p, const char *spec)
 			if (n % 2 != 0)
 				bail("odd hex", spec);
 			for (i = 0; i < n; i += 2) {
-				h1 = hexval(s[i]);
-				h2 = hexval(s[i + 1]);
+				h1 = wire_hexval(s[i]);
+				h2 = wire_hexval(s[i + 1]);
 				if (h1 < 0 || h2 < 0)
 					bail("bad hex", spec);
 				put(p, (unsigned)(h1 << 4 | h2), spec);
@@ -3440,7 +3430,6 @@ xchg_of(struct xchg *x, const char *query, const char *answer,
 static void
 xchg_answer(struct xchg *x, int v, uint32_t ttl, const char *what)
 {
-	static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1 };
 	uint8_t *b = x->ap.b;
 	size_t n = x->q.qend;
 
@@ -3450,14 +3439,7 @@ xchg_answer(struct xchg *x, int v, uint32_t ttl, const char *what)
 	memset(b + 4, 0, 8);
 	b[5] = 1;		/* qdcount */
 	b[7] = 1;		/* ancount */
-	memcpy(b + n, rr, sizeof(rr));
-	n += sizeof(rr);
-	b[n++] = (uint8_t)(ttl >> 24);
-	b[n++] = (uint8_t)(ttl >> 16);
-	b[n++] = (uint8_t)(ttl >> 8);
-	b[n++] = (uint8_t)ttl;
-	b[n++] = 0;
-	b[n++] = 4;
+	n += wire_rr(b + n, 1, ttl, 4);
 	b[n++] = 10;
 	b[n++] = 0;
 	b[n++] = 0;
@@ -4290,16 +4272,8 @@ resolv_file(const char *path)
 	return 0;
 }
 
-/* FNV-1a, the unkeyed hash the cache once used: the attack's hash. */
-static uint32_t
-fnv1a(const uint8_t *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	while (n-- > 0)
-		h = (h ^ *p++) * 16777619u;
-	return h;
-}
+/* FNV-1a (name_hash()), the unkeyed hash the cache once used. */
+#define fnv1a	name_hash
 
 /*
  * Hash flooding: 300 names chosen to share one bucket of the old unkeyed

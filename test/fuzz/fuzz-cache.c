@@ -25,6 +25,7 @@
 
 #include "../../dnsfwd.h"
 #include "fuzz.h"
+#include "../wire.h"
 
 #define NAMES	32
 
@@ -60,20 +61,12 @@ query(uint8_t *b, int k)
 static size_t
 answer(uint8_t *b, int k, size_t rdlen, uint32_t ttl)
 {
-	static const uint8_t rr[] = { 0xc0, 0x0c, 0, 10, 0, 1 };
 	size_t n = query(b, k);
 
 	b[2] = 0x81;
 	b[3] = 0x80;
 	b[7] = 1;
-	memcpy(b + n, rr, sizeof(rr));
-	n += sizeof(rr);
-	b[n++] = (uint8_t)(ttl >> 24);
-	b[n++] = (uint8_t)(ttl >> 16);
-	b[n++] = (uint8_t)(ttl >> 8);
-	b[n++] = (uint8_t)ttl;
-	b[n++] = (uint8_t)(rdlen >> 8);
-	b[n++] = (uint8_t)rdlen;
+	n += wire_rr(b + n, 10, ttl, rdlen);
 	memset(b + n, k, rdlen);
 	return n + rdlen;
 }
