@@ -6709,7 +6709,8 @@ view_open(struct state *st, int vi, bool fatal)
 		    view_name(v), strerror(errno));
 out:
 	if (own >= 0) {
-		if (setns(own, CLONE_NEWNET) == -1)
+		/* never entered (no CAP_SYS_ADMIN, say): still at home */
+		if (entered && setns(own, CLONE_NEWNET) == -1)
 			die(2, "setns back: %s", strerror(errno));
 		close(own);
 	}
@@ -6719,9 +6720,10 @@ out:
 	if (err != 0) {
 		view_close(st, vi, false);
 		if (!entered)
-			snprintf(why, sizeof(why), "--netns %s: %s", v->path,
+			snprintf(why, sizeof(why), "--netns %s: %s%s", v->path,
 			    err == EINVAL ? "not a network namespace" :
-			    strerror(err));
+			    strerror(err), err == EPERM ? " (entering a "
+			    "namespace needs CAP_SYS_ADMIN); skipped" : "");
 		else
 			snprintf(why, sizeof(why), "cannot listen on %s%s%s: %s",
 			    a, v->path ? " in " : "", where, strerror(err));

@@ -122,3 +122,34 @@ stop_dnsfwd
 for n in $(seq 1 100); do
 	ip netns del "$P-m$n"
 done
+
+# ---- no CAP_SYS_ADMIN: a namespace that cannot be entered ------------------
+# dnsfwd started as uid 65534 with no capabilities at all (a container that
+# drops them): a matching namespace that appears is said once, naming the
+# path and the capability, and skipped; dnsfwd keeps serving (it used to
+# exit with status 2: "setns back: Operation not permitted").
+DNSFWD_WANT=1 DNSFWD_WRAP="setpriv --reuid 65534 --regid 65534 \
+--clear-groups --inh-caps=-all --bounding-set=-all ${DNSFWD_WRAP:-}" \
+	start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
+	-N "/run/netns/$P-nocap*" -l 127.0.0.1:5399
+eq "no CAP_SYS_ADMIN: dnsfwd runs with no capability" \
+	"$(awk '/^CapEff/ { print $2 }' "/proc/$DNSFWD_PID/status")" \
+	0000000000000000
+ns_up "$P-nocap1"
+ok "no CAP_SYS_ADMIN: the namespace is said, naming it and the capability" \
+	wait_for 10 grep -qF -e \
+	"--netns /run/netns/$P-nocap1: Operation not permitted (entering a namespace needs CAP_SYS_ADMIN); skipped" \
+	"$DNSFWD_ERR"
+ns_up "$P-nocap2"
+q nocap.test
+eq "no CAP_SYS_ADMIN: dnsfwd keeps serving" "$RCODE $ANSWER" \
+	"NOERROR 192.0.2.1"
+ok "no CAP_SYS_ADMIN: dnsfwd alive" _alive "$DNSFWD_PID"
+ok "no CAP_SYS_ADMIN: the second namespace said too (a rescan)" \
+	wait_for 10 grep -qF "nocap2: Operation not permitted" "$DNSFWD_ERR"
+eq "no CAP_SYS_ADMIN: the first not said again on that rescan" \
+	"$(grep -c "nocap1: Operation not permitted" "$DNSFWD_ERR")" 1
+stop_dnsfwd
+eq "no CAP_SYS_ADMIN: SIGTERM, exit 0" "$DNSFWD_STATUS" 0
+ip netns del "$P-nocap1"
+ip netns del "$P-nocap2"
