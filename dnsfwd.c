@@ -7964,6 +7964,7 @@ struct options {
 	const char	*hosts[MAX_HOSTS];	/* -H files, in order */
 	int		 nhosts;
 	bool		 logtime;	/* --log-time */
+	bool		 no_sandbox;	/* --no-sandbox */
 	long		 cache_n;	/* -c */
 	size_t		 cache_bytes;	/* --cache-bytes; 0: -c * CACHE_TYPICAL */
 	long		 stale_s;	/* --stale */
@@ -8008,6 +8009,7 @@ usage(FILE *fp)
 "      --poll SECONDS     poll the file instead of using inotify\n"
 "  -t, --timeout MS       wait for one upstream (default 1500)\n"
 "      --parallel         ask all upstreams at once\n"
+"      --no-sandbox       no sandbox (for strace and debugging)\n"
 "      --max-queries N    queries in flight (default 4096)\n"
 "      --max-tcp N        TCP client connections (default 64)\n"
 "  -u, --user USER|UID:GID  drop privileges after binding\n"
@@ -8439,6 +8441,21 @@ scopes_resolve(struct state *st, const struct options *o)
 }
 
 /*
+ * The sandbox, entered once start-up is over (listeners bound, files
+ * opened, privileges dropped): no_new_privs, so that nothing this process
+ * could execute would ever gain a privilege (set-user-ID files, file
+ * capabilities), and it is what a seccomp filter requires of an
+ * unprivileged process.  --no-sandbox leaves it off.
+ */
+static void
+sandbox_enter(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) == -1)
+		logmsg(0, "sandbox: no_new_privs: %s; running without it",
+		    strerror(errno));
+}
+
+/*
  * Start-up, in this order: bind every listener (as root, before anything
  * can fail late), allocate every table, read and start following the
  * files, drop privileges, and hand over to the loop.
@@ -8481,6 +8498,8 @@ startup(struct state *st, const struct options *o)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
 	if (o->user != NULL)				/* drop privileges */
 		drop_privileges(st, o->user, uid, gid);
+	if (!o->no_sandbox)
+		sandbox_enter();
 }
 
 /* The signals the loop handles; they are blocked but while in poll. */
@@ -8509,6 +8528,7 @@ signals_init(void)
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
 	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE, OPT_CACHEBYTES,
+	OPT_NOSANDBOX,
 };
 
 /*
@@ -8545,6 +8565,7 @@ static const struct optdef {
 	NUM("poll", OPT_POLL, 1, 3600, "seconds", poll_s),
 	NUM("timeout", 't', 1, 60000, "milliseconds", timeout_ms),
 	FLAG("parallel", OPT_PARALLEL),
+	FLAG("no-sandbox", OPT_NOSANDBOX),
 	NUM("max-queries", OPT_MAXQ, 1, 65535, NULL, qmax),
 	NUM("max-tcp", OPT_MAXTCP, 1, 4096, NULL, tcpmax),
 	ARG("user", 'u'),
@@ -8675,6 +8696,9 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 		break;
 	case OPT_LOGTIME:
 		o->logtime = true;
+		break;
+	case OPT_NOSANDBOX:
+		o->no_sandbox = true;
 		break;
 	case 'q':
 		log_level = 0;

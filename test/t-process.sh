@@ -186,3 +186,17 @@ stop_dnsfwd
 eq "-q: SIGTERM exit 0" "$DNSFWD_STATUS" 0
 eq "-q: nothing said on exit either" "$(grep -vc 'listening on' \
 	"$DNSFWD_ERR")" 0
+
+# ---- the sandbox: no_new_privs once started; --no-sandbox leaves it off ----
+start_fakeup sbup '* answer 192.0.2.1'
+start_dnsfwd -R -s "127.0.0.1#$sbup_port"
+# (under qemu-user the status is qemu's own process: it still applies)
+eq "sandbox: NoNewPrivs 1 once started" \
+	"$(awk '/^NoNewPrivs/ { print $2 }' "/proc/$DNSFWD_PID/status")" 1
+q sandbox.test
+eq "sandbox: queries answered in it" "$RCODE $ANSWER" "NOERROR 192.0.2.1"
+stop_dnsfwd
+start_dnsfwd --no-sandbox -R -s "127.0.0.1#$sbup_port"
+eq "--no-sandbox: NoNewPrivs 0" \
+	"$(awk '/^NoNewPrivs/ { print $2 }' "/proc/$DNSFWD_PID/status")" 0
+stop_dnsfwd
