@@ -44,10 +44,16 @@ test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h test/
 	$(CC) $(WARN) -Werror $(SAN) -DDNSFWD_TEST -o $@ test/fuzz/driver.c \
 	    test/fuzz/fuzz-$*.c dnsfwd.c
 
+# the release build with a test-only path: DNSFWD_FORBIDDEN_CALL set, it
+# makes a system call the sandbox forbids once the filter is on
+test/dnsfwd-sbtest: dnsfwd.c dnsfwd.h
+	$(CC) $(WARN) -Werror -O1 -g -DDNSFWD_SANDBOX_TEST -o $@ dnsfwd.c
+
 test/dnsfwd-san: dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ dnsfwd.c
 
 TESTBINS = dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san \
+	   test/dnsfwd-sbtest \
 	   $(REPLAY)
 NPROC	!= nproc 2>/dev/null || echo 2
 
@@ -95,7 +101,7 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/bench/benchup test/bench/relay test/bench/bench-acl test/bench/bench-cache
+	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/dnsfwd-sbtest test/bench/benchup test/bench/relay test/bench/bench-acl test/bench/bench-cache
 	rm -rf test/cross test/fuzz/replay
 	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 

@@ -44,7 +44,7 @@ printf 'nameserver 127.0.42.1\n' >"$T/resolv.conf"
 printf '192.0.2.50 host1.test\n2001:db8::50 host1.test\n' >"$T/hosts"
 
 # answers NAME IP: NAME is answered with IP now.
-DNSFWD_WRAP=$VG start_dnsfwd -r "$T/resolv.conf" -t 300 -c 100 \
+DNSFWD_WRAP=$VG start_dnsfwd --no-sandbox -r "$T/resolv.conf" -t 300 -c 100 \
 	-s "/split.test/127.0.0.1#$split_port" \
 	-s "/dead.test/127.0.0.1#$dead_port" \
 	-a /local.test/192.0.2.99 -a /nx.test/ -H "$T/hosts"
