@@ -5672,7 +5672,8 @@ probe_is_own(struct state *st, const struct client *cl,
 		return false;
 	for (k = 0; k < MAX_PROBES; k++) {
 		p = &st->probes[k];
-		if (p->list == NULL || !question_eq(&p->dq, dq) ||
+		if (p->list == NULL || p->id != dq->id ||
+		    !question_eq(&p->dq, dq) ||
 		    !socket_is(st->us[p->us].fd, &cl->addr.sa))
 			continue;
 		st->stats.loops++;
@@ -5690,7 +5691,7 @@ probe_is_own(struct state *st, const struct client *cl,
  * comes from the socket of one of lead's attempts is that attempt come
  * back (an upstream that points at dnsfwd by a route no rule knew, a NAT
  * that sends it back).  The ID alone proves nothing: any local process
- * can guess it.  The query is dropped, and the attempt ends with a
+ * can guess it; it only spares the getsockname() for every other query.  The query is dropped, and the attempt ends with a
  * network error (ELOOP: asked again once from a fresh port, then a
  * failure) instead of timing out.  The same for a probe of a down
  * upstream (probe_is_own()): the probe fails, the upstream stays down.
@@ -5704,7 +5705,9 @@ query_is_own(struct state *st, struct query *lead, const struct client *cl,
 	if (lead == NULL || !client_is_self(st, cl))
 		return false;
 	for (pos = 0; pos < lead->pol.n; pos++) {
+		/* its own query carries its ID: only then the syscall */
 		if (!(lead->fds & (1u << pos)) ||
+		    lead->wire_id[pos] != dq->id ||
 		    !socket_is(lead->fd[pos], &cl->addr.sa))
 			continue;
 		st->stats.loops++;
