@@ -10,7 +10,8 @@
 # errors (SERVFAIL), truncation and the TCP retry, malformed queries, a
 # burst of a few hundred queries, TCP clients that stop half way, SIGUSR1
 # and SIGHUP.  Upstreams named in the resolv file are 127.0.42.1:53 and
-# 127.0.42.2:53.
+# 127.0.42.2:53.  dnsfwd runs --no-sandbox here: valgrind runs its own code
+# in the process, which the seccomp filter would stop.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib-fault.sh
