@@ -8621,7 +8621,7 @@ sandbox_enter(void)
 	}
 #if defined(SB_ARCH) && !defined(SB_SANITIZER)
 	if (sandbox_filter() == -1)	/* qemu-user refuses filters */
-		logmsg(0, "sandbox: seccomp filter: %s; running without it",
+		logmsg(1, "sandbox: seccomp filter: %s; running without it",
 		    strerror(errno));
 #ifdef DNSFWD_SANDBOX_TEST	/* test/dnsfwd-sbtest only: never shipped */
 	if (getenv("DNSFWD_FORBIDDEN_CALL") != NULL)
