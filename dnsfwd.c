@@ -8497,7 +8497,7 @@ struct sb_prog {		/* struct sock_fprog */
 #define SB_MODE_FILTER	2		/* SECCOMP_MODE_FILTER */
 #define SB_NR		0	/* struct seccomp_data: nr */
 #define SB_ARCH_OFF	4	/* ... arch */
-#define SB_ARG(i)	(16 + 8 * (i))	/* ... args[i], low half (LE) */
+#define SB_ARG(i)	(16u + 8u * (i))	/* ... args[i], low half (LE) */
 
 #define SB_STMT(c, v)		{ (c), 0, 0, (v) }
 #define SB_JUMP(c, v, t, f)	{ (c), (t), (f), (v) }
@@ -8541,6 +8541,22 @@ sandbox_trap(int sig, siginfo_t *si, void *ctx)
 	_exit(70);
 }
 
+/*
+ * The call nr, allowed when its flags (args[arg]) only read, else
+ * trapped; any other call goes on to what follows: 6 instructions.
+ */
+static void
+sandbox_read_only(struct sb_insn *f, size_t *k, int nr, unsigned arg)
+{
+	f[(*k)++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, (uint32_t)nr, 0, 5);
+	f[(*k)++] = (struct sb_insn)SB_STMT(SB_LD_W_ABS, SB_ARG(arg));
+	f[(*k)++] = (struct sb_insn)SB_STMT(SB_AND_K, O_ACCMODE | O_CREAT |
+	    O_TRUNC | O_APPEND);
+	f[(*k)++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, 0, 0, 1);
+	f[(*k)++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_ALLOW);
+	f[(*k)++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_TRAP);
+}
+
 /* Append the filter to f at *n (room for it all); one check per call. */
 static void
 sandbox_program(struct sb_insn *f, size_t *n)
@@ -8568,22 +8584,9 @@ sandbox_program(struct sb_insn *f, size_t *n)
 	}
 	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_TRAP);
 #ifdef SYS_open
-	/* open(path, flags): to read, nothing created */
-	f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, SYS_open, 0, 5);
-	f[k++] = (struct sb_insn)SB_STMT(SB_LD_W_ABS, SB_ARG(1));
-	f[k++] = (struct sb_insn)SB_STMT(SB_AND_K, O_ACCMODE | O_CREAT |
-	    O_TRUNC | O_APPEND);
-	f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, 0, 0, 1);
-	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_ALLOW);
-	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_TRAP);
+	sandbox_read_only(f, &k, SYS_open, 1);	/* open(path, flags) */
 #endif
-	/* openat(dirfd, path, flags): to read, nothing created */
-	f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, SYS_openat, 0, 4);
-	f[k++] = (struct sb_insn)SB_STMT(SB_LD_W_ABS, SB_ARG(2));
-	f[k++] = (struct sb_insn)SB_STMT(SB_AND_K, O_ACCMODE | O_CREAT |
-	    O_TRUNC | O_APPEND);
-	f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, 0, 0, 1);
-	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_ALLOW);
+	sandbox_read_only(f, &k, SYS_openat, 2);	/* openat(d, p, flags) */
 	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_TRAP);
 	*n = k;
 }
@@ -8593,7 +8596,7 @@ static int
 sandbox_filter(void)
 {
 	static struct sb_insn f[4 + 2 * (sizeof(sb_calls) /
-	    sizeof(sb_calls[0])) + 11 + 6 + 6];
+	    sizeof(sb_calls[0])) + 11 + 6 + 6 + 1];
 	struct sigaction sa;
 	struct sb_prog prog;
 	size_t n = 0;
