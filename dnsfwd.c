@@ -4659,9 +4659,6 @@ done_push(struct state *st, struct query *q, enum owed what,
 	if (r != NULL)
 		q->ansr = *r;
 	q->owe_ede = (int8_t)ede;
-	if (what == OWED_SERVFAIL)
-		q->owe_ede = (int8_t)(q->list == NULL ? EDE_NOT_READY :
-		    q->neterr ? EDE_NET_ERROR : EDE_NO_REACH);
 	if (log_level >= 2)	/* how may be the caller's own buffer */
 		snprintf(q->how, sizeof(q->how), "%s", how);
 	if (release) {
@@ -4779,6 +4776,9 @@ query_done(struct state *st, struct query *q, const uint8_t *buf,
 		buf = done_keep(st, q, buf, &len, &kr);
 		r = &kr;
 		what = OWED_ANSWER;
+	} else {	/* why, for the leader's client and its followers */
+		ede = q->list == NULL ? EDE_NOT_READY : q->neterr ?
+		    EDE_NET_ERROR : EDE_NO_REACH;
 	}
 	for (i = q->follow; i >= 0; i = next) {
 		f = &st->q[i];

@@ -199,6 +199,16 @@ start_dnsfwd -R -t 300 -s "127.0.0.1#$drop_port"
 q silent.test
 eq "every upstream silent: SERVFAIL, EDE 22 (No Reachable Authority)" \
 	"$RCODE $(ede_of)" "SERVFAIL 22"
+# a second client asking the same name meanwhile shares the exchange: it
+# is told the same reason (it had EDE 14, Not Ready)
+(q shared.test; echo "$RCODE $(ede_of)" >"$T/shared1.res") &
+bg=$!
+track_pid "$bg"
+q shared.test -b 127.0.0.2
+wait "$bg"
+_untrack_pid "$bg"
+eq "two clients, one silent exchange: both SERVFAIL, EDE 22" \
+	"$RCODE $(ede_of) / $(cat "$T/shared1.res")" "SERVFAIL 22 / SERVFAIL 22"
 stop_dnsfwd
 start_dnsfwd -r "$T/no-such-resolv.conf"
 q held.test +time=9
