@@ -3513,6 +3513,14 @@ struct source {
 	int32_t		 n[SRC_KINDS];	/* what it holds of each */
 };
 
+/* A source looked up (source_of()): keys, buckets, nodes. */
+struct srclook {
+	uint8_t		 key[2][SRC_KEY];
+	uint32_t	 h[2];
+	int		 n;		/* levels: 1 (IPv4), 2 (IPv6), 0 */
+	struct srcref	 sr;
+};
+
 /* A stranger's last log line, for "at most once a minute per source". */
 struct stranger {
 	uint8_t		 key[SRC_KEY];
@@ -3814,14 +3822,13 @@ source_keys(const struct sockaddr *sa, uint8_t key[2][SRC_KEY])
 	return 2;
 }
 
-/* The node of key's source, -1 if it holds nothing; *h its hash. */
+/* The node of key's source in bucket h, -1 if it holds nothing. */
 static int32_t
-source_find(const struct state *st, const uint8_t *key, uint32_t *h)
+source_find(const struct state *st, const uint8_t *key, uint32_t h)
 {
 	int32_t i;
 
-	*h = (uint32_t)siphash13(st->hkey, key, SRC_KEY) & st->smask;
-	for (i = st->sbucket[*h] - 1; i >= 0; i = st->src[i].next)
+	for (i = st->sbucket[h] - 1; i >= 0; i = st->src[i].next)
 		if (memcmp(st->src[i].key, key, SRC_KEY) == 0)
 			return i;
 	return -1;
@@ -3851,18 +3858,23 @@ source_may(const struct state *st, const struct srcref *sr,
 	return true;
 }
 
-/* The nodes of the source at sa, -1 where it holds nothing. */
+/*
+ * The source at sa looked up once: its keys, their buckets, and its nodes
+ * (-1 where it holds nothing) for source_may(), then source_take().
+ */
 static void
 source_of(const struct state *st, const struct sockaddr *sa,
-    struct srcref *sr)
+    struct srclook *sl)
 {
-	uint8_t key[2][SRC_KEY];
-	int lv, n = source_keys(sa, key);
-	uint32_t h;
+	int lv;
 
-	sr->node[0] = sr->node[1] = -1;
-	for (lv = 0; lv < n; lv++)
-		sr->node[lv] = source_find(st, key[lv], &h);
+	sl->n = source_keys(sa, sl->key);
+	sl->sr.node[0] = sl->sr.node[1] = -1;
+	for (lv = 0; lv < sl->n; lv++) {
+		sl->h[lv] = (uint32_t)siphash13(st->hkey, sl->key[lv],
+		    SRC_KEY) & st->smask;
+		sl->sr.node[lv] = source_find(st, sl->key[lv], sl->h[lv]);
+	}
 }
 
 /* A node for key (in bucket h), new: nodes <= 2 * (queries + conns). */
@@ -3882,19 +3894,22 @@ source_new(struct state *st, const uint8_t *key, uint32_t h)
 	return i;
 }
 
-/* One more of kind for the source at sa: its nodes into out. */
+/*
+ * One more of kind for the source looked up in sl: its nodes into out.
+ * Found again in their buckets (no new hash): a node may have come or
+ * gone since the lookup (an eviction closed the source's last one).
+ */
 static void
-source_take(struct state *st, const struct sockaddr *sa,
-    enum src_kind kind, struct srcref *out)
+source_take(struct state *st, const struct srclook *sl, enum src_kind kind,
+    struct srcref *out)
 {
-	uint8_t key[2][SRC_KEY];
-	int lv, n = source_keys(sa, key);
-	uint32_t h;
+	int lv;
 
 	out->node[0] = out->node[1] = -1;
-	for (lv = 0; lv < n; lv++) {
-		if ((out->node[lv] = source_find(st, key[lv], &h)) < 0)
-			out->node[lv] = source_new(st, key[lv], h);
+	for (lv = 0; lv < sl->n; lv++) {
+		if ((out->node[lv] = source_find(st, sl->key[lv],
+		    sl->h[lv])) < 0)
+			out->node[lv] = source_new(st, sl->key[lv], sl->h[lv]);
 		st->src[out->node[lv]].n[kind]++;
 	}
 }
@@ -5729,11 +5744,11 @@ static struct query *
 query_admit(struct state *st, const struct client *cl, const uint8_t *buf,
     const struct dns_query *dq, struct query *lead)
 {
-	struct srcref sr;
+	struct srclook sl;
 	struct query *q;
 
-	source_of(st, &cl->addr.sa, &sr);
-	if (!source_may(st, &sr, SRC_QUERIES, st->nq, st->qmax)) {
+	source_of(st, &cl->addr.sa, &sl);
+	if (!source_may(st, &sl.sr, SRC_QUERIES, st->nq, st->qmax)) {
 		st->stats.over_share++;
 		client_error(st, cl, buf, dq, RCODE_REFUSED, -1,
 		    "over its share of the table", st->now);
@@ -5747,7 +5762,7 @@ query_admit(struct state *st, const struct client *cl, const uint8_t *buf,
 		    "in-flight table full", st->now);
 		return NULL;
 	}
-	source_take(st, &cl->addr.sa, SRC_QUERIES, &q->src);
+	source_take(st, &sl, SRC_QUERIES, &q->src);
 	return q;
 }
 
@@ -6106,15 +6121,15 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
     socklen_t peerlen)
 {
 	struct epoll_event ev;
-	struct srcref sr;
+	struct srclook sl;
 	struct conn *c;
 
 	/*
 	 * A source holds a fixed share of the table, busy or idle: with the
 	 * default 64, an address 32 connections and a /64 48.
 	 */
-	source_of(st, &peer->sa, &sr);
-	if (!source_may(st, &sr, SRC_CONNS, -1, st->tcpcap)) {
+	source_of(st, &peer->sa, &sl);
+	if (!source_may(st, &sl.sr, SRC_CONNS, -1, st->tcpcap)) {
 		st->stats.tcp_over_share++;
 		close(fd);
 		return;
@@ -6147,7 +6162,7 @@ conn_open(struct state *st, int fd, int li, const union sockany *peer,
 	c->lgen = st->lis[li].gen;
 	c->peer = *peer;
 	c->peerlen = peerlen;
-	source_take(st, &peer->sa, SRC_CONNS, &c->src);
+	source_take(st, &sl, SRC_CONNS, &c->src);
 	c->inflight = 0;
 	c->eof = false;
 	c->rlen = c->wpos = c->wlen = 0;
