@@ -734,6 +734,24 @@ cfg_glob_match(const char *pattern, const char *name)
 	return glob_match(pattern, name, true);
 }
 
+bool
+cfg_netns_path_ok(const char *path, const char *dir, const char *glob,
+    const char *want)
+{
+	size_t dl;
+	const char *name;
+
+	if (glob == NULL)
+		return strcmp(want, path) == 0;
+	dl = strlen(dir);
+	if (strncmp(want, dir, dl) != 0 || want[dl] != '/')
+		return false;
+	name = want + dl + 1;
+	return *name != '\0' && strchr(name, '/') == NULL &&
+	    strcmp(name, ".") != 0 &&
+	    strcmp(name, "..") != 0 && cfg_glob_match(glob, name);
+}
+
 int
 cfg_parse_listen(const char *s, struct listen_chain *out, char *err,
     size_t errlen)
@@ -3703,7 +3721,8 @@ struct state {
 	int		 ngrp;		/* groups used (argc + 2 allocated) */
 	uint64_t	 ns_scan_at;	/* ms: look at the namespaces; TIME_NONE */
 	int		 ns_tries;	/* scans left before giving up waiting */
-	bool		 ns_caps;	/* -u kept what entering one needs */
+	int		 nsh;		/* socket to the namespace helper; -1 */
+	bool		 nsh_gone;	/* it exited (said) */
 	int		 ready_fd;	/* --ready-fd; -1 when none or done */
 	bool		 ready;		/* readiness told */
 	uint64_t	 start_ms;	/* ms: when start-up began */
@@ -6392,10 +6411,10 @@ view_event(struct state *st, int i)
  * namespace on it, so a file that is not a namespace yet is looked at
  * again every NS_RETRY_MS, NS_TRIES times.
  *
- * After -u, entering a namespace needs CAP_SYS_ADMIN (and binding port
- * 53 CAP_NET_BIND_SERVICE): when -N is given, those two stay permitted
- * but not effective, raised only around entering and binding
- * (caps_raise()); without -N nothing is kept.
+ * After start-up, entering a namespace needs CAP_SYS_ADMIN (and binding
+ * port 53 CAP_NET_BIND_SERVICE), which the process that reads packets
+ * does not keep: a helper process does it (the namespace helper, below),
+ * and hands the sockets over.
  */
 
 #ifndef IP_FREEBIND
@@ -6423,13 +6442,6 @@ caps_set(uint32_t effective, uint32_t permitted)
 	d[0].effective = effective;
 	d[0].permitted = permitted;
 	return (int)syscall(SYS_capset, &h, d);
-}
-
-static void
-caps_raise(struct state *st, bool up)
-{
-	if (st->ns_caps)
-		caps_set(up ? CAP_ADMIN | CAP_BIND : 0, CAP_ADMIN | CAP_BIND);
 }
 
 /*
@@ -6678,73 +6690,134 @@ view_bound(struct state *st, int vi, int early)
 }
 
 /*
- * Open view vi's listeners, and its netlink socket, inside its namespace.
- * At start a failure is fatal (exit 2, as before any query); later it is
- * said once and the namespace looked at again on its next change.
+ * What opening a view found.  Its listeners are in st->lis, tagged with
+ * the view (the helper's are handed over and tagged on arrival).
  */
-static int
-view_open(struct state *st, int vi, bool fatal)
-{
-	struct netview *v = &st->view[vi];
-	const struct lgroup *g = &st->grp[v->group];
-	const char *where = v->path != NULL ? v->path : "";
-	struct stat sb;
-	char a[80], why[PATH_MAX + 160];
-	int own = -1, ns = -1, i = 0, k, err = 0, early = 0;
-	bool entered = v->path == NULL;
+struct view_try {
+	int		 err;		/* errno of the failure; 0 */
+	int		 chain;		/* the -l chain that failed */
+	int		 early;		/* bit i: chain i's address not up yet */
+	int		 nl;		/* netlink socket; -1 */
+	int		 nlerr;		/* why there is none (0: not wanted) */
+	bool		 entered;	/* the namespace was entered */
+	bool		 gone;		/* the namespace helper has exited */
+	dev_t		 dev;		/* the namespace entered: its identity */
+	ino_t		 ino;
+};
 
-	caps_raise(st, true);
-	if (v->path != NULL) {
+/*
+ * Bind group gi's listeners (tagged vi) and a netlink socket inside the
+ * namespace at path (NULL: ours), and come back.  Run by start-up and by
+ * the namespace helper, never by the loop.
+ */
+static void
+view_bind(struct state *st, int gi, const char *path, int vi,
+    struct view_try *t)
+{
+	const struct lgroup *g = &st->grp[gi];
+	struct stat sb;
+	int own = -1, ns = -1, k;
+
+	memset(t, 0, sizeof(*t));
+	t->nl = -1;
+	t->entered = path == NULL;
+	if (path != NULL) {
 		if ((own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) ==
 		    -1)
 			die(2, "/proc/self/ns/net: %s", strerror(errno));
-		if ((ns = open(v->path, O_RDONLY | O_CLOEXEC)) == -1 ||
+		if ((ns = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 		    fstat(ns, &sb) == -1 || setns(ns, CLONE_NEWNET) == -1) {
-			err = errno;
+			t->err = errno;
 			goto out;
 		}
-		v->dev = sb.st_dev;
-		v->ino = sb.st_ino;
-		entered = true;
+		t->dev = sb.st_dev;
+		t->ino = sb.st_ino;
+		t->entered = true;
 	}
-	for (i = 0; i < g->nch; i++) {
+	for (t->chain = 0; t->chain < g->nch; t->chain++) {
 		if ((k = lis_alloc(st)) < 0) {
-			err = ENOMEM;
+			t->err = ENOMEM;
 			break;
 		}
-		if (listen_open(&st->lis[k], &g->ch[i]) == -1) {
-			err = errno;
-			addr_text(&g->ch[i].a[g->ch[i].n - 1], ':', a, sizeof(a));
+		if (listen_open(&st->lis[k], &g->ch[t->chain]) == -1) {
+			t->err = errno;
 			break;
 		}
 		st->lis[k].view = vi;
 		if (!addr_configured(&st->lis[k].addr))
-			early |= 1 << (i < 30 ? i : 30);
+			t->early |= 1 << (t->chain < 30 ? t->chain : 30);
 	}
-	if (err == 0 && !st->allowing && (v->nl = view_socket()) == -1)
-		logmsg(0, "%s: cannot watch addresses (netlink: %s); "
-		    "answering loopback clients only (see --allow)",
-		    view_name(v), strerror(errno));
+	if (t->err == 0 && !st->allowing && (t->nl = view_socket()) == -1)
+		t->nlerr = errno;
 out:
 	if (own >= 0) {
 		/* never entered (no CAP_SYS_ADMIN, say): still at home */
-		if (entered && setns(own, CLONE_NEWNET) == -1)
+		if (t->entered && setns(own, CLONE_NEWNET) == -1)
 			die(2, "setns back: %s", strerror(errno));
 		close(own);
 	}
 	if (ns >= 0)
 		close(ns);
-	caps_raise(st, false);
-	if (err != 0) {
+}
+
+static void nsh_ask(struct state *, int, struct view_try *);
+
+/* The line that says why view vi could not be opened. */
+static void
+view_why(const struct state *st, int vi, const struct view_try *t,
+    char *why, size_t len)
+{
+	const struct netview *v = &st->view[vi];
+	const struct lgroup *g = &st->grp[v->group];
+	const struct listen_chain *ch;
+	char a[80] = "";
+
+	if (t->gone)
+		snprintf(why, len, "--netns %s: skipped: the namespace helper "
+		    "has exited (%s)", v->path, strerror(t->err));
+	else if (!t->entered)
+		snprintf(why, len, "--netns %s: %s%s", v->path,
+		    t->err == EINVAL ? "not a network namespace" :
+		    strerror(t->err), t->err == EPERM ? " (entering a "
+		    "namespace needs CAP_SYS_ADMIN); skipped" : "");
+	else {
+		if (t->chain >= 0 && t->chain < g->nch) {
+			ch = &g->ch[t->chain];
+			addr_text(&ch->a[ch->n - 1], ':', a, sizeof(a));
+		}
+		snprintf(why, len, "cannot listen on %s%s%s: %s", a,
+		    v->path ? " in " : "", v->path ? v->path : "",
+		    strerror(t->err));
+	}
+}
+
+/*
+ * Open view vi's listeners, and its netlink socket, inside its namespace:
+ * here at start, through the namespace helper later.  At start a failure
+ * is fatal (exit 2, as before any query); later it is said once and the
+ * namespace looked at again on its next change.
+ */
+static int
+view_open(struct state *st, int vi, bool fatal)
+{
+	struct netview *v = &st->view[vi];
+	char why[PATH_MAX + 160];
+	struct view_try t;
+
+	if (v->path != NULL && (st->nsh >= 0 || st->nsh_gone))
+		nsh_ask(st, vi, &t);
+	else
+		view_bind(st, v->group, v->path, vi, &t);
+	v->dev = t.dev;
+	v->ino = t.ino;
+	v->nl = t.nl;
+	if (t.nlerr != 0)
+		logmsg(0, "%s: cannot watch addresses (netlink: %s); "
+		    "answering loopback clients only (see --allow)",
+		    view_name(v), strerror(t.nlerr));
+	if (t.err != 0) {
 		view_close(st, vi, false);
-		if (!entered)
-			snprintf(why, sizeof(why), "--netns %s: %s%s", v->path,
-			    err == EINVAL ? "not a network namespace" :
-			    strerror(err), err == EPERM ? " (entering a "
-			    "namespace needs CAP_SYS_ADMIN); skipped" : "");
-		else
-			snprintf(why, sizeof(why), "cannot listen on %s%s%s: %s",
-			    a, v->path ? " in " : "", where, strerror(err));
+		view_why(st, vi, &t, why, sizeof(why));
 		if (fatal)
 			die(2, "%s", why);
 		if (!v->said)	/* once, until it works */
@@ -6752,14 +6825,16 @@ out:
 		v->said = true;
 		return -1;
 	}
-	view_bound(st, vi, early);
+	view_bound(st, vi, t.early);
 	return 0;
 }
 
 /*
  * Compare view vi's path with the namespace it is bound to: gone, or not
  * a namespace (any more, or yet), it is closed; another namespace there,
- * it is opened again.  Returns true when it should be looked at again.
+ * it is opened again; one we may not look at (a process's, which needs
+ * the capabilities the server dropped) is left as it is.  Returns true
+ * when it should be looked at again.
  */
 static bool
 view_check(struct state *st, int vi)
@@ -6769,6 +6844,9 @@ view_check(struct state *st, int vi)
 	struct stat sb;
 
 	if (stat(v->path, &sb) == -1 || statfs(v->path, &fs) == -1) {
+		/* /proc/PID/ns/net of a process with capabilities we lack */
+		if (errno == EACCES || errno == EPERM)
+			return false;
 		if (v->bound)
 			view_close(st, vi, true);
 		return false;
@@ -6886,6 +6964,241 @@ views_start(struct state *st)
 			logmsg(1, "%s: cannot watch (%s); namespaces there are "
 			    "looked at on SIGHUP only", g->dir, strerror(errno));
 	}
+}
+
+/*
+ * ---- The namespace helper ----
+ *
+ * With -N, a helper process (forked at start, before privileges are
+ * dropped) keeps CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE, and nothing
+ * else, so that the process that reads packets keeps no capability at
+ * all.  It never sees a packet: over a SOCK_SEQPACKET socketpair it takes
+ * one request of a fixed size (a -N group and a path), checks it whole
+ * (the group exists and has that path, or the path is a name its glob
+ * matches in its directory), enters the namespace, binds the group's
+ * listeners and a netlink socket, and hands them back (SCM_RIGHTS), one
+ * message per listener and a last one that says how it went, keeping no
+ * copy.  It exits when the server does (end of file, and
+ * PR_SET_PDEATHSIG).  The loop waits for the answer (NSH_WAIT_MS at
+ * most): entering and binding take well under a millisecond.
+ */
+#define NSH_MAGIC	0x64664e53u	/* the first word of every message */
+#define NSH_WAIT_MS	5000
+
+struct nsh_req {
+	uint32_t	 magic;
+	uint32_t	 group;		/* st->grp[] */
+	char		 path[PATH_MAX];	/* NUL-terminated */
+};
+
+enum { NSH_LISTENER = 1, NSH_END = 2 };
+
+struct nsh_rep {
+	uint32_t	 magic;
+	uint32_t	 kind;		/* LISTENER: 2 fds (udp, tcp); END: 0-1 */
+	int32_t		 err;		/* END: struct view_try */
+	int32_t		 chain, early, nlerr;
+	uint32_t	 entered;
+	uint64_t	 dev, ino;
+	struct sockaddr_storage ss;	/* LISTENER: as bound */
+	uint32_t	 len;
+};
+
+/* Send rep with nfd descriptors (0-2); 0, or -1 with errno. */
+static int
+nsh_send(int fd, const struct nsh_rep *rep, const int *fds, int nfd)
+{
+	union {
+		struct cmsghdr	 h;
+		char		 b[CMSG_SPACE(2 * sizeof(int))];
+	} c;
+	struct iovec iov = { (void *)(uintptr_t)rep, sizeof(*rep) };
+	struct msghdr m;
+
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (nfd > 0) {
+		memset(&c, 0, sizeof(c));
+		m.msg_control = c.b;
+		m.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
+		c.h.cmsg_level = SOL_SOCKET;
+		c.h.cmsg_type = SCM_RIGHTS;
+		c.h.cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+		memcpy(CMSG_DATA(&c.h), fds, (size_t)nfd * sizeof(int));
+	}
+	return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(*rep) ? 0 : -1;
+}
+
+/*
+ * Receive one reply into rep and its descriptors into fds (room for 2);
+ * the number of descriptors, or -1 with errno.  Anything but a whole
+ * reply with at most two descriptors is refused (and what came closed).
+ */
+static int
+nsh_recv(int fd, struct nsh_rep *rep, int *fds)
+{
+	union {
+		struct cmsghdr	 h;
+		char		 b[CMSG_SPACE(4 * sizeof(int))];
+	} c;
+	struct iovec iov = { rep, sizeof(*rep) };
+	struct cmsghdr *h;
+	struct msghdr m;
+	ssize_t n;
+	int nfd = 0, i, k, got[4];
+
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = c.b;
+	m.msg_controllen = sizeof(c.b);
+	while ((n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC)) == -1 && errno == EINTR)
+		;
+	if (n == -1)
+		return -1;
+	for (h = CMSG_FIRSTHDR(&m); h != NULL; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < k; i++)
+			if (nfd < 4)
+				memcpy(&got[nfd++], CMSG_DATA(h) + (size_t)i *
+				    sizeof(int), sizeof(int));
+	}
+	if (n != (ssize_t)sizeof(*rep) || rep->magic != NSH_MAGIC ||
+	    (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfd > 2) {
+		for (i = 0; i < nfd; i++)
+			close(got[i]);
+		errno = n == 0 ? EPIPE : EPROTO;
+		return -1;
+	}
+	memcpy(fds, got, (size_t)nfd * sizeof(int));
+	return nfd;
+}
+
+/* Server side: ask the helper for view vi; the listeners land tagged vi. */
+static void
+nsh_ask(struct state *st, int vi, struct view_try *t)
+{
+	const struct netview *v = &st->view[vi];
+	struct nsh_req req;
+	struct nsh_rep rep;
+	int fds[2], n, k, i;
+
+	memset(t, 0, sizeof(*t));
+	t->nl = -1;
+	errno = EPIPE;
+	if (st->nsh < 0)
+		goto gone;
+	memset(&req, 0, sizeof(req));
+	req.magic = NSH_MAGIC;
+	req.group = (uint32_t)v->group;
+	snprintf(req.path, sizeof(req.path), "%s", v->path);
+	if (send(st->nsh, &req, sizeof(req), MSG_NOSIGNAL) == -1)
+		goto gone;
+	for (i = 0; i <= st->grp[v->group].nch; i++) {
+		if ((n = nsh_recv(st->nsh, &rep, fds)) == -1)
+			goto gone;
+		if (rep.kind == NSH_LISTENER && n == 2 &&
+		    rep.len <= sizeof(rep.ss) && (k = lis_alloc(st)) >= 0) {
+			st->lis[k].udp = fds[0];
+			st->lis[k].tcp = fds[1];
+			st->lis[k].view = vi;
+			memcpy(&st->lis[k].addr.ss, &rep.ss, sizeof(rep.ss));
+			st->lis[k].addr.len = (socklen_t)rep.len;
+			continue;
+		}
+		if (rep.kind == NSH_END && n <= 1) {
+			t->err = rep.err;
+			t->chain = rep.chain;
+			t->early = rep.early;
+			t->nlerr = rep.nlerr;
+			t->entered = rep.entered != 0;
+			t->dev = (dev_t)rep.dev;
+			t->ino = (ino_t)rep.ino;
+			t->nl = n == 1 ? fds[0] : -1;
+			return;
+		}
+		while (n-- > 0)
+			close(fds[n]);
+		errno = EPROTO;
+		goto gone;
+	}
+	errno = EPROTO;
+gone:
+	t->err = errno == EAGAIN ? ETIMEDOUT : errno;
+	t->gone = true;
+	if (st->nsh >= 0)	/* said for each view that needs it */
+		close(st->nsh);
+	st->nsh = -1;
+	st->nsh_gone = true;
+}
+
+/* Helper side: whether req names a namespace the command line asked for. */
+static bool
+nsh_valid(const struct state *st, const struct nsh_req *req)
+{
+	const struct lgroup *g;
+
+	if (req->magic != NSH_MAGIC || req->group >= (uint32_t)st->ngrp ||
+	    memchr(req->path, '\0', sizeof(req->path)) == NULL)
+		return false;
+	g = &st->grp[req->group];
+	return g->path != NULL && g->nch > 0 &&
+	    cfg_netns_path_ok(g->path, g->dir, g->glob, req->path);
+}
+
+/* Helper side: one request read from fd, answered.  -1 at end of file. */
+static int
+nsh_serve(struct state *st, int fd)
+{
+	struct nsh_req req;
+	struct nsh_rep rep;
+	struct view_try t;
+	struct listener *l;
+	ssize_t n;
+	int k, fds[2];
+
+	n = recv(fd, &req, sizeof(req), MSG_TRUNC);
+	if (n <= 0)
+		return n == -1 && errno == EINTR ? 0 : -1;
+	memset(&t, 0, sizeof(t));
+	t.err = EACCES;
+	t.nl = -1;
+	if (n == (ssize_t)sizeof(req) && nsh_valid(st, &req))
+		view_bind(st, (int)req.group, req.path, -2, &t);
+	for (k = 0; k < st->nlis; k++) {
+		l = &st->lis[k];
+		if (l->udp < 0 || l->view != -2)
+			continue;
+		memset(&rep, 0, sizeof(rep));
+		rep.magic = NSH_MAGIC;
+		rep.kind = NSH_LISTENER;
+		memcpy(&rep.ss, &l->addr.ss, sizeof(rep.ss));
+		rep.len = (uint32_t)l->addr.len;
+		fds[0] = l->udp;
+		fds[1] = l->tcp;
+		if (t.err == 0 && nsh_send(fd, &rep, fds, 2) == -1)
+			t.err = errno;
+		close(l->udp);		/* no copy kept */
+		close(l->tcp);
+		l->udp = l->tcp = -1;
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.magic = NSH_MAGIC;
+	rep.kind = NSH_END;
+	rep.err = t.err;
+	rep.chain = t.chain;
+	rep.early = t.early;
+	rep.nlerr = t.nlerr;
+	rep.entered = t.entered;
+	rep.dev = (uint64_t)t.dev;
+	rep.ino = (uint64_t)t.ino;
+	n = nsh_send(fd, &rep, &t.nl, t.nl >= 0 ? 1 : 0);
+	if (t.nl >= 0)
+		close(t.nl);
+	return n == -1 ? -1 : 0;
 }
 
 /* ==== 29. File following ================================================= */
@@ -8120,34 +8433,32 @@ user_lookup(const char *user, uid_t *uid, gid_t *gid)
 }
 
 /*
- * Become user.  With -N, CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE stay
- * permitted (not effective) so that namespaces can be entered again as
- * they come and go; without -N nothing is kept.
+ * Keep only the capabilities in keep (of the first 32), in every set and
+ * in the bounding set; with -u, become that user first (keeping them
+ * across setuid()).  0, or -1 with errno when -u fails.  Root without -u
+ * keeps its user ID but no capability (no_new_privs and the filter stop
+ * an execve() from giving them back).
  */
-static void
-drop_privileges(struct state *st, const char *user, uid_t uid, gid_t gid)
+static int
+privileges_drop(const char *user, uid_t uid, gid_t gid, uint32_t keep)
 {
-	bool keep = false;
-	int i;
+	int c;
 
-	for (i = 0; i < st->ngrp; i++)
-		keep |= st->grp[i].path != NULL && st->grp[i].nch > 0;
-	if (keep && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1)
-		keep = false;
-	if (setgroups(0, NULL) == -1 || setgid(gid) == -1 ||
-	    setuid(uid) == -1)
-		die(1, "-u %s: %s", user, strerror(errno));
-	if (!keep)
-		return;
-	prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
-	if (caps_set(0, CAP_ADMIN | CAP_BIND) == -1) {
-		logmsg(0, "-u %s: cannot keep CAP_SYS_ADMIN (%s): namespaces "
-		    "that come later are not served", user, strerror(errno));
-		return;
+	for (c = 0; c < 64; c++)	/* EPERM without CAP_SETPCAP */
+		if ((c >= 32 || !(keep & (1u << c))) && prctl(PR_CAPBSET_DROP,
+		    (long)c, 0L, 0L, 0L) == -1 && errno == EINVAL)
+			break;
+	if (user != NULL) {
+		if (keep != 0)
+			prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L);
+		if (setgroups(0, NULL) == -1 || setgid(gid) == -1 ||
+		    setuid(uid) == -1)
+			return -1;
+		prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
 	}
-	st->ns_caps = true;
+	(void)caps_set(keep, keep);	/* fails when we had none: fine */
+	return 0;
 }
-
 
 static void *
 xcalloc(size_t n, size_t size)
@@ -8529,8 +8840,7 @@ static const int sb_calls[] = {
 	SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg, SYS_sendmmsg,
 	SYS_recvmmsg, SYS_setsockopt, SYS_getsockopt, SYS_getsockname,
 	SYS_getpeername, SYS_inotify_init1, SYS_inotify_add_watch,
-	SYS_inotify_rm_watch, SYS_setns, SYS_capget, SYS_capset,
-	SYS_clock_gettime, SYS_gettimeofday, SYS_getpid, SYS_gettid,
+	SYS_inotify_rm_watch, SYS_clock_gettime, SYS_gettimeofday, SYS_getpid, SYS_gettid,
 	SYS_getrandom, SYS_futex, SYS_unlinkat, SYS_exit, SYS_exit_group,
 	SYS_restart_syscall, SYS_clock_nanosleep, SYS_nanosleep,
 #ifdef SYS_stat
@@ -8538,6 +8848,23 @@ static const int sb_calls[] = {
 	SYS_epoll_wait, SYS_accept,
 #endif
 };
+static const uint32_t sb_families[] = { AF_UNIX, AF_INET, AF_INET6,
+    AF_NETLINK };
+
+/* The namespace helper's: enter, bind, hand over (section 28). */
+static const int sb_nsh_calls[] = {
+	SYS_read, SYS_write, SYS_close, SYS_fstat, SYS_newfstatat,
+	SYS_recvfrom, SYS_sendto, SYS_recvmsg, SYS_sendmsg, SYS_setns,
+	SYS_bind, SYS_listen, SYS_setsockopt, SYS_getsockname,
+	SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_brk,
+	SYS_rt_sigreturn, SYS_restart_syscall, SYS_exit, SYS_exit_group,
+#ifdef SYS_stat
+	SYS_stat,
+#endif
+};
+static const uint32_t sb_nsh_families[] = { AF_INET, AF_INET6, AF_NETLINK };
+
+static const char *sb_who = "";	/* "namespace helper: " in the helper */
 
 /* What it says before the process exits: the call it made. */
 static _Noreturn void
@@ -8548,9 +8875,9 @@ sandbox_trap(int sig, siginfo_t *si, void *ctx)
 
 	(void)sig;
 	(void)ctx;
-	n = snprintf(msg, sizeof(msg), "dnsfwd: sandbox: system call %d is "
-	    "not allowed; exiting (--no-sandbox runs without the filter)\n",
-	    si->si_syscall);
+	n = snprintf(msg, sizeof(msg), "dnsfwd: %ssandbox: system call %d "
+	    "is not allowed; exiting (--no-sandbox runs without the "
+	    "filter)\n", sb_who, si->si_syscall);
 	if (n > 0)
 		(void)!write(2, msg, (size_t)n);
 	_exit(70);
@@ -8572,29 +8899,28 @@ sandbox_read_only(struct sb_insn *f, size_t *k, int nr, unsigned arg)
 	f[(*k)++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_TRAP);
 }
 
-/* Append the filter to f at *n (room for it all); one check per call. */
-static void
-sandbox_program(struct sb_insn *f, size_t *n)
+/* The filter allowing calls and socket() for fams: one check per call. */
+static size_t
+sandbox_program(struct sb_insn *f, const int *calls, size_t ncalls,
+    const uint32_t *fams, size_t nfams)
 {
-	static const uint32_t families[] = { AF_UNIX, AF_INET, AF_INET6,
-	    AF_NETLINK };
-	size_t i, k = *n;
+	size_t i, k = 0;
 
 	f[k++] = (struct sb_insn)SB_STMT(SB_LD_W_ABS, SB_ARCH_OFF);
 	f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, SB_ARCH, 1, 0);
 	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_KILL);
 	f[k++] = (struct sb_insn)SB_STMT(SB_LD_W_ABS, SB_NR);
-	for (i = 0; i < sizeof(sb_calls) / sizeof(sb_calls[0]); i++) {
-		f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K,
-		    (uint32_t)sb_calls[i], 0, 1);
+	for (i = 0; i < ncalls; i++) {
+		f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, (uint32_t)calls[i],
+		    0, 1);
 		f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_ALLOW);
 	}
 	/* socket(family, ...): the families in use */
 	f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, SYS_socket, 0,
-	    (uint8_t)(2 + 2 * 4));
+	    (uint8_t)(2 + 2 * nfams));
 	f[k++] = (struct sb_insn)SB_STMT(SB_LD_W_ABS, SB_ARG(0));
-	for (i = 0; i < 4; i++) {
-		f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, families[i], 0, 1);
+	for (i = 0; i < nfams; i++) {
+		f[k++] = (struct sb_insn)SB_JUMP(SB_JEQ_K, fams[i], 0, 1);
 		f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_ALLOW);
 	}
 	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_TRAP);
@@ -8603,25 +8929,31 @@ sandbox_program(struct sb_insn *f, size_t *n)
 #endif
 	sandbox_read_only(f, &k, SYS_openat, 2);	/* openat(d, p, flags) */
 	f[k++] = (struct sb_insn)SB_STMT(SB_RET_K, SB_RET_TRAP);
-	*n = k;
+	return k;
 }
 
-/* The filter: 0, or -1 with errno (said by the caller). */
+/* The filter, the server's or the helper's: 0, or -1 with errno. */
 static int
-sandbox_filter(void)
+sandbox_filter(bool helper)
 {
 	static struct sb_insn f[4 + 2 * (sizeof(sb_calls) /
-	    sizeof(sb_calls[0])) + 11 + 6 + 6 + 1];
+	    sizeof(sb_calls[0])) + 3 + 2 * 4 + 6 + 6 + 1];
 	struct sigaction sa;
 	struct sb_prog prog;
-	size_t n = 0;
+	size_t n;
 
+	_Static_assert(sizeof(sb_nsh_calls) <= sizeof(sb_calls), "room");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = sandbox_trap;
 	sa.sa_flags = SA_SIGINFO;
 	if (sigaction(SIGSYS, &sa, NULL) == -1)
 		return -1;
-	sandbox_program(f, &n);
+	if (helper)
+		n = sandbox_program(f, sb_nsh_calls, sizeof(sb_nsh_calls) /
+		    sizeof(sb_nsh_calls[0]), sb_nsh_families, 3);
+	else
+		n = sandbox_program(f, sb_calls, sizeof(sb_calls) /
+		    sizeof(sb_calls[0]), sb_families, 4);
 	prog.len = (unsigned short)n;
 	prog.filter = f;
 	return prctl(PR_SET_SECCOMP, SB_MODE_FILTER, &prog, 0L, 0L) == -1 ?
@@ -8629,8 +8961,9 @@ sandbox_filter(void)
 }
 #endif
 
+/* The sandbox of the server (helper false) or of the namespace helper. */
 static void
-sandbox_enter(void)
+sandbox_enter(bool helper)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) == -1) {
 		logmsg(0, "sandbox: no_new_privs: %s; running without the "
@@ -8638,18 +8971,106 @@ sandbox_enter(void)
 		return;
 	}
 #if defined(SB_ARCH) && !defined(SB_SANITIZER)
-	if (sandbox_filter() == -1)	/* qemu-user refuses filters */
-		logmsg(1, "sandbox: seccomp filter: %s; running without it",
-		    strerror(errno));
+	sb_who = helper ? "namespace helper: " : "";
+	if (sandbox_filter(helper) == -1) {	/* qemu-user refuses filters */
+		if (!helper)
+			logmsg(1, "sandbox: seccomp filter: %s; running "
+			    "without it", strerror(errno));
+		return;
+	}
 #ifdef DNSFWD_SANDBOX_TEST	/* test/dnsfwd-sbtest only: never shipped */
-	if (getenv("DNSFWD_FORBIDDEN_CALL") != NULL)
+	if (getenv(helper ? "DNSFWD_FORBIDDEN_CALL_NSH" :
+	    "DNSFWD_FORBIDDEN_CALL") != NULL)
 		(void)syscall(SYS_getppid);	/* not allowed: trapped */
 #endif
 #elif defined(SB_SANITIZER)
-	logmsg(2, "sandbox: a sanitizer build: no seccomp filter");
+	if (!helper)
+		logmsg(2, "sandbox: a sanitizer build: no seccomp filter");
 #else
-	logmsg(1, "sandbox: no seccomp filter for this architecture");
+	if (!helper)
+		logmsg(1, "sandbox: no seccomp filter for this architecture");
 #endif
+}
+
+/* Close every descriptor but 2 and keep; 0 and 1 read /dev/null. */
+static void
+fds_close_except(int keep)
+{
+	struct rlimit rl;
+	long i, max = 1024;
+	int null;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		max = rl.rlim_cur < (1 << 20) ? (long)rl.rlim_cur : 1 << 20;
+	for (i = 3; i < max; i++)
+		if (i != keep)
+			close((int)i);
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, 0);
+		dup2(null, 1);
+		if (null > 2 && null != keep)
+			close(null);
+	}
+}
+
+/*
+ * The namespace helper's life (section 28): it keeps CAP_SYS_ADMIN and
+ * CAP_NET_BIND_SERVICE (and becomes -u's user), no descriptor but its
+ * socket and stderr, and runs in a sandbox of its own few calls; it ends
+ * with the server.
+ */
+static _Noreturn void
+nsh_main(struct state *st, const struct options *o, int fd, pid_t parent,
+    uid_t uid, gid_t gid)
+{
+	static const int quiet[] = { SIGHUP, SIGUSR1, SIGINT, SIGPIPE };
+	sigset_t none;
+	size_t i;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
+	if (getppid() != parent)
+		_exit(0);
+	prctl(PR_SET_NAME, (unsigned long)(uintptr_t)"dnsfwd-ns", 0L, 0L, 0L);
+	for (i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+		signal(quiet[i], SIG_IGN);	/* they are the server's */
+	signal(SIGTERM, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	fds_close_except(fd);
+	for (i = 0; i < (size_t)st->nlis; i++)	/* the server's, closed */
+		st->lis[i].udp = st->lis[i].tcp = -1;
+	if (privileges_drop(o->user, uid, gid, CAP_ADMIN | CAP_BIND) == -1)
+		_exit(1);	/* the server says it, failing the same way */
+	if (!o->no_sandbox)
+		sandbox_enter(true);
+	for (;;)
+		if (nsh_serve(st, fd) == -1)
+			_exit(0);
+}
+
+/* With -N: fork the namespace helper before privileges are dropped. */
+static void
+nsh_start(struct state *st, const struct options *o, uid_t uid, gid_t gid)
+{
+	struct timeval tv = { NSH_WAIT_MS / 1000, 0 };
+	pid_t parent = getpid(), pid;
+	bool want = false;
+	int sv[2], gi;
+
+	for (gi = 0; gi < st->ngrp; gi++)
+		want |= st->grp[gi].path != NULL && st->grp[gi].nch > 0;
+	if (!want)
+		return;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    (pid = fork()) == -1)
+		die(1, "namespace helper: %s", strerror(errno));
+	if (pid == 0) {
+		close(sv[0]);
+		nsh_main(st, o, sv[1], parent, uid, gid);
+	}
+	close(sv[1]);
+	st->nsh = sv[0];
+	setsockopt(st->nsh, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 /*
@@ -8668,6 +9089,7 @@ startup(struct state *st, const struct options *o)
 	scopes_resolve(st, o);
 	st->start_ms = clock_ms();
 	listen_start(st);				/* bind */
+	nsh_start(st, o, uid, gid);
 	if (st->pid_file != NULL)
 		pid_file_write(st->pid_file);
 	self_refresh(st);
@@ -8693,10 +9115,10 @@ startup(struct state *st, const struct options *o)
 	if (!st->following && st->nstatic == 0 && st->nfallback == 0 &&
 	    routes_count(&st->routes) == 0)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
-	if (o->user != NULL)				/* drop privileges */
-		drop_privileges(st, o->user, uid, gid);
+	if (privileges_drop(o->user, uid, gid, 0) == -1)	/* drop them */
+		die(1, "-u %s: %s", o->user, strerror(errno));
 	if (!o->no_sandbox)
-		sandbox_enter();
+		sandbox_enter(false);
 }
 
 /* The signals the loop handles; they are blocked but while in poll. */
@@ -8945,7 +9367,7 @@ main(int argc, char **argv)
 	o.chains = xcalloc((size_t)argc + 1, sizeof(*o.chains));
 	st.grp = xcalloc((size_t)argc + 2, sizeof(*st.grp));
 	st.grp[st.ngrp++].wd = -1;	/* our own namespace, until a -N */
-	st.ep = st.ready_fd = -1;
+	st.ep = st.ready_fd = st.nsh = -1;
 	st.following = true;
 	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) !=
 	    -1) {

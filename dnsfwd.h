@@ -86,6 +86,13 @@ int	cfg_parse_addr(const char *s, char sep, uint16_t defport,
  * and "[!...]" sets, '\\' quoting; a leading '.' only by a '.'.
  */
 bool	cfg_glob_match(const char *pattern, const char *name);
+/*
+ * Whether want is a namespace a -N asked for: its path (glob NULL), or a
+ * name in dir that glob matches (no "/", not "." or "..").  The namespace
+ * helper serves nothing else.
+ */
+bool	cfg_netns_path_ok(const char *path, const char *dir, const char *glob,
+	    const char *want);
 
 /* Parse a -l value: a comma-separated fallback chain.  0 or -1 as above. */
 int	cfg_parse_listen(const char *s, struct listen_chain *out, char *err,

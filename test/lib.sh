@@ -739,3 +739,25 @@ _lib_exit()
 trap _lib_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# helper_of PID: the PID of the namespace helper PID forked (none: empty).
+helper_of()
+{
+	local f
+
+	for f in /proc/[0-9]*/status; do
+		if grep -qx "PPid:[[:space:]]*$1" "$f" 2>/dev/null &&
+		    grep -qx 'Name:[[:space:]]*dnsfwd-ns' "$f" 2>/dev/null; then
+			f=${f#/proc/}
+			echo "${f%/status}"
+			return 0
+		fi
+	done
+}
+
+# sandbox_status PID: "CapPrm: X CapEff: X NoNewPrivs: N Seccomp: N " of PID.
+sandbox_status()
+{
+	grep -E '^(NoNewPrivs|Seccomp|CapPrm|CapEff):' "/proc/$1/status" |
+		tr -s '\t ' ' ' | tr '\n' ' '
+}

@@ -4,7 +4,8 @@
 #    served again, its old listeners closed ("stopped listening");
 #  - a -N glob: namespaces added after start are served, one deleted has
 #    its sockets closed (descriptor count), 100 through one pattern;
-#  - all of it after -u dropped privileges (what is kept: CapPrm/CapEff);
+#  - all of it after -u dropped privileges: the server keeps no capability,
+#    its namespace helper CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE;
 #  - SIGUSR1 counts queries per listener.
 # Needs root and ip(8); every namespace is made here and deleted on exit.
 # shellcheck source=lib.sh disable=SC2154  # NAME_port etc. come from lib.sh
@@ -65,12 +66,21 @@ DNSFWD_WANT=1 start_dnsfwd -R -s "127.0.0.1#$up_port" -l 127.0.0.1:0 \
 	-u 65534:65534 -N "/run/netns/$P-g*" -l 127.0.0.1:5399
 q warm.test	# the first upstream socket, kept for the next queries
 fd0=$(nfds "$DNSFWD_PID")
-eq "-u with -N: no effective capability while idle" \
-	"$(awk '/^CapEff/ { print $2 }' "/proc/$DNSFWD_PID/status")" \
-	0000000000000000
-eq "-u with -N: CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE kept permitted" \
-	"$(awk '/^CapPrm/ { print $2 }' "/proc/$DNSFWD_PID/status")" \
-	0000000000200400
+eq "-u with -N: the server has no capability at all (permitted or effective)" \
+	"$(sandbox_status "$DNSFWD_PID" | cut -d' ' -f1-4)" \
+	"CapPrm: 0000000000000000 CapEff: 0000000000000000"
+nsh=$(helper_of "$DNSFWD_PID")
+ok "-u with -N: a namespace helper runs beside it" test -n "$nsh"
+if [ -n "$nsh" ]; then
+	eq "-u with -N: the helper keeps CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE only" \
+	    "$(sandbox_status "$nsh" | cut -d' ' -f1-4)" \
+	    "CapPrm: 0000000000200400 CapEff: 0000000000200400"
+	eq "-u with -N: the helper is -u's user" \
+	    "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$nsh/status")" \
+	    65534655346553465534
+	eq "-u with -N: the helper holds its socket and stdio, no listener" \
+	    "$(nfds "$nsh")" 4
+fi
 for n in 1 2 3; do
 	ns_up "$P-g$n"
 done

@@ -209,21 +209,54 @@ case "${DNSFWD_WRAP:+wrapped}:$(uname -m)" in
 esac
 # a sanitizer build has no filter (its runtime makes calls of its own)
 grep -q __asan_init "$DNSFWD" 2>/dev/null && filtered=0
+# every process that holds a listener, in each way of starting: no_new_privs,
+# the filter, no capability; the namespace helper (with -N) the two it needs
+want="CapPrm: 0000000000000000 CapEff: 0000000000000000 NoNewPrivs: 1 Seccomp: 2 "
+want_nsh="CapPrm: 0000000000200400 CapEff: 0000000000200400 NoNewPrivs: 1 Seccomp: 2 "
+sbns=
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null &&
+    ip netns add "dnsfwd-t-$$-sb" 2>/dev/null; then
+	sbns=dnsfwd-t-$$-sb
+	track_netns "$sbns"
+fi
 if [ "$filtered" = 1 ]; then
+	sb_check()
+	{
+		local how=$1 nsh
+
+		shift
+		start_dnsfwd "$@" -R -s "127.0.0.1#$sbup_port"
+		eq "sandbox ($how): no_new_privs, a seccomp filter, no capability at all" \
+		    "$(sandbox_status "$DNSFWD_PID")" "$want"
+		nsh=$(helper_of "$DNSFWD_PID")
+		case "$*" in
+		*-N*)
+			if [ -n "$nsh" ]; then
+				eq "sandbox ($how): the namespace helper: its filter, two capabilities" \
+				    "$(sandbox_status "$nsh")" "$want_nsh"
+			else
+				fail "sandbox ($how): a namespace helper runs"
+			fi
+			;;
+		*) eq "sandbox ($how): no namespace helper without -N" "$nsh" "" ;;
+		esac
+		q "sandbox.$how.test"
+		eq "sandbox ($how): queries answered in it" "$RCODE $ANSWER" \
+		    "NOERROR 192.0.2.1"
+		stop_dnsfwd
+		eq "sandbox ($how): SIGTERM inside it: exit 0" "$DNSFWD_STATUS" 0
+		[ -z "$nsh" ] || ok "sandbox ($how): the helper ends with it" \
+		    wait_for 10 test ! -e "/proc/$nsh"
+	}
+	sb_check plain -l 127.0.0.1:0
 	if [ "$(id -u)" = 0 ]; then
-		start_dnsfwd -u 65534:65534 -R -s "127.0.0.1#$sbup_port"
-	else
-		start_dnsfwd -R -s "127.0.0.1#$sbup_port"
+		sb_check u -u 65534:65534 -l 127.0.0.1:0
 	fi
-	st=$(grep -E '^(NoNewPrivs|Seccomp|CapPrm|CapEff):' \
-	    "/proc/$DNSFWD_PID/status" | tr -s '\t ' ' ' | tr '\n' ' ')
-	eq "sandbox: no_new_privs, a seccomp filter, no capability at all" \
-	    "$st" "CapPrm: 0000000000000000 CapEff: 0000000000000000 NoNewPrivs: 1 Seccomp: 2 "
-	q sandbox2.test
-	eq "sandbox: queries answered in it" "$RCODE $ANSWER" \
-	    "NOERROR 192.0.2.1"
-	stop_dnsfwd
-	eq "sandbox: SIGTERM inside it: exit 0" "$DNSFWD_STATUS" 0
+	if [ -n "$sbns" ]; then
+		sb_check N -l 127.0.0.1:0 -N "/run/netns/$sbns" -l 127.0.0.1:0
+		sb_check u-N -u 65534:65534 -l 127.0.0.1:0 \
+		    -N "/run/netns/dnsfwd-t-$$-s*" -l 127.0.0.1:0
+	fi
 	if [ -x "$ROOT/test/dnsfwd-sbtest" ]; then
 		DNSFWD_FORBIDDEN_CALL=1 timeout -k 2 10 \
 		    "$ROOT/test/dnsfwd-sbtest" -R -l 127.0.0.1:0 \
@@ -233,5 +266,28 @@ if [ "$filtered" = 1 ]; then
 		    'dnsfwd: sandbox: system call [0-9]+ is not allowed; exiting'
 	else
 		fail "test/dnsfwd-sbtest built (make test/dnsfwd-sbtest)"
+	fi
+	if [ -x "$ROOT/test/dnsfwd-sbtest" ] && [ -n "$sbns" ]; then
+		# the helper makes the forbidden call: it dies saying so; the
+		# server goes on, and says so for the namespace that comes next
+		DNSFWD_FORBIDDEN_CALL_NSH=1 DNSFWD_WANT=1 \
+		    DNSFWD="$ROOT/test/dnsfwd-sbtest" \
+		    start_dnsfwd -R -s "127.0.0.1#$sbup_port" -l 127.0.0.1:0 \
+		    -N "/run/netns/dnsfwd-t-$$-h*" -l 127.0.0.1:0
+		ok "a forbidden call in the namespace helper: said, naming it" \
+		    wait_for 10 grep -qE \
+		    'dnsfwd: namespace helper: sandbox: system call [0-9]+ is not allowed; exiting' \
+		    "$DNSFWD_ERR"
+		ip netns add "dnsfwd-t-$$-h1" && track_netns "dnsfwd-t-$$-h1"
+		ok "... a namespace that comes next: skipped, and said why" \
+		    wait_for 10 grep -qF \
+		    "dnsfwd: --netns /run/netns/dnsfwd-t-$$-h1: skipped: the namespace helper has exited" \
+		    "$DNSFWD_ERR"
+		q helperless.test
+		eq "... the server still answers" "$RCODE $ANSWER" \
+		    "NOERROR 192.0.2.1"
+		stop_dnsfwd
+		eq "... and exits 0 on SIGTERM" "$DNSFWD_STATUS" 0
+		ip netns del "dnsfwd-t-$$-h1"
 	fi
 fi

@@ -4658,6 +4658,39 @@ test_glob(void)
 		    cases[i].name);
 }
 
+/* What the namespace helper agrees to enter: what -N asked, nothing else. */
+static void
+test_netns_path(void)
+{
+	static const struct {
+		const char	*path, *dir, *glob, *want;
+		bool		 ok;
+	} cases[] = {
+		{ "/run/netns/vm1", "/run/netns", NULL, "/run/netns/vm1", true },
+		{ "/run/netns/vm1", "/run/netns", NULL, "/run/netns/vm2", false },
+		{ "/run/netns/vm1", "/run/netns", NULL, "/run/netns/vm1/", false },
+		{ "/run/netns/vm-*", "/run/netns", "vm-*", "/run/netns/vm-a", true },
+		{ "/run/netns/vm-*", "/run/netns", "vm-*", "/run/netns/vm-", true },
+		{ "/run/netns/vm-*", "/run/netns", "vm-*", "/run/netns/vx-a", false },
+		{ "/run/netns/vm-*", "/run/netns", "vm-*", "/run/netns/vm-a/b", false },
+		{ "/run/netns/vm-*", "/run/netns", "vm-*", "/run/netns//vm-a", false },
+		{ "/run/netns/vm-*", "/run/netns", "vm-*", "/run/netnsX/vm-a", false },
+		{ "/run/netns/vm-*", "/run/netns", "vm-*", "/run/netns/../vm-a", false },
+		{ "/run/netns/*", "/run/netns", "*", "/run/netns/..", false },
+		{ "/run/netns/*", "/run/netns", "*", "/run/netns/.", false },
+		{ "/run/netns/*", "/run/netns", "*", "/run/netns/", false },
+		{ "/run/netns/*", "/run/netns", "*", "/proc/1/ns/net", false },
+		{ "/run/netns/*", "/run/netns", "*", "/run/netns/a", true },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(cfg_netns_path_ok(cases[i].path, cases[i].dir, cases[i].glob,
+		    cases[i].want) == cases[i].ok, "netns helper: -N %s %s %s",
+		    cases[i].path, cases[i].ok ? "lets in" : "refuses",
+		    cases[i].want);
+}
+
 #define EDE_STALE_TEST	3
 
 /* The flags of the message at p. */
@@ -5004,6 +5037,7 @@ main(int argc, char **argv)
 	test_cfg_addr();
 	test_cfg_listen();
 	test_glob();
+	test_netns_path();
 	test_cfg_uint();
 	test_cfg_size();
 	test_resolv();
