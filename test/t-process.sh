@@ -267,6 +267,28 @@ if [ "$filtered" = 1 ]; then
 	else
 		fail "test/dnsfwd-sbtest built (make test/dnsfwd-sbtest)"
 	fi
+	if [ -x "$ROOT/test/dnsfwd-sbtest" ]; then
+		# Landlock: what it follows is readable, the rest of the
+		# machine not (or, on a kernel without it, -v says so)
+		mkdir -p "$T/ll" && echo "nameserver 127.0.0.1" >"$T/ll/resolv.conf"
+		echo secret >"$T/ll/other"
+		for f in /etc/hostname "$T/ll/other"; do
+			DNSFWD_TRY_READ=$f timeout -k 2 5 \
+			    "$ROOT/test/dnsfwd-sbtest" -v -r "$T/ll/resolv.conf" \
+			    -l 127.0.0.1:0 >/dev/null 2>"$T/ll.err"
+			if grep -q 'no Landlock in this kernel' "$T/ll.err"; then
+				ok "Landlock: missing from this kernel, said with -v" true
+				break
+			fi
+			case $f in
+			/etc/*) want="Permission denied" ;;
+			*) want=allowed ;;
+			esac
+			eq "Landlock: following $T/ll/resolv.conf, reading $f" \
+			    "$(sed -n 's/^dnsfwd: sandbox test: reading [^:]*: //p' \
+			    "$T/ll.err")" "$want"
+		done
+	fi
 	if [ -x "$ROOT/test/dnsfwd-sbtest" ] && [ -n "$sbns" ]; then
 		# the helper makes the forbidden call: it dies saying so; the
 		# server goes on, and says so for the namespace that comes next
