@@ -9087,6 +9087,8 @@ sandbox_enter(const struct state *st, bool helper)
 #ifndef SB_SANITIZER
 	if (!helper)
 		landlock_enter(st);
+#else
+	(void)st;
 #endif
 #if defined(SB_ARCH) && !defined(SB_SANITIZER)
 	sb_who = helper ? "namespace helper: " : "";
