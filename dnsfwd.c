@@ -9460,12 +9460,32 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 	return 0;
 }
 
-/* getopt_long()'s two tables, from optdefs (short: 2 * NOPTDEF + 1). */
+/*
+ * What getopt_long() refused (ch '?' or ':'; arg, the word it was in), in
+ * one line the same for every libc's getopt, and exit 1.
+ */
+static _Noreturn void
+option_unknown(int ch, const char *arg)
+{
+	char opt[64];
+
+	if (optopt > 0 && optopt < 256 && (arg == NULL ||
+	    strncmp(arg, "--", 2) != 0))
+		snprintf(opt, sizeof(opt), "-%c", optopt);
+	else
+		snprintf(opt, sizeof(opt), "%.*s", arg != NULL ?
+		    (int)strcspn(arg, "=") : 0, arg != NULL ? arg : "");
+	die(1, "%s: %s (see dnsfwd --help)", opt, ch == ':' ?
+	    "needs a value" : "unknown option");
+}
+
+/* getopt_long()'s two tables, from optdefs (short: 2 * NOPTDEF + 2). */
 static void
 getopt_tables(struct option *longopts, char *shortopts)
 {
 	const struct optdef *d;
 
+	*shortopts++ = ':';	/* a missing value is ':', told apart from '?' */
 	for (d = optdefs; d < optdefs + NOPTDEF; d++) {
 		*longopts++ = (struct option){ d->name, d->arg, NULL, d->ch };
 		if (d->ch >= 256)
@@ -9487,11 +9507,12 @@ main(int argc, char **argv)
 		.timeout_ms = TIMEOUT_MS, .qmax = QUERY_MAX, .tcpmax = TCP_MAX,
 	};
 	static struct option longopts[NOPTDEF + 1];
-	char shortopts[2 * NOPTDEF + 1], name[32];
+	char shortopts[2 * NOPTDEF + 2], name[32];
 	const struct optdef *d;
 	int ch;
 
 	getopt_tables(longopts, shortopts);
+	opterr = 0;	/* option_unknown() says it */
 	o.chains = xcalloc((size_t)argc + 1, sizeof(*o.chains));
 	st.grp = xcalloc((size_t)argc + 2, sizeof(*st.grp));
 	st.grp[st.ngrp++].wd = -1;	/* our own namespace, until a -N */
@@ -9501,10 +9522,9 @@ main(int argc, char **argv)
 	    -1) {
 		for (d = optdefs; d < optdefs + NOPTDEF && d->ch != ch; d++)
 			;
-		if (d == optdefs + NOPTDEF) {
-			usage(stderr);
-			return 1;
-		}
+		if (d == optdefs + NOPTDEF)
+			option_unknown(ch, optind >= 1 && optind <= argc ?
+			    argv[optind - 1] : "");
 		if (d->number)
 			*(long *)(void *)((char *)&o + d->off) = opt_number(
 			    opt_name(d, name, sizeof(name)), optarg, d->min,

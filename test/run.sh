@@ -115,7 +115,10 @@ script()
 		esac
 		t0=$(date +%s)
 		echo "# $name ($bin)"
-		if [ ! -x "$bin" ]; then
+		if [ ! -x "$bin" ] && [ "${bin%-musl}" != "$bin" ] &&
+		    ! command -v musl-gcc >/dev/null 2>&1; then
+			echo "skip - $name ($bin): musl-gcc missing (apt-get install musl-tools)"
+		elif [ ! -x "$bin" ]; then
 			echo "not ok - $name: $bin not built"
 		elif [ ! -f "$s" ]; then
 			echo "not ok - $name: no such test"

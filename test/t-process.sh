@@ -67,6 +67,13 @@ usage_case 'cache-bytes.*is not a size' -R --cache-bytes 2g
 usage_case 'cache-bytes.*is not a size' -R --cache-bytes 10x
 usage_case 'cache-bytes.*is not a size' -R --cache-bytes k
 usage_case "-t|'t'" -R -t
+# an option getopt refuses: one line, the same under glibc and musl
+for c in "-x:-x: unknown option" "--bogus=1:--bogus: unknown option" \
+    "-t:-t: needs a value" "--timeout:--timeout: needs a value"; do
+	run_dnsfwd -R "${c%%:*}"
+	eq "${c%%:*}: one line, naming it, pointing at --help" "$ERR" \
+		"dnsfwd: ${c#*:} (see dnsfwd --help)"
+done
 match "-t 15O0: the message in the house form" "$(
 	${DNSFWD_WRAP:-} "$DNSFWD" -R -t 15O0 2>&1)" '^dnsfwd: -t: "15O0" '
 
