@@ -8853,7 +8853,7 @@ static const uint32_t sb_families[] = { AF_UNIX, AF_INET, AF_INET6,
 
 /* The namespace helper's: enter, bind, hand over (section 28). */
 static const int sb_nsh_calls[] = {
-	SYS_read, SYS_write, SYS_close, SYS_fstat, SYS_newfstatat,
+	SYS_read, SYS_write, SYS_close, SYS_fstat, SYS_newfstatat, SYS_fcntl,
 	SYS_recvfrom, SYS_sendto, SYS_recvmsg, SYS_sendmsg, SYS_setns,
 	SYS_bind, SYS_listen, SYS_setsockopt, SYS_getsockname,
 	SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_brk,

@@ -75,7 +75,7 @@ match "chain: the second address bound, and said" \
 	'^dnsfwd: listening on 127\.0\.0\.153:[0-9]+ \(udp\+tcp\)$'
 match "chain: the busy first address named, with the reason" \
 	"$(cat "$DNSFWD_ERR")" \
-	"127\\.0\\.0\\.1:$P: Address already in use"
+	"127\\.0\\.0\\.1:$P: Address (already )?in use"
 eq "chain: DNSFWD_ADDR" "$DNSFWD_ADDR" 127.0.0.153
 q chain.test
 eq "chain: the second address answers UDP" "$ANSWER" 192.0.2.1
@@ -97,14 +97,14 @@ stop_dnsfwd
 run_dnsfwd -R -s "$up" -l "127.0.0.1:$P"
 eq "busy address: exit status 2" "$RC" 2
 match "busy address: the message names it and the reason" "$ERR" \
-	"^dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address already in use$"
+	"^dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address (already )?in use$"
 nomatch=$(grep -c 'listening on' "$T/run.err")
 eq "busy address: no listening line" "$nomatch" 0
 
 run_dnsfwd -R -s "$up" -l "127.0.0.1:$P,127.0.0.1:$P"
 eq "chain all busy: exit status 2" "$RC" 2
 match "chain all busy: the message names the address and reason" "$ERR" \
-	"dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address already in use$"
+	"dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address (already )?in use$"
 
 # An address not (yet) on this host binds anyway (IP_FREEBIND), said on a
 # line of its own: t-netns.sh has it served once it is added.

@@ -71,7 +71,14 @@ eq "-u with -N: the server has no capability at all (permitted or effective)" \
 	"CapPrm: 0000000000000000 CapEff: 0000000000000000"
 nsh=$(helper_of "$DNSFWD_PID")
 ok "-u with -N: a namespace helper runs beside it" test -n "$nsh"
+_helper_caps()
+{
+	[ "$(sandbox_status "$1" | cut -d' ' -f1-4)" = "$2" ]
+}
 if [ -n "$nsh" ]; then
+	# it drops what it does not keep on its own, beside the server
+	wait_for 10 _helper_caps "$nsh" \
+	    "CapPrm: 0000000000200400 CapEff: 0000000000200400"
 	eq "-u with -N: the helper keeps CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE only" \
 	    "$(sandbox_status "$nsh" | cut -d' ' -f1-4)" \
 	    "CapPrm: 0000000000200400 CapEff: 0000000000200400"

@@ -226,6 +226,10 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null &&
 	sbns=dnsfwd-t-$$-sb
 	track_netns "$sbns"
 fi
+_status_is()
+{
+	[ "$(sandbox_status "$1")" = "$2" ]
+}
 if [ "$filtered" = 1 ]; then
 	sb_check()
 	{
@@ -233,9 +237,12 @@ if [ "$filtered" = 1 ]; then
 
 		shift
 		start_dnsfwd "$@" -R -s "127.0.0.1#$sbup_port"
+		# "listening" is said before the sandbox is entered
+		wait_for 10 _status_is "$DNSFWD_PID" "$want"
 		eq "sandbox ($how): no_new_privs, a seccomp filter, no capability at all" \
 		    "$(sandbox_status "$DNSFWD_PID")" "$want"
 		nsh=$(helper_of "$DNSFWD_PID")
+		[ -z "$nsh" ] || wait_for 10 _status_is "$nsh" "$want_nsh"
 		case "$*" in
 		*-N*)
 			if [ -n "$nsh" ]; then
