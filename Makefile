@@ -35,7 +35,7 @@ test/dnsq: test/dnsq.c test/wire.h
 test/chaos: test/chaos.c test/wire.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ test/chaos.c
 
-FUZZ	 = query reply resolv hosts options acl cache
+FUZZ	 = query reply resolv hosts options acl cache servers
 REPLAY	 = $(FUZZ:%=test/fuzz/replay/%)
 
 test/fuzz/replay/%: test/fuzz/fuzz-%.c test/fuzz/driver.c test/fuzz/fuzz.h test/wire.h \

@@ -150,6 +150,7 @@
 #define MAX_PROBES	32	/* probes of down upstreams at once */
 #define MAX_TAGS	64	/* upstreams named in the cache (then flushed) */
 #define MAX_HOSTS	4	/* -H files */
+#define MAX_SERVERS_FILES 8	/* --servers-file files */
 #define EDNS_SIZE	1232	/* advertised in our own answers (flag day) */
 #define EDNS_ECS	8	/* RFC 7871 Client Subnet option code */
 #define EDNS_EDE	15	/* RFC 8914 Extended DNS Error option code */
@@ -2551,6 +2552,19 @@ rules:
 	return 0;
 }
 
+/* Whether r forwards to a already. */
+static bool
+route_has(const struct rule *r, const struct addr *a)
+{
+	int i;
+
+	for (i = 0; i < r->nsrv; i++)
+		if (addr_equal(&r->srv[i], (const struct sockaddr *)&a->ss) &&
+		    strcmp(r->srv[i].ifname, a->ifname) == 0)
+			return true;
+	return false;
+}
+
 /* Apply VALUE to the rule r. */
 static int
 route_value(struct rule *r, const char *v, bool local, char *err,
@@ -2587,6 +2601,8 @@ route_value(struct rule *r, const char *v, bool local, char *err,
 	}
 	if (cfg_parse_addr(v, '#', 53, &a, err, errlen) == -1)
 		return -1;
+	if (route_has(r, &a))	/* named again: once is enough */
+		return 0;
 	if (r->nsrv == MAX_UPSTREAMS) {
 		snprintf(err, errlen, "more than %d servers for one domain",
 		    MAX_UPSTREAMS);
@@ -2604,6 +2620,45 @@ route_value(struct rule *r, const char *v, bool local, char *err,
 	return 0;
 }
 
+/*
+ * Check spec whole (every domain, the value, room for one more server in
+ * each rule) before anything is added: a spec refused adds nothing.
+ */
+static int
+route_check(const struct routes *t, const char *spec, const char *end,
+    bool local, char *err, size_t errlen)
+{
+	uint8_t name[DNS_MAX_NAME];
+	const char *p, *slash, *v = end + 1;
+	struct addr a;
+	int wl, f;
+	bool server = !local && *v != '\0' && strcmp(v, "#") != 0;
+
+	if (local && *v != '\0' && cfg_parse_host(v, 0, &a) == -1) {
+		snprintf(err, errlen, "\"%s\" is not an address", v);
+		return -1;
+	}
+	if (server && cfg_parse_addr(v, '#', 53, &a, err, errlen) == -1)
+		return -1;
+	for (p = spec + 1; p < end; p = slash + 1) {
+		slash = memchr(p, '/', (size_t)(end - p + 1));
+		wl = cfg_parse_domain(p, (size_t)(slash - p), name);
+		if (wl < 0) {
+			snprintf(err, errlen, "\"%.*s\" is not a domain",
+			    (int)(slash - p), p);
+			return -1;
+		}
+		f = t->slot != NULL ? route_find(t, name, (size_t)wl) : -1;
+		if (server && f >= 0 && t->r[f].nsrv == MAX_UPSTREAMS &&
+		    !route_has(&t->r[f], &a)) {
+			snprintf(err, errlen, "more than %d servers for one "
+			    "domain", MAX_UPSTREAMS);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 route_add(struct routes *t, const char *spec, bool local, char *err,
     size_t errlen)
@@ -2617,14 +2672,11 @@ route_add(struct routes *t, const char *spec, bool local, char *err,
 		snprintf(err, errlen, "\"%s\" is not /DOMAIN/VALUE", spec);
 		return -1;
 	}
+	if (route_check(t, spec, end, local, err, errlen) == -1)
+		return -1;
 	for (p = spec + 1; p < end; p = slash + 1) {
 		slash = memchr(p, '/', (size_t)(end - p + 1));
 		wl = cfg_parse_domain(p, (size_t)(slash - p), name);
-		if (wl < 0) {
-			snprintf(err, errlen, "\"%.*s\" is not a domain",
-			    (int)(slash - p), p);
-			return -1;
-		}
 		if (route_grow(t) == -1) {
 			snprintf(err, errlen, "%s", strerror(errno));
 			return -1;
@@ -2644,7 +2696,7 @@ route_add(struct routes *t, const char *spec, bool local, char *err,
 			r = &t->r[f];
 		}
 		if (route_value(r, end + 1, local, err, errlen) == -1)
-			return -1;
+			return -1;	/* out of memory only */
 	}
 	return 0;
 }
@@ -2707,6 +2759,136 @@ struct rule *
 route_at(struct routes *t, int i)
 {
 	return &t->r[i];
+}
+
+/*
+ * A servers file (--servers-file): dnsmasq's syntax for the lines that
+ * openresolv's dnsmasq subscriber and NetworkManager write.  Each line is
+ * checked whole (every domain, the value) before it adds anything, so a
+ * bad line adds nothing.  Any other "key[=value]" line is a dnsmasq
+ * option dnsfwd does not have: said, skipped.
+ */
+static int
+servers_rule(const char *v, size_t n, bool local, struct routes *t,
+    char *why, size_t wl)
+{
+	uint8_t name[DNS_MAX_NAME];
+	char spec[SERVERS_LINE_MAX + 1];
+	const char *p, *end, *slash;
+	struct addr a;
+
+	if (n == 0 || v[0] != '/' || (end = memrchr(v, '/', n)) == v) {
+		snprintf(why, wl, "\"%.*s\" is not /DOMAIN/[VALUE]", (int)n, v);
+		return -1;
+	}
+	for (p = v + 1; p <= end; p = slash + 1) {
+		slash = memchr(p, '/', (size_t)(end - p + 1));
+		if (slash == p) {	/* "//": dnsmasq's unqualified names */
+			snprintf(why, wl, "\"//\" (names with no dot) is not "
+			    "supported; see --domain-needed");
+			return -1;
+		}
+		if (cfg_parse_domain(p, (size_t)(slash - p), name) < 0) {
+			snprintf(why, wl, "\"%.*s\" is not a domain",
+			    (int)(slash - p), p);
+			return -1;
+		}
+		if (slash == end)
+			break;
+	}
+	memcpy(spec, v, n);
+	spec[n] = '\0';
+	p = spec + (end - v) + 1;
+	if (*p != '\0' && !(!local && strcmp(p, "#") == 0) && (local ?
+	    cfg_parse_host(p, 0, &a) : cfg_parse_addr(p, '#', 53, &a, why,
+	    wl)) == -1) {
+		if (local)
+			snprintf(why, wl, "\"%s\" is not an address", p);
+		return -1;
+	}
+	if (!local && *p != '\0' && strcmp(p, "#") != 0 && addr_port(&a) == 0) {
+		snprintf(why, wl, "port 0 is not a server's");
+		return -1;
+	}
+	return route_add(t, spec, local, why, wl);
+}
+
+int
+servers_line(const char *line, size_t n, struct routes *t, struct addr *srv,
+    int *nsrv, int maxsrv, char *why, size_t wl)
+{
+	const char *eq;
+	size_t k, i;
+
+	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t' ||
+	    line[n - 1] == '\r'))
+		n--;
+	while (n > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		n--;
+	}
+	if (n == 0 || *line == '#')
+		return SL_NONE;
+	if (n > SERVERS_LINE_MAX) {
+		snprintf(why, wl, "longer than %d bytes", SERVERS_LINE_MAX);
+		return SL_BAD;
+	}
+	if (memchr(line, '\0', n) != NULL) {
+		snprintf(why, wl, "a NUL byte in it");
+		return SL_BAD;
+	}
+	eq = memchr(line, '=', n);
+	k = eq != NULL ? (size_t)(eq - line) : n;
+	for (i = 0; i < k && ((line[i] >= 'a' && line[i] <= 'z') ||
+	    (i > 0 && ((line[i] >= '0' && line[i] <= '9') || line[i] == '-')));
+	    i++)
+		;
+	if (k == 0 || i < k) {
+		snprintf(why, wl, "not a dnsmasq option line");
+		return SL_BAD;
+	}
+	if (eq != NULL && k == 6 && memcmp(line, "server", 6) == 0 &&
+	    (n == k + 1 || eq[1] != '/')) {
+		char a[SERVERS_LINE_MAX + 1];
+
+		memcpy(a, eq + 1, n - k - 1);
+		a[n - k - 1] = '\0';
+		if (*nsrv == maxsrv) {
+			snprintf(why, wl, "more than %d servers", maxsrv);
+			return SL_BAD;
+		}
+		if (strchr(a, '@') != NULL) {
+			snprintf(why, wl, "\"@\" (a source address or "
+			    "interface) is not supported");
+			return SL_BAD;
+		}
+		if (cfg_parse_addr(a, '#', 53, &srv[*nsrv], why, wl) == -1)
+			return SL_BAD;
+		if (addr_port(&srv[*nsrv]) == 0) {
+			snprintf(why, wl, "port 0 is not a server's");
+			return SL_BAD;
+		}
+		(*nsrv)++;
+		return SL_SERVER;
+	}
+	if (eq != NULL && ((k == 6 && memcmp(line, "server", 6) == 0) ||
+	    (k == 5 && memcmp(line, "local", 5) == 0) ||
+	    (k == 7 && memcmp(line, "address", 7) == 0))) {
+		if (memchr(eq, '@', n - k) != NULL) {
+			snprintf(why, wl, "\"@\" (a source address or "
+			    "interface) is not supported");
+			return SL_BAD;
+		}
+		if (k == 5 && eq[n - k - 1] != '/') {
+			snprintf(why, wl, "local= takes /DOMAIN/ only");
+			return SL_BAD;
+		}
+		return servers_rule(eq + 1, n - k - 1, k == 7, t, why, wl) ==
+		    -1 ? SL_BAD : SL_RULE;
+	}
+	snprintf(why, wl, "\"%.*s\" is a dnsmasq option dnsfwd does not "
+	    "have", (int)k, line);
+	return SL_OTHER;
 }
 
 /* ==== 14. Cache: the store =============================================== */
@@ -3311,6 +3493,17 @@ cache_longest_chain(const struct cache *c)
 
 /* ==== 16. Runtime state: queries, clients, listeners ===================== */
 
+/* calloc(), or exit: for start-up and for tables that must exist. */
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL)
+		die(1, "out of memory");
+	return p;
+}
+
 /*
  * The one I/O helper of parsed addresses: a scope given by name becomes the
  * interface's index, looked up now (interfaces come and go).  -1: no such
@@ -3411,7 +3604,8 @@ struct query {
 	int32_t		 us[MAX_UPSTREAMS];	/* UDP: pool slot of fd; TCP -1 */
 	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
 	int		 asking;	/* sequential: position being asked */
-	int		 route;		/* rule index, -1 for the default list */
+	int		 route;		/* rule index, -1 for the default list,
+					 * -2 none (rules changed) */
 	int		 tbuf;		/* TCP reply buffer index, -1 */
 	uint32_t	 done;		/* TCP bytes written or read */
 	uint64_t	 start;		/* ms; arrival, for the -v log */
@@ -3661,6 +3855,8 @@ struct watched_file {
 	int		 npath;
 	const char	*path_read;	/* the one read last */
 	int		 hosts;		/* -H: index in st->hosts; -1 resolv */
+	bool		 servers;	/* a --servers-file (hosts -1 too) */
+	ssize_t		 max;		/* the largest it may be */
 	bool		 failover;	/* resolved's uplinks behind its stub */
 	bool		 warned;	/* "no usable nameserver" said once */
 	const char	*unread;	/* why it could not be read, said; NULL */
@@ -3668,7 +3864,8 @@ struct watched_file {
 	ssize_t		 textlen;	/* -1 when none */
 };
 
-#define MAX_FOLLOW	(2 + MAX_HOSTS)	/* resolv, its failover, -H */
+#define MAX_FOLLOW	(2 + MAX_HOSTS + MAX_SERVERS_FILES)	/* resolv, its
+					 * failover, -H, --servers-file */
 
 /* One inotify watch: a directory for a name in it, or a file ("" name). */
 struct watch {
@@ -3799,6 +3996,11 @@ struct state {
 	struct routes	 routes;		/* -s /D/ and -a rules */
 	struct cache	 cache;		/* -c answers */
 	struct ulist	**rlist;		/* per rule, RULE_FORWARD */
+	const char	**rspec;	/* -s and -a rules, as given */
+	bool		*rlocal;	/* ... -a */
+	int		 nrspec;
+	struct addr	 fstatic[MAX_UPSTREAMS];	/* servers files' server= */
+	int		 nfstatic;
 	struct stats	 stats;		/* the SIGUSR1 counters */
 	struct rnd	 rnd;			/* upstream IDs */
 };
@@ -4841,6 +5043,10 @@ query_start(struct state *st, struct query *q)
 	struct ulist *l = st->deflist;
 	int live;
 
+	if (q->route == -2) {	/* held; its rule turned local meanwhile */
+		query_done(st, q, NULL, 0, NULL, "rules changed");
+		return;
+	}
 	if (q->route >= 0 && st->rlist[q->route] != NULL)
 		l = st->rlist[q->route];
 	if (l == NULL || l->n == 0) {
@@ -7366,7 +7572,8 @@ file_kind(mode_t mode)
  * error, never an empty file.
  */
 static ssize_t
-follow_read(struct state *st, const char *path, const char **kind)
+follow_read(struct state *st, const char *path, ssize_t max,
+    const char **kind)
 {
 	char *buf = st->files.buf;
 	struct stat sb;
@@ -7389,8 +7596,8 @@ follow_read(struct state *st, const char *path, const char **kind)
 		errno = EINVAL;
 		return -1;
 	}
-	while (got <= RESOLV_MAX_FILE) {
-		n = read(fd, buf + got, (size_t)(RESOLV_MAX_FILE + 1 - got));
+	while (got <= max) {
+		n = read(fd, buf + got, (size_t)(max + 1 - got));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -7404,7 +7611,7 @@ follow_read(struct state *st, const char *path, const char **kind)
 		got += n;
 	}
 	close(fd);
-	if (got > RESOLV_MAX_FILE) {
+	if (got > max) {
 		errno = EFBIG;
 		return -1;
 	}
@@ -7602,6 +7809,9 @@ deflist_rebuild(struct state *st)
 	for (i = 0; i < st->nstatic && n < MAX_UPSTREAMS; i++)
 		if (!addr_in(want, n, &st->statics[i]))
 			want[n++] = st->statics[i];
+	for (i = 0; i < st->nfstatic && n < MAX_UPSTREAMS; i++)
+		if (!addr_in(want, n, &st->fstatic[i]))
+			want[n++] = st->fstatic[i];
 	mode = follow_mode(st);
 	for (i = 0; i < st->files.ngood && n < MAX_UPSTREAMS && mode != FM_SYSD;
 	    i++)
@@ -7746,6 +7956,122 @@ hosts_apply(struct state *st, struct watched_file *ff, const char *text,
 }
 
 /*
+ * Give every forwarding rule its upstream list; an address that was in
+ * one of old[0..nold) keeps its health and counters.
+ */
+static void
+routes_lists(struct state *st, struct ulist **old, int nold)
+{
+	struct rule *r;
+	struct ulist *l;
+	int i, k, j, m;
+
+	st->rlist = xcalloc((size_t)routes_count(&st->routes) + 1,
+	    sizeof(*st->rlist));
+	for (i = 0; i < routes_count(&st->routes); i++) {
+		r = route_at(&st->routes, i);
+		if (r->kind != RULE_FORWARD)
+			continue;
+		self_skip(st, r->srv, &r->nsrv, "-s");
+		l = st->rlist[i] = xcalloc(1, sizeof(*l));
+		l->refs = 1;
+		l->n = r->nsrv;
+		for (k = 0; k < r->nsrv; k++) {
+			l->u[k].addr = r->srv[k];
+			for (j = 0; j < nold; j++)
+				for (m = 0; old[j] != NULL && m < old[j]->n; m++)
+					if (addr_equal(&old[j]->u[m].addr,
+					    (const struct sockaddr *)
+					    &r->srv[k].ss))
+						l->u[k] = old[j]->u[m];
+		}
+	}
+	lists_tag(st);
+}
+
+/* The rules of one servers file's text, into t and srv; bad lines said. */
+static void
+servers_apply(struct watched_file *ff, struct routes *t, struct addr *srv,
+    int *nsrv, int *rules)
+{
+	const char *p = ff->text, *end = ff->text + ff->textlen, *nl;
+	char why[160], a[80];
+	int line, k = *nsrv, kind;
+
+	for (line = 1; p < end; line++, p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		kind = servers_line(p, (size_t)(nl - p), t, srv, nsrv,
+		    MAX_UPSTREAMS, why, sizeof(why));
+		if (kind == SL_BAD || kind == SL_OTHER)
+			logmsg(1, "%s:%d: %s; skipped", ff->path_read, line, why);
+		*rules += kind == SL_RULE;
+	}
+	for (; k < *nsrv; k++)	/* %iface scopes, as -s */
+		if (addr_scope(&srv[k]) == -1)
+			logmsg(1, "%s: server %s: no such interface; skipped",
+			    ff->path_read, addr_text(&srv[k], '#', a, sizeof(a)));
+}
+
+/*
+ * Build the rule table again: the command line's -s and -a rules, then
+ * each servers file's, in order (a change to one replaces all it gave).
+ * The lists of the old rules are retired; held queries look again; the
+ * cache expires, as for a new resolv file.
+ */
+static void
+routes_rebuild(struct state *st)
+{
+	struct routes t, old = st->routes;
+	struct ulist **oldl = st->rlist;
+	struct watched_file *ff;
+	struct rule *r;
+	struct query *q;
+	char err[160];
+	int i, k, n, rules = 0, nold = routes_count(&st->routes);
+
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < st->nrspec; i++)
+		(void)route_add(&t, st->rspec[i], st->rlocal[i], err,
+		    sizeof(err));		/* checked at start */
+	st->nfstatic = 0;
+	for (i = 0; i < st->files.nfile; i++) {
+		ff = &st->files.file[i];
+		n = rules;
+		if (ff->servers && ff->textlen > 0)
+			servers_apply(ff, &t, st->fstatic, &st->nfstatic,
+			    &rules);
+		if (ff->servers && ff->path_read != NULL)
+			logmsg(1, "%s: %d %s", ff->path_read, rules - n,
+			    rules - n == 1 ? "rule" : "rules");
+	}
+	for (i = 0; i < routes_count(&t); i++)
+		for (r = route_at(&t, i), k = 0; k < r->nsrv; k++)
+			if (addr_scope(&r->srv[k]) == -1)	/* said: ff */
+				r->srv[k--] = r->srv[--r->nsrv];
+	st->routes = t;
+	routes_lists(st, oldl, nold);
+	for (i = 0; i < nold; i++) {
+		if (oldl[i] != NULL)
+			oldl[i]->retired = true;
+		ulist_unref(oldl[i]);
+	}
+	free(oldl);
+	routes_free(&old);
+	/* a held query's rule index was the old table's */
+	for (i = st->fifo[F_HELD].head; i >= 0; i = q->fl.next) {
+		q = &st->q[i];
+		q->route = route_match(&st->routes, q->dq.qname);
+		if (q->route >= 0 && route_at(&st->routes, q->route)->kind ==
+		    RULE_LOCAL)
+			q->route = -2;	/* answered when released: SERVFAIL */
+	}
+	st->generation++;
+	cache_expire(&st->cache);
+	deflist_rebuild(st);	/* server= lines; releases held queries */
+}
+
+/*
  * Re-read one followed file; with force, even when its bytes did not
  * change.  A file that is missing or unreadable keeps what it gave last.
  */
@@ -7765,8 +8091,20 @@ file_check(struct state *st, struct watched_file *ff, bool force)
 			err = errno;
 	if (path != NULL && !S_ISREG(sb.st_mode))
 		kind = file_kind(sb.st_mode);	/* not even opened */
-	else if (path != NULL && (len = follow_read(st, path, &kind)) == -1)
+	else if (path != NULL && (len = follow_read(st, path, ff->max,
+	    &kind)) == -1)
 		err = errno;
+	if (len == -1 && ff->servers && kind == NULL && err == ENOENT &&
+	    ff->path_read != NULL) {
+		/* a servers file deleted: no rules (openresolv removes it) */
+		if (ff->textlen != 0) {
+			ff->textlen = 0;
+			logmsg(1, "%s: gone; no rules from it", ff->path[0]);
+			routes_rebuild(st);
+		}
+		ff->unread = strerror(err);
+		return;
+	}
 	if (len == -1) {
 		/* said once per reason: what it is, or why it cannot be read */
 		if (kind != NULL && ff->unread != kind)
@@ -7795,7 +8133,9 @@ file_check(struct state *st, struct watched_file *ff, bool force)
 	memcpy(ff->text, st->files.buf, (size_t)len);
 	ff->textlen = len;
 	ff->path_read = path;
-	if (ff->hosts >= 0)
+	if (ff->servers)
+		routes_rebuild(st);
+	else if (ff->hosts >= 0)
 		hosts_apply(st, ff, ff->text, (size_t)len);
 	else
 		resolv_apply(st, ff, ff->text, (size_t)len);
@@ -8294,6 +8634,8 @@ struct options {
 	const char	*user;		/* -u; NULL: stay who we are */
 	const char	*hosts[MAX_HOSTS];	/* -H files, in order */
 	int		 nhosts;
+	const char	*servers[MAX_SERVERS_FILES];	/* --servers-file */
+	int		 nservers;
 	bool		 logtime;	/* --log-time */
 	bool		 no_sandbox;	/* --no-sandbox */
 	long		 cache_n;	/* -c */
@@ -8332,6 +8674,8 @@ usage(FILE *fp)
 "  -a, --address /DOMAIN/[DOMAIN/...][IP]  answer DOMAIN here: with IP,\n"
 "                         or NXDOMAIN; /#/ matches every name\n"
 "  -H, --hosts FILE       answer A, AAAA and PTR from FILE, followed live\n"
+"      --servers-file FILE  split-DNS rules in dnsmasq's syntax (server=,\n"
+"                         local=, address=), followed live (openresolv)\n"
 "  -c, --cache-size N     keep up to N answers (default 1000; 0: off)\n"
 "      --cache-bytes SIZE  hold them in SIZE bytes (k, m, g: KiB, MiB,\n"
 "                         GiB; default 256 per entry: 250k for 1000)\n"
@@ -8460,20 +8804,12 @@ privileges_drop(const char *user, uid_t uid, gid_t gid, uint32_t keep)
 	return 0;
 }
 
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-
-	if (p == NULL)
-		die(1, "out of memory");
-	return p;
-}
 
 /* Preallocate every table; nothing is allocated per query after this. */
 static void
 state_alloc(struct state *st)
 {
+	ssize_t big;
 	uint32_t b = 16;
 	int i;
 
@@ -8518,9 +8854,13 @@ state_alloc(struct state *st)
 		st->rmsg[i].msg_hdr.msg_iovlen = 1;
 		st->rmsg[i].msg_hdr.msg_name = &st->rname[i];
 	}
-	st->files.buf = xcalloc(1, RESOLV_MAX_FILE + 1);
-	for (i = 0; i < st->files.nfile; i++)
-		st->files.file[i].text = xcalloc(1, RESOLV_MAX_FILE + 1);
+	for (i = 0, big = RESOLV_MAX_FILE; i < st->files.nfile; i++) {
+		st->files.file[i].text = xcalloc(1,
+		    (size_t)st->files.file[i].max + 1);
+		if (st->files.file[i].max > big)
+			big = st->files.file[i].max;
+	}
+	st->files.buf = xcalloc(1, (size_t)big + 1);
 	st->pfd = xcalloc(PFD_COUNT, sizeof(*st->pfd));
 }
 
@@ -8654,8 +8994,7 @@ listen_start(struct state *st)
 
 /* Name the files to follow: the resolv file (or candidates) and -H. */
 static void
-follow_paths(struct state *st, const char *file, const char *const *hosts,
-    int nhosts)
+follow_paths(struct state *st, const char *file, const struct options *o)
 {
 	static const char sysd[] = "/run/systemd/resolve/resolv.conf";
 	static const char etc[] = "/etc/resolv.conf";
@@ -8680,13 +9019,22 @@ follow_paths(struct state *st, const char *file, const char *const *hosts,
 		ff->failover = true;
 		ff->path[ff->npath++] = sysd;
 	}
-	for (i = 0; i < nhosts; i++) {
+	for (i = 0; i < o->nhosts; i++) {
 		ff = &st->files.file[st->files.nfile++];
-		ff->path[ff->npath++] = path_absolute(hosts[i]);
+		ff->path[ff->npath++] = path_absolute(o->hosts[i]);
 		ff->hosts = i;
 	}
-	for (i = 0; i < st->files.nfile; i++)
+	for (i = 0; i < o->nservers; i++) {
+		ff = &st->files.file[st->files.nfile++];
+		ff->path[ff->npath++] = path_absolute(o->servers[i]);
+		ff->hosts = -1;
+		ff->servers = true;
+	}
+	for (i = 0; i < st->files.nfile; i++) {
 		st->files.file[i].textlen = -1;
+		st->files.file[i].max = st->files.file[i].servers ?
+		    SERVERS_MAX_FILE : RESOLV_MAX_FILE;
+	}
 }
 
 /* Start watching (or polling) the followed files, and read them once. */
@@ -8724,30 +9072,6 @@ follow_start(struct state *st, long poll_s)
 	    st->nstatic == 0 && st->nfallback == 0)
 		logmsg(1, "no upstream yet: each query is held up to %d s for "
 		    "one to appear", HOLD_MS / 1000);
-}
-
-/* Give every forwarding rule its upstream list. */
-static void
-routes_lists(struct state *st)
-{
-	struct rule *r;
-	struct ulist *l;
-	int i, k;
-
-	st->rlist = xcalloc((size_t)routes_count(&st->routes) + 1,
-	    sizeof(*st->rlist));
-	for (i = 0; i < routes_count(&st->routes); i++) {
-		r = route_at(&st->routes, i);
-		if (r->kind != RULE_FORWARD)
-			continue;
-		self_skip(st, r->srv, &r->nsrv, "-s");
-		l = st->rlist[i] = xcalloc(1, sizeof(*l));
-		l->refs = 1;
-		l->n = r->nsrv;
-		for (k = 0; k < r->nsrv; k++)
-			l->u[k].addr = r->srv[k];
-	}
-	lists_tag(st);
 }
 
 /* The "%name" scopes of -l, -s and -f addresses; exit 1 for a bad name. */
@@ -9224,7 +9548,7 @@ startup(struct state *st, const struct options *o)
 	self_skip(st, st->statics, &st->nstatic, "-s");
 	self_skip(st, st->fallbacks, &st->nfallback, "-f");
 	st->now = clock_ms();
-	follow_paths(st, o->resolv, o->hosts, o->nhosts);
+	follow_paths(st, o->resolv, o);
 	state_alloc(st);				/* allocate */
 	if (getrandom(st->hkey, sizeof(st->hkey), 0) !=
 	    (ssize_t)sizeof(st->hkey) || getrandom(st->rnd.key,
@@ -9234,7 +9558,7 @@ startup(struct state *st, const struct options *o)
 	    st->hkey) == -1)
 		die(1, "-c %ld: out of memory", o->cache_n);
 	cache_stale(&st->cache, (uint32_t)o->stale_s);
-	routes_lists(st);
+	routes_lists(st, NULL, 0);
 	follow_start(st, o->poll_s);			/* follow */
 	if (st->deflist == NULL)	/* no servers in the file: -s and -f */
 		deflist_rebuild(st);
@@ -9275,7 +9599,7 @@ signals_init(void)
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
 	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE, OPT_CACHEBYTES,
-	OPT_NOSANDBOX,
+	OPT_NOSANDBOX, OPT_SERVERSFILE,
 };
 
 /*
@@ -9306,6 +9630,7 @@ static const struct optdef {
 	ARG("fallback", 'f'),
 	ARG("address", 'a'),
 	ARG("hosts", 'H'),
+	ARG("servers-file", OPT_SERVERSFILE),
 	NUM("cache-size", 'c', 0, 1000000, "entries", cache_n),
 	ARG("cache-bytes", OPT_CACHEBYTES),
 	NUM("stale", OPT_STALE, 0, 604800, "seconds", stale_s),
@@ -9366,6 +9691,8 @@ option_server(struct state *st, int ch, const char *arg)
 		if (route_add(&st->routes, arg, ch == 'a', err, sizeof(err)) ==
 		    -1)
 			usage_error(opt, "%s", err);
+		st->rlocal[st->nrspec] = ch == 'a';
+		st->rspec[st->nrspec++] = arg;
 		return;
 	}
 	if ((ch == 's' ? st->nstatic : st->nfallback) == MAX_UPSTREAMS)
@@ -9414,6 +9741,12 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 		if (o->nhosts == MAX_HOSTS)
 			usage_error("-H", "more than %d files", MAX_HOSTS);
 		o->hosts[o->nhosts++] = arg;
+		break;
+	case OPT_SERVERSFILE:
+		if (o->nservers == MAX_SERVERS_FILES)
+			usage_error("--servers-file", "more than %d files",
+			    MAX_SERVERS_FILES);
+		o->servers[o->nservers++] = arg;
 		break;
 	case OPT_CACHEBYTES:
 		if (cfg_parse_size(arg, CACHE_ARENA_MIN, CACHE_BYTES_MAX, &sz) ==
@@ -9515,6 +9848,8 @@ main(int argc, char **argv)
 	opterr = 0;	/* option_unknown() says it */
 	o.chains = xcalloc((size_t)argc + 1, sizeof(*o.chains));
 	st.grp = xcalloc((size_t)argc + 2, sizeof(*st.grp));
+	st.rspec = xcalloc((size_t)argc + 1, sizeof(*st.rspec));
+	st.rlocal = xcalloc((size_t)argc + 1, sizeof(*st.rlocal));
 	st.grp[st.ngrp++].wd = -1;	/* our own namespace, until a -N */
 	st.ep = st.ready_fd = st.nsh = -1;
 	st.following = true;

@@ -467,6 +467,20 @@ void	route_local(const struct rule *r, const struct dns_query *q,
 
 void	routes_free(struct routes *t);
 
+/*
+ * One line of a --servers-file (n bytes, no newline), dnsmasq's syntax:
+ * "server=/D/[D/...][ADDR[#PORT]|#]" and "local=/D/" add to t (as -s),
+ * "address=/D/[D/...][IP]" too (as -a), "server=ADDR[#PORT]" appends to
+ * srv[*nsrv] (a server of the default list, maxsrv at most).  A bad line
+ * adds nothing.  Returns SL_NONE (blank, comment), SL_RULE, SL_SERVER, or
+ * SL_BAD / SL_OTHER (another dnsmasq option) with why filled.
+ */
+#define SERVERS_MAX_FILE	(1 << 20)	/* larger servers files refused */
+#define SERVERS_LINE_MAX	4096
+enum { SL_NONE, SL_RULE, SL_SERVER, SL_BAD, SL_OTHER };
+int	servers_line(const char *line, size_t n, struct routes *t,
+	    struct addr *srv, int *nsrv, int maxsrv, char *why, size_t wl);
+
 /* The number of rules, and rule i (0 <= i < routes_count(t)). */
 int	routes_count(const struct routes *t);
 struct rule *route_at(struct routes *t, int i);

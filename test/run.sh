@@ -3,7 +3,7 @@
 #
 # 1. test/unit, the C unit tests;
 # 2. the golden files: test/unit --resolv X.conf against X.ok, for each
-#    test/resolv/*.conf, and the fuzz corpus replayed (test/fuzz/replay/*);
+#    test/resolv/*.conf (--servers for test/servers/*.conf), and the fuzz corpus replayed (test/fuzz/replay/*);
 # 3. each test/t-*.sh with bash, under a time limit (TEST_TIMEOUT seconds,
 #    default 300), or only those named in TESTS="t-foo.sh t-bar.sh", once
 #    for each binary in BINS (default: dnsfwd; the sanitizer build runs
@@ -37,9 +37,11 @@ else
 	say "not ok - test/unit missing"
 fi
 
-for conf in test/resolv/*.conf; do
+for conf in test/resolv/*.conf test/servers/*.conf; do
 	[ -e "$conf" ] || continue
 	want=${conf%.conf}.ok
+	mode=--resolv
+	case $conf in test/servers/*) mode=--servers ;; esac
 	if [ ! -x test/unit ]; then
 		say "not ok - $conf: test/unit missing"
 		continue
@@ -48,7 +50,7 @@ for conf in test/resolv/*.conf; do
 		say "not ok - $conf: $want missing"
 		continue
 	fi
-	test/unit --resolv "$conf" >"$tmp/got" 2>"$tmp/err"
+	test/unit "$mode" "$conf" >"$tmp/got" 2>"$tmp/err"
 	rc=$?
 	if [ "$rc" -gt 1 ] || grep -qE 'Sanitizer|runtime error:' "$tmp/err"
 	then

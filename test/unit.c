@@ -4272,6 +4272,177 @@ resolv_file(const char *path)
 	return 0;
 }
 
+/* ---- test/unit --servers FILE ----------------------------------------- */
+
+/* What servers_line() makes of each line of FILE, then the table. */
+static int
+servers_file(const char *path)
+{
+	static char text[SERVERS_MAX_FILE + 1];
+	struct addr srv[MAX_UPSTREAMS];
+	struct routes t;
+	char why[160], one[INET6_ADDRSTRLEN + 32], line[2 * DNS_MAX_NAME * 4];
+	const char *p, *end, *nl;
+	int fd, n, nsrv = 0, k, i;
+	ssize_t len = 0, got;
+	static const char *const kinds[] = { "none", "rule", "server", "bad",
+	    "other" };
+
+	if ((fd = open(path, O_RDONLY)) == -1) {
+		perror(path);
+		return 2;
+	}
+	while ((got = read(fd, text + len, sizeof(text) - (size_t)len)) > 0)
+		len += got;
+	close(fd);
+	memset(&t, 0, sizeof(t));
+	for (n = 1, p = text, end = text + len; p < end; n++, p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		why[0] = '\0';
+		k = servers_line(p, (size_t)(nl - p), &t, srv, &nsrv,
+		    MAX_UPSTREAMS, why, sizeof(why));
+		if (k != SL_NONE)
+			printf("line %d: %s%s%s\n", n, kinds[k], why[0] != '\0' ?
+			    ": " : "", why);
+	}
+	for (i = 0; i < routes_count(&t); i++) {
+		rule_show(route_at(&t, i), line, sizeof(line));
+		printf("rule %s\n", line);
+	}
+	for (i = 0; i < nsrv; i++)
+		printf("server %s\n", addr_text(&srv[i], '#', one, sizeof(one)));
+	routes_free(&t);
+	return 0;
+}
+
+/* servers_line(): each form, each refusal, and a refusal adds nothing. */
+static void
+test_servers_line(void)
+{
+	static const struct {
+		const char	*line;
+		int		 kind;
+		const char	*rule;	/* rule 0 after it, or why; NULL none */
+	} cases[] = {
+		{ "", SL_NONE, NULL },
+		{ "   # comment", SL_NONE, NULL },
+		{ "server=/corp.example/10.0.0.1", SL_RULE,
+		    "corp.example fwd 10.0.0.1#53" },
+		{ "server=/Corp.Example./10.0.0.1#5353", SL_RULE,
+		    "corp.example fwd 10.0.0.1#5353" },
+		{ "server=/a.example/b.example/fd00::1", SL_RULE,
+		    "a.example fwd fd00::1#53" },
+		{ "server=/corp.example/", SL_RULE, "corp.example local nxdomain" },
+		{ "server=/corp.example/#", SL_RULE, "corp.example default" },
+		{ "local=/lan/", SL_RULE, "lan local nxdomain" },
+		{ "address=/ads.example/0.0.0.0", SL_RULE,
+		    "ads.example local 0.0.0.0" },
+		{ "address=/v6.example/2001:db8::1", SL_RULE,
+		    "v6.example local 2001:db8::1" },
+		{ "address=/nx.example/", SL_RULE, "nx.example local nxdomain" },
+		{ "server=10.0.0.53", SL_SERVER, NULL },
+		{ "server=10.0.0.53#5353\r", SL_SERVER, NULL },
+		{ "server=/bad..name/10.0.0.1", SL_BAD,
+		    "\"bad..name\" is not a domain" },
+		{ "server=/x.example/999.1.1.1", SL_BAD, NULL },
+		{ "server=/x.example/10.0.0.1#99999", SL_BAD, NULL },
+		{ "address=/x.example/nonsense", SL_BAD,
+		    "\"nonsense\" is not an address" },
+		{ "server=//10.0.0.1", SL_BAD, NULL },
+		{ "server=/x.example/10.0.0.1@eth0", SL_BAD, NULL },
+		{ "server=10.0.0.1@eth0", SL_BAD, NULL },
+		{ "server=nonsense", SL_BAD, NULL },
+		{ "local=/x.example/10.0.0.1", SL_BAD,
+		    "local= takes /DOMAIN/ only" },
+		{ "server=x.example/10.0.0.1", SL_BAD, NULL },
+		{ "server=/", SL_BAD, NULL },
+		{ "cache-size=100", SL_OTHER,
+		    "\"cache-size\" is a dnsmasq option dnsfwd does not have" },
+		{ "no-resolv", SL_OTHER,
+		    "\"no-resolv\" is a dnsmasq option dnsfwd does not have" },
+		{ "Server=/x/1.2.3.4", SL_BAD, "not a dnsmasq option line" },
+		{ "=x", SL_BAD, "not a dnsmasq option line" },
+		{ "$(reboot)", SL_BAD, "not a dnsmasq option line" },
+	};
+	char why[160], buf[512];
+	struct addr srv[2];
+	struct routes t;
+	size_t i;
+	int k, nsrv;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		nsrv = 0;
+		why[0] = '\0';
+		k = servers_line(cases[i].line, strlen(cases[i].line), &t, srv,
+		    &nsrv, 2, why, sizeof(why));
+		ok(k == cases[i].kind, "servers_line \"%s\": kind %d (%d) %s",
+		    cases[i].line, cases[i].kind, k, why);
+		if (k == SL_RULE && cases[i].rule != NULL) {
+			rule_show(route_at(&t, 0), buf, sizeof(buf));
+			ok(strcmp(buf, cases[i].rule) == 0, "... \"%s\" (\"%s\")",
+			    cases[i].rule, buf);
+		} else if (k != SL_RULE && cases[i].rule != NULL)
+			ok(strcmp(why, cases[i].rule) == 0, "... why \"%s\" "
+			    "(\"%s\")", cases[i].rule, why);
+		if (k == SL_BAD || k == SL_OTHER)
+			ok(routes_count(&t) == 0 && nsrv == 0,
+			    "... a refused line adds nothing");
+		ok(k != SL_SERVER || nsrv == 1, "... server= gives a server");
+		routes_free(&t);
+	}
+	/* overlong: refused; the server list's bound: said */
+	{
+		static char longline[SERVERS_LINE_MAX + 64];
+
+		memset(longline, 'a', sizeof(longline) - 1);
+		memcpy(longline, "server=/", 8);
+		memset(&t, 0, sizeof(t));
+		nsrv = 0;
+		k = servers_line(longline, strlen(longline), &t, srv, &nsrv, 2,
+		    why, sizeof(why));
+		ok(k == SL_BAD && strstr(why, "longer than") != NULL,
+		    "servers_line: a line over %d bytes refused (%s)",
+		    SERVERS_LINE_MAX, why);
+		nsrv = 2;
+		k = servers_line("server=10.0.0.1", 15, &t, srv, &nsrv, 2, why,
+		    sizeof(why));
+		ok(k == SL_BAD && nsrv == 2, "servers_line: the %d servers the "
+		    "list holds, then refused (%s)", 2, why);
+		routes_free(&t);
+	}
+	/* 10,000 rules: each found by its own name, in one probe per label */
+	{
+		uint8_t qname[DNS_MAX_NAME];
+		char l[80];
+		int n, found = 0, f;
+
+		memset(&t, 0, sizeof(t));
+		for (n = 0; n < 10000; n++) {
+			snprintf(l, sizeof(l), "server=/d%d.big.example/10.%d.%d.1",
+			    n, n / 256, n % 256);
+			if (servers_line(l, strlen(l), &t, srv, &nsrv, 2, why,
+			    sizeof(why)) != SL_RULE)
+				break;
+		}
+		ok(n == 10000 && routes_count(&t) == 10000,
+		    "servers_line: 10,000 rules (%d)", routes_count(&t));
+		for (n = 0; n < 10000; n += 997) {
+			snprintf(l, sizeof(l), "x.d%d.big.example", n);
+			cfg_parse_domain(l, strlen(l), qname);
+			f = route_match(&t, qname);
+			snprintf(l, sizeof(l), "10.%d.%d.1#53", n / 256, n % 256);
+			found += f >= 0 && strcmp(addr_text(&route_at(&t, f)->srv[0],
+			    '#', why, sizeof(why)), l) == 0;
+		}
+		ok(found == 11, "10,000 rules: each name routes to its own "
+		    "server (%d of 11)", found);
+		routes_free(&t);
+		ok_no_leaks("servers_line and routes_free");
+	}
+}
+
 /* FNV-1a (name_hash()), the unkeyed hash the cache once used. */
 #define fnv1a	name_hash
 
@@ -5001,8 +5172,11 @@ main(int argc, char **argv)
 	guard_init();
 	if (argc == 3 && strcmp(argv[1], "--resolv") == 0)
 		return resolv_file(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--servers") == 0)
+		return servers_file(argv[2]);
 	if (argc != 1) {
-		fprintf(stderr, "usage: test/unit [--resolv FILE]\n");
+		fprintf(stderr, "usage: test/unit [--resolv FILE | --servers "
+		    "FILE]\n");
 		return 2;
 	}
 	init_query();
@@ -5038,6 +5212,7 @@ main(int argc, char **argv)
 	test_cfg_listen();
 	test_glob();
 	test_netns_path();
+	test_servers_line();
 	test_cfg_uint();
 	test_cfg_size();
 	test_resolv();
