@@ -3553,8 +3553,9 @@ static const char *const query_state_name[] = {
 struct ulist {
 	int		 refs;		/* queries + 1 while current */
 	bool		 retired;	/* replaced: health goes to the new one */
-	int		 n;
-	struct upstream	 u[MAX_UPSTREAMS];
+	int		 n;		/* at most MAX_UPSTREAMS */
+	struct upstream	 u[];		/* n of them: 10,000 one-server rules
+					 * take 10,000 upstreams, not 160,000 */
 };
 
 union sockany {
@@ -7838,7 +7839,8 @@ deflist_rebuild(struct state *st)
 		if (i == n)
 			return;
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
+	if ((l = calloc(1, sizeof(*l) + (size_t)n * sizeof(l->u[0]))) ==
+	    NULL) {
 		logmsg(0, "upstream list: %s; keeping the previous one",
 		    strerror(errno));
 		return;
@@ -7973,7 +7975,8 @@ routes_lists(struct state *st, struct ulist **old, int nold)
 		if (r->kind != RULE_FORWARD)
 			continue;
 		self_skip(st, r->srv, &r->nsrv, "-s");
-		l = st->rlist[i] = xcalloc(1, sizeof(*l));
+		l = st->rlist[i] = xcalloc(1, sizeof(*l) + (size_t)r->nsrv *
+		    sizeof(l->u[0]));
 		l->refs = 1;
 		l->n = r->nsrv;
 		for (k = 0; k < r->nsrv; k++) {
@@ -9152,19 +9155,22 @@ struct sb_prog {		/* struct sock_fprog */
 #define SB_STMT(c, v)		{ (c), 0, 0, (v) }
 #define SB_JUMP(c, v, t, f)	{ (c), (t), (f), (v) }
 
-/* The calls allowed whatever their arguments. */
+/*
+ * The calls allowed whatever their arguments, the loop's busiest first:
+ * the filter compares the number with each in turn.
+ */
 static const int sb_calls[] = {
-	SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_close, SYS_lseek,
+	SYS_recvmmsg, SYS_sendmmsg, SYS_epoll_pwait, SYS_ppoll, SYS_recvfrom,
+	SYS_sendto, SYS_connect, SYS_close, SYS_read, SYS_write, SYS_recvmsg,
+	SYS_sendmsg, SYS_getsockname, SYS_setsockopt, SYS_accept4,
+	SYS_readv, SYS_writev, SYS_lseek,
 	SYS_fstat, SYS_newfstatat, SYS_statx, SYS_fstatfs, SYS_statfs,
 	SYS_getdents64, SYS_readlinkat, SYS_fcntl, SYS_ioctl,
 	SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_brk,
-	SYS_rt_sigreturn, SYS_rt_sigprocmask, SYS_rt_sigaction,
-	SYS_ppoll, SYS_epoll_pwait, SYS_epoll_ctl,
-	SYS_connect, SYS_accept4, SYS_bind, SYS_listen, SYS_shutdown,
-	SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg, SYS_sendmmsg,
-	SYS_recvmmsg, SYS_setsockopt, SYS_getsockopt, SYS_getsockname,
-	SYS_getpeername, SYS_inotify_init1, SYS_inotify_add_watch,
-	SYS_inotify_rm_watch, SYS_clock_gettime, SYS_gettimeofday, SYS_getpid, SYS_gettid,
+	SYS_rt_sigreturn, SYS_rt_sigprocmask, SYS_rt_sigaction, SYS_epoll_ctl,
+	SYS_bind, SYS_listen, SYS_shutdown, SYS_getsockopt, SYS_getpeername,
+	SYS_inotify_init1, SYS_inotify_add_watch, SYS_inotify_rm_watch,
+	SYS_clock_gettime, SYS_gettimeofday, SYS_getpid, SYS_gettid,
 	SYS_getrandom, SYS_futex, SYS_unlinkat, SYS_exit, SYS_exit_group,
 	SYS_restart_syscall, SYS_clock_nanosleep, SYS_nanosleep,
 #ifdef SYS_stat

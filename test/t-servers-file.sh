@@ -130,6 +130,17 @@ rm -f "$SF"
 put "$SF" 'server=/lab.example/127.0.50.2'
 wait_for 10 answers z.lab.example 10.0.0.3
 
+# ---- a symlink swapped to another file (as NetworkManager does) -----------------
+stage "$T/servers.b" 'server=/corp.example/127.0.50.2'
+ln -s "$T/servers.b" "$T/link.tmp"
+dq 127.0.0.1 "$DNSFWD_PORT" -R "$T/link.tmp $SF" -u 10.0.0.2 -d 3000 \
+	-n 'sym%d.corp.example'
+within "symlink swap: the new target's rules within 100 ms" 100
+stage "$T/servers.b.new" 'server=/lab.example/127.0.50.2'
+dq 127.0.0.1 "$DNSFWD_PORT" -R "$T/servers.b.new $T/servers.b" \
+	-u 10.0.0.3 -d 3000 -n 'target%d.lab.example'
+within "symlink: its target replaced: followed too" 100
+
 # ---- deleted (resolvconf -d of the last interface): no rules ------------------
 # (renamed away at t0: to the follower, the path is gone)
 dq 127.0.0.1 "$DNSFWD_PORT" -R "$SF $T/away" -u 192.0.2.1 -d 3000 \
