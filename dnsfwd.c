@@ -174,15 +174,118 @@
 static int log_level = 1;
 static bool log_time;	/* -v lines start with the time: see log_init() */
 
-static void vlogmsg(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
+/*
+ * --syslog: each line one datagram to the syslog socket, "<PRI>dnsfwd[PID]:
+ * line" (RFC 3164 without a timestamp: the receiver stamps it, in its own
+ * zone), facility daemon, severity by level.  A socket that is missing or
+ * refuses (syslogd restarted) is said once on stderr, where the lines go
+ * meanwhile, and connected again at most once a second; a send never
+ * blocks (a full socket drops the line to stderr).
+ */
+#define LOG_STDERR	0x100	/* or'ed into a level: stderr as well */
+#define LOG_NOTE	0x200	/* level 0 (shown with -q), not an error */
+#define LOG_RETRY_MS	1000
+static struct {
+	const char	*path;		/* --syslog; NULL: stderr */
+	int		 fd;		/* connected; -1 */
+	bool		 down;		/* its failure said, not yet back */
+	bool		 no_reconnect;	/* the namespace helper: stderr then */
+	uint64_t	 retry;		/* ms: the next connect may be tried */
+} sys_log = { NULL, -1, false, false, 0 };
+
+static void vlogmsg(int level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void logmsg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static _Noreturn void die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+static uint64_t
+log_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The syslog socket failed (why): said on stderr, once until it is back. */
 static void
-vlogmsg(const char *fmt, va_list ap)
+syslog_down(const char *why)
+{
+	char msg[PATH_MAX + 128];
+	int n;
+
+	if (sys_log.down)
+		return;
+	n = snprintf(msg, sizeof(msg), "dnsfwd: --syslog %s: %s; logging to "
+	    "stderr until it answers\n", sys_log.path, why);
+	if (n > 0)
+		(void)!write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n :
+		    sizeof(msg) - 1);
+	sys_log.down = true;
+}
+
+/* Connect to the syslog socket; said on stderr when it fails. */
+static int
+syslog_connect(void)
+{
+	struct sockaddr_un sun;
+	uint64_t now = log_clock_ms();
+	int fd;
+
+	if (sys_log.no_reconnect || (sys_log.retry != 0 &&
+	    (int64_t)(now - sys_log.retry) < 0))
+		return -1;
+	sys_log.retry = now + LOG_RETRY_MS;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sys_log.path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd != -1 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		sys_log.fd = fd;
+		return 0;
+	}
+	syslog_down(strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+/* Send line (n bytes) at level to syslog: 0, or -1 (stderr then). */
+static int
+syslog_send(int level, const char *line, int n)
+{
+	char dg[1100];
+	int k, sev = level == 0 ? 3 : level == 1 ? 5 : 6;  /* err notice info */
+
+	if (sys_log.fd < 0 && syslog_connect() == -1)
+		return -1;
+	k = snprintf(dg, sizeof(dg), "<%d>dnsfwd[%ld]: %.*s", 3 * 8 + sev,
+	    (long)getpid(), n, line);
+	if (k > (int)sizeof(dg) - 1)
+		k = (int)sizeof(dg) - 1;
+	if (send(sys_log.fd, dg, (size_t)k, MSG_DONTWAIT | MSG_NOSIGNAL) == k) {
+		if (sys_log.down) {
+			sys_log.down = false;
+			k = snprintf(dg, sizeof(dg), "<%d>dnsfwd[%ld]: --syslog "
+			    "%s: answering again", 3 * 8 + 5, (long)getpid(),
+			    sys_log.path);
+			(void)send(sys_log.fd, dg, (size_t)k, MSG_DONTWAIT |
+			    MSG_NOSIGNAL);
+		}
+		return 0;
+	}
+	if (errno != EAGAIN && errno != ENOBUFS) {	/* gone: connect again */
+		syslog_down(strerror(errno));
+		close(sys_log.fd);
+		sys_log.fd = -1;
+	}
+	return -1;
+}
+
+static void
+vlogmsg(int level, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;
@@ -192,6 +295,9 @@ vlogmsg(const char *fmt, va_list ap)
 		return;
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
+	if (sys_log.path != NULL && syslog_send(level & LOG_NOTE ? 1 :
+	    level & 0xff, line, n) == 0 && !(level & LOG_STDERR))
+		return;
 	line[n++] = '\n';
 	(void)!write(2, "dnsfwd: ", 8);
 	(void)!write(2, line, (size_t)n);
@@ -202,10 +308,10 @@ logmsg(int level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level > log_level)
+	if ((level & 0xff) > log_level)
 		return;
 	va_start(ap, fmt);
-	vlogmsg(fmt, ap);
+	vlogmsg(level, fmt, ap);
 	va_end(ap);
 }
 
@@ -236,7 +342,7 @@ die(int status, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlogmsg(fmt, ap);
+	vlogmsg(0, fmt, ap);
 	va_end(ap);
 	exit(status);
 }
@@ -1638,6 +1744,59 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 		dns_hdr_set(out, HDR_ARCOUNT, 1);
 	}
 	return w.full ? 0 : w.len;
+}
+
+int
+chaos_name(const struct dns_query *q)
+{
+	static const char *const names[CH_COUNT] = { "\011cachesize\004bind",
+	    "\012insertions\004bind", "\011evictions\004bind",
+	    "\006misses\004bind", "\004hits\004bind", "\004auth\004bind",
+	    "\007servers\004bind", "\007version\004bind" };
+	int i;
+
+	if (q->qclass != CLASS_CH || q->qtype != TYPE_TXT)
+		return -1;
+	for (i = 0; i < CH_COUNT; i++)	/* qname is lower case, wire */
+		if (q->qname_len == strlen(names[i]) + 1 &&
+		    memcmp(q->qname, names[i], q->qname_len) == 0)
+			return i;
+	return -1;
+}
+
+size_t
+dns_build_txt(uint8_t *out, size_t size, const uint8_t *query,
+    const struct dns_query *q, const char *const *s, int n)
+{
+	struct dns_writer w;
+	size_t len, rd = 0;
+	int i;
+
+	if (dns_build_error(out, size, query, q, RCODE_NOERROR, -1) == 0)
+		return 0;
+	dns_writer_init(&w, out, size, q->qend);	/* records before OPT */
+	out[HDR_FLAGS] |= DNS_AA >> 8;
+	for (i = 0; i < n; i++)
+		rd += 1 + (strlen(s[i]) < 255 ? strlen(s[i]) : 255);
+	if (n > 0) {
+		dns_put_u16(&w, 0xc000 | DNS_HDR);	/* the question name */
+		dns_put_u16(&w, TYPE_TXT);
+		dns_put_u16(&w, CLASS_CH);
+		dns_put_u32(&w, 0);
+		dns_put_u16(&w, (uint16_t)(rd < 65535 ? rd : 65535));
+		for (i = 0; i < n; i++) {
+			len = strlen(s[i]) < 255 ? strlen(s[i]) : 255;
+			dns_put_bytes(&w, &(uint8_t){ (uint8_t)len }, 1);
+			dns_put_bytes(&w, s[i], len);
+		}
+	}
+	dns_hdr_set(out, HDR_ANCOUNT, n > 0 ? 1 : 0);
+	dns_hdr_set(out, HDR_ARCOUNT, 0);
+	if (q->opt != 0) {
+		dns_put_opt(&w, EDNS_SIZE, 0, q->do_bit, NULL, 0, -1);
+		dns_hdr_set(out, HDR_ARCOUNT, 1);
+	}
+	return w.full || rd > 65535 ? 0 : w.len;
 }
 
 /* Add one record of type and its data (len bytes) to the local answer a. */
@@ -3604,6 +3763,7 @@ struct query {
 	int		 fd[MAX_UPSTREAMS];	/* attempt sockets, by position */
 	int32_t		 us[MAX_UPSTREAMS];	/* UDP: pool slot of fd; TCP -1 */
 	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
+	uint16_t	 sent_ms[MAX_UPSTREAMS];	/* ... when: ms after start */
 	int		 asking;	/* sequential: position being asked */
 	int		 route;		/* rule index, -1 for the default list,
 					 * -2 none (rules changed) */
@@ -3669,7 +3829,8 @@ struct listener {
 	int		 view;		/* its namespace, st->view[] */
 	int		 udp, tcp;	/* -1: the slot is free */
 	uint32_t	 gen;
-	uint64_t	 queries;	/* for SIGUSR1 */
+	uint64_t	 queries;	/* for SIGUSR1 and --metrics */
+	uint64_t	 tcpq;		/* ... of them over TCP */
 };
 
 /*
@@ -3770,6 +3931,7 @@ struct conn {
  */
 enum token_kind {
 	TK_ATTEMPT = 1, TK_CONN = 2, TK_USOCK = 3, TK_VIEW = 4, TK_LISTEN = 5,
+	TK_METRICS = 6,		/* pos 0: the listener; 1: scraper idx */
 };
 
 /* ==== 17. Runtime state: upstream sockets, files, the state ============== */
@@ -3848,6 +4010,7 @@ struct stats {
 	uint64_t	 held;		/* queries held for a first list */
 	uint64_t	 local;		/* answered from -a and -H */
 	uint64_t	 send_err;	/* datagrams the kernel refused */
+	uint64_t	 rcode[16];	/* responses sent, by RCODE */
 };
 
 /* A followed file: the resolv file or a hosts file (sections 29 and 30). */
@@ -3899,6 +4062,33 @@ struct files {
  * other descriptor (listeners, upstream sockets, TCP clients, netlink).
  */
 enum { PFD_INOTIFY, PFD_EPOLL, PFD_COUNT };
+
+/*
+ * --metrics: one HTTP listener in dnsfwd's own namespace and a few
+ * scrapers at a time (section 31).  A scraper has METRICS_WAIT_MS from
+ * accept to the last byte of the answer; the body is made when its
+ * request is whole, and freed when it closes.
+ */
+#define METRICS_CONNS	4
+#define METRICS_WAIT_MS	5000
+#define METRICS_REQ	2048	/* a request line and headers, at most */
+
+struct mconn {
+	int		 fd;		/* -1: free */
+	uint32_t	 gen;
+	uint64_t	 deadline;	/* ms */
+	size_t		 got;		/* bytes of in[] */
+	char		 in[METRICS_REQ];
+	char		*out;		/* the answer; NULL until made */
+	size_t		 outlen, outoff;
+};
+
+struct metrics {
+	bool		 want;		/* --metrics given */
+	struct addr	 addr;		/* as given, then as bound */
+	int		 fd;		/* listening; -1 */
+	struct mconn	 c[METRICS_CONNS];
+};
 
 struct state {
 	uint64_t	 now;		/* ms, read once per loop pass */
@@ -4003,6 +4193,7 @@ struct state {
 	struct addr	 fstatic[MAX_UPSTREAMS];	/* servers files' server= */
 	int		 nfstatic;
 	struct stats	 stats;		/* the SIGUSR1 counters */
+	struct metrics	 metrics;	/* --metrics: its listener, scrapers */
 	struct rnd	 rnd;			/* upstream IDs */
 };
 
@@ -4685,6 +4876,17 @@ upstream_error(struct state *st, struct query *q, int pos, int err)
 	query_event(st, q, pos, REPLY_FAILURE, NULL, 0, NULL);
 }
 
+/* An attempt went out: counted, and its time kept for the histogram. */
+static void
+attempt_sent(struct state *st, struct query *q, int pos)
+{
+	uint64_t d = st->now - q->start;
+
+	st->stats.forwarded++;
+	q->list->u[q->order[pos]].sent++;
+	q->sent_ms[pos] = (uint16_t)(d < 65535 ? d : 65535);
+}
+
 static void
 upstream_send_udp(struct state *st, struct query *q, int pos)
 {
@@ -4695,7 +4897,7 @@ upstream_send_udp(struct state *st, struct query *q, int pos)
 		upstream_error(st, q, pos, errno);
 		return;
 	}
-	st->stats.forwarded++;
+	attempt_sent(st, q, pos);
 }
 
 static void
@@ -4717,7 +4919,7 @@ upstream_send_tcp(struct state *st, struct query *q, int pos)
 		upstream_error(st, q, pos, errno);
 		return;
 	}
-	st->stats.forwarded++;
+	attempt_sent(st, q, pos);
 	q->done = 0;
 	query_set_state(st, q, Q_TCP_WRITE);
 }
@@ -5164,8 +5366,16 @@ upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
 {
 	struct upstream *u = &q->list->u[q->order[pos]];
 
+	static const uint32_t bound[UP_HIST - 1] = UP_HIST_MS;
+	uint64_t d = st->now - q->start - q->sent_ms[pos];
+	int b;
+
 	attempt_end(st, q, pos, true);
 	u->answers++;
+	for (b = 0; b < UP_HIST - 1 && d > bound[b]; b++)
+		;
+	u->hist[b]++;
+	u->dur_ms += d;
 	upstream_health(st, q->list, q->order[pos], true);
 	if (r->end != 0 && len > r->end)
 		len = r->end;	/* junk past the last record: never passed on */
@@ -5624,6 +5834,8 @@ client_send(struct state *st, const struct client *cl, const uint8_t *buf,
 	struct conn *c;
 	int fd;
 
+	if (len >= DNS_HDR)
+		st->stats.rcode[buf[3] & 0x0f]++;
 	if (cl->tcp) {
 		c = &st->conn[cl->origin];
 		if (c->fd >= 0 && c->gen == cl->gen)
@@ -5729,6 +5941,55 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
  */
 
 /*
+ * A CHAOS question: dnsmasq's statistics names and version.bind answered
+ * (one TXT record; servers.bind one string per upstream of the default
+ * list, "ADDR#PORT QUERIES FAILED"), any other NOTIMP, as dnsmasq does.
+ */
+static void
+chaos_answer(struct state *st, const struct client *cl, const uint8_t *buf,
+    const struct dns_query *dq)
+{
+	const struct ulist *l = st->deflist;
+	char text[MAX_UPSTREAMS][96], a[80];
+	const char *s[MAX_UPSTREAMS];
+	struct cache_stats cs;
+	uint64_t v = 0;
+	int k = chaos_name(dq), i, n = 1;
+	size_t len;
+
+	if (k < 0) {
+		client_error(st, cl, buf, dq, RCODE_NOTIMP, -1, "CHAOS",
+		    st->now);
+		return;
+	}
+	cache_stats(&st->cache, &cs);
+	v = k == CH_CACHESIZE ? (uint64_t)cs.size : k == CH_INSERTIONS ?
+	    cs.inserts : k == CH_EVICTIONS ? cs.evictions : k == CH_MISSES ?
+	    cs.misses : k == CH_HITS ? cs.hits : 0;
+	if (k == CH_VERSION)
+		snprintf(text[0], sizeof(text[0]), "dnsfwd %s", VERSION);
+	else
+		snprintf(text[0], sizeof(text[0]), "%llu",
+		    (unsigned long long)v);
+	if (k == CH_SERVERS)
+		for (n = 0; l != NULL && n < l->n; n++)
+			snprintf(text[n], sizeof(text[n]), "%s %u %u",
+			    addr_text(&l->u[n].addr, '#', a, sizeof(a)),
+			    l->u[n].sent, l->u[n].timeouts + l->u[n].errors);
+	for (i = 0; i < n; i++)
+		s[i] = text[i];
+	st->stats.local++;
+	len = dns_build_txt(st->scratch, sizeof(st->scratch), buf, dq, s, n);
+	if (len == 0)
+		client_error(st, cl, buf, dq, RCODE_SERVFAIL, -1, "CHAOS",
+		    st->now);
+	else {
+		client_send(st, cl, st->scratch, len);
+		query_log(st, cl, dq, "CHAOS", RCODE_NOERROR, st->now);
+	}
+}
+
+/*
  * Answer dq from a -H file or a local rule (they win over forwarding).
  * Otherwise set *route to the rule that routes it (-1: default list).
  */
@@ -5742,6 +6003,10 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
 	int i;
 
 	*route = -1;
+	if (dq->qclass == CLASS_CH) {	/* never forwarded */
+		chaos_answer(st, cl, buf, dq);
+		return true;
+	}
 	for (i = 0; i < MAX_HOSTS; i++)
 		if (hosts_lookup(&st->hosts[i], dq, &a))
 			goto answer;
@@ -6473,8 +6738,10 @@ conn_read(struct state *st, struct conn *c)
 		}
 		c->rlen = 0;
 		conn_fifo_push(st, c, C_IDLE);
-		if (st->lis[c->listener].gen == c->lgen)
+		if (st->lis[c->listener].gen == c->lgen) {
 			st->lis[c->listener].queries++;
+			st->lis[c->listener].tcpq++;
+		}
 		query_from_client(st, &cl, c->rbuf + 2, need - 2);
 	}
 	if (c->gen == gen)
@@ -6883,8 +7150,8 @@ view_bound(struct state *st, int vi, int early)
 		if (st->lis[k].udp < 0 || st->lis[k].view != vi)
 			continue;
 		addr_text(&st->lis[k].addr, ':', a, sizeof(a));
-		logmsg(0, "listening on %s (udp+tcp)%s%s", a, v->path ?
-		    " in " : "", where);
+		logmsg(LOG_NOTE | LOG_STDERR, "listening on %s (udp+tcp)%s%s", a,
+		    v->path ? " in " : "", where);
 		if (early & (1 << (i < 30 ? i : 30)))
 			logmsg(1, "%s is not an address of %s yet: served once "
 			    "it is added", a, view_name(v));
@@ -8192,7 +8459,7 @@ stats_print(struct state *st)
 	uint64_t ref = s->strangers + s->strangers_tcp + s->over_share +
 	    s->full + s->tcp_full + s->tcp_over_share;
 
-	logmsg(0, "counters: queries %llu (tcp %llu), answers %llu: upstream "
+	logmsg(LOG_NOTE, "counters: queries %llu (tcp %llu), answers %llu: upstream "
 	    "%llu, cache %llu, stale answers %llu, local %llu, shared %llu; "
 	    "refused %llu: strangers refused %llu, strangers closed %llu, "
 	    "over share %llu, refused (table full) %llu, refused (tcp full) "
@@ -8227,27 +8494,493 @@ stats_print(struct state *st)
 	    (unsigned long long)s->probes, (unsigned long long)s->revived,
 	    (unsigned long long)s->reasked);
 	cache_stats(&st->cache, &cs);
-	logmsg(0, "cache: size %d of %d, hits %llu, misses %llu, evictions "
+	logmsg(LOG_NOTE, "cache: size %d of %d, hits %llu, misses %llu, evictions "
 	    "%llu, inserts %llu, longest chain %d", cs.entries, cs.size,
 	    (unsigned long long)cs.hits, (unsigned long long)cs.misses,
 	    (unsigned long long)cs.evictions, (unsigned long long)cs.inserts,
 	    cache_longest_chain(&st->cache));
-	logmsg(0, "cache memory: answers %zu of %zu arena bytes, %zu bytes "
+	logmsg(LOG_NOTE, "cache memory: answers %zu of %zu arena bytes, %zu bytes "
 	    "in all", cs.bytes, cs.arena, cs.memory);
 	for (i = 0; i < st->nlis; i++)
 		if (st->lis[i].udp >= 0)
-			logmsg(0, "listener %s%s%s: queries %llu",
+			logmsg(LOG_NOTE, "listener %s%s%s: queries %llu",
 			    addr_text(&st->lis[i].addr, ':', a, sizeof(a)),
 			    st->view[st->lis[i].view].path ? " in " : "",
 			    st->view[st->lis[i].view].path ?
 			    st->view[st->lis[i].view].path : "",
 			    (unsigned long long)st->lis[i].queries);
 	for (i = 0; l != NULL && i < l->n; i++)
-		logmsg(0, "upstream %s: answers %u, timeouts %u, errors %u%s",
+		logmsg(LOG_NOTE, "upstream %s: answers %u, timeouts %u, errors %u%s",
 		    addr_text(&l->u[i].addr, '#', a, sizeof(a)),
 		    l->u[i].answers, l->u[i].timeouts, l->u[i].errors,
 		    l->u[i].backoff != 0 ? ", down" : "");
-	logmsg(0, "end of counters");	/* a reader knows it has them all */
+	logmsg(LOG_NOTE, "end of counters");	/* a reader knows it has them all */
+}
+
+/*
+ * ---- --metrics: Prometheus's text format 0.0.4 over HTTP ----
+ *
+ * The counters are the plain integers above, read only here, at scrape
+ * time.  An upstream named in several lists (the default one, rules) is
+ * one series, its counters summed; a listener's counters start again
+ * when its namespace is made anew (Prometheus reads a counter reset).
+ */
+
+/* A growing text; on failure to grow, oom is set and the text stops. */
+struct text {
+	char		*p;
+	size_t		 len, cap;
+	bool		 oom;
+};
+
+static void text_add(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	for (;;) {
+		if (t->oom)
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		if (n < 0 || (p = realloc(t->p, 2 * t->cap + (size_t)n + 1)) ==
+		    NULL) {
+			t->oom = true;
+			return;
+		}
+		t->p = p;
+		t->cap = 2 * t->cap + (size_t)n + 1;
+	}
+}
+
+/* A label value: \ " and newline escaped, as the format asks. */
+static const char *
+label_value(const char *v, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (; *v != '\0' && o + 3 < size; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			buf[o++] = '\\';
+		buf[o++] = *v == '\n' ? 'n' : *v;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void
+metric_head(struct text *t, const char *name, const char *type,
+    const char *help)
+{
+	text_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One upstream's series, summed over the lists that name it. */
+struct useries {
+	char		 name[80];
+	uint64_t	 sent, timeouts, errors, answers, dur_ms;
+	uint64_t	 hist[UP_HIST];
+	bool		 up;
+};
+
+static int
+useries_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct useries *)a)->name,
+	    ((const struct useries *)b)->name);
+}
+
+static void
+useries_add(struct useries *s, int *n, const struct ulist *l)
+{
+	int i, b;
+
+	for (i = 0; l != NULL && i < l->n; i++, (*n)++) {
+		addr_text(&l->u[i].addr, '#', s[*n].name, sizeof(s[*n].name));
+		s[*n].sent = l->u[i].sent;
+		s[*n].timeouts = l->u[i].timeouts;
+		s[*n].errors = l->u[i].errors;
+		s[*n].answers = l->u[i].answers;
+		s[*n].dur_ms = l->u[i].dur_ms;
+		for (b = 0; b < UP_HIST; b++)
+			s[*n].hist[b] = l->u[i].hist[b];
+		s[*n].up = l->u[i].backoff == 0;
+	}
+}
+
+/* Every upstream of every list, one entry per address (sorted). */
+static int
+useries_all(const struct state *st, struct useries **out)
+{
+	struct useries *s;
+	int i, b, n = 0, k = 0, total = st->deflist != NULL ? st->deflist->n : 0;
+
+	for (i = 0; i < routes_count(&st->routes); i++)
+		total += st->rlist[i] != NULL ? st->rlist[i]->n : 0;
+	if ((s = calloc((size_t)total + 1, sizeof(*s))) == NULL)
+		return -1;
+	useries_add(s, &n, st->deflist);
+	for (i = 0; i < routes_count(&st->routes); i++)
+		useries_add(s, &n, st->rlist[i]);
+	qsort(s, (size_t)n, sizeof(*s), useries_cmp);
+	for (i = 0; i < n; i++) {
+		if (k > 0 && strcmp(s[k - 1].name, s[i].name) == 0) {
+			s[k - 1].sent += s[i].sent;
+			s[k - 1].timeouts += s[i].timeouts;
+			s[k - 1].errors += s[i].errors;
+			s[k - 1].answers += s[i].answers;
+			s[k - 1].dur_ms += s[i].dur_ms;
+			for (b = 0; b < UP_HIST; b++)
+				s[k - 1].hist[b] += s[i].hist[b];
+			s[k - 1].up |= s[i].up;
+			continue;
+		}
+		s[k++] = s[i];
+	}
+	*out = s;
+	return k;
+}
+
+static void
+metrics_upstreams(const struct state *st, struct text *t)
+{
+	static const char *const le[UP_HIST] = { "0.001", "0.0025", "0.005",
+	    "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
+	    "+Inf" };
+	struct useries *s = NULL;
+	uint64_t cum;
+	int i, b, n = useries_all(st, &s);
+
+	metric_head(t, "dnsfwd_upstream_queries_total", "counter",
+	    "Queries sent to each upstream (attempts).");
+	for (i = 0; i < n; i++)
+		text_add(t, "dnsfwd_upstream_queries_total{upstream=\"%s\"} "
+		    "%llu\n", s[i].name, (unsigned long long)s[i].sent);
+	metric_head(t, "dnsfwd_upstream_failures_total", "counter",
+	    "Attempts that failed, by reason.");
+	for (i = 0; i < n; i++)
+		text_add(t, "dnsfwd_upstream_failures_total{upstream=\"%s\","
+		    "reason=\"timeout\"} %llu\ndnsfwd_upstream_failures_total{"
+		    "upstream=\"%s\",reason=\"error\"} %llu\n", s[i].name,
+		    (unsigned long long)s[i].timeouts, s[i].name,
+		    (unsigned long long)s[i].errors);
+	metric_head(t, "dnsfwd_upstream_up", "gauge",
+	    "1 while the upstream is live, 0 while it is backed off.");
+	for (i = 0; i < n; i++)
+		text_add(t, "dnsfwd_upstream_up{upstream=\"%s\"} %d\n",
+		    s[i].name, s[i].up ? 1 : 0);
+	metric_head(t, "dnsfwd_upstream_duration_seconds", "histogram",
+	    "Time from sending a query to its answer, by upstream (ms "
+	    "resolution).");
+	for (i = 0; i < n; i++) {
+		for (b = 0, cum = 0; b < UP_HIST; b++) {
+			cum += s[i].hist[b];
+			text_add(t, "dnsfwd_upstream_duration_seconds_bucket{"
+			    "upstream=\"%s\",le=\"%s\"} %llu\n", s[i].name,
+			    le[b], (unsigned long long)cum);
+		}
+		text_add(t, "dnsfwd_upstream_duration_seconds_sum{upstream="
+		    "\"%s\"} %llu.%03llu\ndnsfwd_upstream_duration_seconds_count{"
+		    "upstream=\"%s\"} %llu\n", s[i].name,
+		    (unsigned long long)(s[i].dur_ms / 1000),
+		    (unsigned long long)(s[i].dur_ms % 1000), s[i].name,
+		    (unsigned long long)cum);
+	}
+	free(s);
+}
+
+static void
+metrics_queries(const struct state *st, struct text *t)
+{
+	const struct stats *x = &st->stats;
+	const struct listener *l;
+	char a[80], ns[PATH_MAX * 2];
+	uint64_t other;
+	int i;
+
+	metric_head(t, "dnsfwd_queries_total", "counter",
+	    "Queries received, by listener, namespace and transport.");
+	for (i = 0; i < st->nlis; i++) {
+		l = &st->lis[i];
+		if (l->udp < 0)
+			continue;
+		addr_text(&l->addr, ':', a, sizeof(a));
+		label_value(st->view[l->view].path != NULL ?
+		    st->view[l->view].path : "", ns, sizeof(ns));
+		text_add(t, "dnsfwd_queries_total{listener=\"%s\",netns=\"%s\","
+		    "proto=\"udp\"} %llu\ndnsfwd_queries_total{listener=\"%s\","
+		    "netns=\"%s\",proto=\"tcp\"} %llu\n", a, ns,
+		    (unsigned long long)(l->queries - l->tcpq), a, ns,
+		    (unsigned long long)l->tcpq);
+	}
+	metric_head(t, "dnsfwd_responses_total", "counter",
+	    "Responses sent, by RCODE.");
+	for (i = 0, other = 0; i < 16; i++)
+		if (i <= RCODE_REFUSED)
+			text_add(t, "dnsfwd_responses_total{rcode=\"%s\"} %llu\n",
+			    dns_rcode_name(i), (unsigned long long)x->rcode[i]);
+		else
+			other += x->rcode[i];
+	text_add(t, "dnsfwd_responses_total{rcode=\"other\"} %llu\n",
+	    (unsigned long long)other);
+	metric_head(t, "dnsfwd_answers_total", "counter",
+	    "Answers, by where they came from.");
+	text_add(t, "dnsfwd_answers_total{source=\"cache\"} %llu\n"
+	    "dnsfwd_answers_total{source=\"upstream\"} %llu\n"
+	    "dnsfwd_answers_total{source=\"local\"} %llu\n"
+	    "dnsfwd_answers_total{source=\"stale\"} %llu\n",
+	    (unsigned long long)st->cache.hits, (unsigned long long)x->answered,
+	    (unsigned long long)x->local, (unsigned long long)x->stale);
+	metric_head(t, "dnsfwd_refused_total", "counter",
+	    "Queries and connections refused, by reason.");
+	text_add(t, "dnsfwd_refused_total{reason=\"stranger\"} %llu\n"
+	    "dnsfwd_refused_total{reason=\"stranger_tcp\"} %llu\n"
+	    "dnsfwd_refused_total{reason=\"over_share\"} %llu\n"
+	    "dnsfwd_refused_total{reason=\"table_full\"} %llu\n"
+	    "dnsfwd_refused_total{reason=\"tcp_full\"} %llu\n"
+	    "dnsfwd_refused_total{reason=\"tcp_over_share\"} %llu\n",
+	    (unsigned long long)x->strangers,
+	    (unsigned long long)x->strangers_tcp,
+	    (unsigned long long)x->over_share, (unsigned long long)x->full,
+	    (unsigned long long)x->tcp_full,
+	    (unsigned long long)x->tcp_over_share);
+}
+
+/* The whole body, into t. */
+static void
+metrics_body(const struct state *st, struct text *t)
+{
+	struct cache_stats cs;
+	int i, ns = 0;
+
+	metrics_queries(st, t);
+	metrics_upstreams(st, t);
+	cache_stats(&st->cache, &cs);
+	for (i = 0; i < st->nview; i++)
+		ns += st->view[i].used && st->view[i].bound &&
+		    st->view[i].path != NULL;
+	metric_head(t, "dnsfwd_cache_entries", "gauge", "Answers cached.");
+	text_add(t, "dnsfwd_cache_entries %d\n", cs.entries);
+	metric_head(t, "dnsfwd_cache_bytes", "gauge",
+	    "Arena bytes the cached answers hold.");
+	text_add(t, "dnsfwd_cache_bytes %zu\n", cs.bytes);
+	metric_head(t, "dnsfwd_cache_hits_total", "counter", "Cache hits.");
+	text_add(t, "dnsfwd_cache_hits_total %llu\n",
+	    (unsigned long long)cs.hits);
+	metric_head(t, "dnsfwd_cache_misses_total", "counter",
+	    "Cache misses.");
+	text_add(t, "dnsfwd_cache_misses_total %llu\n",
+	    (unsigned long long)cs.misses);
+	metric_head(t, "dnsfwd_inflight", "gauge", "Queries in flight.");
+	text_add(t, "dnsfwd_inflight %d\n", st->nq);
+	metric_head(t, "dnsfwd_tcp_connections", "gauge",
+	    "TCP client connections open.");
+	text_add(t, "dnsfwd_tcp_connections %d\n", st->nconn);
+	metric_head(t, "dnsfwd_namespaces", "gauge",
+	    "Network namespaces (-N) with listeners open.");
+	text_add(t, "dnsfwd_namespaces %d\n", ns);
+}
+
+/* Who may scrape: the rule of the DNS listeners in dnsfwd's namespace. */
+static bool
+metrics_allowed(const struct state *st, const struct sockaddr *sa)
+{
+	int i;
+
+	if (acl_is_loopback(sa))
+		return true;
+	if (st->allowing)
+		return acl_match(&st->allow, sa);
+	for (i = 0; i < st->nview; i++)
+		if (st->view[i].used && st->view[i].path == NULL &&
+		    st->view[i].bound)
+			return acl_match(&st->view[i].onlink, sa);
+	return false;
+}
+
+static void
+mconn_close(struct mconn *m)
+{
+	close(m->fd);		/* leaves the epoll set */
+	m->fd = -1;
+	m->gen++;
+	free(m->out);
+	m->out = NULL;
+}
+
+/* The answer to the request in m->in (whole): status, headers, body. */
+static void
+mconn_answer(struct state *st, struct mconn *m)
+{
+	struct text body = { NULL, 0, 0, false }, all = { NULL, 0, 0, false };
+	const char *status = "200 OK", *minor = "0", *sp, *path;
+	bool head;
+
+	head = strncmp(m->in, "HEAD ", 5) == 0;
+	path = m->in + (head ? 5 : 4);
+	sp = strchr(path, ' ');
+	if ((!head && strncmp(m->in, "GET ", 4) != 0) || sp == NULL ||
+	    strncmp(sp, " HTTP/1.", 8) != 0)
+		status = "400 Bad Request";
+	else if (!((sp - path == 8 || (sp - path > 8 && path[8] == '?')) &&
+	    strncmp(path, "/metrics", 8) == 0))
+		status = "404 Not Found";
+	else
+		metrics_body(st, &body);
+	if (sp != NULL && strncmp(sp, " HTTP/1.1", 9) == 0)
+		minor = "1";
+	if (body.oom)
+		status = "503 Service Unavailable";
+	text_add(&all, "HTTP/1.%s %s\r\nContent-Type: %s\r\nContent-Length: "
+	    "%zu\r\nConnection: close\r\n\r\n%s", minor, status, body.len &&
+	    !body.oom ? "text/plain; version=0.0.4; charset=utf-8" :
+	    "text/plain; charset=utf-8", body.oom ? 0 : body.len, head ||
+	    body.oom || body.p == NULL ? "" : body.p);
+	free(body.p);
+	if (all.oom) {
+		free(all.p);
+		mconn_close(m);
+		return;
+	}
+	m->out = all.p;
+	m->outlen = all.len;
+	m->outoff = 0;
+}
+
+/* Write what the kernel takes; all of it written: closed. */
+static void
+mconn_write(struct state *st, struct mconn *m, int i)
+{
+	struct epoll_event ev;
+	ssize_t n;
+
+	while (m->outoff < m->outlen) {
+		n = send(m->fd, m->out + m->outoff, m->outlen - m->outoff,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {	/* wait to write */
+			ev.events = EPOLLOUT;
+			ev.data.u64 = token_make(TK_METRICS, i, 1, m->gen);
+			epoll_ctl(st->ep, EPOLL_CTL_MOD, m->fd, &ev);
+			return;
+		}
+		if (n <= 0)
+			break;
+		m->outoff += (size_t)n;
+	}
+	mconn_close(m);
+}
+
+/* A scraper's event: read its request until whole, then answer. */
+static void
+mconn_io(struct state *st, int i)
+{
+	struct mconn *m = &st->metrics.c[i];
+	ssize_t n;
+
+	if (m->out != NULL) {
+		mconn_write(st, m, i);
+		return;
+	}
+	while (m->got < sizeof(m->in) - 1) {
+		n = recv(m->fd, m->in + m->got, sizeof(m->in) - 1 - m->got,
+		    MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {		/* gone before a whole request */
+			mconn_close(m);
+			return;
+		}
+		m->got += (size_t)n;
+		m->in[m->got] = '\0';
+		if (memmem(m->in, m->got, "\r\n\r\n", 4) != NULL ||
+		    memmem(m->in, m->got, "\n\n", 2) != NULL)
+			break;
+	}
+	m->in[m->got] = '\0';
+	mconn_answer(st, m);	/* a request too long: 400 or 404 */
+	if (m->fd >= 0)
+		mconn_write(st, m, i);
+}
+
+/* New scrapers: each allowed one takes a free slot; the rest are closed. */
+static void
+metrics_accept(struct state *st)
+{
+	struct epoll_event ev;
+	union sockany peer;
+	socklen_t len;
+	struct mconn *m;
+	int fd, k, i;
+
+	for (k = 0; k < 8; k++) {
+		len = sizeof(peer);
+		fd = accept4(st->metrics.fd, &peer.sa, &len, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC);
+		if (fd == -1)
+			return;
+		for (i = 0; i < METRICS_CONNS && st->metrics.c[i].fd >= 0; i++)
+			;
+		if (i == METRICS_CONNS || !metrics_allowed(st, &peer.sa)) {
+			close(fd);
+			continue;
+		}
+		m = &st->metrics.c[i];
+		m->fd = fd;
+		m->got = 0;
+		m->deadline = time_after(st->now, METRICS_WAIT_MS);
+		ev.events = EPOLLIN;
+		ev.data.u64 = token_make(TK_METRICS, i, 1, m->gen);
+		if (epoll_ctl(st->ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+			mconn_close(m);
+	}
+}
+
+static void
+metrics_event(struct state *st, int idx, int pos, uint32_t gen)
+{
+	if (pos == 0 && st->metrics.fd >= 0)
+		metrics_accept(st);
+	else if (pos == 1 && idx < METRICS_CONNS &&
+	    st->metrics.c[idx].fd >= 0 && st->metrics.c[idx].gen == gen)
+		mconn_io(st, idx);
+}
+
+static uint64_t
+metrics_next(const struct state *st, uint64_t now)
+{
+	uint64_t next = TIME_NONE;
+	int i;
+
+	for (i = 0; i < METRICS_CONNS; i++)
+		if (st->metrics.c[i].fd >= 0)
+			next = time_first(now, next, st->metrics.c[i].deadline);
+	return next;
+}
+
+/* Scrapers past their deadline (stalled, trickling): closed. */
+static void
+metrics_due(struct state *st, uint64_t now)
+{
+	int i;
+
+	for (i = 0; i < METRICS_CONNS; i++)
+		if (st->metrics.c[i].fd >= 0 &&
+		    time_due(now, st->metrics.c[i].deadline))
+			mconn_close(&st->metrics.c[i]);
 }
 
 /* ==== 32. The event loop ================================================= */
@@ -8460,6 +9193,7 @@ static const struct timer_part {
 	{ ready_next, ready_due },	/* ... readiness */
 	{ conns_next, conns_due },	/* clients */
 	{ files_next, files_due },	/* surroundings: followed files */
+	{ metrics_next, metrics_due },	/* counters: scrapers */
 };
 
 #define NTIMER_PARTS	(sizeof(timer_parts) / sizeof(timer_parts[0]))
@@ -8508,6 +9242,10 @@ loop_event(struct state *st, uint64_t tok, uint32_t ev)
 	}
 	if (kind == TK_VIEW) {
 		view_event(st, idx);
+		return;
+	}
+	if (kind == TK_METRICS) {
+		metrics_event(st, idx, pos, gen);
 		return;
 	}
 	if (kind == TK_LISTEN) {
@@ -8694,6 +9432,10 @@ usage(FILE *fp)
 "      --ready-fd N       write a newline to descriptor N when ready\n"
 "      --pid-file FILE    write the process ID to FILE; removed on exit\n"
 "  -v, --verbose          log every query\n"
+"      --syslog[=SOCKET]  log to syslog (/dev/log, or SOCKET), facility\n"
+"                         daemon; \"listening on\" to stderr as well\n"
+"      --metrics ADDR[:PORT]  Prometheus metrics over HTTP at /metrics\n"
+"                         (port 9153 unless given)\n"
 "      --log-time         start those lines with the time of day (the\n"
 "                         default unless stderr is a terminal or journal)\n"
 "  -q, --quiet            errors only\n"
@@ -9450,7 +10192,8 @@ sandbox_enter(const struct state *st, bool helper)
 #endif
 }
 
-/* Close every descriptor but 2 and keep; 0 and 1 read /dev/null. */
+/* Close every descriptor but 2, keep and the syslog socket; 0 and 1
+ * read /dev/null. */
 static void
 fds_close_except(int keep)
 {
@@ -9461,12 +10204,12 @@ fds_close_except(int keep)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		max = rl.rlim_cur < (1 << 20) ? (long)rl.rlim_cur : 1 << 20;
 	for (i = 3; i < max; i++)
-		if (i != keep)
+		if (i != keep && i != sys_log.fd)
 			close((int)i);
 	if ((null = open("/dev/null", O_RDWR)) != -1) {
 		dup2(null, 0);
 		dup2(null, 1);
-		if (null > 2 && null != keep)
+		if (null > 2 && null != keep && null != sys_log.fd)
 			close(null);
 	}
 }
@@ -9494,6 +10237,7 @@ nsh_main(struct state *st, const struct options *o, int fd, pid_t parent,
 	signal(SIGTERM, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	sys_log.no_reconnect = true;	/* stderr if syslog goes away */
 	fds_close_except(fd);
 	for (i = 0; i < (size_t)st->nlis; i++)	/* the server's, closed */
 		st->lis[i].udp = st->lis[i].tcp = -1;
@@ -9531,6 +10275,46 @@ nsh_start(struct state *st, const struct options *o, uid_t uid, gid_t gid)
 	setsockopt(st->nsh, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
+/* --metrics: its listener, bound at start in dnsfwd's own namespace. */
+static void
+metrics_open(struct state *st)
+{
+	struct metrics *m = &st->metrics;
+	char a[80];
+	int on = 1, i;
+
+	m->fd = -1;
+	for (i = 0; i < METRICS_CONNS; i++)
+		m->c[i].fd = -1;
+	if (!m->want)
+		return;
+	scope_or_die("--metrics", &m->addr);
+	if ((m->fd = socket(m->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    bind(m->fd, (const struct sockaddr *)&m->addr.ss, m->addr.len) ==
+	    -1 || listen(m->fd, 16) == -1 ||
+	    getsockname(m->fd, (struct sockaddr *)&m->addr.ss, &m->addr.len) ==
+	    -1)
+		die(2, "--metrics: cannot listen on %s: %s", addr_text(&m->addr,
+		    ':', a, sizeof(a)), strerror(errno));
+	logmsg(LOG_NOTE | LOG_STDERR, "metrics on %s", addr_text(&m->addr, ':', a,
+	    sizeof(a)));
+}
+
+static void
+metrics_watch(struct state *st)
+{
+	struct epoll_event ev;
+
+	if (st->metrics.fd < 0)
+		return;
+	ev.events = EPOLLIN;
+	ev.data.u64 = token_make(TK_METRICS, 0, 0, 0);
+	if (epoll_ctl(st->ep, EPOLL_CTL_ADD, st->metrics.fd, &ev) == -1)
+		logmsg(0, "epoll: %s", strerror(errno));
+}
+
 /*
  * Start-up, in this order: bind every listener (as root, before anything
  * can fail late), allocate every table, read and start following the
@@ -9547,6 +10331,7 @@ startup(struct state *st, const struct options *o)
 	scopes_resolve(st, o);
 	st->start_ms = clock_ms();
 	listen_start(st);				/* bind */
+	metrics_open(st);
 	nsh_start(st, o, uid, gid);
 	if (st->pid_file != NULL)
 		pid_file_write(st->pid_file);
@@ -9570,6 +10355,7 @@ startup(struct state *st, const struct options *o)
 		deflist_rebuild(st);
 	state_fds(st);
 	views_start(st);
+	metrics_watch(st);
 	if (!st->following && st->nstatic == 0 && st->nfallback == 0 &&
 	    routes_count(&st->routes) == 0)
 		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
@@ -9605,7 +10391,7 @@ signals_init(void)
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
 	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE, OPT_CACHEBYTES,
-	OPT_NOSANDBOX, OPT_SERVERSFILE,
+	OPT_NOSANDBOX, OPT_SERVERSFILE, OPT_SYSLOG, OPT_METRICS,
 };
 
 /*
@@ -9627,6 +10413,7 @@ static const struct optdef {
 	    offsetof(struct options, field) }
 #define ARG(name, ch)	{ name, ch, required_argument, false, 0, 0, NULL, 0 }
 #define FLAG(name, ch)	{ name, ch, no_argument, false, 0, 0, NULL, 0 }
+#define OPTIONAL(name, ch) { name, ch, optional_argument, false, 0, 0, NULL, 0 }
 	ARG("listen", 'l'),
 	ARG("netns", 'N'),
 	ARG("allow", OPT_ALLOW),
@@ -9651,6 +10438,8 @@ static const struct optdef {
 	ARG("pid-file", OPT_PIDFILE),
 	FLAG("verbose", 'v'),
 	FLAG("log-time", OPT_LOGTIME),
+	OPTIONAL("syslog", OPT_SYSLOG),
+	ARG("metrics", OPT_METRICS),
 	FLAG("quiet", 'q'),
 	FLAG("help", 'h'),
 	FLAG("version", 'V'),
@@ -9782,6 +10571,19 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 		break;
 	case OPT_LOGTIME:
 		o->logtime = true;
+		break;
+	case OPT_SYSLOG:
+		sys_log.path = arg != NULL ? path_absolute(arg) : "/dev/log";
+		if (strlen(sys_log.path) >= sizeof(((struct sockaddr_un *)0)->
+		    sun_path))
+			usage_error("--syslog", "\"%s\" is too long for a "
+			    "socket path", arg);
+		break;
+	case OPT_METRICS:
+		if (cfg_parse_addr(arg, ':', 9153, &st->metrics.addr, err,
+		    sizeof(err)) == -1)
+			usage_error("--metrics", "%s", err);
+		st->metrics.want = true;
 		break;
 	case OPT_NOSANDBOX:
 		o->no_sandbox = true;

@@ -346,6 +346,26 @@ size_t	dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	    const struct dns_query *q, const struct local_answer *a,
 	    uint32_t ttl);
 
+/*
+ * The CHAOS-class names answered here, as dnsmasq does (its statistics,
+ * read by dnsmasq_exporter, and version.bind): the index of q's name in
+ * CHAOS_NAMES when q is CH TXT for one of them, else -1.
+ */
+#define CLASS_CH	3
+#define TYPE_TXT	16
+enum { CH_CACHESIZE, CH_INSERTIONS, CH_EVICTIONS, CH_MISSES, CH_HITS,
+    CH_AUTH, CH_SERVERS, CH_VERSION, CH_COUNT };
+int	chaos_name(const struct dns_query *q);
+
+/*
+ * Build a CHAOS TXT answer to query: one record (class CH, TTL 0, owned by
+ * the question name) of the n strings s[] (each cut at 255 bytes), or no
+ * record when n is 0; flags as dns_build_answer().  Returns the length,
+ * or 0 when it does not fit in size.
+ */
+size_t	dns_build_txt(uint8_t *out, size_t size, const uint8_t *query,
+	    const struct dns_query *q, const char *const *s, int n);
+
 /* ==== 9. resolv.conf and hosts ========================================== */
 
 struct ns_entry {
@@ -581,6 +601,16 @@ enum tcp_verdict tcp_expire(enum tcp_phase p, bool busy);
  * it is asked only when every live upstream of its list failed, and is
  * probed in the background at most once per backoff period.
  */
+/*
+ * The buckets of the upstream duration histogram (--metrics), in ms: an
+ * answer that took d ms counts in the first bucket whose bound is >= d
+ * (1, 2.5, 5 ... 5000 ms: 2.5 holds 2, as d is whole ms); the last
+ * bucket is everything slower.
+ */
+#define UP_HIST		13
+#define UP_HIST_MS	{ 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, \
+			  5000 }
+
 struct upstream {
 	struct addr	 addr;
 	bool		 failover;	/* asked only when the others failed */
@@ -589,9 +619,12 @@ struct upstream {
 	uint64_t	 probe_at;	/* ms; down: the next probe from then */
 	uint64_t	 down_at;	/* ms; down: when backoff last grew */
 	uint32_t	 backoff;	/* ms; 0 while live, then 1000..60000 */
-	uint32_t	 answers;	/* counters for SIGUSR1 */
+	uint32_t	 answers;	/* counters for SIGUSR1 and --metrics */
 	uint32_t	 timeouts;
 	uint32_t	 errors;
+	uint32_t	 sent;		/* attempts sent to it */
+	uint32_t	 hist[UP_HIST];	/* answers by time taken (UP_HIST_MS) */
+	uint64_t	 dur_ms;	/* ... their sum */
 };
 
 /*
