@@ -2086,6 +2086,74 @@ name_under(const uint8_t *name, size_t len, const uint8_t *suffix,
 }
 
 bool
+bogus_priv_name(const uint8_t *qname)
+{
+	static const char *const v4[] = { "\002" "10", "\003" "127",
+	    "\003" "254\003" "169", "\003" "168\003" "192" };
+	static const uint8_t arpa4[] = "\007in-addr\004arpa";
+	static const uint8_t arpa6[] = "\003ip6\004arpa";
+	uint8_t zone[80];
+	size_t n, qlen = 0;
+	int i;
+
+	while (qname[qlen] != 0)
+		qlen += (size_t)qname[qlen] + 1;
+	qlen++;
+	for (i = 0; i < (int)(sizeof(v4) / sizeof(v4[0])); i++) {
+		n = strlen(v4[i]);
+		memcpy(zone, v4[i], n);
+		memcpy(zone + n, arpa4, sizeof(arpa4));
+		if (name_under(qname, qlen, zone, n + sizeof(arpa4)))
+			return true;
+	}
+	for (i = 16; i < 32; i++) {		/* 172.16/12 */
+		n = (size_t)snprintf((char *)zone + 1, 4, "%d", i);
+		zone[0] = (uint8_t)n;
+		memcpy(zone + 1 + n, "\003172", 4);
+		memcpy(zone + 5 + n, arpa4, sizeof(arpa4));
+		if (name_under(qname, qlen, zone, 5 + n + sizeof(arpa4)))
+			return true;
+	}
+	for (i = 64; i < 128; i++) {		/* 100.64/10 */
+		n = (size_t)snprintf((char *)zone + 1, 4, "%d", i);
+		zone[0] = (uint8_t)n;
+		memcpy(zone + 1 + n, "\003100", 4);
+		memcpy(zone + 5 + n, arpa4, sizeof(arpa4));
+		if (name_under(qname, qlen, zone, 5 + n + sizeof(arpa4)))
+			return true;
+	}
+	/* fc00::/7: c.f and d.f; fe80::/10: 8-b.e.f */
+	for (i = 0; i < 6; i++) {
+		n = 0;
+		if (i >= 2) {
+			zone[n++] = 1;
+			zone[n++] = (uint8_t)"89ab"[i - 2];
+		}
+		zone[n++] = 1;
+		zone[n++] = (uint8_t)(i < 2 ? "cd"[i] : 'e');
+		zone[n++] = 1;
+		zone[n++] = 'f';
+		memcpy(zone + n, arpa6, sizeof(arpa6));
+		if (name_under(qname, qlen, zone, n + sizeof(arpa6)))
+			return true;
+	}
+	for (n = 0, i = 0; i < 32; i++) {	/* ::1, all 32 nibbles */
+		zone[n++] = 1;
+		zone[n++] = i == 0 ? '1' : '0';
+	}
+	memcpy(zone + n, arpa6, sizeof(arpa6));
+	return name_under(qname, qlen, zone, n + sizeof(arpa6));
+}
+
+bool
+domain_needed_name(const struct dns_query *q)
+{
+	return q->qname[0] != 0 && q->qname[q->qname[0] + 1] == 0 &&
+	    q->qtype != TYPE_NS && q->qtype != TYPE_SOA && q->qtype != 43 &&
+	    q->qtype != 48;		/* DS, DNSKEY */
+}
+
+bool
 special_answer(const struct dns_query *q, struct local_answer *a)
 {
 	static const uint8_t lo4[4] = { 127, 0, 0, 1 }, lo6[16] = { [15] = 1 };
@@ -3089,6 +3157,7 @@ cache_init(struct cache *c, int size, size_t bytes, const uint64_t key[2])
 	int i;
 
 	memset(c, 0, sizeof(*c));
+	c->max_ttl = CACHE_MAX_TTL;
 	c->use = LIST_EMPTY;
 	c->free = -1;
 	c->bfree = CACHE_NIL;
@@ -3155,6 +3224,14 @@ void
 cache_stale(struct cache *c, uint32_t seconds)
 {
 	c->stale_ms = (uint64_t)seconds * 1000;
+}
+
+void
+cache_ttls(struct cache *c, uint32_t min, uint32_t max, bool no_neg)
+{
+	c->max_ttl = max < CACHE_MAX_TTL ? max : CACHE_MAX_TTL;
+	c->min_ttl = min < c->max_ttl ? min : c->max_ttl;
+	c->no_neg = no_neg;
 }
 
 void
@@ -3403,6 +3480,49 @@ cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
 	return k;
 }
 
+/* Raise, in place, the n TTLs at the offsets at of buf to at least floor. */
+static void
+cache_floor(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t floor)
+{
+	uint32_t ttl;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		ttl = (uint32_t)get_u16(buf + at[i]) << 16 |
+		    get_u16(buf + at[i] + 2);
+		if (ttl < floor) {
+			put_u16(buf + at[i], (uint16_t)(floor >> 16));
+			put_u16(buf + at[i] + 2, (uint16_t)floor);
+		}
+	}
+}
+
+void
+dns_cap_ttls(uint8_t *buf, size_t len, uint32_t cap)
+{
+	struct dns_cursor c;
+	unsigned n;
+	uint16_t type, rdlen;
+
+	dns_cursor_init(&c, buf, len);
+	dns_skip(&c, 6);	/* ID, flags, QDCOUNT */
+	n = dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	n += dns_get_u16(&c);
+	dns_get_name(&c, NULL);
+	dns_skip(&c, 4);
+	while (n-- > 0 && c.err == NULL) {
+		dns_get_name(&c, NULL);
+		type = dns_get_u16(&c);
+		dns_skip(&c, 2);
+		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4)
+			cache_age_one(buf + c.pos, buf + c.pos, 0, cap);
+		dns_skip(&c, 4);
+		rdlen = dns_get_u16(&c);
+		dns_skip(&c, rdlen);
+	}
+}
+
 /* Cap and age, in place, the n TTLs at the offsets at of the answer buf. */
 static void
 cache_age(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t age,
@@ -3449,12 +3569,14 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	if (c->size == 0 || len > CACHE_DATA || (k.flags & DNS_TC) ||
 	    k.qend != DNS_HDR + q->qname_len + 4 || k.scoped)
 		return false;
-	if (k.class == REPLY_POSITIVE)
-		ttl = k.min_ttl < CACHE_MAX_TTL ? k.min_ttl : CACHE_MAX_TTL;
-	else if (k.class == REPLY_NEGATIVE && k.neg_ttl >= 0)
+	if (k.class == REPLY_POSITIVE) {
+		ttl = k.min_ttl < c->max_ttl ? k.min_ttl : c->max_ttl;
+		ttl = ttl > c->min_ttl || ttl == 0 ? ttl : c->min_ttl;
+	} else if (k.class == REPLY_NEGATIVE && k.neg_ttl >= 0 && !c->no_neg) {
 		ttl = k.neg_ttl < CACHE_MAX_NEG ? (uint32_t)k.neg_ttl :
 		    CACHE_MAX_NEG;
-	else
+		ttl = ttl < c->max_ttl ? ttl : c->max_ttl;
+	} else
 		return false;
 	if (ttl == 0)
 		return false;
@@ -3490,9 +3612,13 @@ cache_put(struct cache *c, const struct dns_query *q, const uint8_t *ans,
 	e->src = k.src;
 	e->nttl = (uint8_t)nttl;
 	e->ede_len = k.ede_len;
-	/* no TTL served may outlive the entry: cap them as stored */
+	/* no TTL served may outlive the entry: cap them as stored; raise
+	 * a positive's to the clamp, so they count down from it */
 	cache_age(copy, at, nttl, 0, k.class == REPLY_POSITIVE ?
-	    CACHE_MAX_TTL : CACHE_MAX_NEG);
+	    c->max_ttl : (CACHE_MAX_NEG < c->max_ttl ? CACHE_MAX_NEG :
+	    c->max_ttl));
+	if (k.class == REPLY_POSITIVE && c->min_ttl > 0)
+		cache_floor(copy, at, nttl, c->min_ttl);
 	e->block = cache_chain_take(c, nb);
 	p = (struct cache_pos){ e->block, 0 };
 	cache_write(c, &p, copy, len);
@@ -4095,6 +4221,11 @@ struct state {
 	/* configuration */
 	int		 timeout_ms;	/* -t: one attempt's wait */
 	bool		 parallel;	/* --parallel: ask all at once */
+	bool		 bogus_priv;	/* --bogus-priv */
+	bool		 domain_needed;	/* --domain-needed */
+	bool		 filter_aaaa;	/* --filter-aaaa */
+	uint32_t	 ttl_cap;	/* --max-cache-ttl; 0: none */
+	bool		 ttl_capped;	/* ... given */
 	bool		 following;	/* a resolv file is followed */
 	int		 qmax, tcpmax;	/* --max-queries, --max-tcp */
 	struct addr	 statics[MAX_UPSTREAMS];	/* -s, in order */
@@ -5380,6 +5511,8 @@ upstream_reply(struct state *st, struct query *q, int pos, uint8_t *buf,
 	if (r->end != 0 && len > r->end)
 		len = r->end;	/* junk past the last record: never passed on */
 	len = dns_keep_ede(buf, len, r);
+	if (st->ttl_capped)	/* no TTL handed out above --max-cache-ttl */
+		dns_cap_ttls(buf, len, st->ttl_cap);
 	r->src = u->tag;
 	query_event(st, q, pos, r->class, buf, len, r);
 }
@@ -6015,6 +6148,16 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
 	if ((*route < 0 || route_at(&st->routes, *route)->name_len <= 1) &&
 	    special_answer(dq, &a)) {
 		how = "special-use name";
+		goto answer;
+	}
+	/* --bogus-priv, --domain-needed: unless a rule names them (not /#/) */
+	if ((*route < 0 || route_at(&st->routes, *route)->name_len <= 1) &&
+	    ((st->bogus_priv && bogus_priv_name(dq->qname)) ||
+	    (st->domain_needed && domain_needed_name(dq)))) {
+		a.n = 0;
+		a.rcode = RCODE_NXDOMAIN;
+		how = st->domain_needed && domain_needed_name(dq) ?
+		    "domain-needed" : "bogus-priv";
 		goto answer;
 	}
 	if (*route < 0 || route_at(&st->routes, *route)->kind != RULE_LOCAL)
@@ -9382,6 +9525,9 @@ struct options {
 	long		 cache_n;	/* -c */
 	size_t		 cache_bytes;	/* --cache-bytes; 0: -c * CACHE_TYPICAL */
 	long		 stale_s;	/* --stale */
+	long		 min_ttl;	/* --min-cache-ttl */
+	long		 max_ttl;	/* --max-cache-ttl; -1: not given */
+	bool		 no_negcache;	/* --no-negcache */
 	long		 poll_s;	/* --poll; 0: inotify */
 	long		 timeout_ms;	/* -t */
 	long		 qmax;		/* --max-queries */
@@ -9415,11 +9561,18 @@ usage(FILE *fp)
 "  -a, --address /DOMAIN/[DOMAIN/...][IP]  answer DOMAIN here: with IP,\n"
 "                         or NXDOMAIN; /#/ matches every name\n"
 "  -H, --hosts FILE       answer A, AAAA and PTR from FILE, followed live\n"
+"      --bogus-priv       reverse lookups of private addresses: NXDOMAIN\n"
+"                         here (unless a rule or -H covers them)\n"
+"      --domain-needed    single-label names never leave: NXDOMAIN here\n"
+"      --filter-aaaa      hand out no AAAA records (nor HTTPS ipv6hint)\n"
 "      --servers-file FILE  split-DNS rules in dnsmasq's syntax (server=,\n"
 "                         local=, address=), followed live (openresolv)\n"
 "  -c, --cache-size N     keep up to N answers (default 1000; 0: off)\n"
 "      --cache-bytes SIZE  hold them in SIZE bytes (k, m, g: KiB, MiB,\n"
 "                         GiB; default 256 per entry: 250k for 1000)\n"
+"      --min-cache-ttl S  keep answers at least S seconds (at most 3600)\n"
+"      --max-cache-ttl S  keep and hand out answers at most S seconds\n"
+"      --no-negcache      do not cache negative answers\n"
 "      --stale SECONDS    serve an answer up to SECONDS past its expiry\n"
 "                         when no upstream answers (default 86400; 0: off)\n"
 "      --poll SECONDS     poll the file instead of using inotify\n"
@@ -10349,6 +10502,10 @@ startup(struct state *st, const struct options *o)
 	    st->hkey) == -1)
 		die(1, "-c %ld: out of memory", o->cache_n);
 	cache_stale(&st->cache, (uint32_t)o->stale_s);
+	cache_ttls(&st->cache, (uint32_t)o->min_ttl, o->max_ttl >= 0 ?
+	    (uint32_t)o->max_ttl : CACHE_MAX_TTL, o->no_negcache);
+	st->ttl_capped = o->max_ttl >= 0;
+	st->ttl_cap = (uint32_t)(o->max_ttl >= 0 ? o->max_ttl : 0);
 	routes_lists(st, NULL, 0);
 	follow_start(st, o->poll_s);			/* follow */
 	if (st->deflist == NULL)	/* no servers in the file: -s and -f */
@@ -10391,7 +10548,8 @@ signals_init(void)
 enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
 	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE, OPT_CACHEBYTES,
-	OPT_NOSANDBOX, OPT_SERVERSFILE, OPT_SYSLOG, OPT_METRICS,
+	OPT_NOSANDBOX, OPT_SERVERSFILE, OPT_SYSLOG, OPT_METRICS, OPT_MINTTL,
+	OPT_MAXTTL, OPT_NONEG, OPT_BOGUS, OPT_DOMNEED, OPT_FILTER6,
 };
 
 /*
@@ -10427,6 +10585,12 @@ static const struct optdef {
 	NUM("cache-size", 'c', 0, 1000000, "entries", cache_n),
 	ARG("cache-bytes", OPT_CACHEBYTES),
 	NUM("stale", OPT_STALE, 0, 604800, "seconds", stale_s),
+	NUM("min-cache-ttl", OPT_MINTTL, 0, 3600, "seconds", min_ttl),
+	NUM("max-cache-ttl", OPT_MAXTTL, 0, 86400, "seconds", max_ttl),
+	FLAG("no-negcache", OPT_NONEG),
+	FLAG("bogus-priv", OPT_BOGUS),
+	FLAG("domain-needed", OPT_DOMNEED),
+	FLAG("filter-aaaa", OPT_FILTER6),
 	NUM("poll", OPT_POLL, 1, 3600, "seconds", poll_s),
 	NUM("timeout", 't', 1, 60000, "milliseconds", timeout_ms),
 	FLAG("parallel", OPT_PARALLEL),
@@ -10553,6 +10717,18 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 	case OPT_PARALLEL:
 		st->parallel = true;
 		break;
+	case OPT_NONEG:
+		o->no_negcache = true;
+		break;
+	case OPT_BOGUS:
+		st->bogus_priv = true;
+		break;
+	case OPT_DOMNEED:
+		st->domain_needed = true;
+		break;
+	case OPT_FILTER6:
+		st->filter_aaaa = true;
+		break;
 	case 'u':
 		o->user = arg;
 		break;
@@ -10646,6 +10822,7 @@ main(int argc, char **argv)
 	static struct options o = {
 		.cache_n = CACHE_SIZE, .stale_s = STALE_S,
 		.timeout_ms = TIMEOUT_MS, .qmax = QUERY_MAX, .tcpmax = TCP_MAX,
+		.max_ttl = -1,
 	};
 	static struct option longopts[NOPTDEF + 1];
 	char shortopts[2 * NOPTDEF + 2], name[32];

@@ -440,6 +440,22 @@ bool	hosts_lookup(const struct hosts *h, const struct dns_query *q,
  */
 bool	special_answer(const struct dns_query *q, struct local_answer *a);
 
+/*
+ * What --bogus-priv keeps here: q's name is in one of the RFC 6303
+ * reverse zones of private and local addresses (10/8, 172.16/12,
+ * 192.168/16, 127/8, 169.254/16, 100.64/10, fc00::/7, fe80::/10, ::1),
+ * the zone's own name included.  Nibble and label forms are matched on
+ * label boundaries; a name above a zone (192.in-addr.arpa) is not in it.
+ */
+bool	bogus_priv_name(const uint8_t *qname);
+
+/*
+ * What --domain-needed keeps here: a single-label name (printer, wpad)
+ * asked for anything but a zone's own records (NS, SOA, DS, DNSKEY, which
+ * validators ask of top-level domains).
+ */
+bool	domain_needed_name(const struct dns_query *q);
+
 /* ==== 10-12. Policy, who may ask, routing =============================== */
 
 /* A domain rule from -s /DOMAIN/... or -a /DOMAIN/... */
@@ -866,6 +882,9 @@ struct cache {
 	uint64_t	 key[2];	/* dns_question_hash() key: secret */
 	uint64_t	 stale_ms;	/* entries are kept this long past expiry */
 	uint32_t	 gen;		/* bumped by cache_expire() */
+	uint32_t	 min_ttl;	/* --min-cache-ttl: positives kept longer */
+	uint32_t	 max_ttl;	/* --max-cache-ttl (CACHE_MAX_TTL) */
+	bool		 no_neg;	/* --no-negcache */
 	bool		 stale_seen;	/* the last miss had a stale answer */
 	uint64_t	 hits, misses, evictions, inserts, stale_hits;
 };
@@ -897,6 +916,22 @@ void	cache_flush(struct cache *c);
  * (RFC 8767; 0, the default after cache_init(), keeps none).
  */
 void	cache_stale(struct cache *c, uint32_t seconds);
+
+/*
+ * The TTL rules of cache_put() (cache_init() sets 0, CACHE_MAX_TTL,
+ * false): a positive answer is kept for its smallest TTL raised to min and
+ * lowered to max, and every TTL stored with it likewise, so that served
+ * ones count down from the clamp (dnsmasq's --min-cache-ttl and
+ * --max-cache-ttl); a negative one for its SOA rule (RFC 2308) lowered to
+ * max, never raised; with no_neg, negatives are not kept.
+ */
+void	cache_ttls(struct cache *c, uint32_t min, uint32_t max, bool no_neg);
+
+/*
+ * Lower every TTL of the message buf (len bytes; not the OPT's) to cap
+ * (no answer is handed out with more than --max-cache-ttl).
+ */
+void	dns_cap_ttls(uint8_t *buf, size_t len, uint32_t cap);
 
 /*
  * Expire every entry at once, keeping them as stale ones (the upstream

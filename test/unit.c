@@ -3494,6 +3494,71 @@ xchg_stale(struct cache *c, struct xchg *x, uint64_t now, int *v,
 	return n;
 }
 
+/* The TTL of the one record of a served A answer (out, n bytes). */
+static uint32_t
+served_ttl(const uint8_t *out, size_t n)
+{
+	return n >= 10 ? (uint32_t)out[n - 10] << 24 | (uint32_t)out[n - 9] <<
+	    16 | (uint32_t)out[n - 8] << 8 | out[n - 7] : 0;
+}
+
+/* --min-cache-ttl, --max-cache-ttl, --no-negcache, on a fake clock. */
+static void
+test_cache_ttls(void)
+{
+	static const uint64_t key[2] = { 1, 2 };
+	static uint8_t out[DNS_MAX_UDP];
+	static struct xchg x, neg;
+	struct dns_reply r;
+	struct cache c;
+	size_t n;
+	uint64_t t = 1000000;
+
+	if (cache_init(&c, 16, 0, key) == -1)
+		bail("cache_init", "");
+	cache_ttls(&c, 600, 3600, false);
+	xchg_a(&x, "short.example", TYPE_A, 0, 1, 60);
+	ok(xchg_put(&c, &x, t), "min 600: a 60 s answer is kept");
+	n = cache_get(&c, &x.q, x.qp.b, out, sizeof(out), t + 100000, &r);
+	ok(n > 0 && served_ttl(out, n) == 500, "min 600: 100 s later, still "
+	    "there, its TTL counting down from the clamp (%u)",
+	    served_ttl(out, n));
+	ok(cache_get(&c, &x.q, x.qp.b, out, sizeof(out), t + 601000, &r) ==
+	    0, "min 600: gone after 600 s");
+	xchg_a(&x, "long.example", TYPE_A, 0, 2, 86400);
+	ok(xchg_put(&c, &x, t), "max 3600: a day's answer is kept");
+	n = cache_get(&c, &x.q, x.qp.b, out, sizeof(out), t, &r);
+	ok(n > 0 && served_ttl(out, n) == 3600, "max 3600: served with 3600 "
+	    "(%u)", served_ttl(out, n));
+	ok(cache_get(&c, &x.q, x.qp.b, out, sizeof(out), t + 3601000, &r) ==
+	    0, "max 3600: gone after an hour");
+	xchg_of(&neg, QH " " QWWW, "1234 8183 0001 0000 0001 0000 " QWWW " "
+	    SOA_3600_60, REPLY_NEGATIVE);
+	ok(xchg_put(&c, &neg, t), "a negative answer is kept");
+	ok(cache_get(&c, &neg.q, neg.qp.b, out, sizeof(out), t + 59000, &r) >
+	    0 && cache_get(&c, &neg.q, neg.qp.b, out, sizeof(out), t + 61000,
+	    &r) == 0, "... for its SOA minimum (60 s), not raised to 600");
+	cache_ttls(&c, 0, 30, false);
+	ok(xchg_put(&c, &neg, t) && cache_get(&c, &neg.q, neg.qp.b, out,
+	    sizeof(out), t + 31000, &r) == 0, "max 30: a negative too: 30 s");
+	cache_ttls(&c, 0, 3600, true);
+	ok(!xchg_put(&c, &neg, t), "--no-negcache: a negative is not kept");
+	cache_free(&c);
+	{
+		static struct xchg big;
+		uint8_t *b;
+
+		xchg_a(&big, "cap.example", TYPE_A, 0, 3, 7200);
+		b = big.ap.b;
+		dns_cap_ttls(b, big.ap.len, 300);
+		ok(served_ttl(b, big.ap.len) == 300, "dns_cap_ttls: 7200 to 300");
+		dns_cap_ttls(b, big.ap.len, 600);
+		ok(served_ttl(b, big.ap.len) == 300, "dns_cap_ttls: 300 stays "
+		    "under 600");
+	}
+	ok_no_leaks("cache_ttls");
+}
+
 /* RFC 8767: answers kept past expiry, served only as a last resort. */
 static void
 test_cache_stale(void)
@@ -4270,6 +4335,62 @@ resolv_file(const char *path)
 	}
 	printf("ignored %d\nbad %d\n", rc.ignored, rc.bad);
 	return 0;
+}
+
+/* --bogus-priv and --domain-needed: which names stay here. */
+static void
+test_local_refusals(void)
+{
+	static const struct {
+		const char	*name;
+		bool		 bogus;
+	} rev[] = {
+		{ "1.2.3.10.in-addr.arpa", true }, { "10.in-addr.arpa", true },
+		{ "in-addr.arpa", false }, { "110.in-addr.arpa", false },
+		{ "1.0.16.172.in-addr.arpa", true },
+		{ "31.172.in-addr.arpa", true }, { "32.172.in-addr.arpa", false },
+		{ "15.172.in-addr.arpa", false }, { "172.in-addr.arpa", false },
+		{ "168.192.in-addr.arpa", true }, { "5.168.192.in-addr.arpa", true },
+		{ "192.in-addr.arpa", false }, { "169.192.in-addr.arpa", false },
+		{ "1.0.0.127.in-addr.arpa", true }, { "254.169.in-addr.arpa", true },
+		{ "64.100.in-addr.arpa", true }, { "9.127.100.in-addr.arpa", true },
+		{ "63.100.in-addr.arpa", false }, { "128.100.in-addr.arpa", false },
+		{ "8.8.8.8.in-addr.arpa", false },
+		{ "c.f.ip6.arpa", true }, { "1.2.d.f.ip6.arpa", true },
+		{ "e.f.ip6.arpa", false }, { "f.ip6.arpa", false },
+		{ "8.e.f.ip6.arpa", true }, { "b.e.f.ip6.arpa", true },
+		{ "c.e.f.ip6.arpa", false },
+		{ "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa", true },
+		{ "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa", false },
+		{ "8.b.d.0.1.0.0.2.ip6.arpa", false }, { "example.com", false },
+	};
+	uint8_t wire[DNS_MAX_NAME];
+	struct dns_query q;
+	size_t i;
+
+	for (i = 0; i < sizeof(rev) / sizeof(rev[0]); i++) {
+		cfg_parse_domain(rev[i].name, strlen(rev[i].name), wire);
+		ok(bogus_priv_name(wire) == rev[i].bogus, "--bogus-priv: %s %s",
+		    rev[i].name, rev[i].bogus ? "kept here" : "forwarded");
+	}
+	memset(&q, 0, sizeof(q));
+	cfg_parse_domain("printer", 7, q.qname);
+	q.qtype = TYPE_A;
+	ok(domain_needed_name(&q), "--domain-needed: printer A kept here");
+	q.qtype = TYPE_AAAA;
+	ok(domain_needed_name(&q), "--domain-needed: printer AAAA kept here");
+	q.qtype = 33;
+	ok(domain_needed_name(&q), "--domain-needed: printer SRV kept here");
+	q.qtype = 48;
+	ok(!domain_needed_name(&q), "--domain-needed: DNSKEY of a TLD forwarded");
+	q.qtype = TYPE_NS;
+	ok(!domain_needed_name(&q), "--domain-needed: NS of a TLD forwarded");
+	cfg_parse_domain("printer.lan", 11, q.qname);
+	q.qtype = TYPE_A;
+	ok(!domain_needed_name(&q), "--domain-needed: printer.lan forwarded");
+	cfg_parse_domain(".", 1, q.qname);
+	q.qtype = TYPE_NS;
+	ok(!domain_needed_name(&q), "--domain-needed: the root forwarded");
 }
 
 /* ---- test/unit --servers FILE ----------------------------------------- */
@@ -5213,6 +5334,8 @@ main(int argc, char **argv)
 	test_glob();
 	test_netns_path();
 	test_servers_line();
+	test_local_refusals();
+	test_cache_ttls();
 	test_cfg_uint();
 	test_cfg_size();
 	test_resolv();
