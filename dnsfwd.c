@@ -1746,6 +1746,154 @@ dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	return w.full ? 0 : w.len;
 }
 
+/*
+ * The SvcParams of an HTTPS or SVCB record (p, n bytes: after priority and
+ * target) to w, without ipv6hint (key 6) and without 6 in mandatory (key
+ * 0).  Whether it dropped anything.
+ */
+static bool
+svc_params_filter(struct dns_writer *w, const uint8_t *p, size_t n)
+{
+	size_t i = 0, k;
+	uint16_t key, len, v;
+	bool dropped = false;
+
+	while (i + 4 <= n) {
+		key = (uint16_t)(p[i] << 8 | p[i + 1]);
+		len = (uint16_t)(p[i + 2] << 8 | p[i + 3]);
+		if (i + 4 + len > n)
+			break;
+		if (key == 6) {
+			dropped = true;
+		} else if (key == 0) {
+			for (k = 0, v = 0; k + 1 < len; k += 2)
+				v += (p[i + 4 + k] << 8 | p[i + 5 + k]) == 6;
+			dns_put_u16(w, 0);
+			dns_put_u16(w, (uint16_t)(len - 2 * v));
+			for (k = 0; k + 1 < len; k += 2)
+				if ((p[i + 4 + k] << 8 | p[i + 5 + k]) != 6)
+					dns_put_bytes(w, p + i + 4 + k, 2);
+			dropped |= v > 0;
+		} else {
+			dns_put_bytes(w, p + i, 4u + len);
+		}
+		i += 4u + len;
+	}
+	dns_put_bytes(w, p + i, n - i);	/* a malformed tail, as it was */
+	return dropped;
+}
+
+/* Copy one name from c to w in full; -1 on a bad name. */
+static int
+name_copy(struct dns_cursor *c, struct dns_writer *w)
+{
+	uint8_t name[DNS_MAX_NAME];
+	int n = dns_get_name(c, name);
+
+	if (n < 0)
+		return -1;
+	dns_put_bytes(w, name, (size_t)n);
+	return 0;
+}
+
+/*
+ * The RDATA of a record of type (rdlen bytes at c) to w, names in full;
+ * true when HTTPS/SVCB lost an ipv6hint.
+ */
+static bool
+rdata_copy(struct dns_cursor *c, struct dns_writer *w, uint16_t type,
+    uint16_t rdlen)
+{
+	size_t end = c->pos + rdlen, start = w->len;
+	bool dropped = false;
+
+	dns_put_u16(w, 0);		/* RDLENGTH, set below */
+	if (type == TYPE_CNAME || type == TYPE_NS || type == TYPE_PTR) {
+		name_copy(c, w);
+	} else if (type == 15) {	/* MX */
+		dns_put_u16(w, dns_get_u16(c));
+		name_copy(c, w);
+	} else if (type == TYPE_SOA) {
+		name_copy(c, w);
+		name_copy(c, w);
+		dns_put_bytes(w, c->buf + c->pos, end > c->pos ? end - c->pos :
+		    0);
+		c->pos = end;
+	} else if ((type == TYPE_HTTPS || type == TYPE_SVCB) && rdlen >= 3) {
+		dns_put_u16(w, dns_get_u16(c));		/* SvcPriority */
+		name_copy(c, w);			/* TargetName */
+		if (c->err == NULL && c->pos <= end)
+			dropped = svc_params_filter(w, c->buf + c->pos,
+			    end - c->pos);
+	} else {
+		dns_put_bytes(w, c->buf + c->pos, rdlen);
+	}
+	if (c->err == NULL && c->pos > end)
+		c->err = "rdata";
+	c->pos = end;
+	if (!w->full)
+		put_u16(w->buf + start, (uint16_t)(w->len - start - 2));
+	return dropped;
+}
+
+size_t
+dns_filter_aaaa(const uint8_t *in, size_t len, uint8_t *out, size_t size)
+{
+	uint8_t name[DNS_MAX_NAME], qname[DNS_MAX_NAME];
+	uint16_t count[3], type, rdlen, kept[3] = { 0, 0, 0 };
+	struct dns_cursor c;
+	struct dns_writer w;
+	bool dropped = false;
+	size_t qend;
+	int s, i, n, qn;
+
+	dns_cursor_init(&c, in, len);
+	dns_skip(&c, 6);
+	for (s = 0; s < 3; s++)
+		count[s] = dns_get_u16(&c);
+	qn = dns_get_name(&c, qname);
+	dns_skip(&c, 4);
+	if (c.err != NULL || qn < 0 || c.pos > size)
+		return 0;
+	qend = c.pos;
+	dns_writer_init(&w, out, size, 0);
+	dns_put_bytes(&w, in, qend);	/* header and question as they are */
+	for (s = 0; s < 3; s++) {
+		for (i = 0; i < count[s] && c.err == NULL; i++) {
+			n = dns_get_name(&c, name);
+			type = dns_get_u16(&c);
+			if (n < 0 || c.err != NULL || c.len - c.pos < 8)
+				return 0;
+			rdlen = (uint16_t)(c.buf[c.pos + 6] << 8 |
+			    c.buf[c.pos + 7]);
+			if (type == TYPE_AAAA || (type == 46 && rdlen >= 2 &&
+			    c.len - c.pos >= 10 && (c.buf[c.pos + 8] << 8 |
+			    c.buf[c.pos + 9]) == TYPE_AAAA)) {
+				dns_skip(&c, 8u + rdlen);	/* AAAA, RRSIG */
+				dropped = true;
+				continue;
+			}
+			if (n == qn && memcmp(name, qname, (size_t)n) == 0)
+				dns_put_u16(&w, 0xc000 | DNS_HDR);
+			else
+				dns_put_bytes(&w, name, (size_t)n);
+			dns_put_u16(&w, type);
+			dns_put_bytes(&w, c.buf + c.pos, 6);	/* class, TTL */
+			dns_skip(&c, 8);
+			if (c.len - c.pos < rdlen)
+				return 0;
+			dropped |= rdata_copy(&c, &w, type, rdlen);
+			kept[s]++;
+		}
+	}
+	if (c.err != NULL || w.full || !dropped)
+		return 0;
+	put_u16(out + 6, kept[0]);
+	put_u16(out + 8, kept[1]);
+	put_u16(out + 10, kept[2]);
+	return w.len;
+}
+
 int
 chaos_name(const struct dns_query *q)
 {
@@ -4313,6 +4461,7 @@ struct state {
 	uint8_t		*ubuf;		/* one upstream datagram, 64 KiB */
 	/* answers made, with room for an answer's EDEs past it */
 	uint8_t		 scratch[2 + DNS_MAX_TCP + DNS_EDE_MAX + 32];
+	uint8_t		*fbuf;		/* --filter-aaaa: an answer filtered */
 	struct files	 files;	/* the followed files and watches */
 	struct hosts	 hosts[MAX_HOSTS];	/* -H tables */
 	struct routes	 routes;		/* -s /D/ and -a rules */
@@ -6049,10 +6198,24 @@ client_answer(struct state *st, const struct client *cl, const uint8_t *query,
     const struct dns_reply *r, int ede)
 {
 	uint8_t *out = st->scratch;
-	size_t limit;
+	struct dns_reply fr;
+	size_t limit, n;
 
 	if (len > DNS_MAX_TCP)
 		len = DNS_MAX_TCP;
+	if (st->filter_aaaa && (n = dns_filter_aaaa(buf, len, st->fbuf,
+	    DNS_MAX_TCP)) != 0 && dns_parse_reply(st->fbuf, n, dq, &fr) !=
+	    REPLY_FOREIGN) {
+		/* the same answer but its AAAA: its EDEs follow it again */
+		memcpy(st->fbuf + n, buf + len, r->ede_len);
+		fr.ede = r->ede;
+		fr.ede_len = r->ede_len;
+		fr.verdict = r->verdict;
+		fr.src = r->src;
+		buf = st->fbuf;
+		len = n;
+		r = &fr;
+	}
 	if (out != buf)		/* the answer and its EDEs after it */
 		memmove(out, buf, len + r->ede_len);
 	dns_hdr_set(out, HDR_ID, dq->id);
@@ -6166,6 +6329,8 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
 	how = "local";
 answer:
 	st->stats.local++;
+	if (st->filter_aaaa && dq->qtype == TYPE_AAAA)
+		a.n = 0;	/* hosts, rules, localhost: NODATA too */
 	n = dns_build_answer(st->scratch, sizeof(st->scratch), buf, dq, &a,
 	    LOCAL_TTL);
 	if (n == 0) {
@@ -9746,6 +9911,8 @@ state_alloc(struct state *st)
 	st->rbuf = xcalloc(BATCH, DNS_MAX_UDP);
 	st->cli.buf = xcalloc(BATCH, DNS_MAX_UDP);
 	st->ubuf = xcalloc(1, DNS_MAX_TCP);
+	if (st->filter_aaaa)
+		st->fbuf = xcalloc(1, DNS_MAX_TCP + DNS_EDE_MAX);
 	for (i = 0; i < BATCH; i++) {
 		st->riov[i].iov_base = st->rbuf[i];
 		st->rmsg[i].msg_hdr.msg_iov = &st->riov[i];

@@ -347,6 +347,20 @@ size_t	dns_build_answer(uint8_t *out, size_t size, const uint8_t *query,
 	    uint32_t ttl);
 
 /*
+ * --filter-aaaa: copy the reply in (len bytes, parsed) to out (size bytes)
+ * without its AAAA records, the RRSIGs over them, and the ipv6hint of its
+ * HTTPS and SVCB records (and its mention in their mandatory list); every
+ * other byte of every other record is kept (names written out in full,
+ * the question's as a pointer, as removing records may break a pointer
+ * into them).  Returns the new length; 0 when nothing is to be removed
+ * (in is right as it is) or out is too small or in malformed.
+ */
+#define TYPE_SVCB	64
+#define TYPE_HTTPS	65
+size_t	dns_filter_aaaa(const uint8_t *in, size_t len, uint8_t *out,
+	    size_t size);
+
+/*
  * The CHAOS-class names answered here, as dnsmasq does (its statistics,
  * read by dnsmasq_exporter, and version.bind): the index of q's name in
  * CHAOS_NAMES when q is CH TXT for one of them, else -1.

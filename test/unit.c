@@ -4337,6 +4337,94 @@ resolv_file(const char *path)
 	return 0;
 }
 
+/*
+ * --filter-aaaa: a real HTTPS record (alpn h2 h3, port 443, ipv4hint,
+ * ech, ipv6hint; mandatory naming port and ipv6hint), an AAAA, an RRSIG
+ * over it and an A: the AAAA and its RRSIG go, the HTTPS record loses its
+ * ipv6hint (and mandatory its mention) and keeps every other byte.
+ */
+static void
+test_filter_aaaa(void)
+{
+	static const uint8_t params_kept[] = {
+		0, 0, 0, 2, 0, 3,				/* mandatory=port */
+		0, 1, 0, 6, 2, 'h', '2', 2, 'h', '3',		/* alpn */
+		0, 3, 0, 2, 0x01, 0xbb,				/* port 443 */
+		0, 4, 0, 4, 192, 0, 2, 1,			/* ipv4hint */
+		0, 5, 0, 5, 0xfe, 0x0d, 0xaa, 0xbb, 0xcc,	/* ech */
+	};
+	static const uint8_t params_in[] = {
+		0, 0, 0, 4, 0, 3, 0, 6,			/* mandatory=port,ipv6hint */
+		0, 1, 0, 6, 2, 'h', '2', 2, 'h', '3',
+		0, 3, 0, 2, 0x01, 0xbb,
+		0, 4, 0, 4, 192, 0, 2, 1,
+		0, 5, 0, 5, 0xfe, 0x0d, 0xaa, 0xbb, 0xcc,
+		0, 6, 0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 1,					/* ipv6hint */
+	};
+	static uint8_t in[512], out[512], q[64];
+	struct dns_query dq;
+	struct dns_reply r;
+	size_t n = 0, m, qn, at;
+	const uint8_t *p;
+
+	/* the query: example.com HTTPS */
+	memcpy(q, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+	    "\x07" "example\x03" "com\x00\x00\x41\x00\x01", 29);
+	qn = 29;
+	ok(dns_parse_query(q, qn, &dq) == 0, "filter: the query parses");
+	memcpy(in, q, qn);
+	in[2] = 0x81;
+	in[3] = 0x80;
+	in[7] = 4;				/* ANCOUNT */
+	n = qn;
+	/* HTTPS 1 . params_in */
+	memcpy(in + n, "\xc0\x0c\x00\x41\x00\x01\x00\x00\x01\x2c", 10);
+	n += 10;
+	in[n++] = 0;
+	in[n++] = (uint8_t)(3 + sizeof(params_in));
+	memcpy(in + n, "\x00\x01\x00", 3);
+	n += 3;
+	memcpy(in + n, params_in, sizeof(params_in));
+	n += sizeof(params_in);
+	/* AAAA 2001:db8::2 */
+	memcpy(in + n, "\xc0\x0c\x00\x1c\x00\x01\x00\x00\x01\x2c\x00\x10"
+	    "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02", 28);
+	n += 28;
+	/* RRSIG covering AAAA (a stub: type covered, then bytes) */
+	memcpy(in + n, "\xc0\x0c\x00\x2e\x00\x01\x00\x00\x01\x2c\x00\x06"
+	    "\x00\x1c\x0d\x02\x00\x00", 18);
+	n += 18;
+	/* A 192.0.2.1 */
+	memcpy(in + n, "\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04"
+	    "\xc0\x00\x02\x01", 16);
+	n += 16;
+	ok(dns_parse_reply(in, n, &dq, &r) == REPLY_POSITIVE,
+	    "filter: the answer parses (4 records)");
+	m = dns_filter_aaaa(in, n, out, sizeof(out));
+	ok(m > 0, "filter: something dropped (%zu -> %zu bytes)", n, m);
+	ok(dns_parse_reply(out, m, &dq, &r) == REPLY_POSITIVE,
+	    "filter: what is left parses");
+	ok(r.ancount == 2, "filter: two records left (%u)", r.ancount);
+	/* the HTTPS record, first after the question */
+	p = out + qn;
+	at = 10;
+	ok(p[0] == 0xc0 && p[1] == 0x0c && p[3] == 0x41,
+	    "filter: the HTTPS record first, owner the question's");
+	ok((size_t)(p[at] << 8 | p[at + 1]) == 3 + sizeof(params_kept),
+	    "filter: its RDLENGTH less the ipv6hint and a mandatory key");
+	ok(memcmp(p + at + 2, "\x00\x01\x00", 3) == 0 && memcmp(p + at + 5,
+	    params_kept, sizeof(params_kept)) == 0,
+	    "filter: priority, target, alpn, port, ipv4hint, ech: "
+	    "byte-identical");
+	p += at + 2 + 3 + sizeof(params_kept);
+	ok(p[3] == TYPE_A && p[12] == 192 && p[15] == 1,
+	    "filter: the A record kept, after it");
+	ok(dns_filter_aaaa(out, m, in, sizeof(in)) == 0,
+	    "filter: a filtered answer has nothing more to drop");
+	ok(dns_filter_aaaa(out, m, in, 20) == 0, "filter: no room: 0");
+}
+
 /* --bogus-priv and --domain-needed: which names stay here. */
 static void
 test_local_refusals(void)
@@ -5335,6 +5423,7 @@ main(int argc, char **argv)
 	test_netns_path();
 	test_servers_line();
 	test_local_refusals();
+	test_filter_aaaa();
 	test_cache_ttls();
 	test_cfg_uint();
 	test_cfg_size();
