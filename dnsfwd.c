@@ -1957,6 +1957,210 @@ local_rr(struct local_answer *a, uint16_t type, const void *data, size_t len)
 	a->n++;
 }
 
+/* The byte positions of the IPv4 address for a prefix length (RFC 6052). */
+static const uint8_t *
+dns64_layout(int plen)
+{
+	static const uint8_t l32[] = { 4, 5, 6, 7 }, l40[] = { 5, 6, 7, 9 },
+	    l48[] = { 6, 7, 9, 10 }, l56[] = { 7, 9, 10, 11 },
+	    l64[] = { 9, 10, 11, 12 }, l96[] = { 12, 13, 14, 15 };
+
+	return plen == 32 ? l32 : plen == 40 ? l40 : plen == 48 ? l48 :
+	    plen == 56 ? l56 : plen == 64 ? l64 : l96;
+}
+
+void
+dns64_addr(const uint8_t *prefix, int plen, const uint8_t *v4, uint8_t *out)
+{
+	const uint8_t *at = dns64_layout(plen);
+	int i;
+
+	memset(out, 0, 16);
+	memcpy(out, prefix, (size_t)plen / 8);
+	for (i = 0; i < 4; i++)
+		out[at[i]] = v4[i];
+}
+
+bool
+dns64_v4(const uint8_t *a6, const uint8_t *prefix, int plen, uint8_t *v4)
+{
+	const uint8_t *at = dns64_layout(plen);
+	int i;
+
+	if (memcmp(a6, prefix, (size_t)plen / 8) != 0 || (plen < 96 &&
+	    a6[8] != 0))
+		return false;
+	for (i = 0; i < 4; i++)
+		v4[i] = a6[at[i]];
+	return true;
+}
+
+/* Each record of the answer section of ans (len bytes): fn(arg, ...). */
+static int
+answer_walk(const uint8_t *ans, size_t len, void (*fn)(void *,
+    struct dns_cursor *, uint16_t, uint32_t, uint16_t), void *arg)
+{
+	struct dns_cursor c;
+	uint16_t an, type, rdlen;
+	uint32_t ttl;
+	size_t end;
+
+	dns_cursor_init(&c, ans, len);
+	dns_skip(&c, 6);
+	an = dns_get_u16(&c);
+	dns_skip(&c, 4);
+	dns_get_name(&c, NULL);
+	dns_skip(&c, 4);
+	while (an-- > 0 && c.err == NULL) {
+		fn(arg, &c, 0, 0, 0);	/* at the owner name */
+		dns_get_name(&c, NULL);
+		type = dns_get_u16(&c);
+		dns_skip(&c, 2);
+		ttl = dns_get_u32(&c);
+		rdlen = dns_get_u16(&c);
+		if (c.err != NULL || c.len - c.pos < rdlen)
+			return -1;
+		end = c.pos + rdlen;
+		fn(arg, &c, type, ttl, rdlen);
+		c.pos = end;
+	}
+	return c.err != NULL ? -1 : 0;
+}
+
+struct usable {
+	bool		 ok;
+};
+
+static void
+usable_one(void *arg, struct dns_cursor *c, uint16_t type, uint32_t ttl,
+    uint16_t rdlen)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+	struct usable *u = arg;
+
+	(void)ttl;
+	if (type == TYPE_AAAA && rdlen == 16 &&
+	    memcmp(c->buf + c->pos, mapped, 12) != 0)
+		u->ok = true;
+}
+
+bool
+dns64_usable(const uint8_t *ans, size_t len)
+{
+	struct usable u = { false };
+
+	return answer_walk(ans, len, usable_one, &u) == 0 && u.ok;
+}
+
+struct synth {
+	struct dns_writer w;
+	const uint8_t	*prefix;
+	int		 plen;
+	uint32_t	 cap;
+	uint16_t	 n, na;
+	uint8_t		 owner[DNS_MAX_NAME];
+	int		 olen;
+};
+
+static void
+synth_one(void *arg, struct dns_cursor *c, uint16_t type, uint32_t ttl,
+    uint16_t rdlen)
+{
+	struct synth *s = arg;
+	struct dns_cursor t = *c;
+	uint8_t a6[16];
+
+	if (type == 0 && rdlen == 0 && ttl == 0) {	/* an owner: keep it */
+		s->olen = dns_get_name(&t, s->owner);
+		return;
+	}
+	if (s->olen < 0 || (type != TYPE_CNAME && !(type == TYPE_A &&
+	    rdlen == 4)))
+		return;		/* RRSIGs and the rest: not ours to keep */
+	dns_put_bytes(&s->w, s->owner, (size_t)s->olen);
+	dns_put_u16(&s->w, type == TYPE_A ? TYPE_AAAA : TYPE_CNAME);
+	dns_put_u16(&s->w, CLASS_IN);
+	dns_put_u32(&s->w, ttl < s->cap ? ttl : s->cap);
+	if (type == TYPE_A) {
+		dns64_addr(s->prefix, s->plen, c->buf + c->pos, a6);
+		dns_put_u16(&s->w, 16);
+		dns_put_bytes(&s->w, a6, 16);
+		s->na++;
+	} else {
+		rdata_copy(&t, &s->w, TYPE_CNAME, rdlen);
+	}
+	s->n++;
+}
+
+size_t
+dns64_synth(const uint8_t *aans, size_t alen, const uint8_t *q6,
+    size_t len6, const uint8_t *prefix, int plen, uint32_t ttlcap,
+    uint8_t *out, size_t size)
+{
+	struct synth s;
+	struct dns_cursor c;
+
+	dns_cursor_init(&c, q6, len6);
+	dns_skip(&c, DNS_HDR);
+	dns_get_name(&c, NULL);
+	dns_skip(&c, 4);
+	if (c.err != NULL || alen < DNS_HDR)
+		return 0;
+	memset(&s, 0, sizeof(s));
+	s.prefix = prefix;
+	s.plen = plen;
+	s.cap = ttlcap;
+	s.olen = -1;
+	dns_writer_init(&s.w, out, size, 0);
+	dns_put_bytes(&s.w, q6, c.pos);		/* header and question */
+	if (s.w.full || answer_walk(aans, alen, synth_one, &s) == -1 ||
+	    s.w.full || s.na == 0)
+		return 0;
+	out[2] = (uint8_t)(aans[2] | 0x80);	/* QR, the A answer's flags */
+	out[3] = (uint8_t)(aans[3] & ~0x2f);	/* no AD, NOERROR */
+	put_u16(out + 6, s.n);
+	put_u16(out + 8, 0);
+	put_u16(out + 10, 0);
+	return s.w.len;
+}
+
+bool
+dns64_ptr(const struct dns_query *q, const uint8_t *prefix, int plen,
+    struct local_answer *a)
+{
+	static const uint8_t arpa6[] = "\003ip6\004arpa";
+	uint8_t a6[16], v4[4], name[DNS_MAX_NAME];
+	const uint8_t *p = q->qname;
+	int i, nib, n;
+
+	if (q->qtype != TYPE_PTR || q->qname_len != 64 + sizeof(arpa6) ||
+	    memcmp(q->qname + 64, arpa6, sizeof(arpa6)) != 0)
+		return false;
+	memset(a6, 0, sizeof(a6));
+	for (i = 0; i < 32; i++, p += 2) {	/* least significant first */
+		if (p[0] != 1)
+			return false;
+		nib = p[1] >= '0' && p[1] <= '9' ? p[1] - '0' :
+		    p[1] >= 'a' && p[1] <= 'f' ? p[1] - 'a' + 10 : -1;
+		if (nib < 0)
+			return false;
+		a6[15 - i / 2] |= (uint8_t)(i % 2 == 0 ? nib : nib << 4);
+	}
+	if (!dns64_v4(a6, prefix, plen, v4))
+		return false;
+	n = snprintf((char *)name + 1, sizeof(name) - 1,
+	    "%u.%u.%u.%u.in-addr.arpa", v4[3], v4[2], v4[1], v4[0]);
+	if (cfg_parse_domain((const char *)name + 1, (size_t)n, name) < 0)
+		return false;
+	a->rcode = RCODE_NOERROR;
+	a->n = 0;
+	for (n = 0; name[n] != 0; n += name[n] + 1)
+		;
+	local_rr(a, TYPE_CNAME, name, (size_t)n + 1);
+	return true;
+}
+
 /* ==== 9. resolv.conf, hosts, special-use names =========================== */
 /*
  * Read like musl and glibc do: the keyword starts the line and is followed
@@ -4038,6 +4242,8 @@ struct query {
 	int32_t		 us[MAX_UPSTREAMS];	/* UDP: pool slot of fd; TCP -1 */
 	uint16_t	 wire_id[MAX_UPSTREAMS];	/* the ID each was sent */
 	uint16_t	 sent_ms[MAX_UPSTREAMS];	/* ... when: ms after start */
+	bool		 d64;		/* DNS64: asking A, the AAAA NODATA kept */
+	uint32_t	 d64_ttl;	/* ... its SOA rule, or 600 (RFC 6147) */
 	int		 asking;	/* sequential: position being asked */
 	int		 route;		/* rule index, -1 for the default list,
 					 * -2 none (rules changed) */
@@ -4372,6 +4578,10 @@ struct state {
 	bool		 bogus_priv;	/* --bogus-priv */
 	bool		 domain_needed;	/* --domain-needed */
 	bool		 filter_aaaa;	/* --filter-aaaa */
+	bool		 dns64;		/* --dns64 */
+	uint8_t		 d64_prefix[16];	/* ... its NAT64 prefix */
+	int		 d64_len;	/* ... bits: 32, 40, 48, 56, 64, 96 */
+	uint8_t		*d64buf;	/* ... a synthesised answer */
 	uint32_t	 ttl_cap;	/* --max-cache-ttl; 0: none */
 	bool		 ttl_capped;	/* ... given */
 	bool		 following;	/* a resolv file is followed */
@@ -4783,6 +4993,7 @@ query_alloc(struct state *st)
 	q->neglen = 0;
 	q->negede = 0;
 	q->failed = q->neterr = false;
+	q->d64 = false;
 	q->hashed = false;
 	q->hnext = q->leader = q->follow = -1;
 	q->ql = LINK_NONE;
@@ -5425,6 +5636,8 @@ query_stale_get(struct state *st, const struct query *q, struct dns_reply *r)
 	uint16_t srcs[MAX_UPSTREAMS];
 	int k, n = q->list != NULL ? q->list->n : 0;
 
+	if (q->d64)	/* asking A for an AAAA client: no stale A for it */
+		return 0;
 	for (k = 0; k < n; k++)
 		srcs[k] = q->list->u[k].tag;
 	return cache_get_stale(&st->cache, &q->dq, q->out + 2, st->stalebuf,
@@ -5554,6 +5767,69 @@ query_start(struct state *st, struct query *q)
 }
 
 /*
+ * DNS64 (RFC 6147 5.1): q's AAAA question has no AAAA (NODATA, or only
+ * excluded ones) and its client did not set CD: keep that answer (the
+ * negative buffer), and ask the same list for A.  Until the A answer,
+ * q's question is the A one (so an identical AAAA question starts its
+ * own exchange rather than join this one).
+ */
+static bool
+dns64_start(struct state *st, struct query *q, const uint8_t *buf,
+    size_t len, const struct dns_reply *r)
+{
+	int pos;
+
+	if (!st->dns64 || q->d64 || q->dq.qtype != TYPE_AAAA ||
+	    q->dq.qclass != CLASS_IN || (q->dq.flags & DNS_CD) ||
+	    r->rcode != RCODE_NOERROR || (r->class == REPLY_POSITIVE &&
+	    dns64_usable(buf, len)) || len > NEG_MAX)
+		return false;
+	memcpy(query_neg(st, q), buf, len);
+	q->neglen = (uint16_t)len;
+	q->negede = 0;
+	q->d64 = true;
+	q->d64_ttl = r->class == REPLY_NEGATIVE && r->neg_ttl >= 0 ?
+	    (uint32_t)r->neg_ttl : 600;
+	for (pos = 0; pos < MAX_UPSTREAMS; pos++)
+		if (q->fds & (1u << pos))
+			attempt_end(st, q, pos, false);
+	fifo_remove(st, q);
+	ulist_unref(q->list);
+	q->list = NULL;
+	q->failed = q->neterr = false;
+	q->reasked = 0;
+	q->spoofs = 0;
+	q->dq.qtype = TYPE_A;
+	put_u16(q->out + 2 + DNS_HDR + q->dq.qname_len, TYPE_A);
+	query_start(st, q);
+	return true;
+}
+
+/*
+ * DNS64, the A question answered (buf; NULL: negative or failed): the
+ * AAAA made from it, or the AAAA answer kept.  Returns the answer to
+ * give, in st->d64buf or q's negative buffer; q's question is AAAA again.
+ */
+static size_t
+dns64_end(struct state *st, struct query *q, const uint8_t *buf,
+    size_t len, struct dns_reply *r, const uint8_t **out)
+{
+	size_t n = 0;
+
+	q->dq.qtype = TYPE_AAAA;
+	put_u16(q->out + 2 + DNS_HDR + q->dq.qname_len, TYPE_AAAA);
+	q->d64 = false;
+	if (buf != NULL)
+		n = dns64_synth(buf, len, query_neg(st, q), q->neglen,
+		    st->d64_prefix, st->d64_len, q->d64_ttl, st->d64buf,
+		    DNS_MAX_TCP);
+	*out = n != 0 ? st->d64buf : query_neg(st, q);
+	n = n != 0 ? n : q->neglen;
+	dns_parse_reply(*out, n, &q->dq, r);
+	return n;
+}
+
+/*
  * The upstream at position pos gave buf: cache it when it may be kept,
  * then answer everyone waiting for it.
  */
@@ -5562,10 +5838,20 @@ query_answer(struct state *st, struct query *q, const uint8_t *buf,
     size_t len, const struct dns_reply *r, int pos)
 {
 	char how[80] = "upstream";
-	struct dns_reply cr = *r;
+	struct dns_reply cr = *r, dr;
 	int64_t cap;
 	int k;
 
+	if (dns64_start(st, q, buf, len, r))
+		return;
+	if (q->d64) {	/* the A answer: cached as one, then the AAAA */
+		if (q->gen == st->generation && r->class == REPLY_POSITIVE)
+			cache_put(&st->cache, &q->dq, buf, len, &cr, st->now);
+		len = dns64_end(st, q, r->class == REPLY_POSITIVE ? buf : NULL,
+		    len, &dr, &buf);
+		r = &dr;
+		cr = dr;
+	}
 	/*
 	 * A negative formed while upstreams of the list were down (and not
 	 * asked) is kept no longer than the shortest of their backoffs: one
@@ -5608,6 +5894,15 @@ query_event(struct state *st, struct query *q, int pos, enum reply_class c,
 	    NULL : r, q->list->u[q->order[pos]].final, &keep);
 	if (act == ACT_ANSWER || (act == ACT_NEGATIVE && keep)) {
 		query_answer(st, q, buf, len, r, pos);
+		return;
+	}
+	if (q->d64) {	/* DNS64's A: no negative of its own is kept */
+		if (act == ACT_NEGATIVE || act == ACT_SERVFAIL) {
+			len = dns64_end(st, q, NULL, 0, &nr, (const uint8_t **)
+			    (void *)&buf);
+			query_done(st, q, buf, len, &nr, "dns64: no A");
+		} else if (act == ACT_NEXT)
+			query_ask(st, q);
 		return;
 	}
 	if (keep) {		/* the negative to fall back on, for now */
@@ -6321,6 +6616,12 @@ query_local(struct state *st, const struct client *cl, const uint8_t *buf,
 		a.rcode = RCODE_NXDOMAIN;
 		how = st->domain_needed && domain_needed_name(dq) ?
 		    "domain-needed" : "bogus-priv";
+		goto answer;
+	}
+	if (st->dns64 && (*route < 0 || route_at(&st->routes,
+	    *route)->name_len <= 1) && dns64_ptr(dq, st->d64_prefix,
+	    st->d64_len, &a)) {
+		how = "dns64";
 		goto answer;
 	}
 	if (*route < 0 || route_at(&st->routes, *route)->kind != RULE_LOCAL)
@@ -9730,6 +10031,8 @@ usage(FILE *fp)
 "                         here (unless a rule or -H covers them)\n"
 "      --domain-needed    single-label names never leave: NXDOMAIN here\n"
 "      --filter-aaaa      hand out no AAAA records (nor HTTPS ipv6hint)\n"
+"      --dns64 PREFIX     DNS64 (RFC 6147) with a NAT64 prefix, e.g.\n"
+"                         64:ff9b::/96\n"
 "      --servers-file FILE  split-DNS rules in dnsmasq's syntax (server=,\n"
 "                         local=, address=), followed live (openresolv)\n"
 "  -c, --cache-size N     keep up to N answers (default 1000; 0: off)\n"
@@ -9913,6 +10216,8 @@ state_alloc(struct state *st)
 	st->ubuf = xcalloc(1, DNS_MAX_TCP);
 	if (st->filter_aaaa)
 		st->fbuf = xcalloc(1, DNS_MAX_TCP + DNS_EDE_MAX);
+	if (st->dns64)
+		st->d64buf = xcalloc(1, DNS_MAX_TCP);
 	for (i = 0; i < BATCH; i++) {
 		st->riov[i].iov_base = st->rbuf[i];
 		st->rmsg[i].msg_hdr.msg_iov = &st->riov[i];
@@ -10716,7 +11021,7 @@ enum {
 	OPT_POLL = 256, OPT_PARALLEL, OPT_MAXQ, OPT_MAXTCP, OPT_ALLOW,
 	OPT_STALE, OPT_LOGTIME, OPT_READYFD, OPT_PIDFILE, OPT_CACHEBYTES,
 	OPT_NOSANDBOX, OPT_SERVERSFILE, OPT_SYSLOG, OPT_METRICS, OPT_MINTTL,
-	OPT_MAXTTL, OPT_NONEG, OPT_BOGUS, OPT_DOMNEED, OPT_FILTER6,
+	OPT_MAXTTL, OPT_NONEG, OPT_BOGUS, OPT_DOMNEED, OPT_FILTER6, OPT_DNS64,
 };
 
 /*
@@ -10758,6 +11063,7 @@ static const struct optdef {
 	FLAG("bogus-priv", OPT_BOGUS),
 	FLAG("domain-needed", OPT_DOMNEED),
 	FLAG("filter-aaaa", OPT_FILTER6),
+	ARG("dns64", OPT_DNS64),
 	NUM("poll", OPT_POLL, 1, 3600, "seconds", poll_s),
 	NUM("timeout", 't', 1, 60000, "milliseconds", timeout_ms),
 	FLAG("parallel", OPT_PARALLEL),
@@ -10895,6 +11201,19 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 		break;
 	case OPT_FILTER6:
 		st->filter_aaaa = true;
+		break;
+	case OPT_DNS64:
+		if (cfg_parse_prefix(arg, &pfx, err, sizeof(err)) == -1)
+			usage_error("--dns64", "%s", err);
+		if (!pfx.v6 || (pfx.len != 32 && pfx.len != 40 && pfx.len !=
+		    48 && pfx.len != 56 && pfx.len != 64 && pfx.len != 96) ||
+		    pfx.a[8] != 0)
+			usage_error("--dns64", "\"%s\" is not a NAT64 prefix "
+			    "(IPv6 /32, /40, /48, /56, /64 or /96, bits 64-71 "
+			    "zero: RFC 6052), e.g. 64:ff9b::/96", arg);
+		memcpy(st->d64_prefix, pfx.a, 16);
+		st->d64_len = pfx.len;
+		st->dns64 = true;
 		break;
 	case 'u':
 		o->user = arg;

@@ -361,6 +361,32 @@ size_t	dns_filter_aaaa(const uint8_t *in, size_t len, uint8_t *out,
 	    size_t size);
 
 /*
+ * DNS64 (RFC 6147) with a NAT64 prefix of plen bits (RFC 6052: 32, 40,
+ * 48, 56, 64 or 96; bits 64-71, the u octet, are 0 and skipped).
+ *  - dns64_addr: the IPv6 address embedding v4 under prefix;
+ *  - dns64_v4: whether a6 is under prefix, and its IPv4 address;
+ *  - dns64_usable: whether the positive AAAA answer ans (len bytes) has an
+ *    AAAA outside the excluded ::ffff:0:0/96 (else it counts as none);
+ *  - dns64_synth: the AAAA answer to the question of q6 (a reply to it,
+ *    len6 bytes: its header and question are used) made from the A answer
+ *    aans: CNAMEs kept, each A as an AAAA with TTL at most ttlcap, AD
+ *    cleared, nothing but the answer section; its length, 0 when there
+ *    was no A or no room;
+ *  - dns64_ptr: a PTR question for an address under prefix is answered
+ *    here with a CNAME to the IPv4 address's in-addr.arpa name.
+ */
+void	dns64_addr(const uint8_t *prefix, int plen, const uint8_t *v4,
+	    uint8_t *out);
+bool	dns64_v4(const uint8_t *a6, const uint8_t *prefix, int plen,
+	    uint8_t *v4);
+bool	dns64_usable(const uint8_t *ans, size_t len);
+size_t	dns64_synth(const uint8_t *aans, size_t alen, const uint8_t *q6,
+	    size_t len6, const uint8_t *prefix, int plen, uint32_t ttlcap,
+	    uint8_t *out, size_t size);
+bool	dns64_ptr(const struct dns_query *q, const uint8_t *prefix, int plen,
+	    struct local_answer *a);
+
+/*
  * The CHAOS-class names answered here, as dnsmasq does (its statistics,
  * read by dnsmasq_exporter, and version.bind): the index of q's name in
  * CHAOS_NAMES when q is CH TXT for one of them, else -1.

@@ -99,7 +99,8 @@ SANITIZE=${SANITIZE:-"t-allow.sh t-allowlist.sh t-cache.sh t-chaos.sh
 t-fault-fds.sh t-fault-flood.sh t-fault-resolv.sh t-fault-tcp.sh
 t-fault-upstream.sh t-hosts.sh t-limits.sh t-local.sh t-loops.sh
 t-malformed.sh t-nxall.sh t-policy.sh t-protocol.sh t-security.sh
-t-split.sh t-spoof.sh t-stale.sh t-tcp-fair.sh t-trust.sh t-validators.sh"}
+t-split.sh t-spoof.sh t-stale.sh t-tcp-fair.sh t-trust.sh t-validators.sh
+t-servers-file.sh t-metrics.sh t-dnsmasq-opts.sh t-dns64.sh"}
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
 script()

@@ -4425,6 +4425,84 @@ test_filter_aaaa(void)
 	ok(dns_filter_aaaa(out, m, in, 20) == 0, "filter: no room: 0");
 }
 
+/* DNS64: the RFC 6052 layouts, the exclusion, synthesis, PTR. */
+static void
+test_dns64(void)
+{
+	static const struct {
+		int		 plen;
+		const char	*prefix, *want;
+	} ex[] = {	/* RFC 6052 2.4's table, for 192.0.2.33 */
+		{ 32, "2001:db8::", "2001:db8:c000:221::" },
+		{ 40, "2001:db8:100::", "2001:db8:1c0:2:21::" },
+		{ 48, "2001:db8:122::", "2001:db8:122:c000:2:2100::" },
+		{ 56, "2001:db8:122:300::", "2001:db8:122:3c0:0:221::" },
+		{ 64, "2001:db8:122:344::", "2001:db8:122:344:c0:2:2100:0" },
+		{ 96, "2001:db8:122:344::", "2001:db8:122:344::192.0.2.33" },
+	};
+	static const uint8_t v4[4] = { 192, 0, 2, 33 };
+	uint8_t prefix[16], a6[16], want[16], back[4], q6[64], aans[128],
+	    out[256];
+	struct dns_query dq;
+	struct dns_reply r;
+	struct local_answer la;
+	size_t i, n, alen;
+	char name[128];
+
+	for (i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
+		inet_pton(AF_INET6, ex[i].prefix, prefix);
+		inet_pton(AF_INET6, ex[i].want, want);
+		dns64_addr(prefix, ex[i].plen, v4, a6);
+		ok(memcmp(a6, want, 16) == 0, "dns64_addr: /%d: %s",
+		    ex[i].plen, ex[i].want);
+		ok(dns64_v4(a6, prefix, ex[i].plen, back) &&
+		    memcmp(back, v4, 4) == 0, "dns64_v4: /%d: back to "
+		    "192.0.2.33", ex[i].plen);
+	}
+	inet_pton(AF_INET6, "64:ff9b::", prefix);
+	inet_pton(AF_INET6, "64:ff9c::c000:221", a6);
+	ok(!dns64_v4(a6, prefix, 96, back), "dns64_v4: outside the prefix");
+	/* AAAA question, NODATA reply as q6; an A answer with a CNAME */
+	memcpy(q6, "\x12\x34\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00"
+	    "\x01" "a\x04" "test\x00\x00\x1c\x00\x01", 24);
+	memcpy(aans, "\x12\x34\x81\xa0\x00\x01\x00\x02\x00\x00\x00\x00"
+	    "\x01" "a\x04" "test\x00\x00\x01\x00\x01"
+	    "\xc0\x0c\x00\x05\x00\x01\x00\x00\x0e\x10\x00\x04\x01" "b\xc0\x0e"
+	    "\xc0\x24\x00\x01\x00\x01\x00\x00\x0e\x10\x00\x04\xc0\x00\x02\x21",
+	    24 + 16 + 16);
+	alen = 24 + 16 + 16;
+	n = dns64_synth(aans, alen, q6, 24, prefix, 96, 60, out, sizeof(out));
+	ok(n > 0, "dns64_synth: made (%zu bytes)", n);
+	ok(dns_parse_query((const uint8_t *)"\x12\x34\x01\x00\x00\x01\x00\x00"
+	    "\x00\x00\x00\x00\x01" "a\x04" "test\x00\x00\x1c\x00\x01", 24, &dq) ==
+	    0 && dns_parse_reply(out, n, &dq, &r) == REPLY_POSITIVE &&
+	    r.ancount == 2, "dns64_synth: a positive AAAA answer, 2 records");
+	ok(!(out[3] & 0x20), "dns64_synth: AD cleared (it was set)");
+	ok(r.min_ttl == 60, "dns64_synth: TTL at most the cap (%u)",
+	    r.min_ttl);
+	ok(n >= 16 && memcmp(out + n - 16, "\x00\x64\xff\x9b\0\0\0\0\0\0\0\0"
+	    "\xc0\x00\x02\x21", 16) == 0, "dns64_synth: 64:ff9b::c000:221 last");
+	ok(!dns64_usable(out, 0), "dns64_usable: nothing: not usable");
+	ok(dns64_usable(out, n), "dns64_usable: a synthesised AAAA is usable");
+	memcpy(out + n - 16, "\0\0\0\0\0\0\0\0\0\0\xff\xff\xc0\x00\x02\x21",
+	    16);
+	ok(!dns64_usable(out, n), "dns64_usable: ::ffff:192.0.2.33 is not");
+	aans[7] = 1;		/* the CNAME alone: no A to make from */
+	ok(dns64_synth(aans, 24 + 16, q6, 24, prefix, 96, 60, out,
+	    sizeof(out)) == 0, "dns64_synth: no A: nothing made");
+	snprintf(name, sizeof(name), "1.2.2.0.0.0.0.c.0.0.0.0.0.0.0.0.0.0."
+	    "0.0.0.0.0.0.b.9.f.f.4.6.0.0.ip6.arpa");
+	memset(&dq, 0, sizeof(dq));
+	dq.qname_len = (uint8_t)cfg_parse_domain(name, strlen(name), dq.qname);
+	dq.qtype = TYPE_PTR;
+	ok(dns64_ptr(&dq, prefix, 96, &la) && la.n == 1 &&
+	    la.rr[0].type == TYPE_CNAME && memcmp(la.rr[0].data,
+	    "\00233\0012\0010\003192\007in-addr\004arpa", 25) == 0,
+	    "dns64_ptr: a CNAME to 33.2.0.192.in-addr.arpa");
+	dq.qtype = TYPE_A;
+	ok(!dns64_ptr(&dq, prefix, 96, &la), "dns64_ptr: PTR only");
+}
+
 /* --bogus-priv and --domain-needed: which names stay here. */
 static void
 test_local_refusals(void)
@@ -5424,6 +5502,7 @@ main(int argc, char **argv)
 	test_servers_line();
 	test_local_refusals();
 	test_filter_aaaa();
+	test_dns64();
 	test_cache_ttls();
 	test_cfg_uint();
 	test_cfg_size();
