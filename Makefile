@@ -8,20 +8,32 @@ SAN	 = -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
 
 all: dnsfwd
 
-# .build records how ./dnsfwd was built: after `make static` (the same
-# file, built by musl-gcc) a plain `make` or `make test` builds it again
-# with $(CC) instead of testing the static binary unawares.
-BUILD	 = $(CC) $(WARN) $(CFLAGS) $(LDFLAGS)
+# `make` builds what the README promises, one static binary to copy
+# anywhere, with musl-gcc (musl-tools) when it is there, and says which it
+# built; without it, or with `make dynamic`, the system compiler's build.
+# .build records how ./dnsfwd was built, so switching rebuilds it.
+MUSLCC	!= command -v musl-gcc 2>/dev/null || true
+STATIC	 = musl-gcc $(WARN) -Os -static -s $(LDFLAGS)
+DYNAMIC	 = $(CC) $(WARN) $(CFLAGS) $(LDFLAGS)
+BUILD	 = $(if $(MUSLCC),$(STATIC),$(DYNAMIC))
 
 dnsfwd: dnsfwd.c dnsfwd.h .build
 	$(BUILD) -o $@ dnsfwd.c
+	@echo "dnsfwd: $(if $(MUSLCC),a static binary (musl-gcc),a dynamic binary ($(CC)); apt-get install musl-tools for the static one), $$(wc -c <dnsfwd) bytes"
 
 .build: FORCE
 	@echo '$(BUILD)' | cmp -s - $@ || echo '$(BUILD)' >$@
 
 static:
-	musl-gcc $(WARN) -Os -static -s -o dnsfwd dnsfwd.c
-	@echo static >.build
+	$(MAKE) dnsfwd MUSLCC=musl-gcc
+
+dynamic:
+	$(MAKE) dnsfwd MUSLCC=
+
+# the size the README quotes: the static build's, stripped
+size: dnsfwd
+	@wc -c <dnsfwd | awk '{ printf "dnsfwd: %d bytes (%d KB)\n", $$1, ($$1 + 512) / 1024 }'
+	@file dnsfwd 2>/dev/null | sed 's/^/  /' || :
 
 test/unit: test/unit.c test/wire.h dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -DDNSFWD_TEST -o $@ test/unit.c dnsfwd.c
@@ -52,22 +64,21 @@ test/dnsfwd-sbtest: dnsfwd.c dnsfwd.h
 test/dnsfwd-san: dnsfwd.c dnsfwd.h
 	$(CC) $(WARN) -Werror $(SAN) -o $@ dnsfwd.c
 
-# the musl build (what `make static` ships, with symbols): the suite runs
-# on it too, since musl and glibc make different system calls for the same
-# function and the sandbox's filter must allow both
-MUSLCC	!= command -v musl-gcc 2>/dev/null || true
-test/dnsfwd-musl: dnsfwd.c dnsfwd.h
-	$(if $(MUSLCC),musl-gcc $(WARN) -Werror -O2 -g -static -o $@ dnsfwd.c,@echo "musl-gcc missing: $@ not built (apt-get install musl-tools)")
+# the system compiler's build (glibc): the suite runs on it too, since musl
+# and glibc make different system calls for the same function and the
+# sandbox's filter must allow both (./dnsfwd is the musl one)
+test/dnsfwd-cc: dnsfwd.c dnsfwd.h
+	$(CC) $(WARN) -Werror $(CFLAGS) -o $@ dnsfwd.c
 
 TESTBINS = dnsfwd test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san \
-	   test/dnsfwd-sbtest test/dnsfwd-musl \
+	   test/dnsfwd-sbtest test/dnsfwd-cc \
 	   $(REPLAY)
 NPROC	!= nproc 2>/dev/null || echo 2
 
 # the programs are built in parallel, then test/run.sh runs the suite
 test:
 	$(MAKE) -j$(NPROC) $(TESTBINS)
-	BINS="dnsfwd test/dnsfwd-musl test/dnsfwd-san" bash test/run.sh
+	BINS="dnsfwd test/dnsfwd-cc test/dnsfwd-san" bash test/run.sh
 
 # the suite N times (BUSY=1: beside a busy loop per core); what ever failed
 N	?= 5
@@ -108,10 +119,10 @@ install: dnsfwd
 	install -D -m 755 dnsfwd $(DESTDIR)$(PREFIX)/sbin/dnsfwd
 
 clean:
-	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/dnsfwd-sbtest test/dnsfwd-musl test/bench/benchup test/bench/relay test/bench/bench-acl test/bench/bench-cache
+	rm -f dnsfwd .build test/unit test/fakeup test/dnsq test/chaos test/dnsfwd-san test/dnsfwd-sbtest test/dnsfwd-cc test/bench/benchup test/bench/relay test/bench/bench-acl test/bench/bench-cache
 	rm -rf test/cross test/fuzz/replay
 	rm -f $(FUZZ:%=test/fuzz/fuzz-%)
 
 FORCE:
 
-.PHONY: warnings all static test test-repeat test-cross fuzz chaos bench install clean FORCE
+.PHONY: dynamic size warnings all static test test-repeat test-cross fuzz chaos bench install clean FORCE

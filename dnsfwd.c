@@ -4346,6 +4346,7 @@ struct netview {
 	ino_t		 ino;
 	int		 nl;		/* netlink socket, -1 when none */
 	uint32_t	 seq;		/* of the last dump asked */
+	struct rate	 full_said;	/* "more than ACL_MAX networks" */
 	struct acl	 onlink;	/* the last complete dump's networks */
 };
 
@@ -4377,8 +4378,7 @@ struct srclook {
 
 /* A stranger's last log line, for "at most once a minute per source". */
 struct stranger {
-	uint8_t		 key[SRC_KEY];
-	struct rate	 rate;		/* its lines: one a minute */
+	struct rate	 rate;		/* its slot's lines: one a minute */
 };
 
 /* A TCP client (RFC 7766): framed queries in, framed answers out. */
@@ -4500,9 +4500,12 @@ struct watched_file {
 	const char	*path_read;	/* the one read last */
 	int		 hosts;		/* -H: index in st->hosts; -1 resolv */
 	bool		 servers;	/* a --servers-file (hosts -1 too) */
+	bool		 given;		/* named on the command line */
+	const char	*opt;		/* ... by this option: "-r ", "-H " */
 	ssize_t		 max;		/* the largest it may be */
 	bool		 failover;	/* resolved's uplinks behind its stub */
 	bool		 warned;	/* "no usable nameserver" said once */
+	struct rate	 self_said;	/* "skipping nameserver": a minute */
 	const char	*unread;	/* why it could not be read, said; NULL */
 	char		*text;		/* last content read */
 	ssize_t		 textlen;	/* -1 when none */
@@ -4938,12 +4941,20 @@ static void
 upstream_health(struct state *st, struct ulist *l, int i, bool alive)
 {
 	struct ulist *now_list = st->deflist;
+	bool was = l->u[i].backoff == 0;
+	char a[80];
 	int k;
 
 	if (alive)
 		policy_alive(&l->u[i]);
 	else
 		policy_down(&l->u[i], st->now);
+	/* said without -v: once when it goes down, once when it is back */
+	if (was != (l->u[i].backoff == 0) && !l->retired)
+		logmsg(1, was ? "upstream %s: not answering; asked only when "
+		    "the others fail, and probed until it answers" :
+		    "upstream %s: answering again", addr_text(&l->u[i].addr,
+		    '#', a, sizeof(a)));
 	for (k = 0; l->retired && now_list != NULL && k < now_list->n; k++) {
 		if (!addr_equal(&now_list->u[k].addr,
 		    (const struct sockaddr *)&l->u[i].addr.ss))
@@ -7050,11 +7061,12 @@ stranger_refused(struct state *st, int li, const union sockany *peer,
 		st->stats.strangers++;
 	lv = source_keys(&peer->sa, key) - 1;	/* IPv6: said per /64 */
 	k = key[lv > 0 ? lv : 0];
+	/*
+	 * One line a minute per slot: sources that share a slot share its
+	 * minute (starting it again for each would say every query of two
+	 * sources taking turns).
+	 */
 	s = &st->strangers[siphash13(st->hkey, k, SRC_KEY) % STRANGER_SLOTS];
-	if (memcmp(s->key, k, SRC_KEY) != 0) {	/* the slot's new source */
-		memcpy(s->key, k, SRC_KEY);
-		memset(&s->rate, 0, sizeof(s->rate));
-	}
 	if (!rate_say(&s->rate, st->now, RATE_MS, 1, &quiet))
 		return;
 	if (!rate_say(&st->stranger_rate, st->now, RATE_MS, STRANGER_LINES,
@@ -7426,7 +7438,7 @@ view_dump(struct state *st, struct netview *v)
 {
 	struct acl set;
 	uint8_t req[NL_HDR + 4];
-	uint32_t len, seq;
+	uint32_t len, seq, quiet;
 	uint16_t type = NL_GETADDR, flags = 0x301;	/* REQUEST|DUMP */
 	ssize_t n;
 	int tries, reads, other, rc = -1;
@@ -7458,10 +7470,10 @@ view_dump(struct state *st, struct netview *v)
 		    "networks read before", view_name(v));
 		return;
 	}
-	if (set.full)
+	if (set.full && rate_say(&v->full_said, st->now, RATE_MS, 1, &quiet))
 		logmsg(1, "%s: more than %d networks; clients of the "
-		    "others are refused (see --allow)", view_name(v),
-		    ACL_MAX);
+		    "others are refused (see --allow; said once a minute, %u "
+		    "more since)", view_name(v), ACL_MAX, quiet);
 	v->onlink = set;
 }
 
@@ -7845,10 +7857,26 @@ out:
 
 static void nsh_ask(struct state *, int, struct view_try *);
 
+/* What to do about a listener that could not be bound (err). */
+static const char *
+listen_hint(int err, int chained)
+{
+	if (err == EADDRINUSE)
+		return chained > 1 ? " (each address of the chain is taken)" :
+		    " (another DNS server listens there: stop it, or give a "
+		    "fallback, -l 127.0.0.1:53,127.0.0.153:53)";
+	if (err == EACCES)
+		return " (a port below 1024 needs root or CAP_NET_BIND_SERVICE;"
+		    " or give a port above 1023)";
+	if (err == EADDRNOTAVAIL)
+		return " (not an address of this host)";
+	return "";
+}
+
 /* The line that says why view vi could not be opened. */
 static void
 view_why(const struct state *st, int vi, const struct view_try *t,
-    char *why, size_t len)
+    bool fatal, char *why, size_t len)
 {
 	const struct netview *v = &st->view[vi];
 	const struct lgroup *g = &st->grp[v->group];
@@ -7858,19 +7886,24 @@ view_why(const struct state *st, int vi, const struct view_try *t,
 	if (t->gone)
 		snprintf(why, len, "--netns %s: skipped: the namespace helper "
 		    "has exited (%s)", v->path, strerror(t->err));
+	else if (!t->entered && t->err == ENOENT && !fatal)
+		snprintf(why, len, "--netns %s: no such namespace yet; served "
+		    "once it appears", v->path);
 	else if (!t->entered)
 		snprintf(why, len, "--netns %s: %s%s", v->path,
 		    t->err == EINVAL ? "not a network namespace" :
-		    strerror(t->err), t->err == EPERM ? " (entering a "
-		    "namespace needs CAP_SYS_ADMIN); skipped" : "");
+		    strerror(t->err), t->err == EPERM || t->err == EACCES ?
+		    " (entering a namespace needs CAP_SYS_ADMIN); skipped" :
+		    "");
 	else {
 		if (t->chain >= 0 && t->chain < g->nch) {
 			ch = &g->ch[t->chain];
 			addr_text(&ch->a[ch->n - 1], ':', a, sizeof(a));
 		}
-		snprintf(why, len, "cannot listen on %s%s%s: %s", a,
+		snprintf(why, len, "cannot listen on %s%s%s: %s%s", a,
 		    v->path ? " in " : "", v->path ? v->path : "",
-		    strerror(t->err));
+		    strerror(t->err), listen_hint(t->err, g->ch[t->chain <
+		    g->nch ? t->chain : 0].n));
 	}
 }
 
@@ -7900,8 +7933,10 @@ view_open(struct state *st, int vi, bool fatal)
 		    view_name(v), strerror(t.nlerr));
 	if (t.err != 0) {
 		view_close(st, vi, false);
-		view_why(st, vi, &t, why, sizeof(why));
-		if (fatal)
+		view_why(st, vi, &t, fatal, why, sizeof(why));
+		/* at start, all but a missing capability is fatal (a typo) */
+		if (fatal && (t.entered || (t.err != EPERM &&
+		    t.err != EACCES)))
 			die(2, "%s", why);
 		if (!v->said)	/* once, until it works */
 			logmsg(1, "%s", why);
@@ -8583,15 +8618,36 @@ notify(const char *msg)
 }
 
 /*
+ * Whether any name can reach the default list: not when a rule for the
+ * root (-a /#/, or -s /#/ADDR) answers every name, with or without other
+ * rules (an allowlist, the netcat NXDOMAIN server's replacement).
+ */
+static bool
+default_needed(const struct state *st)
+{
+	static const uint8_t root[1] = { 0 };
+	const struct rule *r;
+	int f = route_match(&st->routes, root);
+
+	if (f < 0)
+		return true;
+	r = route_at((struct routes *)(uintptr_t)&st->routes, f);
+	return !(r->kind == RULE_LOCAL || (r->kind == RULE_FORWARD &&
+	    r->nsrv > 0));
+}
+
+/*
  * Ready: every listener asked at start is bound (they are before the
- * loop runs) and the default list has servers, or the start hold ran out.
+ * loop runs) and the default list has servers (or no name needs it), or
+ * the start hold ran out.
  * Tell --ready-fd (a newline, then close: s6, dinit) and NOTIFY_SOCKET
  * (READY=1: systemd Type=notify), once.
  */
 static void
 ready_check(struct state *st)
 {
-	bool servers = st->deflist != NULL && st->deflist->n > 0;
+	bool servers = (st->deflist != NULL && st->deflist->n > 0) ||
+	    !default_needed(st);
 
 	if (st->ready || (!servers && !time_due(st->now, hold_deadline(st->start_ms))))
 		return;
@@ -8766,6 +8822,7 @@ resolv_apply(struct state *st, struct watched_file *ff, const char *text,
 	struct resolv_conf rc;
 	struct addr *good;
 	char a[80];
+	uint32_t quiet;
 	int i, n = 0, *ngood;
 
 	resolv_parse(text, len, &rc);
@@ -8778,9 +8835,13 @@ resolv_apply(struct state *st, struct watched_file *ff, const char *text,
 		}
 		/* a nameserver that is dnsfwd itself would loop */
 		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
-			logmsg(1, "%s: skipping nameserver %s: it points back "
-			    "at dnsfwd", ff->path_read,
-			    addr_text(&rc.ns[i].addr, '#', a, sizeof(a)));
+			if (rate_say(&ff->self_said, st->now, RATE_MS, 1,
+			    &quiet))
+				logmsg(1, "%s: skipping nameserver %s: it "
+				    "points back at dnsfwd (said once a "
+				    "minute, %u more since)", ff->path_read,
+				    addr_text(&rc.ns[i].addr, '#', a,
+				    sizeof(a)), quiet);
 			continue;
 		}
 		rc.ns[n++] = rc.ns[i];
@@ -8991,8 +9052,11 @@ file_check(struct state *st, struct watched_file *ff, bool force)
 			    "it gave before", path, kind);
 		else if (kind == NULL && ff->unread != strerror(err) &&
 		    err == ENOENT && ff->path_read == NULL)	/* unread */
-			logmsg(ff->failover ? 2 : 1, "waiting for %s to appear",
-			    ff->path[0]);
+			logmsg(ff->failover ? 2 : ff->given ? 0 : 1,
+			    "%s%s%swaiting for %s to appear", ff->given ?
+			    ff->opt : "", ff->given ? ff->path[0] : "",
+			    ff->given ? ": no such file yet (check the path); "
+			    : "", ff->path[0]);
 		else if (kind == NULL && ff->unread != strerror(err))
 			logmsg(1, "%s: %s; keeping what it gave before",
 			    path != NULL ? path : ff->path[0], err == ENOENT ?
@@ -10016,7 +10080,9 @@ usage(FILE *fp)
 "      --allow CIDR       answer clients from CIDR (repeatable; replaces the\n"
 "                         default: the listener's own networks); loopback\n"
 "                         is always answered, others get REFUSED\n"
-"  -r, --resolv FILE      follow FILE for upstreams (default\n"
+"  -r, --resolv FILE      follow FILE for upstreams (default: the stub\n"
+"                         of systemd-resolved, with its uplink servers as\n"
+"                         failover, when /etc/resolv.conf names it; else\n"
 "                         /run/systemd/resolve/resolv.conf, else\n"
 "                         /etc/resolv.conf)\n"
 "  -R, --no-resolv        follow no file; use only -s servers\n"
@@ -10266,6 +10332,11 @@ state_budget(struct state *st)
 	/* too few: at most half go to TCP clients, the rest to attempts */
 	if (st->tcpcap > avail / 2)
 		st->tcpcap = (int)(avail / 2);
+	if (st->tcpcap < 1)
+		logmsg(0, "descriptor limit %ld: none left for TCP clients, "
+		    "whose connections are refused (raise ulimit -n)",
+		    rl.rlim_cur > (1 << 20) ? (long)(1 << 20) :
+		    (long)rl.rlim_cur);
 	st->sockmax = (int)(avail - st->tcpcap);
 	if (st->sockmax < 1)
 		st->sockmax = 1;
@@ -10376,6 +10447,8 @@ follow_paths(struct state *st, const char *file, const struct options *o)
 		ff->hosts = -1;
 		ff->path[ff->npath++] = file != NULL ? path_absolute(file) :
 		    etc;
+		ff->given = file != NULL;
+		ff->opt = "-r ";
 	}
 	/*
 	 * With no -r, resolved's own list of uplink servers is followed too:
@@ -10393,12 +10466,16 @@ follow_paths(struct state *st, const char *file, const struct options *o)
 		ff = &st->files.file[st->files.nfile++];
 		ff->path[ff->npath++] = path_absolute(o->hosts[i]);
 		ff->hosts = i;
+		ff->given = true;
+		ff->opt = "-H ";
 	}
 	for (i = 0; i < o->nservers; i++) {
 		ff = &st->files.file[st->files.nfile++];
 		ff->path[ff->npath++] = path_absolute(o->servers[i]);
 		ff->hosts = -1;
 		ff->servers = true;
+		ff->given = true;
+		ff->opt = "--servers-file ";
 	}
 	for (i = 0; i < st->files.nfile; i++) {
 		st->files.file[i].textlen = -1;
@@ -10439,7 +10516,7 @@ follow_start(struct state *st, long poll_s)
 	f->next_poll = time_after(st->now, f->poll_ms);
 	follow_reload(st, true);
 	if (st->following && f->ngood == 0 && f->nfgood == 0 &&
-	    st->nstatic == 0 && st->nfallback == 0)
+	    st->nstatic == 0 && st->nfallback == 0 && default_needed(st))
 		logmsg(1, "no upstream yet: each query is held up to %d s for "
 		    "one to appear", HOLD_MS / 1000);
 }
@@ -10986,8 +11063,9 @@ startup(struct state *st, const struct options *o)
 	views_start(st);
 	metrics_watch(st);
 	if (!st->following && st->nstatic == 0 && st->nfallback == 0 &&
-	    routes_count(&st->routes) == 0)
-		logmsg(0, "no upstream: every query gets SERVFAIL (give -s)");
+	    default_needed(st))
+		logmsg(0, "no upstream: with -R, names no rule answers get "
+		    "SERVFAIL (give -s ADDR, or -a /#/ to answer them here)");
 	if (privileges_drop(o->user, uid, gid, 0) == -1)	/* drop them */
 		die(1, "-u %s: %s", o->user, strerror(errno));
 	if (!o->no_sandbox)

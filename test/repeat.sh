@@ -34,7 +34,7 @@ if [ "${BUSY:-0}" = 1 ]; then
 	done
 	echo "# $(nproc) busy loops beside the suite"
 fi
-export BINS=${BINS:-dnsfwd test/dnsfwd-musl test/dnsfwd-san}	# as make test runs it
+export BINS=${BINS:-dnsfwd test/dnsfwd-cc test/dnsfwd-san}	# as make test runs it
 bad=0
 for ((k = 1; k <= n; k++)); do
 	t0=$(date +%s)
