@@ -51,7 +51,7 @@ usage_case()
 	eq "$*: no listening" "$(grep -c 'listening on' "$T/run.err")" 0
 }
 
-usage_case 'bogus' -R --bogus
+usage_case 'no-such-option' -R --no-such-option
 usage_case "-x|'x'" -R -x
 usage_case '15O0' -R -t 15O0
 usage_case '(^|[^-])-t' -R -t 15O0
@@ -68,7 +68,7 @@ usage_case 'cache-bytes.*is not a size' -R --cache-bytes 10x
 usage_case 'cache-bytes.*is not a size' -R --cache-bytes k
 usage_case "-t|'t'" -R -t
 # an option getopt refuses: one line, the same under glibc and musl
-for c in "-x:-x: unknown option" "--bogus=1:--bogus: unknown option" \
+for c in "-x:-x: unknown option" "--no-such=1:--no-such: unknown option" \
     "-t:-t: needs a value" "--timeout:--timeout: needs a value"; do
 	run_dnsfwd -R "${c%%:*}"
 	eq "${c%%:*}: one line, naming it, pointing at --help" "$ERR" \
