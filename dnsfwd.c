@@ -7,8 +7,11 @@
  * comes from -s options and from a resolv.conf that is followed with
  * inotify, so a VPN coming up is seen within milliseconds.
  *
- * Build: `make` (system cc) or `make static` (musl-gcc).  Tests compile
- * this file with -DDNSFWD_TEST, which removes main(), and call dnsfwd.h.
+ * Build: `make` (static, musl-gcc when present; else the system cc) or
+ * `make dynamic` (the system cc).  Tests compile this file with
+ * -DDNSFWD_TEST, which removes parts 2-5, and call dnsfwd.h.  A longer
+ * map of the parts, with what each owns: test/DESIGN.md, "Reading the
+ * code".
  *
  * Five parts, each opened by a comment on what it owns, what it may call
  * and what it promises; calls go one way, to earlier parts; what goes back

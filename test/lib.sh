@@ -451,6 +451,8 @@ start_dnsfwd()
 		esac
 	done
 	[ "$want" -eq 0 ] && want=1
+	# DNSFWD_LITERAL: the command line as given, dnsfwd's own default -l
+	[ -n "${DNSFWD_LITERAL:-}" ] && dflt=()
 	want=${DNSFWD_WANT:-$want}	# a -N pattern may match nothing yet
 	# An earlier instance keeps writing to its renamed file.
 	[ -e "$DNSFWD_ERR" ] && mv "$DNSFWD_ERR" "$DNSFWD_ERR.$((_NSTARTS++))"
@@ -479,6 +481,7 @@ start_dnsfwd()
 		DNSFWD_LISTEN+=("$a${BASH_REMATCH[3]}")
 	done <"$DNSFWD_ERR"
 	re='^\[?([^]]*)\]?:([0-9]+)'
+	[ "${#DNSFWD_LISTEN[@]}" -gt 0 ] || return 0	# a pattern, no match yet
 	[[ ${DNSFWD_LISTEN[0]} =~ $re ]]
 	DNSFWD_ADDR=${BASH_REMATCH[1]}
 	DNSFWD_PORT=${BASH_REMATCH[2]}
