@@ -8731,16 +8731,16 @@ addr_in(const struct addr *a, int n, const struct addr *x)
  * The default list: -s servers, then the file's; -f servers only when
  * both are empty.  Health and counters carry over for the same address.
  */
-static void
-deflist_rebuild(struct state *st)
+/*
+ * The default list: -s servers, the servers files' server= lines, then
+ * the resolv file's; -f servers only when all are empty.  Into want (fo:
+ * failovers); how many, and the follow mode and first failover's place.
+ */
+static int
+deflist_want(struct state *st, struct addr *want, bool *fo,
+    enum follow_mode *mode, int *primary)
 {
-	struct addr want[MAX_UPSTREAMS];
-	bool fo[MAX_UPSTREAMS];
-	struct ulist *l, *old = st->deflist;
-	char text[MAX_UPSTREAMS * 60], a[80], status[MAX_UPSTREAMS * 60 + 32];
-	int i, k, n = 0, primary;
-	enum follow_mode mode;
-	size_t o = 0;
+	int i, n = 0;
 
 	for (i = 0; i < st->nstatic && n < MAX_UPSTREAMS; i++)
 		if (!addr_in(want, n, &st->statics[i]))
@@ -8748,23 +8748,38 @@ deflist_rebuild(struct state *st)
 	for (i = 0; i < st->nfstatic && n < MAX_UPSTREAMS; i++)
 		if (!addr_in(want, n, &st->fstatic[i]))
 			want[n++] = st->fstatic[i];
-	mode = follow_mode(st);
-	for (i = 0; i < st->files.ngood && n < MAX_UPSTREAMS && mode != FM_SYSD;
+	*mode = follow_mode(st);
+	for (i = 0; i < st->files.ngood && n < MAX_UPSTREAMS && *mode != FM_SYSD;
 	    i++)
 		if (!addr_in(want, n, &st->files.good[i]))
 			want[n++] = st->files.good[i];
 	/* resolved's uplinks: the stub's failover, or the list */
-	primary = mode == FM_STUB ? n : MAX_UPSTREAMS;
+	*primary = *mode == FM_STUB ? n : MAX_UPSTREAMS;
 	for (i = 0; i < st->files.nfgood && n < MAX_UPSTREAMS &&
-	    (mode == FM_STUB || mode == FM_SYSD); i++)
+	    (*mode == FM_STUB || *mode == FM_SYSD); i++)
 		if (!addr_in(want, n, &st->files.fgood[i]))
 			want[n++] = st->files.fgood[i];
 	for (i = 0; i < n; i++)
-		fo[i] = i >= primary && primary > 0;
+		fo[i] = i >= *primary && *primary > 0;
 	for (i = 0; i < st->nfallback && n == 0; i++) {
 		fo[n] = false;
 		want[n++] = st->fallbacks[i];
 	}
+	return n;
+}
+
+static void
+deflist_rebuild(struct state *st)
+{
+	struct addr want[MAX_UPSTREAMS];
+	bool fo[MAX_UPSTREAMS];
+	struct ulist *l, *old = st->deflist;
+	char text[MAX_UPSTREAMS * 60], a[80], status[MAX_UPSTREAMS * 60 + 32];
+	int i, k, n, primary;
+	enum follow_mode mode;
+	size_t o = 0;
+
+	n = deflist_want(st, want, fo, &mode, &primary);
 	if (old != NULL && old->n == n) {
 		for (i = 0; i < n; i++)
 			if (!addr_equal(&old->u[i].addr,
@@ -11217,15 +11232,80 @@ option_server(struct state *st, int ch, const char *arg)
 }
 
 /* One option that is not a plain number.  Returns 1 to exit 0 (-h, -V). */
+/* The options of dnsmasq's world and of watching it (option_one()'s rest). */
+static int
+option_more(struct state *st, struct options *o, int ch, const char *arg)
+{
+	struct prefix pfx;
+	unsigned long v;
+	char err[128];
+
+	switch (ch) {
+	case OPT_READYFD:
+		if (cfg_parse_uint(arg, 3, INT_MAX, &v) == -1 ||
+		    fcntl((int)v, F_GETFD) == -1)
+			usage_error("--ready-fd", "\"%s\" is not an open "
+			    "descriptor (3 or more)", arg);
+		st->ready_fd = (int)v;
+		break;
+	case OPT_SERVERSFILE:
+		if (o->nservers == MAX_SERVERS_FILES)
+			usage_error("--servers-file", "more than %d files",
+			    MAX_SERVERS_FILES);
+		o->servers[o->nservers++] = arg;
+		break;
+	case OPT_NONEG:
+		o->no_negcache = true;
+		break;
+	case OPT_BOGUS:
+		st->bogus_priv = true;
+		break;
+	case OPT_DOMNEED:
+		st->domain_needed = true;
+		break;
+	case OPT_FILTER6:
+		st->filter_aaaa = true;
+		break;
+	case OPT_DNS64:
+		if (cfg_parse_prefix(arg, &pfx, err, sizeof(err)) == -1)
+			usage_error("--dns64", "%s", err);
+		if (!pfx.v6 || (pfx.len != 32 && pfx.len != 40 && pfx.len !=
+		    48 && pfx.len != 56 && pfx.len != 64 && pfx.len != 96) ||
+		    pfx.a[8] != 0)
+			usage_error("--dns64", "\"%s\" is not a NAT64 prefix "
+			    "(IPv6 /32, /40, /48, /56, /64 or /96, bits 64-71 "
+			    "zero: RFC 6052), e.g. 64:ff9b::/96", arg);
+		memcpy(st->d64_prefix, pfx.a, 16);
+		st->d64_len = pfx.len;
+		st->dns64 = true;
+		break;
+	case OPT_SYSLOG:
+		sys_log.path = arg != NULL ? path_absolute(arg) : "/dev/log";
+		if (strlen(sys_log.path) >= sizeof(((struct sockaddr_un *)0)->
+		    sun_path))
+			usage_error("--syslog", "\"%s\" is too long for a "
+			    "socket path", arg);
+		break;
+	case OPT_METRICS:
+		if (cfg_parse_addr(arg, ':', 9153, &st->metrics.addr, err,
+		    sizeof(err)) == -1)
+			usage_error("--metrics", "%s", err);
+		st->metrics.want = true;
+		break;
+	}
+	return 0;
+}
+
 static int
 option_one(struct state *st, struct options *o, int ch, const char *arg)
 {
 	struct prefix pfx;
 	unsigned long long sz;
-	unsigned long v;
 	char err[128];
 
 	switch (ch) {
+	default:
+		return option_more(st, o, ch, arg);
 	case 'l':
 		option_listen(st, o, arg);
 		break;
@@ -11255,12 +11335,6 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 			usage_error("-H", "more than %d files", MAX_HOSTS);
 		o->hosts[o->nhosts++] = arg;
 		break;
-	case OPT_SERVERSFILE:
-		if (o->nservers == MAX_SERVERS_FILES)
-			usage_error("--servers-file", "more than %d files",
-			    MAX_SERVERS_FILES);
-		o->servers[o->nservers++] = arg;
-		break;
 	case OPT_CACHEBYTES:
 		if (cfg_parse_size(arg, CACHE_ARENA_MIN, CACHE_BYTES_MAX, &sz) ==
 		    -1)
@@ -11271,40 +11345,8 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 	case OPT_PARALLEL:
 		st->parallel = true;
 		break;
-	case OPT_NONEG:
-		o->no_negcache = true;
-		break;
-	case OPT_BOGUS:
-		st->bogus_priv = true;
-		break;
-	case OPT_DOMNEED:
-		st->domain_needed = true;
-		break;
-	case OPT_FILTER6:
-		st->filter_aaaa = true;
-		break;
-	case OPT_DNS64:
-		if (cfg_parse_prefix(arg, &pfx, err, sizeof(err)) == -1)
-			usage_error("--dns64", "%s", err);
-		if (!pfx.v6 || (pfx.len != 32 && pfx.len != 40 && pfx.len !=
-		    48 && pfx.len != 56 && pfx.len != 64 && pfx.len != 96) ||
-		    pfx.a[8] != 0)
-			usage_error("--dns64", "\"%s\" is not a NAT64 prefix "
-			    "(IPv6 /32, /40, /48, /56, /64 or /96, bits 64-71 "
-			    "zero: RFC 6052), e.g. 64:ff9b::/96", arg);
-		memcpy(st->d64_prefix, pfx.a, 16);
-		st->d64_len = pfx.len;
-		st->dns64 = true;
-		break;
 	case 'u':
 		o->user = arg;
-		break;
-	case OPT_READYFD:
-		if (cfg_parse_uint(arg, 3, INT_MAX, &v) == -1 ||
-		    fcntl((int)v, F_GETFD) == -1)
-			usage_error("--ready-fd", "\"%s\" is not an open "
-			    "descriptor (3 or more)", arg);
-		st->ready_fd = (int)v;
 		break;
 	case OPT_PIDFILE:
 		st->pid_file = path_absolute(arg);
@@ -11314,19 +11356,6 @@ option_one(struct state *st, struct options *o, int ch, const char *arg)
 		break;
 	case OPT_LOGTIME:
 		o->logtime = true;
-		break;
-	case OPT_SYSLOG:
-		sys_log.path = arg != NULL ? path_absolute(arg) : "/dev/log";
-		if (strlen(sys_log.path) >= sizeof(((struct sockaddr_un *)0)->
-		    sun_path))
-			usage_error("--syslog", "\"%s\" is too long for a "
-			    "socket path", arg);
-		break;
-	case OPT_METRICS:
-		if (cfg_parse_addr(arg, ':', 9153, &st->metrics.addr, err,
-		    sizeof(err)) == -1)
-			usage_error("--metrics", "%s", err);
-		st->metrics.want = true;
 		break;
 	case OPT_NOSANDBOX:
 		o->no_sandbox = true;
