@@ -167,4 +167,22 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 	ge "8 strangers x 25 queries: said ($lines lines)" "$lines" 1
 	ge "... at most a line each, not one per query" 8 "$lines"
 	stop_dnsfwd
+
+	# more than 64 networks: each address change reads them again
+	DNSFWD_WRAP="ip netns exec $NS" start_dnsfwd -R -a /#/ \
+	    -l 10.62.1.1:53
+	for i in $(seq 1 80); do
+		ip -n "$NS" addr add "10.70.$i.1/24" dev lo
+	done
+	ok "more than 64 networks: said" wait_for 10 grep -q \
+	    'more than 64 networks' "$DNSFWD_ERR"
+	for i in $(seq 1 40); do
+		ip -n "$NS" addr del "10.70.$i.1/24" dev lo
+		ip -n "$NS" addr add "10.70.$i.1/24" dev lo
+		# a query answered: the change was read before it
+		QWRAP="ip netns exec $NS" q "c$i.test" >/dev/null
+	done
+	eq "... once, over 160 more address changes" \
+	    "$(grep -c 'more than 64 networks' "$DNSFWD_ERR")" 1
+	stop_dnsfwd
 fi
