@@ -4509,6 +4509,7 @@ struct watched_file {
 	bool		 failover;	/* resolved's uplinks behind its stub */
 	bool		 warned;	/* "no usable nameserver" said once */
 	struct rate	 self_said;	/* "skipping nameserver": a minute */
+	uint64_t	 self_sig;	/* ... of which ones (0: none) */
 	const char	*unread;	/* why it could not be read, said; NULL */
 	char		*text;		/* last content read */
 	ssize_t		 textlen;	/* -1 when none */
@@ -8831,6 +8832,40 @@ deflist_rebuild(struct state *st)
 	follow_release(st);
 }
 
+/*
+ * Say the nameservers of a resolv file that point back at dnsfwd (txt[],
+ * n of them): each one when the set of them changes; the same set read
+ * again, at most once a minute (a file rewritten 20 times says it once).
+ */
+static void
+resolv_say_self(struct state *st, struct watched_file *ff,
+    char (*txt)[80], int n)
+{
+	uint64_t sig = 1;
+	uint32_t quiet = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		sig = sig * 31 + name_hash((const uint8_t *)txt[i],
+		    strlen(txt[i]));
+	if (n == 0) {
+		ff->self_sig = 0;	/* gone: said again if it comes back */
+		return;
+	}
+	if (sig == ff->self_sig && !rate_say(&ff->self_said, st->now, RATE_MS,
+	    1, &quiet))
+		return;
+	if (sig != ff->self_sig) {
+		memset(&ff->self_said, 0, sizeof(ff->self_said));
+		(void)rate_say(&ff->self_said, st->now, RATE_MS, 1, NULL);
+	}
+	ff->self_sig = sig;
+	for (i = 0; i < n; i++)
+		logmsg(1, "%s: skipping nameserver %s: it points back at "
+		    "dnsfwd%s", ff->path_read, txt[i], quiet > 0 ? " (said "
+		    "once a minute while it stays)" : "");
+}
+
 /* A new resolv file: its usable servers become the last good list. */
 static void
 resolv_apply(struct state *st, struct watched_file *ff, const char *text,
@@ -8839,9 +8874,8 @@ resolv_apply(struct state *st, struct watched_file *ff, const char *text,
 	struct files *f = &st->files;
 	struct resolv_conf rc;
 	struct addr *good;
-	char a[80];
-	uint32_t quiet;
-	int i, n = 0, *ngood;
+	char selftxt[RESOLV_MAX_NS][80];
+	int i, n = 0, nself = 0, *ngood;
 
 	resolv_parse(text, len, &rc);
 	self_refresh(st);
@@ -8853,17 +8887,12 @@ resolv_apply(struct state *st, struct watched_file *ff, const char *text,
 		}
 		/* a nameserver that is dnsfwd itself would loop */
 		if (policy_is_self(&rc.ns[i].addr, st->self, st->nself)) {
-			if (rate_say(&ff->self_said, st->now, RATE_MS, 1,
-			    &quiet))
-				logmsg(1, "%s: skipping nameserver %s: it "
-				    "points back at dnsfwd (said once a "
-				    "minute, %u more since)", ff->path_read,
-				    addr_text(&rc.ns[i].addr, '#', a,
-				    sizeof(a)), quiet);
+			addr_text(&rc.ns[i].addr, '#', selftxt[nself++], 80);
 			continue;
 		}
 		rc.ns[n++] = rc.ns[i];
 	}
+	resolv_say_self(st, ff, selftxt, nself);
 	if (rc.ignored > 0)
 		logmsg(1, "%s: %d nameservers beyond %d ignored", ff->path_read,
 		    rc.ignored, RESOLV_MAX_NS);

@@ -97,14 +97,14 @@ stop_dnsfwd
 run_dnsfwd -R -s "$up" -l "127.0.0.1:$P"
 eq "busy address: exit status 2" "$RC" 2
 match "busy address: the message names it and the reason" "$ERR" \
-	"^dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address (already )?in use$"
+	"^dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address (already )?in use \\(another DNS server listens there: stop it, or give a fallback, -l 127\\.0\\.0\\.1:53,127\\.0\\.0\\.153:53\\)$"
 nomatch=$(grep -c 'listening on' "$T/run.err")
 eq "busy address: no listening line" "$nomatch" 0
 
 run_dnsfwd -R -s "$up" -l "127.0.0.1:$P,127.0.0.1:$P"
 eq "chain all busy: exit status 2" "$RC" 2
 match "chain all busy: the message names the address and reason" "$ERR" \
-	"dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address (already )?in use$"
+	"dnsfwd: cannot listen on 127\\.0\\.0\\.1:$P: Address (already )?in use \\(each address of the chain is taken\\)$"
 
 # An address not (yet) on this host binds anyway (IP_FREEBIND), said on a
 # line of its own: t-netns.sh has it served once it is added.
