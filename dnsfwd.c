@@ -2449,7 +2449,7 @@ bogus_priv_name(const uint8_t *qname)
 	static const uint8_t arpa6[] = "\003ip6\004arpa";
 	uint8_t zone[80];
 	size_t n, qlen = 0;
-	int i;
+	int i, k;
 
 	while (qname[qlen] != 0)
 		qlen += (size_t)qname[qlen] + 1;
@@ -2461,22 +2461,17 @@ bogus_priv_name(const uint8_t *qname)
 		if (name_under(qname, qlen, zone, n + sizeof(arpa4)))
 			return true;
 	}
-	for (i = 16; i < 32; i++) {		/* 172.16/12 */
-		n = (size_t)snprintf((char *)zone + 1, 4, "%d", i);
-		zone[0] = (uint8_t)n;
-		memcpy(zone + 1 + n, "\003172", 4);
-		memcpy(zone + 5 + n, arpa4, sizeof(arpa4));
-		if (name_under(qname, qlen, zone, 5 + n + sizeof(arpa4)))
-			return true;
-	}
-	for (i = 64; i < 128; i++) {		/* 100.64/10 */
-		n = (size_t)snprintf((char *)zone + 1, 4, "%d", i);
-		zone[0] = (uint8_t)n;
-		memcpy(zone + 1 + n, "\003100", 4);
-		memcpy(zone + 5 + n, arpa4, sizeof(arpa4));
-		if (name_under(qname, qlen, zone, 5 + n + sizeof(arpa4)))
-			return true;
-	}
+	/* 172.16/12 and 100.64/10: a range of second octets each */
+	for (k = 0; k < 2; k++)
+		for (i = k == 0 ? 16 : 64; i <= (k == 0 ? 31 : 127); i++) {
+			n = (size_t)snprintf((char *)zone + 1, 4, "%d", i);
+			zone[0] = (uint8_t)n;
+			memcpy(zone + 1 + n, k == 0 ? "\003172" : "\003100", 4);
+			memcpy(zone + 5 + n, arpa4, sizeof(arpa4));
+			if (name_under(qname, qlen, zone, 5 + n +
+			    sizeof(arpa4)))
+				return true;
+		}
 	/* fc00::/7: c.f and d.f; fe80::/10: 8-b.e.f */
 	for (i = 0; i < 6; i++) {
 		n = 0;
@@ -3800,16 +3795,14 @@ cache_age_one(uint8_t *to, const uint8_t *from, uint32_t age, uint32_t cap)
 	put_u16(to + 2, (uint16_t)ttl);
 }
 
-/*
- * Note where the TTLs of the answer in buf are (not the OPT's), so that
- * capping and ageing never walk names: a name may point anywhere, even
- * into a TTL.  Returns how many, CACHE_TTLS + 1 when there are more.
- */
-static unsigned
-cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
+/* Each TTL of the message buf (not the OPT's), its offset to fn, until
+ * fn says stop. */
+static void
+ttl_each(const uint8_t *buf, size_t len, bool (*fn)(void *, size_t),
+    void *arg)
 {
 	struct dns_cursor c;
-	unsigned n, k = 0;
+	unsigned n;
 	uint16_t type, rdlen;
 
 	dns_cursor_init(&c, buf, len);
@@ -3823,16 +3816,45 @@ cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
 		dns_get_name(&c, NULL);
 		type = dns_get_u16(&c);
 		dns_skip(&c, 2);
-		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4) {
-			if (k == CACHE_TTLS)
-				return CACHE_TTLS + 1;
-			at[k++] = (uint16_t)c.pos;
-		}
+		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4 &&
+		    !fn(arg, c.pos))
+			return;
 		dns_skip(&c, 4);
 		rdlen = dns_get_u16(&c);
 		dns_skip(&c, rdlen);
 	}
-	return k;
+}
+
+struct ttl_at {
+	uint16_t	*at;
+	unsigned	 k;
+};
+
+static bool
+ttl_note(void *arg, size_t pos)
+{
+	struct ttl_at *t = arg;
+
+	if (t->k == CACHE_TTLS) {
+		t->k++;		/* more than fit */
+		return false;
+	}
+	t->at[t->k++] = (uint16_t)pos;
+	return true;
+}
+
+/*
+ * Note where the TTLs of the answer in buf are (not the OPT's), so that
+ * capping and ageing never walk names: a name may point anywhere, even
+ * into a TTL.  Returns how many, CACHE_TTLS + 1 when there are more.
+ */
+static unsigned
+cache_walk(const uint8_t *buf, size_t len, uint16_t *at)
+{
+	struct ttl_at t = { at, 0 };
+
+	ttl_each(buf, len, ttl_note, &t);
+	return t.k;
 }
 
 /* Raise, in place, the n TTLs at the offsets at of buf to at least floor. */
@@ -3852,30 +3874,26 @@ cache_floor(uint8_t *buf, const uint16_t *at, unsigned n, uint32_t floor)
 	}
 }
 
+struct ttl_cap {
+	uint8_t		*buf;
+	uint32_t	 cap;
+};
+
+static bool
+ttl_lower(void *arg, size_t pos)
+{
+	struct ttl_cap *t = arg;
+
+	cache_age_one(t->buf + pos, t->buf + pos, 0, t->cap);
+	return true;
+}
+
 void
 dns_cap_ttls(uint8_t *buf, size_t len, uint32_t cap)
 {
-	struct dns_cursor c;
-	unsigned n;
-	uint16_t type, rdlen;
+	struct ttl_cap t = { buf, cap };
 
-	dns_cursor_init(&c, buf, len);
-	dns_skip(&c, 6);	/* ID, flags, QDCOUNT */
-	n = dns_get_u16(&c);
-	n += dns_get_u16(&c);
-	n += dns_get_u16(&c);
-	dns_get_name(&c, NULL);
-	dns_skip(&c, 4);
-	while (n-- > 0 && c.err == NULL) {
-		dns_get_name(&c, NULL);
-		type = dns_get_u16(&c);
-		dns_skip(&c, 2);
-		if (type != TYPE_OPT && c.err == NULL && c.len - c.pos >= 4)
-			cache_age_one(buf + c.pos, buf + c.pos, 0, cap);
-		dns_skip(&c, 4);
-		rdlen = dns_get_u16(&c);
-		dns_skip(&c, rdlen);
-	}
+	ttl_each(buf, len, ttl_lower, &t);
 }
 
 /* Cap and age, in place, the n TTLs at the offsets at of the answer buf. */

@@ -16,16 +16,16 @@
 need dig bind9-dnsutils
 PY=/usr/bin/python3
 
-start_fakeup up \
-	'v4only.test/AAAA nodata min=120' \
-	'v4only.test answer 192.0.2.33 192.0.2.34 ttl=900' \
-	'dual.test/AAAA answer 2001:db8::5' \
-	'dual.test answer 192.0.2.5' \
-	'mapped.test/AAAA answer ::ffff:192.0.2.7' \
-	'mapped.test answer 192.0.2.7' \
-	'www.cn.test cname v4only.test 192.0.2.33 192.0.2.34' \
-	'nx.test nxdomain' \
-	'noa.test nodata'
+rules=('v4only.test/AAAA nodata min=120'
+	'v4only.test answer 192.0.2.33 192.0.2.34 ttl=900'
+	'dual.test/AAAA answer 2001:db8::5'
+	'dual.test answer 192.0.2.5'
+	'mapped.test/AAAA answer ::ffff:192.0.2.7'
+	'mapped.test answer 192.0.2.7'
+	'nx.test nxdomain'
+	'noa.test nodata')
+start_fakeup up "${rules[@]}" \
+	'www.cn.test cname v4only.test 192.0.2.33 192.0.2.34'
 
 # aaaa PORT NAME [DIG-ARGS]: the sorted AAAA addresses, or the RCODE
 aaaa()
@@ -40,15 +40,7 @@ aaaa()
 	fi
 }
 
-start_fakeup up2 \
-	'v4only.test/AAAA nodata min=120' \
-	'v4only.test answer 192.0.2.33 192.0.2.34 ttl=900' \
-	'dual.test/AAAA answer 2001:db8::5' \
-	'dual.test answer 192.0.2.5' \
-	'mapped.test/AAAA answer ::ffff:192.0.2.7' \
-	'mapped.test answer 192.0.2.7' \
-	'nx.test nxdomain' \
-	'noa.test nodata'
+start_fakeup up2 "${rules[@]}"
 for pol in parallel sequential; do
 start_dnsfwd -R -s "127.0.0.1#$up_port" -s "127.0.0.1#$up2_port" \
 	--dns64 64:ff9b::/96 $([ "$pol" = parallel ] && echo --parallel)
