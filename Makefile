@@ -13,7 +13,7 @@ all: dnsfwd
 # built; without it, or with `make dynamic`, the system compiler's build.
 # .build records how ./dnsfwd was built, so switching rebuilds it.
 MUSLCC	!= command -v musl-gcc 2>/dev/null || true
-STATIC	 = musl-gcc $(WARN) -Os -static -s $(LDFLAGS)
+STATIC	 = musl-gcc $(WARN) -O2 -static -s $(LDFLAGS)
 DYNAMIC	 = $(CC) $(WARN) $(CFLAGS) $(LDFLAGS)
 BUILD	 = $(if $(MUSLCC),$(STATIC),$(DYNAMIC))
 
