@@ -152,7 +152,7 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 		ip -n "$NS" addr add "10.62.0.$i/32" dev lo
 	done
 	ip -n "$NS" addr add 10.62.1.1/32 dev lo
-	DNSFWD_WRAP="ip netns exec $NS" start_dnsfwd -R -a /#/ \
+	DNSFWD_WRAP="ip netns exec $NS ${DNSFWD_WRAP:-}" start_dnsfwd -R -a /#/ \
 	    -l 10.62.1.1:53 --allow 10.99.0.0/16
 	for k in $(seq 1 25); do
 		for i in $(seq 2 9); do
@@ -169,7 +169,7 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 	stop_dnsfwd
 
 	# more than 64 networks: each address change reads them again
-	DNSFWD_WRAP="ip netns exec $NS" start_dnsfwd -R -a /#/ \
+	DNSFWD_WRAP="ip netns exec $NS ${DNSFWD_WRAP:-}" start_dnsfwd -R -a /#/ \
 	    -l 10.62.1.1:53
 	for i in $(seq 1 80); do
 		ip -n "$NS" addr add "10.70.$i.1/24" dev lo

@@ -336,7 +336,7 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 	ip -n "$NS" link set dm0 up
 	ip -n "$NS" link set dm1 up
 	ip -n "$NS" addr add 192.0.2.61/32 dev lo
-	DNSFWD_WRAP="ip netns exec $NS" start_dnsfwd -R -s 127.0.0.1#53 \
+	DNSFWD_WRAP="ip netns exec $NS ${DNSFWD_WRAP:-}" start_dnsfwd -R -s 127.0.0.1#53 \
 	    -l 10.61.0.1:53 --metrics 10.61.0.1:0 --allow 10.61.0.0/24
 	MPORT=$(sed -n 's/^dnsfwd: metrics on 10\.61\.0\.1:\([0-9]*\)$/\1/p' \
 	    "$DNSFWD_ERR")

@@ -82,7 +82,7 @@ ok "... its dnsmasq subscriber wrote the uplink's server" \
 	grep -qx 'nameserver 10.51.0.1' "$T/out/resolv.conf"
 [ -s "$T/or.err" ] && diag "openresolv said: $(cat "$T/or.err")"
 
-DNSFWD_WRAP="ip netns exec $NS" start_dnsfwd -r "$T/out/resolv.conf" \
+DNSFWD_WRAP="ip netns exec $NS ${DNSFWD_WRAP:-}" start_dnsfwd -r "$T/out/resolv.conf" \
 	--servers-file "$T/out/servers.conf"
 QWRAP="ip netns exec $NS"
 wait_for 10 grep -q '^dnsfwd: upstreams: 10.51.0.1#53$' "$DNSFWD_ERR"

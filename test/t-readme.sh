@@ -47,7 +47,7 @@ run()
 			# a pattern may match nothing yet: no listening line
 			DNSFWD_LITERAL=1 DNSFWD_WANT=$(case $line in
 			    *\**) echo 0 ;; *) echo 1 ;; esac) \
-			    DNSFWD_WRAP="ip netns exec $HOST" start_dnsfwd "$@"
+			    DNSFWD_WRAP="ip netns exec $HOST ${DNSFWD_WRAP:-}" start_dnsfwd "$@"
 			# start-up over (its watches set): the sandbox is on
 			wait_for 10 grep -q '^NoNewPrivs:[[:space:]]*1' \
 			    "/proc/$DNSFWD_PID/status"
