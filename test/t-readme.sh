@@ -162,11 +162,20 @@ track_netns vm-7
 n=$(block vm-manager | wc -l)
 run vm-manager 1 $((n - 1))		# all but "ip netns del vm-7"
 ip -n vm-7 addr add 10.0.0.9/24 dev eth0
-QWRAP="ip netns exec vm-7" DNSFWD_ADDR=10.0.0.1 DNSFWD_PORT=53 \
-	wait_for 10 answers www.example.org 192.0.2.53
-QWRAP="ip netns exec vm-7" DNSFWD_ADDR=10.0.0.1 DNSFWD_PORT=53 \
-	q www.example.org
-eq "VM manager: the new guest's gateway answers" "$ANSWER" 192.0.2.53
+# qemu-user (test-cross, mips) may not translate every netlink attribute
+# of a veth's addresses: dnsfwd then knows no network there but loopback,
+# and says so; the guest is asked from loopback instead
+_guest_answered()
+{
+	local from=10.0.0.9
+
+	grep -q 'vm-7: cannot read its addresses' "$DNSFWD_ERR" &&
+	    from=127.0.0.1
+	QWRAP="ip netns exec vm-7" DNSFWD_ADDR=10.0.0.1 DNSFWD_PORT=53 \
+	    q www.example.org -b "$from"
+	[ "$ANSWER" = 192.0.2.53 ]
+}
+ok "VM manager: the new guest's gateway answers" wait_for 10 _guest_answered
 run vm-manager "$n" "$n"		# the VM goes
 ok "VM manager: its listener closed when its namespace went" \
 	wait_for 10 grep -qF "stopped listening on 10.0.0.1:53 in /run/netns/vm-7" \
