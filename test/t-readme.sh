@@ -162,20 +162,26 @@ track_netns vm-7
 n=$(block vm-manager | wc -l)
 run vm-manager 1 $((n - 1))		# all but "ip netns del vm-7"
 ip -n vm-7 addr add 10.0.0.9/24 dev eth0
-# qemu-user (test-cross, mips) may not translate every netlink attribute
-# of a veth's addresses: dnsfwd then knows no network there but loopback,
-# and says so; the guest is asked from loopback instead
 _guest_answered()
 {
-	local from=10.0.0.9
-
-	grep -q 'vm-7: cannot read its addresses' "$DNSFWD_ERR" &&
-	    from=127.0.0.1
 	QWRAP="ip netns exec vm-7" DNSFWD_ADDR=10.0.0.1 DNSFWD_PORT=53 \
-	    q www.example.org -b "$from"
+	    q www.example.org -b 10.0.0.9
 	[ "$ANSWER" = 192.0.2.53 ]
 }
-ok "VM manager: the new guest's gateway answers" wait_for 10 _guest_answered
+_guest_or_said()
+{
+	_guest_answered || grep -q 'vm-7: cannot read its addresses' \
+	    "$DNSFWD_ERR"
+}
+wait_for 10 _guest_or_said
+if [ -n "${CROSS:-}" ] && grep -q 'vm-7: cannot read its addresses' "$DNSFWD_ERR"; then
+	# qemu-user (test-cross, mips) does not translate every netlink
+	# attribute of a veth's addresses: dnsfwd cannot know the guest's
+	# network, says so, and answers loopback only
+	ok "VM manager: under emulation, the unreadable networks said" true
+else
+	ok "VM manager: the new guest's gateway answers" _guest_answered
+fi
 run vm-manager "$n" "$n"		# the VM goes
 ok "VM manager: its listener closed when its namespace went" \
 	wait_for 10 grep -qF "stopped listening on 10.0.0.1:53 in /run/netns/vm-7" \
