@@ -121,8 +121,7 @@ done
 
 # ---- side by side with unbound's dns64 module ---------------------------------
 if command -v unbound >/dev/null; then
-	UPORT=$("$PY" -c 'import socket; s = socket.socket(socket.AF_INET,
-socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	UPORT=$(free_port)
 	cat >"$T/unbound.conf" <<EOF
 server:
 	interface: 127.0.0.1

@@ -154,8 +154,7 @@ done
 # ---- --filter-aaaa on HTTPS records, from a real dnsmasq --------------------
 if command -v dnsmasq >/dev/null; then
 	PY=/usr/bin/python3
-	DMPORT=$("$PY" -c 'import socket; s = socket.socket(socket.AF_INET,
-socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	DMPORT=$(free_port)
 	# HTTPS 1 . alpn=h2 port=443 ipv4hint=192.0.2.1 ech=fe0daabbcc
 	# ipv6hint=2001:db8::1
 	hx="0001 00 0001 0003 026832 0003 0002 01bb 0004 0004 c0000201"
@@ -168,6 +167,10 @@ socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	    --pid-file="$T/dm.pid" --log-facility="$T/dm.log" \
 	    -u "$(id -un)" 2>"$T/dm.err" &
 	track_pid $!
+	# dnsmasq is up when it answers (a CHAOS question: nothing forwarded)
+	wait_for 10 bash -c "dig +tries=1 +time=1 -p $DMPORT @127.0.0.1 \
+	    CH TXT version.bind | grep -q 'status: NOERROR'" ||
+	    fail "dnsmasq up on port $DMPORT" "$(cat "$T/dm.err")"
 	start_dnsfwd -R -s "127.0.0.1#$DMPORT" --filter-aaaa
 	for tr in udp tcp; do
 		t=()

@@ -280,14 +280,17 @@ eq "SIGTERM: exit 0" "$DNSFWD_STATUS" 0
 
 # ---- CHAOS: as dnsmasq answers them -----------------------------------------
 if command -v dnsmasq >/dev/null; then
-	DMPORT=$("$PY" -c 'import socket; s = socket.socket(socket.AF_INET,
-socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	DMPORT=$(free_port)
 	dnsmasq -k --port="$DMPORT" --listen-address=127.0.0.1 \
 	    --bind-interfaces --no-resolv --no-hosts \
 	    --server="127.0.0.1#$up_port" --server="127.0.0.1#$up2_port" \
 	    -c 150 --pid-file="$T/dm.pid" --log-facility="$T/dm.log" \
 	    -u "$(id -un)" 2>"$T/dm.err" &
 	track_pid $!
+	# dnsmasq is up when it answers (a CHAOS question: nothing forwarded)
+	wait_for 10 bash -c "dig +tries=1 +time=1 -p $DMPORT @127.0.0.1 \
+	    CH TXT version.bind | grep -q 'status: NOERROR'" ||
+	    fail "dnsmasq up on port $DMPORT" "$(cat "$T/dm.err")"
 	start_dnsfwd -R -s "127.0.0.1#$up_port" -s "127.0.0.1#$up2_port" \
 	    -c 150
 	for n in cachesize insertions evictions misses hits auth servers; do
