@@ -769,20 +769,5 @@ sandbox_status()
 # that cannot be given port 0, such as dnsmasq or unbound).
 free_port()
 {
-	/usr/bin/python3 - <<'PY'
-import socket
-for _ in range(100):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        u.close()
-        t.close()
-        continue
-    print(port)
-    break
-PY
+	/usr/bin/python3 "$ROOT/test/free-port.py"
 }

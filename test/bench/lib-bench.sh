@@ -90,20 +90,7 @@ listen_port() {
 
 # free_port: a port free for both UDP and TCP on 127.0.0.1.
 free_port() {
-	python3 - <<'PY'
-import socket
-for _ in range(100):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-PY
+	python3 "$ROOT/test/free-port.py"
 }
 
 # answers PID PORT: true once a query through 127.0.0.1:PORT gets NOERROR
