@@ -3349,41 +3349,27 @@ static int
 servers_rule(const char *v, size_t n, bool local, struct routes *t,
     char *why, size_t wl)
 {
-	uint8_t name[DNS_MAX_NAME];
 	char spec[SERVERS_LINE_MAX + 1];
-	const char *p, *end, *slash;
+	const char *end, *p;
 	struct addr a;
 
 	if (n == 0 || v[0] != '/' || (end = memrchr(v, '/', n)) == v) {
 		snprintf(why, wl, "\"%.*s\" is not /DOMAIN/[VALUE]", (int)n, v);
 		return -1;
 	}
-	for (p = v + 1; p <= end; p = slash + 1) {
-		slash = memchr(p, '/', (size_t)(end - p + 1));
-		if (slash == p) {	/* "//": dnsmasq's unqualified names */
-			snprintf(why, wl, "\"//\" (names with no dot) is not "
-			    "supported; see --domain-needed");
-			return -1;
-		}
-		if (cfg_parse_domain(p, (size_t)(slash - p), name) < 0) {
-			snprintf(why, wl, "\"%.*s\" is not a domain",
-			    (int)(slash - p), p);
-			return -1;
-		}
-		if (slash == end)
-			break;
+	if (memmem(v, (size_t)(end - v) + 1, "//", 2) != NULL) {
+		/* dnsmasq's unqualified names */
+		snprintf(why, wl, "\"//\" (names with no dot) is not "
+		    "supported; see --domain-needed");
+		return -1;
 	}
 	memcpy(spec, v, n);
 	spec[n] = '\0';
 	p = spec + (end - v) + 1;
-	if (*p != '\0' && !(!local && strcmp(p, "#") == 0) && (local ?
-	    cfg_parse_host(p, 0, &a) : cfg_parse_addr(p, '#', 53, &a, why,
-	    wl)) == -1) {
-		if (local)
-			snprintf(why, wl, "\"%s\" is not an address", p);
-		return -1;
-	}
-	if (!local && *p != '\0' && strcmp(p, "#") != 0 && addr_port(&a) == 0) {
+	/* the domains and the value: route_add() checks them whole */
+	if (!local && *p != '\0' && strcmp(p, "#") != 0 &&
+	    cfg_parse_addr(p, '#', 53, &a, why, wl) == 0 &&
+	    addr_port(&a) == 0) {
 		snprintf(why, wl, "port 0 is not a server's");
 		return -1;
 	}
