@@ -5213,19 +5213,26 @@ attempt_close(struct state *st, struct query *q, int pos)
  * (which may hold its answer) and its source's count stay until
  * query_free().
  */
+/* q's attempts end (sockets closed), it leaves its FIFO and its list. */
 static void
-query_finish(struct state *st, struct query *q)
+query_let_go(struct state *st, struct query *q)
 {
 	int pos;
 
 	for (pos = 0; q->fds != 0; pos++)
 		attempt_close(st, q, pos);
-	if (q->hashed)
-		inflight_remove(st, q);
 	fifo_remove(st, q);
-	stale_remove(st, q);
 	ulist_unref(q->list);
 	q->list = NULL;
+}
+
+static void
+query_finish(struct state *st, struct query *q)
+{
+	query_let_go(st, q);
+	if (q->hashed)
+		inflight_remove(st, q);
+	stale_remove(st, q);
 	q->seq = ++st->qseq;
 	query_set_state(st, q, Q_DONE);
 }
@@ -5796,8 +5803,6 @@ static bool
 dns64_start(struct state *st, struct query *q, const uint8_t *buf,
     size_t len, const struct dns_reply *r)
 {
-	int pos;
-
 	if (!st->dns64 || q->d64 || q->dq.qtype != TYPE_AAAA ||
 	    q->dq.qclass != CLASS_IN || (q->dq.flags & DNS_CD) ||
 	    r->rcode != RCODE_NOERROR || (r->class == REPLY_POSITIVE &&
@@ -5809,12 +5814,7 @@ dns64_start(struct state *st, struct query *q, const uint8_t *buf,
 	q->d64 = true;
 	q->d64_ttl = r->class == REPLY_NEGATIVE && r->neg_ttl >= 0 ?
 	    (uint32_t)r->neg_ttl : 600;
-	for (pos = 0; pos < MAX_UPSTREAMS; pos++)
-		if (q->fds & (1u << pos))
-			attempt_end(st, q, pos, false);
-	fifo_remove(st, q);
-	ulist_unref(q->list);
-	q->list = NULL;
+	query_let_go(st, q);
 	q->failed = q->neterr = false;
 	q->reasked = 0;
 	q->spoofs = 0;
